@@ -1,0 +1,83 @@
+"""The metric interface: per-item sufficient statistics plus an aggregate.
+
+Each metric turns (targets, predictions) into a matrix of per-item statistics of shape
+``[n_items, k]``; the corpus score is a function of the column sums. Accuracy uses
+``k = 1`` (the item's 0/1 outcome), corpus BLEU the n-gram match counts, macro-F1 the
+item's one-hot cell of the confusion matrix. Because every score is a function of summed
+rows, the statistics package can bootstrap or permute *any* metric — corpus BLEU and
+macro-F1 included — by resampling rows, without recomputing from strings.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Metric(abc.ABC):
+    """A metric as sufficient statistics + aggregate. Instances are immutable.
+
+    Class attributes:
+        name: the registry name (``acc``, ``f1_macro``, ``bleu``...).
+        higher_is_better: direction of improvement.
+        binary_outcome: True when each item's statistic row is a single 0/1 value and the
+            score is their mean (exact McNemar then applies to paired comparisons).
+        reads: the sample field holding the prediction (``prediction`` or
+            ``prediction_norm`` for length-normalised choice scoring).
+        scale: multiply by this to show the score to people (100 for proportions, shown
+            as percent; deltas then read as percentage points).
+    """
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    binary_outcome: ClassVar[bool] = False
+    reads: ClassVar[str] = "prediction"
+    scale: ClassVar[float] = 1.0
+
+    @property
+    def key(self) -> str:
+        """The name this metric's rows carry in results (``f1_macro``, ``bleu``...)."""
+        return self.name
+
+    @abc.abstractmethod
+    def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
+        """Per-item sufficient statistics, float64 of shape ``[n_items, k]``."""
+
+    @abc.abstractmethod
+    def from_totals(self, totals: np.ndarray, n: int | np.ndarray) -> np.ndarray:
+        """The score from summed statistics.
+
+        Args:
+            totals: column sums, shape ``[k]`` or batched ``[b, k]``.
+            n: number of items summed (scalar or shape ``[b]``).
+
+        Returns:
+            The score(s), shape ``[]`` or ``[b]``; NaN where undefined (e.g. n == 0).
+        """
+
+    @abc.abstractmethod
+    def signature(self) -> str:
+        """How the number was computed, e.g. ``acc|pred:argmax-logprob|version:...``."""
+
+    def item_values(self, stats: np.ndarray) -> np.ndarray:
+        """Each item's own score (for samples.jsonl), shape ``[n_items]``."""
+        stats = np.asarray(stats, dtype=np.float64)
+        return np.asarray(self.from_totals(stats, np.ones(len(stats))), dtype=np.float64)
+
+    def score(self, targets: Sequence[Any], predictions: Sequence[Any]) -> float:
+        """The corpus score of the whole set."""
+        stats = self.item_stats(targets, predictions)
+        return float(self.from_totals(stats.sum(axis=0), len(stats)))
+
+
+class MeanMetric(Metric):
+    """A metric whose score is the mean of one per-item value (``k = 1``)."""
+
+    def from_totals(self, totals: np.ndarray, n: int | np.ndarray) -> np.ndarray:
+        totals = np.asarray(totals, dtype=np.float64)
+        n = np.asarray(n, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, totals[..., 0] / np.where(n > 0, n, 1), np.nan)
