@@ -66,6 +66,4 @@ class MissingDependencyError(FtevalError):
     """An optional dependency is not installed; the message names the extra to install."""
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the '{package}' package: pip install 'fteval[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs the '{package}' package: pip install 'fteval[{extra}]'")

@@ -53,7 +53,9 @@ def make_metrics(
     for name in names:
         factory = _FACTORIES.get(name)
         if factory is None:
-            raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(sorted(_FACTORIES))}")
+            raise ValueError(
+                f"unknown metric {name!r}; known metrics: {', '.join(sorted(_FACTORIES))}"
+            )
         made = factory(labels=labels, **options)
         metrics.extend(made if isinstance(made, list) else [made])
     return metrics

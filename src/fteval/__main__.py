@@ -1,0 +1,7 @@
+"""``python -m fteval``."""
+
+import sys
+
+from fteval.cli import main
+
+sys.exit(main())

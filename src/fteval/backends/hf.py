@@ -1,0 +1,403 @@
+"""The Hugging Face backend: transformers + peft, one loaded base for every adapter arm.
+
+Adapter serving: the base is loaded once and wrapped in a ``PeftModel`` holding every
+adapter; an adapter arm activates its adapter (``set_adapter``), the base arm runs with
+adapters disabled (``disable_adapter``). Switching leaves the base weights untouched, so
+the base arm is exact — no merge/unmerge round-off. ``benchmarks/adapter_serving.py``
+measures this against merge/restore on CPU; the choice is recorded in the manifest as
+``adapter_serving``. The full fine-tune arm is a separate model, loaded when first used.
+
+Before any scoring, ``prepare`` checks each adapter's recorded base and proves on a probe
+that it changes the model's logits; an adapter that changes nothing is an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fteval.backends import hf_loading as loading
+from fteval.backends.base import Backend
+from fteval.backends.hf_scoring import (
+    ModelInput,
+    encode_pair,
+    length_sorted_batches,
+    model_input,
+    rolling_windows,
+    score_batch,
+)
+from fteval.config import ArmSpec
+from fteval.errors import AdapterError, BackendError
+from fteval.progress import progress_bar
+from fteval.records import (
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RollingLoglikelihoodRequest,
+    RollingLoglikelihoodResult,
+)
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_SERVING = "peft_switch"
+PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 0123456789"
+PROBE_MIN_CHANGE = 1e-6  # max |Δlogit| at or below this means "no change"
+DEFAULT_MAX_LENGTH = 2048
+
+
+@dataclass
+class _Loaded:
+    """A loaded model with its tokenizer and the facts recorded about it."""
+
+    model: Any
+    tokenizer: Any
+    max_length: int
+    pad_id: int
+    prefix_token: int | None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class HFBackend(Backend):
+    """transformers/peft backend; see the module docstring.
+
+    Args:
+        arms: base, adapters, optional full.
+        dtype: ``auto`` | ``float32`` | ``float16`` | ``bfloat16``.
+        device: ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps``.
+        batch_size: requests per forward pass (results do not depend on it).
+        max_length: context window override, in tokens.
+        allow_base_mismatch: accept an adapter recorded against another base.
+        allow_pickle: accept pickled (.bin) weights.
+        trust_remote_code: allow model code from the checkpoint.
+        progress: show progress bars.
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        arms: Sequence[ArmSpec],
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        batch_size: int = 16,
+        max_length: int | None = None,
+        allow_base_mismatch: bool = False,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(arms)
+        self.device = loading.resolve_device(device)
+        self.dtype = loading.resolve_dtype(dtype, self.device)
+        self.batch_size = batch_size
+        self.max_length_override = max_length
+        self.allow_base_mismatch = allow_base_mismatch
+        self.allow_pickle = allow_pickle
+        self.trust_remote_code = trust_remote_code
+        self.progress = progress
+        self._base = next(a for a in self.arms if a.kind == "base")
+        self._adapters = [a for a in self.arms if a.kind == "adapter"]
+        self._adapter_configs: dict[str, dict[str, Any]] = {}
+        self._adapter_warnings: dict[str, str] = {}
+        self._probe_change: dict[str, float] = {}
+        self._group: _Loaded | None = None
+        self._full: _Loaded | None = None
+        self._done: set[str] = set()
+        self._hashes: dict[str, dict[str, str]] = {}
+
+    # ---- loading and checks ----
+
+    def check_inputs(self) -> None:
+        """Cheap checks before any weights load: adapter configs, bases, weight formats."""
+        for arm in self._adapters:
+            config = loading.read_adapter_config(arm.path)
+            self._adapter_configs[arm.name] = config
+            warning = loading.check_adapter_base(
+                arm.name,
+                arm.path,
+                config,
+                self._base.path,
+                allow_mismatch=self.allow_base_mismatch,
+            )
+            if warning:
+                self._adapter_warnings[arm.name] = warning
+            if loading.is_local(arm.path):
+                loading.check_weight_format(arm.path, allow_pickle=self.allow_pickle)
+        for arm in self.arms:
+            if arm.kind != "adapter" and loading.is_local(arm.path):
+                loading.check_weight_format(arm.path, allow_pickle=self.allow_pickle)
+
+    def prepare(self) -> None:
+        self.check_inputs()
+        if any(a.kind in ("base", "adapter") for a in self.arms):
+            self._load_group()
+
+    def _load(self, path: str, tokenizer_path: str) -> _Loaded:
+        model = loading.load_causal_lm(
+            path,
+            dtype=self.dtype,
+            device=self.device,
+            allow_pickle=self.allow_pickle,
+            trust_remote_code=self.trust_remote_code,
+        )
+        tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
+        return _describe_loaded(model, tokenizer, self.max_length_override)
+
+    def _load_group(self) -> _Loaded:
+        if self._group is not None:
+            return self._group
+        logger.info("loading base model %s", self._base.path)
+        loaded = self._load(self._base.path, self._base.path)
+        if self._adapters:
+            loaded.model = self._attach_adapters(loaded)
+        self._group = loaded
+        return loaded
+
+    def _attach_adapters(self, loaded: _Loaded) -> Any:
+        from peft import PeftModel
+
+        model = None
+        for arm in self._adapters:
+            try:
+                if model is None:
+                    model = PeftModel.from_pretrained(
+                        loaded.model, arm.path, adapter_name=arm.name, is_trainable=False
+                    )
+                else:
+                    model.load_adapter(arm.path, adapter_name=arm.name, is_trainable=False)
+            except Exception as error:
+                raise AdapterError(
+                    f"adapter {arm.name!r} ({arm.path}): could not load: {error}"
+                ) from None
+        model.eval()
+        for arm in self._adapters:
+            change = self._probe(model, loaded, arm.name)
+            self._probe_change[arm.name] = change
+            if change <= PROBE_MIN_CHANGE:
+                raise AdapterError(
+                    f"adapter {arm.name!r} ({arm.path}) does not change the model's outputs: "
+                    f"max |Δlogit| on a probe = {change:.3g}. It may be untrained (LoRA B "
+                    "initialised to zero) or target modules the base does not use."
+                )
+        return model
+
+    def _probe(self, model: Any, loaded: _Loaded, adapter: str) -> float:
+        import torch
+
+        ids = _encode(loaded.tokenizer, PROBE_TEXT)[: loaded.max_length]
+        batch = torch.tensor([ids], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            with model.disable_adapter():
+                plain = model(input_ids=batch).logits.float()
+            model.set_adapter(adapter)
+            adapted = model(input_ids=batch).logits.float()
+        return float((adapted - plain).abs().max().item())
+
+    def _load_full(self) -> _Loaded:
+        if self._full is None:
+            full = next(a for a in self.arms if a.kind == "full")
+            tokenizer_path = full.path if loading.has_tokenizer(full.path) else self._base.path
+            logger.info("loading full fine-tune %s", full.path)
+            self._full = self._load(full.path, tokenizer_path)
+        return self._full
+
+    @contextlib.contextmanager
+    def _serving(self, arm_name: str) -> Iterator[_Loaded]:
+        arm = self.arm(arm_name)
+        if arm.kind == "full":
+            yield self._load_full()
+            return
+        loaded = self._load_group()
+        if not self._adapters:
+            yield loaded
+        elif arm.kind == "base":
+            with loaded.model.disable_adapter():
+                yield loaded
+        else:
+            loaded.model.set_adapter(arm.name)
+            yield loaded
+
+    def release(self, arm: str) -> None:
+        self._done.add(arm)
+        if self.arm(arm).kind == "full":
+            self._full = None
+        group = {a.name for a in self.arms if a.kind in ("base", "adapter")}
+        if group <= self._done:
+            self._group = None
+        _free_memory(self.device)
+
+    def close(self) -> None:
+        self._group = self._full = None
+        _free_memory(self.device)
+
+    # ---- identity ----
+
+    def identity(self, arm: str) -> dict[str, Any]:
+        spec = self.arm(arm)
+        if spec.path not in self._hashes:
+            self._hashes[spec.path] = loading.weight_hashes(spec.path)
+        identity: dict[str, Any] = {
+            "backend": self.name,
+            "path": spec.path,
+            "local": loading.is_local(spec.path),
+            "weights_sha256": self._hashes[spec.path],
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "max_length_override": self.max_length_override,
+            "trust_remote_code": self.trust_remote_code,
+        }
+        if spec.kind == "adapter":
+            identity["adapter_config"] = self._adapter_configs.get(spec.name) or (
+                loading.read_adapter_config(spec.path)
+            )
+            identity["adapter_serving"] = ADAPTER_SERVING
+            identity["base_path"] = self._base.path
+            identity["base_weights_sha256"] = self.identity("base")["weights_sha256"]
+            if spec.name in self._probe_change:
+                identity["probe_max_abs_logit_change"] = self._probe_change[spec.name]
+            if spec.name in self._adapter_warnings:
+                identity["base_mismatch"] = self._adapter_warnings[spec.name]
+        return identity
+
+    def tokenizer_facts(self, arm: str) -> dict[str, Any]:
+        """Padding, truncation and template facts of the arm's tokenizer (for the manifest)."""
+        with self._serving(arm) as loaded:
+            return dict(loaded.notes)
+
+    # ---- requests ----
+
+    def loglikelihood(
+        self, arm: str, requests: Sequence[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResult]:
+        with self._serving(arm) as loaded:
+            encode = lambda text: _encode(loaded.tokenizer, text)  # noqa: E731
+            unique = list(dict.fromkeys((r.context, r.continuation) for r in requests))
+            rows = [
+                model_input(encode_pair(encode, c, x, loaded.prefix_token), loaded.max_length)
+                for c, x in unique
+            ]
+            scored = self._score_rows(loaded, rows, f"{arm}: loglikelihood")
+        by_pair = {
+            pair: LoglikelihoodResult(
+                logprob=logprob,
+                is_greedy=greedy,
+                n_tokens=len(row.target_ids),
+                truncated_tokens=row.truncated,
+                truncation_side="left" if row.truncated else None,
+            )
+            for pair, row, (logprob, greedy) in zip(unique, rows, scored)
+        }
+        return [by_pair[(r.context, r.continuation)] for r in requests]
+
+    def loglikelihood_rolling(
+        self,
+        arm: str,
+        requests: Sequence[RollingLoglikelihoodRequest],
+        *,
+        stride: int | None = None,
+    ) -> list[RollingLoglikelihoodResult]:
+        with self._serving(arm) as loaded:
+            if loaded.prefix_token is None:
+                raise BackendError("rolling loglikelihood needs a BOS or EOS token as prefix")
+            step = stride or loaded.max_length
+            rows: list[ModelInput] = []
+            owners: list[int] = []
+            for index, request in enumerate(requests):
+                tokens = (loaded.prefix_token, *_encode(loaded.tokenizer, request.text))
+                for start, predict, end in rolling_windows(
+                    len(tokens) - 1, loaded.max_length, step
+                ):
+                    rows.append(ModelInput(tokens[start : end - 1], tokens[predict:end], start))
+                    owners.append(index)
+            scored = self._score_rows(loaded, rows, f"{arm}: rolling loglikelihood")
+        totals = [0.0] * len(requests)
+        counts = [0] * len(requests)
+        for owner, row, (logprob, _) in zip(owners, rows, scored):
+            totals[owner] += logprob
+            counts[owner] += len(row.target_ids)
+        return [RollingLoglikelihoodResult(t, c) for t, c in zip(totals, counts)]
+
+    def _score_rows(
+        self, loaded: _Loaded, rows: Sequence[ModelInput], label: str
+    ) -> list[tuple[float, bool]]:
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(rows)
+        batches = length_sorted_batches([len(r.input_ids) for r in rows], self.batch_size)
+        with progress_bar(total=len(rows), desc=label, enabled=self.progress) as bar:
+            for batch in batches:
+                scored = score_batch(
+                    loaded.model, [rows[i] for i in batch], loaded.pad_id, self.device
+                )
+                for i, value in zip(batch, scored):
+                    results[i] = value
+                bar.update(len(batch))
+        return results
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _context_window(model: Any, tokenizer: Any, override: int | None) -> int:
+    if override:
+        return override
+    config = model.config
+    for attribute in (
+        "max_position_embeddings",
+        "n_positions",
+        "max_sequence_length",
+        "seq_length",
+    ):
+        value = getattr(config, attribute, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    return DEFAULT_MAX_LENGTH
+
+
+def _describe_loaded(model: Any, tokenizer: Any, override: int | None) -> _Loaded:
+    """Pad and prefix policy, made explicit and recorded (never silently patched)."""
+    prefix = (
+        tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    )
+    if tokenizer.pad_token_id is not None:
+        pad_id, pad_note = tokenizer.pad_token_id, f"pad token {tokenizer.pad_token!r}"
+    elif tokenizer.eos_token_id is not None:
+        pad_id = tokenizer.eos_token_id
+        pad_note = f"no pad token: padded with EOS id {pad_id}, masked out of attention"
+    else:
+        pad_id, pad_note = 0, "no pad or EOS token: padded with id 0, masked out of attention"
+    template = getattr(tokenizer, "chat_template", None)
+    max_length = _context_window(model, tokenizer, override)
+    notes = {
+        "tokenizer_class": type(tokenizer).__name__,
+        "vocab_size": len(tokenizer),
+        "pad_policy": pad_note,
+        "padding_side_loglikelihood": "right",
+        "padding_side_generation": "left",
+        "truncation_side": "left",
+        "max_length": max_length,
+        "prefix_token_id": prefix,
+        "chat_template_sha256": (
+            hashlib.sha256(template.encode("utf-8")).hexdigest()
+            if isinstance(template, str)
+            else None
+        ),
+    }
+    return _Loaded(model, tokenizer, max_length, pad_id, prefix, notes)
+
+
+def _free_memory(device: str) -> None:
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()

@@ -1,0 +1,173 @@
+"""Loading models, tokenizers and adapters for the HF backend — safely and checked.
+
+* Weights: safetensors are preferred; pickled ``.bin``/``.pt`` weights are refused unless
+  the user opts in (``allow_pickle``), because unpickling runs arbitrary code.
+* ``trust_remote_code`` stays off unless asked.
+* An adapter's ``base_model_name_or_path`` must name the base given (else an error,
+  unless ``allow_base_mismatch``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fteval.errors import AdapterError, BackendError
+from fteval.records import sha256_file
+
+logger = logging.getLogger(__name__)
+
+SAFE_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``mps``, else ``cpu``; others unchanged."""
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} asked for, but CUDA is not available here")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """``auto`` -> bfloat16 on a GPU that supports it, else float32."""
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+
+
+def is_local(path: str) -> bool:
+    """True when ``path`` names an existing local directory."""
+    return Path(path).is_dir()
+
+
+def weight_files(path: str) -> list[Path]:
+    """The weight files of a local model or adapter directory, sorted."""
+    folder = Path(path)
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix in SAFE_SUFFIXES + PICKLE_SUFFIXES
+    )
+
+
+def check_weight_format(path: str, *, allow_pickle: bool) -> bool:
+    """Whether to load with safetensors; refuse pickled weights without the opt-in.
+
+    Returns:
+        True when the directory holds safetensors weights (or is a hub id: safetensors
+        are then required unless ``allow_pickle``).
+    """
+    if not is_local(path):
+        return not allow_pickle
+    files = weight_files(path)
+    if any(f.suffix in SAFE_SUFFIXES for f in files):
+        return True
+    pickled = [f.name for f in files if f.suffix in PICKLE_SUFFIXES]
+    if pickled and not allow_pickle:
+        raise BackendError(
+            f"{path}: only pickled weights ({', '.join(pickled)}); loading them can run "
+            "arbitrary code. Convert them to safetensors, or pass --allow-pickle if you "
+            "trust the source."
+        )
+    if not files:
+        raise BackendError(f"{path}: no weight files (*.safetensors) in the directory")
+    return False
+
+
+def weight_hashes(path: str) -> dict[str, str]:
+    """sha256 of each weight file of a local directory (empty for hub ids)."""
+    if not is_local(path):
+        return {}
+    return {f.name: sha256_file(f) for f in weight_files(path)}
+
+
+def read_adapter_config(path: str) -> dict[str, Any]:
+    """The adapter's ``adapter_config.json``; a clear error when it is missing or broken."""
+    config_path = Path(path) / "adapter_config.json"
+    if not config_path.is_file():
+        raise AdapterError(
+            f"{path}: not a PEFT adapter directory (no adapter_config.json). For a full "
+            "fine-tuned model use --full."
+        )
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise AdapterError(f"{config_path}: malformed JSON: {error}") from None
+
+
+def _same_model(a: str, b: str) -> bool:
+    if is_local(a) and is_local(b):
+        return os.path.realpath(a) == os.path.realpath(b)
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def check_adapter_base(
+    name: str, adapter_path: str, config: dict[str, Any], base: str, *, allow_mismatch: bool
+) -> str | None:
+    """Compare the adapter's recorded base with the base given.
+
+    Returns:
+        A warning string when they differ and ``allow_mismatch`` is set, else None.
+
+    Raises:
+        AdapterError: they differ and ``allow_mismatch`` is not set.
+    """
+    recorded = config.get("base_model_name_or_path")
+    if not recorded or _same_model(str(recorded), base):
+        return None
+    message = (
+        f"adapter {name!r} ({adapter_path}) was trained on {recorded!r}, but the base "
+        f"given is {base!r}"
+    )
+    if not allow_mismatch:
+        raise AdapterError(message + "; pass --allow-base-mismatch if this is intended")
+    logger.warning("%s (allowed by --allow-base-mismatch)", message)
+    return message
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool) -> Any:
+    """The tokenizer saved with a model (or adapter) directory."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as error:
+        raise BackendError(f"{path}: could not load a tokenizer: {error}") from None
+
+
+def has_tokenizer(path: str) -> bool:
+    """Whether a local directory carries its own tokenizer files."""
+    folder = Path(path)
+    return is_local(path) and (folder / "tokenizer_config.json").is_file()
+
+
+def load_causal_lm(
+    path: str, *, dtype: Any, device: str, allow_pickle: bool, trust_remote_code: bool
+) -> Any:
+    """A causal LM in eval mode on ``device``."""
+    from transformers import AutoModelForCausalLM
+
+    use_safetensors = check_weight_format(path, allow_pickle=allow_pickle)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=use_safetensors or None,
+        )
+    except Exception as error:
+        raise BackendError(f"{path}: could not load a causal LM: {error}") from None
+    return model.to(device).eval()

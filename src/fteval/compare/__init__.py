@@ -1,0 +1,5 @@
+"""Paired comparisons, verdicts and advice."""
+
+from fteval.compare.three_way import StatsOptions, advice, arm_pairs, comparison_rows, score_rows
+
+__all__ = ["StatsOptions", "advice", "arm_pairs", "comparison_rows", "score_rows"]

@@ -1,0 +1,165 @@
+"""The validated run configuration: from CLI flags or a YAML file, unknown keys rejected.
+
+A run compares *arms* — the base model, each named adapter, an optional full fine-tune —
+on the same tasks. ``RunConfig`` is the single record every entry point builds
+(``fteval run``, ``fteval run config.yaml``, ``fteval.evaluate``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fteval.errors import ConfigError
+
+ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+RESERVED_ARM_NAMES = ("base", "full")
+
+DType = Literal["auto", "float32", "float16", "bfloat16"]
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One model variant to evaluate.
+
+    Attributes:
+        name: ``base``, the adapter's name, or ``full``.
+        kind: ``base`` | ``adapter`` | ``full``.
+        path: local directory or hub id of the weights (the adapter's own folder for adapters).
+        group: arms of one seed group (``lora@seed1``, ``lora@seed2`` -> ``lora``).
+    """
+
+    name: str
+    kind: str
+    path: str
+    group: str
+
+
+class RunConfig(BaseModel):
+    """Everything a run needs. Field docs double as the YAML reference (docs/config.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str = Field(description="base model: local directory or hub id")
+    adapters: dict[str, str] = Field(default_factory=dict, description="adapter name -> path")
+    full: str | None = Field(default=None, description="fully fine-tuned checkpoint")
+    tasks: list[str] = Field(min_length=1, description="built-in task names or task files")
+    out: str | None = Field(default=None, description="run directory (default runs/<time>)")
+    backend: Literal["hf", "fake"] = "hf"
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    dtype: DType = "auto"
+    device: str = "auto"
+    limit: int | None = Field(default=None, ge=1, description="first N examples per task")
+    seed: int = 1234
+    max_length: int | None = Field(default=None, ge=8, description="context window override")
+    allow_base_mismatch: bool = False
+    allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
+    trust_remote_code: bool = False
+
+    @field_validator("adapters")
+    @classmethod
+    def _adapter_names(cls, adapters: dict[str, str]) -> dict[str, str]:
+        for name in adapters:
+            if not ARM_NAME.match(name):
+                raise ValueError(
+                    f"adapter name {name!r} must be 1-64 characters of letters, digits, "
+                    "'_', '.', '-', '@' (for seed groups), starting with a letter or digit"
+                )
+            if name in RESERVED_ARM_NAMES:
+                raise ValueError(f"adapter name {name!r} is reserved; pick another")
+        return adapters
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", device):
+            raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, got {device!r}")
+        return device
+
+    def arms(self) -> list[ArmSpec]:
+        """The arms in evaluation order: base, adapters (as given), full."""
+        arms = [ArmSpec("base", "base", self.base, "base")]
+        for name, path in self.adapters.items():
+            arms.append(ArmSpec(name, "adapter", path, name.split("@", 1)[0]))
+        if self.full is not None:
+            arms.append(ArmSpec("full", "full", self.full, "full"))
+        return arms
+
+
+def parse_adapter_flags(values: list[str]) -> dict[str, str]:
+    """``["lora=./dir", ...]`` -> ``{"lora": "./dir"}``; a bare path takes its folder name."""
+    adapters: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            path = value
+            name = Path(value.rstrip("/")).name or "adapter"
+        if not name or not path:
+            raise ConfigError(f"--adapter expects NAME=PATH, got {value!r}")
+        if name in adapters:
+            raise ConfigError(f"--adapter name {name!r} is given twice")
+        adapters[name] = path
+    return adapters
+
+
+def build_config(values: Mapping[str, Any], *, source: str = "arguments") -> RunConfig:
+    """Validate ``values`` into a ``RunConfig``; errors name the key and the value."""
+    try:
+        return RunConfig(**values)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def load_config_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """Read a YAML run config; relative paths in it are relative to the file.
+
+    ``overrides`` (from CLI flags) replace file values key by key.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if data is None:
+        raise ConfigError(f"{path}: config file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    data = {k: _resolve_relative(k, v, path.parent) for k, v in data.items()}
+    data.update(overrides or {})
+    return build_config(data, source=str(path))
+
+
+def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
+    def resolve(item: str) -> str:
+        candidate = folder / item
+        return str(candidate) if not Path(item).is_absolute() and candidate.exists() else item
+
+    if key in ("base", "full", "out") and isinstance(value, str):
+        return resolve(value) if key != "out" else str(folder / value)
+    if key == "tasks" and isinstance(value, list):
+        return [resolve(v) if isinstance(v, str) else v for v in value]
+    if key == "adapters" and isinstance(value, dict):
+        return {k: resolve(v) if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            known = ", ".join(sorted(RunConfig.model_fields))
+            lines.append(f"{source}: unknown key {key!r} (known keys: {known})")
+        elif item["type"] == "missing":
+            lines.append(f"{source}: missing required key {key!r}")
+        else:
+            lines.append(f"{source}: key {key!r}: {item['msg']} (value: {item.get('input')!r})")
+    return "\n".join(lines)

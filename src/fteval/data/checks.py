@@ -1,0 +1,72 @@
+"""Row checks shared by task loaders. Each failure names file, row, field and value."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fteval.data.readers import Row
+from fteval.errors import InputError
+
+
+def require_field(path: str | Path, row: Row, field: str) -> Any:
+    """The value of ``field`` in ``row``; missing or null is an ``InputError``."""
+    if field not in row.fields:
+        known = ", ".join(sorted(map(str, row.fields))) or "none"
+        raise InputError(path, row.number, field, f"missing field (the row has: {known})")
+    value = row.fields[field]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise InputError(path, row.number, field, "empty value (null or NaN)", value)
+    return value
+
+
+def check_unique_ids(path: str | Path, rows: Sequence[Row], field: str) -> list[str]:
+    """Each row's id (as a string); a repeated id is an ``InputError``."""
+    first_seen: dict[str, int] = {}
+    ids = []
+    for row in rows:
+        value = str(require_field(path, row, field))
+        if value in first_seen:
+            raise InputError(
+                path, row.number, field, f"duplicate id (first at row {first_seen[value]})", value
+            )
+        first_seen[value] = row.number
+        ids.append(value)
+    return ids
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
+
+
+def check_column_type(path: str | Path, rows: Sequence[Row], field: str) -> None:
+    """A column must hold one kind of value (all numbers, all strings...).
+
+    A mixed column usually means a broken export (``1`` in one row, ``"1"`` in the next);
+    the error names the first row whose kind differs from row 1's.
+    """
+    first: tuple[int, str] | None = None
+    for row in rows:
+        if field not in row.fields or row.fields[field] is None:
+            continue
+        kind = _kind(row.fields[field])
+        if first is None:
+            first = (row.number, kind)
+        elif kind != first[1]:
+            raise InputError(
+                path,
+                row.number,
+                field,
+                f"mixed-type column: a {kind} here, a {first[1]} at row {first[0]}",
+                row.fields[field],
+            )

@@ -1,0 +1,122 @@
+"""Turn a task's examples into backend requests and the answers into SampleResults.
+
+One function per request type. Predictions only; metric values are attached by
+``scoring`` so that a saved run can be re-scored without a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from fteval.backends.base import Backend
+from fteval.records import (
+    Example,
+    GenerateRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    SampleResult,
+    SamplingParams,
+)
+from fteval.tasks.task import Task
+
+
+def run_task(task: Task, arm: str, backend: Backend, *, seed: int) -> list[SampleResult]:
+    """Every example of ``task`` answered by ``arm``, in example order."""
+    if task.kind == "multiple_choice":
+        return _run_choice(task, arm, backend)
+    return _run_generate(task, arm, backend, seed=seed)
+
+
+def _run_choice(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
+    requests = [
+        LoglikelihoodRequest(example.prompt, continuation)
+        for example in task.examples
+        for continuation in example.continuations
+    ]
+    answers = backend.loglikelihood(arm, requests)
+    samples = []
+    cursor = 0
+    for example in task.examples:
+        width = len(example.continuations)
+        samples.append(_choice_sample(task.name, arm, example, answers[cursor : cursor + width]))
+        cursor += width
+    return samples
+
+
+def choice_predictions(
+    choices: Sequence[str], logprobs: Sequence[float], choice_chars: Sequence[int]
+) -> tuple[str, str]:
+    """(argmax by log-likelihood, argmax by log-likelihood per character); first wins ties.
+
+    Per-character normalisation divides by the choice text's length (not the delimiter),
+    as lm-evaluation-harness's ``acc_norm`` does.
+    """
+    raw = max(range(len(choices)), key=lambda i: (logprobs[i], -i))
+    normalised = [lp / max(1, n) for lp, n in zip(logprobs, choice_chars)]
+    norm = max(range(len(choices)), key=lambda i: (normalised[i], -i))
+    return choices[raw], choices[norm]
+
+
+def _choice_sample(
+    task: str, arm: str, example: Example, answers: Sequence[LoglikelihoodResult]
+) -> SampleResult:
+    logprobs = [a.logprob for a in answers]
+    chars = example.meta.get("choice_chars") or [len(c.lstrip()) for c in example.continuations]
+    prediction, prediction_norm = choice_predictions(example.choices, logprobs, chars)
+    truncated = max(a.truncated_tokens for a in answers)
+    meta = {
+        **{k: v for k, v in example.meta.items() if k != "choice_chars"},
+        "prediction_norm": prediction_norm,
+        "is_greedy": [a.is_greedy for a in answers],
+        "continuation_tokens": [a.n_tokens for a in answers],
+        "truncated_tokens": truncated,
+        "truncation_side": "left" if truncated else None,
+    }
+    if any(math.isnan(lp) for lp in logprobs):
+        meta["warning"] = "NaN log-likelihood from the model"
+    return SampleResult(
+        task=task,
+        example_id=example.example_id,
+        arm=arm,
+        prompt_hash=example.prompt_hash,
+        target=example.target,
+        prediction=prediction,
+        choice_logprobs=logprobs,
+        meta=meta,
+    )
+
+
+def _run_generate(task: Task, arm: str, backend: Backend, *, seed: int) -> list[SampleResult]:
+    spec = task.generation
+    assert spec is not None, "a generate task always has a GenerationSpec"
+    sampling = SamplingParams(temperature=spec.temperature, top_p=spec.top_p, n=spec.n, seed=seed)
+    requests = [
+        GenerateRequest(example.prompt, spec.stop, spec.max_new_tokens, sampling)
+        for example in task.examples
+    ]
+    answers = backend.generate(arm, requests)
+    samples = []
+    for example, answer in zip(task.examples, answers):
+        meta = {
+            **example.meta,
+            "generated_tokens": list(answer.n_tokens),
+            "finish_reasons": list(answer.finish_reasons),
+            "truncated_tokens": answer.truncated_tokens,
+            "truncation_side": "left" if answer.truncated_tokens else None,
+        }
+        if len(answer.texts) > 1:
+            meta["samples"] = list(answer.texts)
+        samples.append(
+            SampleResult(
+                task=task.name,
+                example_id=example.example_id,
+                arm=arm,
+                prompt_hash=example.prompt_hash,
+                target=example.target,
+                prediction=answer.texts[0],
+                generation=answer.texts[0],
+                meta=meta,
+            )
+        )
+    return samples

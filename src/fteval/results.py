@@ -1,0 +1,95 @@
+"""Assemble results.json from samples and the manifest (the record contract).
+
+Pure with respect to models: re-running ``build_results`` on a saved run directory
+reproduces its results.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fteval.compare import StatsOptions, advice, arm_pairs, comparison_rows, score_rows
+from fteval.metrics.classification import F1, Precision, Recall
+from fteval.records import SCHEMA_VERSION, SampleResult
+from fteval.scoring import ArmStats, TaskInfo, arm_stats
+
+IMBALANCE_RATIO = 3.0  # largest / smallest class count above which F1 is shown beside acc
+
+
+def build_results(
+    arms: Sequence[Mapping[str, Any]],
+    tasks: Sequence[TaskInfo],
+    samples: Sequence[SampleResult],
+    options: StatsOptions,
+) -> dict[str, Any]:
+    """The results object: arms, scores with CIs, comparisons, classification reports."""
+    table: dict[tuple[str, str, str], ArmStats] = {}
+    for task in tasks:
+        for (arm, key), item in arm_stats(task, samples).items():
+            table[(task.name, arm, key)] = item
+    comparisons = comparison_rows(table, arm_pairs(arms), options)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "arms": [dict(a) for a in arms],
+        "tasks": [t.to_json() for t in tasks],
+        "scores": score_rows(table, options),
+        "comparisons": comparisons,
+        "advice": advice(comparisons),
+        "classification": classification_reports(tasks, samples),
+        "statistics": {
+            "confidence": options.confidence,
+            "bootstrap_resamples": options.n_resamples,
+            "permutations": options.n_permutations,
+            "ci_method": options.ci_method,
+            "correction": options.correction,
+            "alpha": options.alpha,
+            "seed": options.seed,
+        },
+    }
+
+
+def classification_reports(
+    tasks: Sequence[TaskInfo], samples: Sequence[SampleResult]
+) -> list[dict[str, Any]]:
+    """Per choice task x arm: class distribution, confusion matrix, per-class P/R/F1."""
+    reports = []
+    for task in tasks:
+        if task.kind != "multiple_choice" or not task.labels:
+            continue
+        metric = F1(labels=task.labels)
+        for (arm, _), item in arm_stats(task, samples, [metric]).items():
+            matrix = metric.confusion(item.stats)
+            support = matrix.sum(axis=1)
+            counts = {label: int(c) for label, c in zip(task.labels, support)}
+            present = [c for c in counts.values() if c > 0]
+            ratio = max(present) / min(present) if present else float("nan")
+            reports.append(
+                {
+                    "task": task.name,
+                    "arm": arm,
+                    "labels": list(task.labels),
+                    "class_counts": counts,
+                    "imbalance_ratio": ratio,
+                    "imbalanced": bool(ratio >= IMBALANCE_RATIO),
+                    "confusion_matrix": matrix[:, : len(task.labels)].astype(int).tolist(),
+                    "predicted_outside_labels": matrix[:, -1].astype(int).tolist(),
+                    "per_class": _per_class(task.labels, item.stats),
+                }
+            )
+    return reports
+
+
+def _per_class(labels: Sequence[str], stats: np.ndarray) -> dict[str, dict[str, float]]:
+    out = {}
+    totals = stats.sum(axis=0)
+    for label in labels:
+        out[label] = {
+            kind: float(
+                cls(labels=labels, average=None, label=label).from_totals(totals, len(stats))
+            )
+            for kind, cls in (("precision", Precision), ("recall", Recall), ("f1", F1))
+        }
+    return out

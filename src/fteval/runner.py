@@ -1,0 +1,183 @@
+"""The run loop: config -> tasks -> requests -> backend per arm -> samples -> results.
+
+Order of work, so that bad input never costs a model load and a crash never costs
+finished work:
+1. load and check every task (rows, labels, templates) and the adapters' configs;
+2. create the run directory and write the manifest (status ``running``);
+3. per arm, per task: infer, score per sample, append the samples to samples.jsonl;
+4. build results.json from the samples, write the report, mark the manifest ``complete``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fteval.backends import Backend, make_backend
+from fteval.compare import StatsOptions
+from fteval.config import RunConfig
+from fteval.errors import ConfigError
+from fteval.inference import run_task
+from fteval.records import SCHEMA_VERSION
+from fteval.report.markdown import render_markdown
+from fteval.results import build_results
+from fteval.rundir import RunDirectory, default_run_dir, utc_now
+from fteval.scoring import TaskInfo, attach_scores
+from fteval.tasks import Task, load_task
+from fteval.version import __version__
+
+logger = logging.getLogger(__name__)
+
+PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "numpy",
+    "scipy",
+    "sacrebleu",
+    "rouge-score",
+    "nltk",
+    "bert-score",
+)
+
+
+def load_tasks(config: RunConfig) -> list[Task]:
+    """Every task of the run, loaded and checked; duplicate names are an error."""
+    tasks = [load_task(spec, limit=config.limit) for spec in config.tasks]
+    seen: dict[str, str] = {}
+    for task, spec in zip(tasks, config.tasks):
+        if task.name in seen:
+            raise ConfigError(f"two tasks are named {task.name!r} ({seen[task.name]} and {spec})")
+        seen[task.name] = spec
+    return tasks
+
+
+def execute(
+    config: RunConfig,
+    *,
+    backend: Backend | None = None,
+    progress: bool = True,
+    stats_options: StatsOptions | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Run the evaluation described by ``config``.
+
+    Returns:
+        The results object (as written to results.json) and the run directory.
+    """
+    started = time.monotonic()
+    tasks = load_tasks(config)
+    arms = config.arms()
+    backend = backend or make_backend(config, arms, progress=progress)
+    check_inputs = getattr(backend, "check_inputs", None)
+    if check_inputs is not None:
+        check_inputs()
+    run_dir = RunDirectory(config.out or default_run_dir())
+    run_dir.create()
+    options = stats_options or StatsOptions(seed=config.seed)
+    manifest = _manifest(config, tasks, options)
+    run_dir.write_manifest(manifest)
+    try:
+        backend.prepare()
+        manifest["arms"] = [_arm_record(backend, arm) for arm in arms]
+        run_dir.write_manifest(manifest)
+        timings = _infer_all(config, tasks, backend, run_dir)
+        manifest["timings_s"] = timings
+        results = build_results(
+            manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
+        )
+        run_dir.write_results(results)
+        run_dir.write_report(render_markdown(results, manifest))
+        manifest.update(status="complete", finished_at=utc_now())
+        manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
+        run_dir.write_manifest(manifest)
+    except BaseException as error:
+        manifest.update(
+            status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {error}"
+        )
+        run_dir.write_manifest(manifest)
+        raise
+    finally:
+        backend.close()
+    return results, run_dir.path
+
+
+def _infer_all(
+    config: RunConfig, tasks: Sequence[Task], backend: Backend, run_dir: RunDirectory
+) -> dict[str, Any]:
+    timings: dict[str, Any] = {"inference": {}, "scoring": 0.0}
+    metrics = {task.name: task.build_metrics() for task in tasks}
+    for arm in config.arms():
+        for task in tasks:
+            began = time.monotonic()
+            samples = run_task(task, arm.name, backend, seed=config.seed)
+            timings["inference"][f"{arm.name}/{task.name}"] = round(time.monotonic() - began, 3)
+            began = time.monotonic()
+            attach_scores(samples, metrics[task.name])
+            timings["scoring"] += time.monotonic() - began
+            run_dir.append_samples(samples)
+        backend.release(arm.name)
+    timings["scoring"] = round(timings["scoring"], 3)
+    return timings
+
+
+def _arm_record(backend: Backend, arm: Any) -> dict[str, Any]:
+    record = {
+        "name": arm.name,
+        "kind": arm.kind,
+        "group": arm.group,
+        "identity": backend.identity(arm.name),
+    }
+    facts = getattr(backend, "tokenizer_facts", None)
+    if facts is not None:
+        record["identity"]["tokenizer"] = facts(arm.name)
+    return record
+
+
+def _manifest(config: RunConfig, tasks: Sequence[Task], options: StatsOptions) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "fteval_version": __version__,
+        "status": "running",
+        "started_at": utc_now(),
+        "config": config.model_dump(),
+        "arms": [
+            {"name": a.name, "kind": a.kind, "group": a.group, "identity": {"path": a.path}}
+            for a in config.arms()
+        ],
+        "tasks": [{**TaskInfo.of(t).to_json(), "data_sha256": t.data_sha256} for t in tasks],
+        "seeds": {"run": config.seed, "statistics": options.seed},
+        "environment": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": _package_versions(),
+            "git_commit": _git_commit(),
+        },
+    }
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _git_commit() -> str | None:
+    """The commit of the working directory's repository, if any (the user's project)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

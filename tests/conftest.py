@@ -1,0 +1,103 @@
+"""Shared fixtures: task files on disk, and tiny real models (GPT-2 + PEFT LoRA) built
+by the tests themselves and reloaded with ``from_pretrained``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+INTENTS = ["login", "billing", "refund"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_task(folder: Path, rows: list[dict], **overrides) -> Path:
+    """A choice-task YAML over ``rows`` in folder/data.jsonl; keys overridable."""
+    write_jsonl(folder / "data.jsonl", rows)
+    spec = {
+        "name": "intents",
+        "data": "data.jsonl",
+        "id_field": "id",
+        "template": "Message: {text}\nIntent:",
+        "choices": INTENTS,
+        "label_field": "label",
+        "metrics": ["acc", "acc_norm", "f1_macro"],
+    }
+    spec.update(overrides)
+    spec = {k: v for k, v in spec.items() if v is not None}
+    import yaml
+
+    path = folder / "task.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def intent_rows(n: int = 24) -> list[dict]:
+    phrases = {
+        "login": "I cannot sign in to my account",
+        "billing": "why was my card charged twice",
+        "refund": "please return my money for order",
+    }
+    return [
+        {"id": f"r{i}", "text": f"{phrases[INTENTS[i % 3]]} #{i}", "label": INTENTS[i % 3]}
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def task_file(tmp_path: Path) -> Path:
+    return write_task(tmp_path, intent_rows())
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """base/ (2-layer GPT-2, byte tokenizer), lora/ (non-zero LoRA), full/ (perturbed copy),
+    zero_lora/ (LoRA with B = 0: changes nothing), all saved with save_pretrained."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import ByT5Tokenizer, GPT2Config, GPT2LMHeadModel
+
+    root = tmp_path_factory.mktemp("models")
+    tokenizer = ByT5Tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    base = GPT2LMHeadModel(config)
+    paths = {name: root / name for name in ("base", "lora", "full", "zero_lora")}
+    base.save_pretrained(paths["base"])
+    tokenizer.save_pretrained(paths["base"])
+
+    full = GPT2LMHeadModel(config)
+    full.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        for param in full.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    full.save_pretrained(paths["full"])
+    tokenizer.save_pretrained(paths["full"])
+
+    for name, init in (("lora", False), ("zero_lora", True)):
+        model = GPT2LMHeadModel.from_pretrained(paths["base"])
+        lora = LoraConfig(
+            r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True,
+            init_lora_weights=init, task_type="CAUSAL_LM",
+        )  # fmt: skip
+        peft_model = get_peft_model(model, lora)
+        peft_model.save_pretrained(paths[name])
+        # the recorded base must be the base directory
+        cfg_path = paths[name] / "adapter_config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["base_model_name_or_path"] = str(paths["base"])
+        cfg_path.write_text(json.dumps(cfg))
+    return paths
