@@ -77,8 +77,11 @@ def test_a_helpful_adapter_is_judged_improved(tmp_path):
 
     task_file = write_task(tmp_path, intent_rows(150))
     results = run_fake(tmp_path, task_file, {"base": 0.0, "lora": 0.9, "full": 0.9})
-    acc = next(c for c in results["comparisons"]
-               if c["metric"] == "acc" and c["arm"] == "lora" and c["reference_arm"] == "base")  # fmt: skip
+    acc = next(
+        c
+        for c in results["comparisons"]
+        if (c["metric"], c["arm"], c["reference_arm"]) == ("acc", "lora", "base")
+    )
     assert acc["verdict"] == "improved"
     assert acc["delta"] > 0.4
     assert acc["test"] == "mcnemar_exact"

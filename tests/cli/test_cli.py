@@ -90,7 +90,8 @@ def test_real_models_end_to_end_json_follows_the_record_contract(tmp_path, task_
 
 @pytest.mark.real_model
 def test_untrained_adapter_fails_the_run_with_exit_2(tmp_path, task_file, tiny_models):
-    proc = run_cli("run", "--base", str(tiny_models["base"]), "--adapter", f"z={tiny_models['zero_lora']}",
+    zero = f"z={tiny_models['zero_lora']}"
+    proc = run_cli("run", "--base", str(tiny_models["base"]), "--adapter", zero,
                    "--task", str(task_file), "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
     assert proc.returncode == 2
     assert "does not change the model's outputs" in proc.stderr
