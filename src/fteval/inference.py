@@ -92,7 +92,9 @@ def _run_generate(task: Task, arm: str, backend: Backend, *, seed: int) -> list[
     assert spec is not None, "a generate task always has a GenerationSpec"
     sampling = SamplingParams(temperature=spec.temperature, top_p=spec.top_p, n=spec.n, seed=seed)
     requests = [
-        GenerateRequest(example.prompt, spec.stop, spec.max_new_tokens, sampling)
+        GenerateRequest(
+            example.prompt, spec.stop, spec.max_new_tokens, sampling, spec.chat_template
+        )
         for example in task.examples
     ]
     answers = backend.generate(arm, requests)

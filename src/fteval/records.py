@@ -77,12 +77,17 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """Generate a continuation of ``prompt``; stop at the first of ``stop`` (trimmed)."""
+    """Generate a continuation of ``prompt``; stop at the first of ``stop`` (trimmed).
+
+    ``chat`` asks the backend to wrap the prompt in the model's chat template as one
+    user turn (an error when the tokenizer has none).
+    """
 
     prompt: str
     stop: tuple[str, ...] = ()
     max_new_tokens: int = 128
     sampling: SamplingParams = SamplingParams()
+    chat: bool = False
 
 
 Request = LoglikelihoodRequest | RollingLoglikelihoodRequest | GenerateRequest

@@ -22,6 +22,7 @@ from typing import Any
 
 from fteval.backends import hf_loading as loading
 from fteval.backends.base import Backend
+from fteval.backends.hf_generate import DecodeCounters, generate_group, results_from_groups
 from fteval.backends.hf_scoring import (
     ModelInput,
     encode_pair,
@@ -34,6 +35,8 @@ from fteval.config import ArmSpec
 from fteval.errors import AdapterError, BackendError
 from fteval.progress import progress_bar
 from fteval.records import (
+    GenerateRequest,
+    GenerationResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
     RollingLoglikelihoodRequest,
@@ -108,6 +111,7 @@ class HFBackend(Backend):
         self._full: _Loaded | None = None
         self._done: set[str] = set()
         self._hashes: dict[str, dict[str, str]] = {}
+        self.counters = DecodeCounters()
 
     # ---- loading and checks ----
 
@@ -322,6 +326,63 @@ class HFBackend(Backend):
             counts[owner] += len(row.target_ids)
         return [RollingLoglikelihoodResult(t, c) for t, c in zip(totals, counts)]
 
+    def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
+        """Decode each request; requests sharing settings are batched, longest first."""
+        results: list[GenerationResult | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for index, request in enumerate(requests):
+            key = (request.stop, request.max_new_tokens, request.sampling, request.chat)
+            groups.setdefault(key, []).append(index)
+        with (
+            self._serving(arm) as loaded,
+            progress_bar(
+                total=len(requests), desc=f"{arm}: generate", enabled=self.progress
+            ) as bar,
+        ):
+            eos = _eos_ids(loaded)
+            for members in groups.values():
+                prompts = [self._generation_prompt(loaded, requests[i]) for i in members]
+                lengths = [len(ids) for ids, _ in prompts]
+                for batch in length_sorted_batches(lengths, self.batch_size):
+                    request = requests[members[batch[0]]]
+                    groups_out = generate_group(
+                        loaded.model, loaded.tokenizer,
+                        [prompts[b][0] for b in batch],
+                        [requests[members[b]].prompt for b in batch],
+                        request, pad_id=loaded.pad_id, eos_ids=eos,
+                        device=self.device, counters=self.counters,
+                    )  # fmt: skip
+                    made = results_from_groups(groups_out, [prompts[b][1] for b in batch])
+                    for b, result in zip(batch, made):
+                        results[members[b]] = result
+                    bar.update(len(batch))
+        return [r for r in results if r is not None]
+
+    def _generation_prompt(
+        self, loaded: _Loaded, request: GenerateRequest
+    ) -> tuple[list[int], int]:
+        """Prompt ids cut from the left to leave room for ``max_new_tokens``; tokens cut."""
+        text = request.prompt
+        if request.chat:
+            if not getattr(loaded.tokenizer, "chat_template", None):
+                raise BackendError(
+                    "the task asks for the chat template, but the tokenizer has none"
+                )
+            text = loaded.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            )
+        ids = _encode(loaded.tokenizer, text)
+        if not ids:
+            ids = [loaded.prefix_token] if loaded.prefix_token is not None else []
+        room = loaded.max_length - request.max_new_tokens
+        if room < 1:
+            raise BackendError(
+                f"max_new_tokens={request.max_new_tokens} leaves no room for the prompt in a "
+                f"context window of {loaded.max_length} tokens"
+            )
+        cut = max(0, len(ids) - room)
+        return ids[cut:], cut
+
     def _score_rows(
         self, loaded: _Loaded, rows: Sequence[ModelInput], label: str
     ) -> list[tuple[float, bool]]:
@@ -336,6 +397,19 @@ class HFBackend(Backend):
                     results[i] = value
                 bar.update(len(batch))
         return results
+
+
+def _eos_ids(loaded: _Loaded) -> set[int]:
+    ids = set()
+    if loaded.tokenizer.eos_token_id is not None:
+        ids.add(int(loaded.tokenizer.eos_token_id))
+    config = getattr(loaded.model, "generation_config", None)
+    configured = getattr(config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif isinstance(configured, (list, tuple)):
+        ids.update(int(i) for i in configured)
+    return ids
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:
