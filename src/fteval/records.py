@@ -60,9 +60,14 @@ class LoglikelihoodRequest:
 
 @dataclass(frozen=True)
 class RollingLoglikelihoodRequest:
-    """log P(text) over the whole text, in rolling windows when it exceeds the context."""
+    """log P(text) over the whole text, in rolling windows when it exceeds the context.
+
+    ``stride``: new tokens scored per window (None: the whole context window); smaller
+    strides give each token more context at more compute.
+    """
 
     text: str
+    stride: int | None = None
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,6 @@ def test_rolling_loglikelihood_covers_every_token_once(tiny_models):
     expected = direct_logprob(model, "", text)
     assert full_window.logprob == pytest.approx(expected, abs=1e-3)
     strided = backend(tiny_models, max_length=64).loglikelihood_rolling(
-        "base", [RollingLoglikelihoodRequest(text)], stride=16
+        "base", [RollingLoglikelihoodRequest(text, stride=16)]
     )[0]
     assert strided.n_tokens == full_window.n_tokens

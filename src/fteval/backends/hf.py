@@ -308,7 +308,6 @@ class HFBackend(Backend):
         with self._serving(arm) as loaded:
             if loaded.prefix_token is None:
                 raise BackendError("rolling loglikelihood needs a BOS or EOS token as prefix")
-            step = stride or loaded.max_length
             rows: list[ModelInput] = []
             owners: list[int] = []
             for index, request in enumerate(requests):

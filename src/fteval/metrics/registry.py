@@ -84,7 +84,12 @@ for _cls in (Precision, Recall, F1):
     for _average in ("macro", "weighted", "micro", "binary", None):
         register(f"{_cls.kind}_{_average or 'per_class'}")(_confusion_factory(_cls, _average))
 
-_OPTIONAL_MODULES = ("fteval.metrics.text", "fteval.metrics.semantic", "fteval.metrics.code")
+_OPTIONAL_MODULES = (
+    "fteval.metrics.lm",
+    "fteval.metrics.text",
+    "fteval.metrics.semantic",
+    "fteval.metrics.code",
+)
 _loaded = False
 
 
