@@ -302,8 +302,6 @@ class HFBackend(Backend):
         self,
         arm: str,
         requests: Sequence[RollingLoglikelihoodRequest],
-        *,
-        stride: int | None = None,
     ) -> list[RollingLoglikelihoodResult]:
         with self._serving(arm) as loaded:
             if loaded.prefix_token is None:
@@ -312,9 +310,9 @@ class HFBackend(Backend):
             owners: list[int] = []
             for index, request in enumerate(requests):
                 tokens = (loaded.prefix_token, *_encode(loaded.tokenizer, request.text))
-                for start, predict, end in rolling_windows(
-                    len(tokens) - 1, loaded.max_length, step
-                ):
+                step = min(request.stride or loaded.max_length, loaded.max_length)
+                windows = rolling_windows(len(tokens) - 1, loaded.max_length, step)
+                for start, predict, end in windows:
                     rows.append(ModelInput(tokens[start : end - 1], tokens[predict:end], start))
                     owners.append(index)
             scored = self._score_rows(loaded, rows, f"{arm}: rolling loglikelihood")

@@ -57,9 +57,10 @@ def check_column_type(path: str | Path, rows: Sequence[Row], field: str) -> None
     """
     first: tuple[int, str] | None = None
     for row in rows:
-        if field not in row.fields or row.fields[field] is None:
-            continue
-        kind = _kind(row.fields[field])
+        value = row.fields.get(field)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue  # a missing value is require_field's to report, not a "number"
+        kind = _kind(value)
         if first is None:
             first = (row.number, kind)
         elif kind != first[1]:
@@ -68,5 +69,5 @@ def check_column_type(path: str | Path, rows: Sequence[Row], field: str) -> None
                 row.number,
                 field,
                 f"mixed-type column: a {kind} here, a {first[1]} at row {first[0]}",
-                row.fields[field],
+                value,
             )

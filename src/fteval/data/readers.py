@@ -72,8 +72,13 @@ def read_rows(path: str | Path) -> list[Row]:
     return rows
 
 
-def decode_text(path: Path, raw: bytes) -> str:
-    """UTF-8 text of ``raw``; errors name the line of the first invalid byte."""
+def decode_text(path: Path, raw: bytes, *, header_lines: int | None = 0) -> str:
+    """UTF-8 text of ``raw``; errors name the line of the first invalid byte.
+
+    ``header_lines`` is how many lines precede the first data row (1 for CSV), so the
+    error's row number is the data row, as in every other error about that file; None
+    when lines are not rows (a JSON document), and the error names only the line.
+    """
     for bom, name in _OTHER_BOMS.items():
         if raw.startswith(bom):
             raise InputError(path, None, None, f"file is {name} encoded; convert it to UTF-8")
@@ -85,11 +90,29 @@ def decode_text(path: Path, raw: bytes) -> str:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         bad = raw[error.start : error.start + 4]
-        raise InputError(path, line, None, "bytes that are not UTF-8", bad) from None
+        raise InputError(
+            path,
+            _data_row(line, header_lines),
+            None,
+            f"bytes that are not UTF-8 on line {line}",
+            bad,
+        ) from None
     if "\ufeff" in text:
         line = text[: text.index("\ufeff")].count("\n") + 1
-        raise InputError(path, line, None, "a byte-order mark (U+FEFF) inside the file")
+        raise InputError(
+            path,
+            _data_row(line, header_lines),
+            None,
+            f"a byte-order mark (U+FEFF) inside the file on line {line}",
+        )
     return text
+
+
+def _data_row(line: int, header_lines: int | None) -> int | None:
+    """The data row on file line ``line``; None for a header line or a JSON document."""
+    if header_lines is None or line <= header_lines:
+        return None
+    return line - header_lines
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -120,13 +143,15 @@ def _read_jsonl(path: Path) -> list[Row]:
 
 
 def _read_json(path: Path) -> list[Row]:
-    text = decode_text(path, _read_bytes(path))
+    text = decode_text(path, _read_bytes(path), header_lines=None)
     if not text.strip():
         return []
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(path, error.lineno, None, f"malformed JSON: {error.msg}") from None
+        raise InputError(
+            path, None, None, f"malformed JSON on line {error.lineno}: {error.msg}"
+        ) from None
     if isinstance(value, dict) and isinstance(value.get("data"), list):
         value = value["data"]
     if not isinstance(value, list):
@@ -142,7 +167,7 @@ def _read_json(path: Path) -> list[Row]:
 
 
 def _read_delimited(path: Path) -> list[Row]:
-    text = decode_text(path, _read_bytes(path))
+    text = decode_text(path, _read_bytes(path), header_lines=1)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:

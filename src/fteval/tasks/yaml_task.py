@@ -182,13 +182,24 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
             raise ConfigError(f"{path}: a multiple_choice task needs 'label_field'")
     elif spec.reference_field is None:
         raise ConfigError(f"{path}: a generate task needs 'reference_field'")
-    fields = [name for _, name, _, _ in string.Formatter().parse(spec.template) if name]
-    for name in fields:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_ .-]*$", name):
+    try:
+        parts = list(string.Formatter().parse(spec.template))
+    except ValueError as error:
+        raise ConfigError(f"{path}: key 'template': {error} (value: {spec.template!r})") from None
+    for _, name, format_spec, conversion in parts:
+        if name is None:
+            continue
+        # no '.' or '[': str.format would read them as attribute or index access
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_ -]*$", name) or format_spec or conversion:
+            shown = name + (f"!{conversion}" if conversion else "")
+            shown += f":{format_spec}" if format_spec else ""
             raise ConfigError(
-                f"{path}: key 'template': placeholder {{{name}}} must be a plain field name "
-                "(no indexing, attributes or format specs)"
+                f"{path}: key 'template': placeholder {{{shown}}} must be a plain field name "
+                "(no indexing, attributes, conversions or format specs)"
             )
+
+
+_NESTED: dict[str, type[BaseModel]] = {"fewshot": FewShotSpec, "hf_dataset": HFDatasetSpec}
 
 
 def _describe(path: Path, error: ValidationError) -> str:
@@ -196,7 +207,8 @@ def _describe(path: Path, error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
-            known = ", ".join(sorted(TaskFile.model_fields))
+            model = _NESTED.get(str(item["loc"][0]), TaskFile) if len(item["loc"]) > 1 else TaskFile
+            known = ", ".join(sorted(model.model_fields))
             lines.append(f"{path}: unknown key {key!r} (known keys: {known})")
         elif item["type"] == "missing":
             lines.append(f"{path}: missing required key {key!r}")
@@ -277,8 +289,22 @@ def _resolve_label(source: str, row: Row, field: str, labels: Sequence[str]) -> 
     index = _as_index(value)
     if index == -1:
         raise InputError(source, row.number, field, "unlabelled row (label -1)", value)
-    if index is not None and 0 <= index < len(labels):
-        return labels[index]
+    by_index = labels[index] if index is not None and 0 <= index < len(labels) else None
+    # a number whose text is a choice ("1".."5" stars): the choice, or an index into them?
+    by_text = str(index) if index is not None and str(index) in labels else None
+    if by_index is not None and by_text is not None and by_index != by_text:
+        raise InputError(
+            source,
+            row.number,
+            field,
+            f"ambiguous label: the choice {by_text!r}, or index {index} (the choice "
+            f"{by_index!r})? write the label as the choice's text, in quotes",
+            value,
+        )
+    if by_index is not None:
+        return by_index
+    if by_text is not None:
+        return by_text
     raise InputError(
         source, row.number, field, f"label is not among the choices {list(labels)!r}", value
     )
@@ -315,7 +341,8 @@ def _fewshot_block(
     if not spec.fewshot or spec.fewshot.n == 0:
         return ""
     pool = splits[spec.fewshot.split]
-    same_split = spec.fewshot.split == spec.split
+    # one file may serve several split names (``data: a.jsonl``): same rows, same exclusion
+    same_split = source_of[spec.fewshot.split] == source_of[spec.split]
     rng = random.Random(f"{spec.fewshot.seed}:{example_id}")
     candidates = [r for r in pool if not (same_split and _row_id(spec, r) == example_id)]
     chosen = rng.sample(candidates, min(spec.fewshot.n, len(candidates)))
