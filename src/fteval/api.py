@@ -99,5 +99,10 @@ def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> d
     directory = RunDirectory(path)
     manifest = directory.read_manifest()
     tasks = [TaskInfo.from_json(t) for t in manifest["tasks"]]
+    if stats_options is None and manifest.get("kind") != "score":
+        from fteval.config import RunConfig
+        from fteval.runner import stats_options_of
+
+        stats_options = stats_options_of(RunConfig(**manifest["config"]))
     options = stats_options or StatsOptions(seed=manifest["seeds"]["statistics"])
     return build_results(manifest["arms"], tasks, directory.read_samples(), options)

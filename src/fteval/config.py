@@ -61,6 +61,20 @@ class RunConfig(BaseModel):
     allow_base_mismatch: bool = False
     allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
     trust_remote_code: bool = False
+    cache_dir: str | None = Field(
+        default=None, description="response cache folder (default: user cache); 'off' disables"
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    bootstrap_resamples: int = Field(default=2000, ge=100, le=1_000_000)
+    permutations: int = Field(default=10_000, ge=100, le=10_000_000)
+    ci_method: Literal["percentile", "bca"] = "percentile"
+    correction: Literal["holm", "bh"] = "holm"
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    non_inferiority: dict[str, float] = Field(
+        default_factory=dict,
+        description="TASK or TASK/METRIC -> largest tolerated drop vs base, in points",
+    )
+    fail_on: Literal["regression", "none"] = "none"
 
     @field_validator("adapters")
     @classmethod

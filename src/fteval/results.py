@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fteval.compare import StatsOptions, advice, arm_pairs, comparison_rows, score_rows
+from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
@@ -30,7 +30,7 @@ def build_results(
     for task in tasks:
         for (arm, key), item in arm_stats(task, samples).items():
             table[(task.name, arm, key)] = item
-    comparisons = comparison_rows(table, arm_pairs(arms), options)
+    comparisons = comparison_rows(table, arms, options)
     return {
         "schema_version": SCHEMA_VERSION,
         "arms": [dict(a) for a in arms],

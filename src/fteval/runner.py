@@ -80,7 +80,7 @@ def execute(
         check_inputs()
     run_dir = RunDirectory(config.out or default_run_dir())
     run_dir.create()
-    options = stats_options or StatsOptions(seed=config.seed)
+    options = stats_options or stats_options_of(config)
     manifest = _manifest(config, tasks, options)
     run_dir.write_manifest(manifest)
     try:
@@ -106,6 +106,20 @@ def execute(
     finally:
         backend.close()
     return results, run_dir.path
+
+
+def stats_options_of(config: RunConfig) -> StatsOptions:
+    """The statistical settings a run config asks for."""
+    return StatsOptions(
+        confidence=config.confidence,
+        n_resamples=config.bootstrap_resamples,
+        n_permutations=config.permutations,
+        ci_method=config.ci_method,
+        correction=config.correction,
+        alpha=config.alpha,
+        seed=config.seed,
+        margins=dict(config.non_inferiority),
+    )
 
 
 def _infer_all(

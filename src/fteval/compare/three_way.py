@@ -35,12 +35,18 @@ class StatsOptions:
     margins: Mapping[str, float] | None = None  # "task" or "task/metric" -> margin (display units)
 
 
-def arm_pairs(arms: Sequence[Mapping[str, str]]) -> list[tuple[str, str]]:
-    """(arm, reference) pairs: each non-base arm vs base, each adapter vs full."""
-    names = {a["name"]: a["kind"] for a in arms}
-    pairs = [(a["name"], "base") for a in arms if a["kind"] != "base" and "base" in names]
-    if "full" in names:
-        pairs += [(a["name"], "full") for a in arms if a["kind"] == "adapter"]
+def reference_arm(arms: Sequence[Mapping[str, Any]]) -> str | None:
+    """The name of the arm every other arm is compared with (kind ``base``)."""
+    return next((a["name"] for a in arms if a["kind"] == "base"), None)
+
+
+def arm_pairs(arms: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(arm, reference) pairs: each non-base arm vs base, each adapter vs the full fine-tune."""
+    base = reference_arm(arms)
+    pairs = [(a["name"], base) for a in arms if a["kind"] != "base" and base is not None]
+    full = next((a["name"] for a in arms if a["kind"] == "full"), None)
+    if full is not None:
+        pairs += [(a["name"], full) for a in arms if a["kind"] == "adapter"]
     return pairs
 
 
@@ -77,16 +83,20 @@ def score_rows(
 
 def comparison_rows(
     table: Mapping[tuple[str, str, str], ArmStats],
-    pairs: Sequence[tuple[str, str]],
+    arms: Sequence[Mapping[str, Any]],
     options: StatsOptions,
 ) -> list[dict[str, Any]]:
     """Paired comparison rows with adjusted p-values and verdicts (record contract)."""
+    kinds = {a["name"]: a["kind"] for a in arms}
+    pairs = arm_pairs(arms)
     rows = []
     for task, arm, key in table:
         for left, right in pairs:
             if arm != left or (task, right, key) not in table:
                 continue
-            rows.append(_compare(table[(task, left, key)], table[(task, right, key)], options))
+            row = _compare(table[(task, left, key)], table[(task, right, key)], options)
+            row["reference_kind"] = kinds[right]
+            rows.append(row)
     _adjust(rows, options)
     for row in rows:
         _judge(row, options)
@@ -151,7 +161,7 @@ def _adjust(rows: list[dict[str, Any]], options: StatsOptions) -> None:
 def _margin(row: Mapping[str, Any], options: StatsOptions) -> float | None:
     margins = options.margins or {}
     margin = margins.get(f"{row['task']}/{row['metric']}", margins.get(row["task"]))
-    if margin is None or row["reference_arm"] != "base":
+    if margin is None or row.get("reference_kind") != "base":
         return None
     return float(margin) / row["scale"]  # user margins are in display units (points)
 
@@ -172,7 +182,7 @@ def advice(comparisons: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Advice where an adapter trails the full fine-tune by more than 5 points."""
     notes = []
     for row in comparisons:
-        if row["reference_arm"] != "full" or row["delta"] is None or math.isnan(row["delta"]):
+        if row.get("reference_kind") != "full" or row["delta"] is None or math.isnan(row["delta"]):
             continue
         gap = row["delta"] * row["scale"] * (1 if row["higher_is_better"] else -1)
         if gap < -LORA_FULL_GAP_POINTS:

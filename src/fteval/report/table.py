@@ -37,31 +37,33 @@ def fmt(value: Any, scale: float = 1.0, *, signed: bool = False) -> str:
 def build_tables(results: Mapping[str, Any]) -> list[TaskTable]:
     """The three-way tables of a results object, one per task, in task order."""
     arms = [a["name"] for a in results["arms"]]
+    base = next((a["name"] for a in results["arms"] if a["kind"] == "base"), None)
+    full = next((a["name"] for a in results["arms"] if a["kind"] == "full"), None)
     adapters = [a["name"] for a in results["arms"] if a["kind"] == "adapter"]
-    has_full = "full" in arms
+    others = [a for a in arms if a != base]
     scores = {(r["task"], r["arm"], r["metric"]): r for r in results["scores"]}
     comparisons = {
         (c["task"], c["metric"], c["arm"], c["reference_arm"]): c for c in results["comparisons"]
     }
     alpha = results.get("statistics", {}).get("alpha", 0.05)
     tables = []
-    for task in _ordered({r["task"]: None for r in results["scores"]}):
-        metrics = _ordered({r["metric"]: None for r in results["scores"] if r["task"] == task})
+    for task in dict.fromkeys(r["task"] for r in results["scores"]):
+        metrics = dict.fromkeys(r["metric"] for r in results["scores"] if r["task"] == task)
         header = ["metric", *arms]
-        header += [f"Δ {a} vs base" for a in arms if a != "base"]
-        header += [f"{a} − full" for a in adapters] if has_full else []
+        header += [f"Δ {a} vs {base}" for a in others] if base else []
+        header += [f"{a} − {full}" for a in adapters] if full else []
         rows = []
         for metric in metrics:
             row = [metric]
             for arm in arms:
                 score = scores.get((task, arm, metric))
                 row.append(fmt(score["value"], score["scale"]) if score else "")
-            for arm in arms:
-                if arm != "base":
-                    row.append(_delta_cell(comparisons.get((task, metric, arm, "base")), alpha))
-            if has_full:
+            if base:
+                for arm in others:
+                    row.append(_delta_cell(comparisons.get((task, metric, arm, base)), alpha))
+            if full:
                 for arm in adapters:
-                    row.append(_delta_cell(comparisons.get((task, metric, arm, "full")), alpha))
+                    row.append(_delta_cell(comparisons.get((task, metric, arm, full)), alpha))
             rows.append(tuple(row))
         n = max((r["n"] for r in results["scores"] if r["task"] == task), default=0)
         tables.append(TaskTable(task, n, tuple(header), tuple(rows)))
@@ -78,10 +80,6 @@ def _delta_cell(row: Mapping[str, Any] | None, alpha: float) -> str:
 def _significant(row: Mapping[str, Any], alpha: float) -> bool:
     p = row.get("p_adjusted")
     return p is not None and not (isinstance(p, float) and math.isnan(p)) and p < alpha
-
-
-def _ordered(keys: Mapping[str, None]) -> list[str]:
-    return list(keys)
 
 
 def verdict_lines(results: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,81 @@
+"""``fteval score --problems``: pass@k of HumanEval-format samples files, in the sandbox.
+
+Each samples file (``task_id``, ``completion``) is one arm, the first the reference;
+problems are paired across arms by ``task_id``. Per-sample outcomes go to
+``executions.jsonl`` in the run directory; per-problem (n, c) counts are the samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fteval.compare import StatsOptions
+from fteval.errors import ConfigError
+from fteval.records import SampleResult
+from fteval.scorefile import write_scored_run
+from fteval.scoring import TaskInfo
+
+
+def score_code_files(
+    files: Sequence[tuple[str, str]],
+    problems: str,
+    *,
+    k: Sequence[int] = (1, 10, 100),
+    timeout_s: float = 3.0,
+    max_workers: int | None = None,
+    allow_unsafe: bool = False,
+    task_name: str = "code",
+    out: str | Path | None = None,
+    stats_options: StatsOptions | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Execute every arm's samples, then write a scored run with pass@k per arm.
+
+    Only k values no larger than every problem's sample count are reported.
+    """
+    from fteval.sandbox.humaneval import evaluate_code_samples
+
+    samples: list[SampleResult] = []
+    executions: list[dict[str, Any]] = []
+    arms = []
+    smallest_n = None
+    for index, (arm, path) in enumerate(files):
+        result = evaluate_code_samples(
+            problems, path, k=k, timeout_s=timeout_s, max_workers=max_workers,
+            allow_unsafe=allow_unsafe,
+        )  # fmt: skip
+        arms.append(
+            {
+                "name": arm,
+                "kind": "base" if index == 0 else "model",
+                "group": arm,
+                "identity": {"file": path, "isolation": result.isolation},
+            }
+        )
+        for task_id, (n, c) in result.counts.items():
+            smallest_n = n if smallest_n is None else min(smallest_n, n)
+            samples.append(
+                SampleResult(
+                    task=task_name,
+                    example_id=str(task_id),
+                    arm=arm,
+                    prompt_hash="",
+                    target=None,
+                    prediction={"n": n, "c": c},
+                    meta={"signature": result.signature},
+                )
+            )
+        executions += [{"arm": arm, **record} for record in result.to_records()]
+    ks = tuple(sorted(x for x in set(k) if smallest_n is not None and x <= smallest_n))
+    if not ks:
+        raise ConfigError(f"no k in {sorted(set(k))} fits the {smallest_n} samples per problem")
+    task = TaskInfo(
+        task_name, "code", tuple(f"pass@{x}" for x in ks), (), len(samples) // len(files)
+    )
+    config = {"problems": problems, "files": [list(f) for f in files], "k": list(ks),
+              "timeout_s": timeout_s, "allow_unsafe": allow_unsafe}  # fmt: skip
+    return write_scored_run(
+        samples, arms, task, config, out=out, stats_options=stats_options,
+        extra_files={"executions.jsonl": executions},
+    )  # fmt: skip
