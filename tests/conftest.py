@@ -71,9 +71,14 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tokenizer = ByT5Tokenizer()
     torch.manual_seed(0)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     base = GPT2LMHeadModel(config)
     paths = {name: root / name for name in ("base", "lora", "full", "zero_lora")}
     base.save_pretrained(paths["base"])
@@ -90,9 +95,13 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, init in (("lora", False), ("zero_lora", True)):
         model = GPT2LMHeadModel.from_pretrained(paths["base"])
         lora = LoraConfig(
-            r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True,
-            init_lora_weights=init, task_type="CAUSAL_LM",
-        )  # fmt: skip
+            r=4,
+            lora_alpha=8,
+            target_modules=["c_attn", "c_proj"],
+            fan_in_fan_out=True,
+            init_lora_weights=init,
+            task_type="CAUSAL_LM",
+        )
         peft_model = get_peft_model(model, lora)
         peft_model.save_pretrained(paths[name])
         # the recorded base must be the base directory

@@ -22,14 +22,27 @@ def knowing_backend(task_file: Path, skills: dict[str, float], arms):
 
 def run_fake(tmp_path: Path, task_file: Path, skills: dict[str, float], **extra):
     config = build_config(
-        {"base": "b", "adapters": {"lora": "a"}, "full": "f", "tasks": [str(task_file)],
-         "backend": "fake", "out": str(tmp_path / "run"), **extra}
-    )  # fmt: skip
+        {
+            "base": "b",
+            "adapters": {"lora": "a"},
+            "full": "f",
+            "tasks": [str(task_file)],
+            "backend": "fake",
+            "out": str(tmp_path / "run"),
+            **extra,
+        }
+    )
     backend = knowing_backend(task_file, skills, config.arms())
     return evaluate(
-        "b", adapters={"lora": "a"}, full="f", tasks=[str(task_file)], out=tmp_path / "run",
-        backend=backend, progress=False, **extra,
-    )  # fmt: skip
+        "b",
+        adapters={"lora": "a"},
+        full="f",
+        tasks=[str(task_file)],
+        out=tmp_path / "run",
+        backend=backend,
+        progress=False,
+        **extra,
+    )
 
 
 def test_run_writes_the_record_contract(tmp_path, task_file):
@@ -48,15 +61,35 @@ def test_run_writes_the_record_contract(tmp_path, task_file):
         assert set(row) >= {"task", "arm", "metric", "value", "ci_low", "ci_high", "n", "signature"}
         assert row["ci_low"] <= row["value"] <= row["ci_high"]
     for row in saved["comparisons"]:
-        assert set(row) >= {"task", "metric", "arm", "reference_arm", "delta", "ci_low", "ci_high",
-                            "p_value", "p_adjusted", "test", "verdict"}  # fmt: skip
+        assert set(row) >= {
+            "task",
+            "metric",
+            "arm",
+            "reference_arm",
+            "delta",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_adjusted",
+            "test",
+            "verdict",
+        }
     pairs = {(c["arm"], c["reference_arm"]) for c in saved["comparisons"]}
     assert pairs == {("lora", "base"), ("full", "base"), ("lora", "full")}
     lines = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(lines) == 24 * 3
     for line in lines:
-        assert set(line) >= {"task", "example_id", "arm", "prompt_hash", "target", "prediction",
-                             "choice_logprobs", "scores", "meta"}  # fmt: skip
+        assert set(line) >= {
+            "task",
+            "example_id",
+            "arm",
+            "prompt_hash",
+            "target",
+            "prediction",
+            "choice_logprobs",
+            "scores",
+            "meta",
+        }
         assert len(line["choice_logprobs"]) == 3
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete"
@@ -106,8 +139,14 @@ def test_missing_full_arm_is_absent_not_zero(tmp_path, task_file):
         {"lora": 0.8},
         build_config({"base": "b", "adapters": {"lora": "a"}, "tasks": [str(task_file)]}).arms(),
     )
-    results = evaluate("b", adapters={"lora": "a"}, tasks=[str(task_file)], out=tmp_path / "r",
-                       backend=backend, progress=False)  # fmt: skip
+    results = evaluate(
+        "b",
+        adapters={"lora": "a"},
+        tasks=[str(task_file)],
+        out=tmp_path / "r",
+        backend=backend,
+        progress=False,
+    )
     assert {r["arm"] for r in results["scores"]} == {"base", "lora"}
     assert all(c["reference_arm"] == "base" for c in results["comparisons"])
 

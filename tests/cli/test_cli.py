@@ -20,8 +20,24 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_run_with_flags_prints_the_three_way_table(tmp_path, task_file, capsys):
-    code = main(["run", "--backend", "fake", "--base", "b", "--adapter", "lora=a", "--full", "f",
-                 "--task", str(task_file), "--out", str(tmp_path / "run"), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--backend",
+            "fake",
+            "--base",
+            "b",
+            "--adapter",
+            "lora=a",
+            "--full",
+            "f",
+            "--task",
+            str(task_file),
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "Δ lora vs base" in out and "lora − full" in out
@@ -31,10 +47,18 @@ def test_run_with_flags_prints_the_three_way_table(tmp_path, task_file, capsys):
 
 def test_run_from_yaml_config_with_flag_override(tmp_path, task_file, capsys):
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "base": "b", "adapters": {"lora": "a"}, "tasks": [str(task_file)], "backend": "fake",
-        "out": "out", "limit": 5,
-    }))  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "base": "b",
+                "adapters": {"lora": "a"},
+                "tasks": [str(task_file)],
+                "backend": "fake",
+                "out": "out",
+                "limit": 5,
+            }
+        )
+    )
     code = main(["run", str(config), "--limit", "7", "--json", "--quiet"])
     results = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -56,8 +80,17 @@ def test_bad_task_row_exits_2_before_loading_any_model(tmp_path, capsys):
     rows = intent_rows(5)
     rows[3]["label"] = "refnd"
     task = write_task(tmp_path, rows)
-    code = main(["run", "--base", str(tmp_path / "no-such-model"), "--task", str(task),
-                 "--out", str(tmp_path / "run")])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--base",
+            str(tmp_path / "no-such-model"),
+            "--task",
+            str(task),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "data.jsonl, row 4, field 'label'" in err and "'refnd'" in err
@@ -67,10 +100,24 @@ def test_bad_task_row_exits_2_before_loading_any_model(tmp_path, capsys):
 @pytest.mark.real_model
 def test_real_models_end_to_end_json_follows_the_record_contract(tmp_path, task_file, tiny_models):
     proc = run_cli(
-        "run", "--base", str(tiny_models["base"]), "--adapter", f"a={tiny_models['lora']}",
-        "--full", str(tiny_models["full"]), "--task", str(task_file), "--json", "--quiet",
-        "--out", str(tmp_path / "run"), "--device", "cpu", "--batch-size", "4",
-    )  # fmt: skip
+        "run",
+        "--base",
+        str(tiny_models["base"]),
+        "--adapter",
+        f"a={tiny_models['lora']}",
+        "--full",
+        str(tiny_models["full"]),
+        "--task",
+        str(task_file),
+        "--json",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "4",
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)
     assert results["schema_version"] == "1"
@@ -91,8 +138,18 @@ def test_real_models_end_to_end_json_follows_the_record_contract(tmp_path, task_
 @pytest.mark.real_model
 def test_untrained_adapter_fails_the_run_with_exit_2(tmp_path, task_file, tiny_models):
     zero = f"z={tiny_models['zero_lora']}"
-    proc = run_cli("run", "--base", str(tiny_models["base"]), "--adapter", zero,
-                   "--task", str(task_file), "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--base",
+        str(tiny_models["base"]),
+        "--adapter",
+        zero,
+        "--task",
+        str(task_file),
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert proc.returncode == 2
     assert "does not change the model's outputs" in proc.stderr
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

@@ -37,8 +37,20 @@ def prediction_files(tmp_path: Path) -> tuple[Path, Path]:
 def test_score_files_compares_arms_and_matches_sacrebleu(tmp_path, capsys):
     sacrebleu = pytest.importorskip("sacrebleu")
     base, tuned = prediction_files(tmp_path)
-    code = main(["score", str(base), str(tuned), "--metric", "bleu", "--metric", "exact_match",
-                 "--out", str(tmp_path / "run"), "--json"])  # fmt: skip
+    code = main(
+        [
+            "score",
+            str(base),
+            str(tuned),
+            "--metric",
+            "bleu",
+            "--metric",
+            "exact_match",
+            "--out",
+            str(tmp_path / "run"),
+            "--json",
+        ]
+    )
     results = json.loads(capsys.readouterr().out)
     assert code == 0
     bleu = {r["arm"]: r["value"] for r in results["scores"] if r["metric"] == "bleu"}
@@ -53,11 +65,24 @@ def test_score_files_compares_arms_and_matches_sacrebleu(tmp_path, capsys):
 
 def test_score_classification_predictions_equal_sklearn(tmp_path, capsys):
     metrics = pytest.importorskip("sklearn.metrics")
-    rows = [{"id": i, "prediction": p, "reference": t} for i, (p, t) in
-            enumerate(zip("aabbcab", "abbbcca"))]  # fmt: skip
+    rows = [
+        {"id": i, "prediction": p, "reference": t}
+        for i, (p, t) in enumerate(zip("aabbcab", "abbbcca"))
+    ]
     path = write_jsonl(tmp_path / "preds.jsonl", rows)
-    main(["score", str(path), "--metric", "acc", "--metric", "f1_macro", "--json",
-          "--out", str(tmp_path / "run")])  # fmt: skip
+    main(
+        [
+            "score",
+            str(path),
+            "--metric",
+            "acc",
+            "--metric",
+            "f1_macro",
+            "--json",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     results = json.loads(capsys.readouterr().out)
     values = {r["metric"]: r["value"] for r in results["scores"]}
     assert values["acc"] == pytest.approx(metrics.accuracy_score(list("abbbcca"), list("aabbcab")))
@@ -90,8 +115,23 @@ def fake_run(tmp_path: Path, skills: dict[str, float], *extra: str) -> int:
     original = runner.make_backend
     runner.make_backend = lambda config, arms, **_: knowing_backend(task, skills, arms)
     try:
-        return main(["run", "--backend", "fake", "--base", "b", "--adapter", "lora=a",
-                     "--task", str(task), "--out", str(tmp_path / "run"), "--quiet", *extra])  # fmt: skip
+        return main(
+            [
+                "run",
+                "--backend",
+                "fake",
+                "--base",
+                "b",
+                "--adapter",
+                "lora=a",
+                "--task",
+                str(task),
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+                *extra,
+            ]
+        )
     finally:
         runner.make_backend = original
 
