@@ -185,3 +185,45 @@ def test_choice_predictions_normalise_by_choice_length():
     assert (raw, norm) == ("a", "bbbbbbbbbb")
     # ties go to the first choice
     assert choice_predictions(["x", "y"], [-1.0, -1.0], [1, 1]) == ("x", "x")
+
+
+def test_adapters_trained_with_several_seeds_are_grouped(tmp_path, task_file):
+    adapters = {"lora@seed1": "a1", "lora@seed2": "a2", "lora@seed3": "a3"}
+    config = build_config({"base": "b", "adapters": adapters, "tasks": [str(task_file)]})
+    backend = knowing_backend(
+        task_file, {"lora@seed1": 0.5, "lora@seed2": 0.7, "lora@seed3": 0.9}, config.arms()
+    )
+    results = evaluate(
+        "b",
+        adapters=adapters,
+        tasks=[str(task_file)],
+        out=tmp_path / "r",
+        backend=backend,
+        progress=False,
+    )
+    rows = [r for r in results["seed_groups"] if r["metric"] == "acc"]
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["group"] == "lora" and row["n_seeds"] == 3
+    values = [
+        s["value"] for s in results["scores"] if s["metric"] == "acc" and s["arm"] in adapters
+    ]
+    assert row["mean"] == pytest.approx(sum(values) / 3)
+    assert isinstance(row["spread_exceeds_effect"], bool)
+
+
+def test_imbalanced_task_gets_macro_and_weighted_f1_and_a_note(tmp_path):
+    from fteval.report import render_terminal
+    from tests.conftest import write_task
+
+    rows = [
+        {"id": f"r{i}", "text": f"msg {i}", "label": "login" if i % 10 else "refund"}
+        for i in range(60)
+    ]
+    task_file = write_task(tmp_path, rows, metrics=["acc"])
+    results = run_fake(tmp_path, task_file, {"lora": 0.5})
+    assert {"acc", "f1_macro", "f1_weighted"} <= {r["metric"] for r in results["scores"]}
+    report = next(r for r in results["classification"] if r["arm"] == "base")
+    assert report["class_counts"] == {"login": 54, "billing": 0, "refund": 6}
+    assert report["imbalanced"] is True
+    assert "is imbalanced" in render_terminal(results)

@@ -15,6 +15,7 @@ from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
+from fteval.stats import spread_exceeds_effect, summarize_seeds
 
 IMBALANCE_RATIO = 3.0  # largest / smallest class count above which F1 is shown beside acc
 
@@ -39,6 +40,7 @@ def build_results(
         "comparisons": comparisons,
         "advice": advice(comparisons),
         "classification": classification_reports(tasks, samples),
+        "seed_groups": seed_group_rows(arms, table),
         "statistics": {
             "confidence": options.confidence,
             "bootstrap_resamples": options.n_resamples,
@@ -49,6 +51,54 @@ def build_results(
             "seed": options.seed,
         },
     }
+
+
+def seed_group_rows(
+    arms: Sequence[Mapping[str, Any]], table: Mapping[tuple[str, str, str], ArmStats]
+) -> list[dict[str, Any]]:
+    """Adapters trained with several seeds (``lora@seed1``, ``lora@seed2``) as one arm.
+
+    Per group, task and metric: the per-seed scores, their mean and sample std, the mean
+    delta vs the reference arm, and whether the seed spread (std) is at least as large as
+    that delta — then retraining alone moves the score as much as the effect.
+    """
+    groups: dict[str, list[str]] = {}
+    for arm in arms:
+        if arm["kind"] == "adapter":
+            groups.setdefault(arm.get("group", arm["name"]), []).append(arm["name"])
+    base = next((a["name"] for a in arms if a["kind"] == "base"), None)
+    rows = []
+    for group, members in groups.items():
+        if len(members) < 2:
+            continue
+        for task, metric in dict.fromkeys((t, k) for t, a, k in table if a == members[0]):
+            values = [table[(task, m, metric)].value for m in members if (task, m, metric) in table]
+            if len(values) < 2 or not all(np.isfinite(values)):
+                continue
+            summary = summarize_seeds(np.array(values))
+            reference = table.get((task, base, metric)) if base else None
+            delta = summary.mean - reference.value if reference is not None else float("nan")
+            scale = table[(task, members[0], metric)].metric.scale
+            rows.append(
+                {
+                    "group": group,
+                    "task": task,
+                    "metric": metric,
+                    "arms": members,
+                    "seed_values": values,
+                    "mean": summary.mean,
+                    "std": summary.std,
+                    "n_seeds": summary.n_seeds,
+                    "mean_delta_vs_reference": delta,
+                    "spread_exceeds_effect": (
+                        bool(spread_exceeds_effect(np.array(values), delta))
+                        if np.isfinite(delta)
+                        else None
+                    ),
+                    "scale": scale,
+                }
+            )
+    return rows
 
 
 def classification_reports(

@@ -27,7 +27,7 @@ from fteval.errors import ConfigError
 from fteval.inference import run_task
 from fteval.records import SCHEMA_VERSION
 from fteval.report.markdown import render_markdown
-from fteval.results import build_results
+from fteval.results import IMBALANCE_RATIO, build_results
 from fteval.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.tasks import Task, load_task
@@ -50,7 +50,10 @@ PACKAGES = (
 
 def load_tasks(config: RunConfig) -> list[Task]:
     """Every task of the run, loaded and checked; duplicate names are an error."""
-    tasks = [load_task(spec, limit=config.limit) for spec in config.tasks]
+    tasks = [
+        load_task(spec, limit=config.limit).with_imbalance_metrics(IMBALANCE_RATIO)
+        for spec in config.tasks
+    ]
     seen: dict[str, str] = {}
     for task, spec in zip(tasks, config.tasks):
         if task.name in seen:

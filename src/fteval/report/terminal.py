@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fteval.report.table import build_tables, render_grid, verdict_lines
+from fteval.report.table import build_tables, fmt, render_grid, verdict_lines
 
 
 def render_terminal(results: Mapping[str, Any], run_dir: str | None = None) -> str:
@@ -21,6 +21,14 @@ def render_terminal(results: Mapping[str, Any], run_dir: str | None = None) -> s
     if verdicts:
         lines.append("\nverdicts:")
         lines.extend(f"  {line}" for line in verdicts)
+    for row in results.get("seed_groups", []):
+        scale = row["scale"]
+        warning = "  (seed spread ≥ effect: not credited)" if row["spread_exceeds_effect"] else ""
+        lines.append(
+            f"\nseeds {row['group']} {row['task']} {row['metric']}: "
+            f"{fmt(row['mean'], scale)} ± {fmt(row['std'], scale)} over {row['n_seeds']} seeds, "
+            f"Δ vs base {fmt(row['mean_delta_vs_reference'], scale, signed=True)}{warning}"
+        )
     for note in results.get("advice", []):
         lines.append(f"\nadvice: {note['message']}")
     for report in results.get("classification", []):

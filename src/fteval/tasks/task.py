@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -52,20 +54,30 @@ class Task:
         """One metric instance per metric name (expanded), shared by every arm."""
         return make_metrics(self.metrics, labels=self.labels or None)
 
+    def class_counts(self) -> dict[str, int]:
+        """Gold-label counts of a choice task, in label order (empty for generation)."""
+        counts = dict.fromkeys(self.labels, 0)
+        for example in self.examples:
+            if example.target in counts:
+                counts[example.target] += 1
+        return counts
+
+    def with_imbalance_metrics(self, threshold: float) -> Task:
+        """When largest/smallest present class count >= threshold, add macro and weighted
+        F1 beside accuracy (so a majority-class predictor cannot look good)."""
+        counts = [c for c in self.class_counts().values() if c > 0]
+        if self.kind != "multiple_choice" or len(counts) < 2:
+            return self
+        if max(counts) / min(counts) < threshold:
+            return self
+        extra = tuple(m for m in ("f1_macro", "f1_weighted") if m not in self.metrics)
+        return dataclasses.replace(self, metrics=self.metrics + extra) if extra else self
+
     def limited(self, limit: int | None) -> Task:
         """The task with only its first ``limit`` examples."""
         if limit is None or limit >= len(self.examples):
             return self
-        return Task(
-            name=self.name,
-            kind=self.kind,
-            examples=self.examples[:limit],
-            metrics=self.metrics,
-            labels=self.labels,
-            source=self.source,
-            data_sha256=self.data_sha256,
-            generation=self.generation,
-        )
+        return dataclasses.replace(self, examples=self.examples[:limit])
 
 
 def validate_metric_names(task_name: str, names: Sequence[str], labels: Sequence[str]) -> None:
