@@ -175,7 +175,7 @@ def test_existing_run_directory_is_refused(tmp_path, task_file):
     from fteval.errors import FtevalError
 
     run_fake(tmp_path, task_file, {})
-    with pytest.raises(FtevalError, match="already holds a run"):
+    with pytest.raises(FtevalError, match="already holds a complete run"):
         run_fake(tmp_path, task_file, {})
 
 

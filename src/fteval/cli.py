@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_score(sub)
     _add_check(sub)
+    _add_split(sub)
     _add_demo(sub)
     return parser
 
@@ -84,6 +85,7 @@ def _add_run(sub: Any) -> None:
     )
     run.add_argument("--trust-remote-code", action="store_true", default=None)
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
+    run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
     _add_stats_flags(run)
     run.add_argument(
         "--non-inferiority",
@@ -152,6 +154,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "allow_pickle",
         "trust_remote_code",
         "cache_dir",
+        "flush_every",
         "bootstrap_resamples",
         "permutations",
         "ci_method",
@@ -333,6 +336,12 @@ def _print_results(results: dict[str, Any], *, as_json: bool) -> None:
         print(dumps(results, indent=2))
     else:
         print(table, end="")
+
+
+def _add_split(sub: Any) -> None:
+    from fteval.data.split_command import add_split_parser
+
+    add_split_parser(sub)
 
 
 def _add_demo(sub: Any) -> None:

@@ -75,6 +75,9 @@ class RunConfig(BaseModel):
         description="TASK or TASK/METRIC -> largest tolerated drop vs base, in points",
     )
     fail_on: Literal["regression", "none"] = "none"
+    flush_every: int = Field(
+        default=256, ge=1, description="examples per task x arm between sample-file flushes"
+    )
 
     @field_validator("adapters")
     @classmethod

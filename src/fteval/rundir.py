@@ -6,9 +6,12 @@ docs/records.md for the schema.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,16 @@ MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 RESULTS = "results.json"
 REPORT_MD = "report.md"
+LOCK = ".lock"
+
+# Config keys that do not change any sample: a run may resume with other values.
+RESUME_INSENSITIVE = frozenset(
+    {
+        "out", "batch_size", "cache_dir", "fail_on", "flush_every", "confidence",
+        "bootstrap_resamples", "permutations", "ci_method", "correction", "alpha",
+        "non_inferiority",
+    }
+)  # fmt: skip
 
 
 def utc_now() -> str:
@@ -62,6 +75,79 @@ class RunDirectory:
             )
         self.path.mkdir(parents=True, exist_ok=True)
 
+    def open_for(self, config: Mapping[str, Any]) -> bool:
+        """Make the directory for a run of ``config``, or find an unfinished one to resume.
+
+        Returns:
+            True when an interrupted run with the same config is resumed.
+
+        Raises:
+            FtevalError: the directory holds a complete run, or a run of another config.
+        """
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.exists():
+            if self.samples_path.exists():
+                raise FtevalError(f"{self.path}: has samples.jsonl but no manifest.json")
+            self.path.mkdir(parents=True, exist_ok=True)
+            return False
+        previous = self.read_manifest()
+        if previous.get("status") == "complete":
+            raise FtevalError(
+                f"{self.path}: already holds a complete run; choose another --out or remove it"
+            )
+        differences = config_differences(previous.get("config", {}), config)
+        if differences:
+            raise FtevalError(
+                f"{self.path}: holds an unfinished run of another config ({differences[0]}); "
+                "resume with the same config, or choose another --out"
+            )
+        self.repair_samples()
+        return True
+
+    def repair_samples(self) -> None:
+        """Cut a torn last line (a write killed mid-line) so appends start clean."""
+        if not self.samples_path.exists():
+            return
+        data = self.samples_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.samples_path, "r+b") as handle:
+                handle.truncate(keep)
+
+    def finished_ids(self) -> dict[tuple[str, str], set[str]]:
+        """(task, arm) -> example ids already in samples.jsonl."""
+        done: dict[tuple[str, str], set[str]] = {}
+        for sample in self.read_samples():
+            done.setdefault((sample.task, sample.arm), set()).add(sample.example_id)
+        return done
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the directory for this process's lifetime.
+
+        The lock is an ``flock`` on ``.lock``: the kernel drops it when the process dies,
+        SIGKILL included, so a crashed run never leaves a stale lock.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                raise FtevalError(
+                    f"{self.path}: another fteval process (pid {owner}) is writing this run "
+                    "directory; wait for it or choose another --out"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.path / MANIFEST, manifest)
 
@@ -84,6 +170,16 @@ class RunDirectory:
         if not self.samples_path.exists():
             return []
         return [SampleResult.from_json(d) for d in read_jsonl(self.samples_path)]
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Differences between two run configs in keys that change samples."""
+    keys = (set(old) | set(new)) - RESUME_INSENSITIVE
+    return [
+        f"{key}: {old.get(key)!r} then, {new.get(key)!r} now"
+        for key in sorted(keys)
+        if old.get(key) != new.get(key)
+    ]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

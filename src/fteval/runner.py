@@ -10,6 +10,7 @@ finished work:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import subprocess
@@ -82,33 +83,49 @@ def execute(
     if check_inputs is not None:
         check_inputs()
     run_dir = RunDirectory(config.out or default_run_dir())
-    run_dir.create()
     options = stats_options or stats_options_of(config)
-    manifest = _manifest(config, tasks, options)
-    run_dir.write_manifest(manifest)
-    try:
-        backend.prepare()
-        manifest["arms"] = [_arm_record(backend, arm) for arm in arms]
+    with run_dir.lock():
+        resumed = run_dir.open_for(config.model_dump())
+        manifest = _manifest(config, tasks, options)
+        if resumed:
+            manifest["resumed_at"] = [*run_dir.read_manifest().get("resumed_at", []), utc_now()]
         run_dir.write_manifest(manifest)
-        timings = _infer_all(config, tasks, backend, run_dir)
-        manifest["timings_s"] = timings
-        results = build_results(
-            manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
-        )
-        run_dir.write_results(results)
-        run_dir.write_report(render_markdown(results, manifest))
-        manifest.update(status="complete", finished_at=utc_now())
-        manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
-        run_dir.write_manifest(manifest)
-    except BaseException as error:
-        manifest.update(
-            status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {error}"
-        )
-        run_dir.write_manifest(manifest)
-        raise
-    finally:
-        backend.close()
+        try:
+            results = _run_in(run_dir, config, tasks, backend, manifest, options)
+            manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
+            run_dir.write_manifest(manifest)
+        except BaseException as error:
+            manifest.update(
+                status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {error}"
+            )
+            run_dir.write_manifest(manifest)
+            raise
+        finally:
+            backend.close()
     return results, run_dir.path
+
+
+def _run_in(
+    run_dir: RunDirectory,
+    config: RunConfig,
+    tasks: Sequence[Task],
+    backend: Backend,
+    manifest: dict[str, Any],
+    options: StatsOptions,
+) -> dict[str, Any]:
+    """Infer what is missing, then score, report and mark the manifest complete."""
+    done = run_dir.finished_ids()
+    backend.prepare()
+    manifest["arms"] = [_arm_record(backend, arm) for arm in config.arms()]
+    run_dir.write_manifest(manifest)
+    manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
+    results = build_results(
+        manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
+    )
+    run_dir.write_results(results)
+    run_dir.write_report(render_markdown(results, manifest))
+    manifest.update(status="complete", finished_at=utc_now())
+    return results
 
 
 def stats_options_of(config: RunConfig) -> StatsOptions:
@@ -126,19 +143,35 @@ def stats_options_of(config: RunConfig) -> StatsOptions:
 
 
 def _infer_all(
-    config: RunConfig, tasks: Sequence[Task], backend: Backend, run_dir: RunDirectory
+    config: RunConfig,
+    tasks: Sequence[Task],
+    backend: Backend,
+    run_dir: RunDirectory,
+    done: dict[tuple[str, str], set[str]],
 ) -> dict[str, Any]:
+    """Answer every (arm, task) example not yet in samples.jsonl, flushing in chunks.
+
+    Chunks of ``config.flush_every`` examples are appended as soon as they are scored,
+    so a killed run loses at most one chunk per arm; the order of lines is the same as
+    in an uninterrupted run.
+    """
     timings: dict[str, Any] = {"inference": {}, "scoring": 0.0}
     metrics = {task.name: task.build_metrics() for task in tasks}
     for arm in config.arms():
         for task in tasks:
+            finished = done.get((task.name, arm.name), set())
+            remaining = [ex for ex in task.examples if ex.example_id not in finished]
             began = time.monotonic()
-            samples = run_task(task, arm.name, backend, seed=config.seed)
+            for start in range(0, len(remaining), config.flush_every):
+                chunk = dataclasses.replace(
+                    task, examples=tuple(remaining[start : start + config.flush_every])
+                )
+                samples = run_task(chunk, arm.name, backend, seed=config.seed)
+                scoring_began = time.monotonic()
+                attach_scores(samples, metrics[task.name])
+                timings["scoring"] += time.monotonic() - scoring_began
+                run_dir.append_samples(samples)
             timings["inference"][f"{arm.name}/{task.name}"] = round(time.monotonic() - began, 3)
-            began = time.monotonic()
-            attach_scores(samples, metrics[task.name])
-            timings["scoring"] += time.monotonic() - began
-            run_dir.append_samples(samples)
         backend.release(arm.name)
     timings["scoring"] = round(timings["scoring"], 3)
     return timings

@@ -18,8 +18,12 @@ def make_backend(
 ) -> Backend:
     """The backend named by ``config.backend``, serving ``arms``."""
     if config.backend == "fake":
+        import os
+
         from fteval.backends.fake import FakeBackend
 
+        # test-only knob of the test-only backend: slow it down to be killed mid-run
+        options.setdefault("delay_s", float(os.environ.get("FTEVAL_FAKE_DELAY_S", "0")))
         return FakeBackend(arms, **options)
     if config.backend == "hf":
         try:

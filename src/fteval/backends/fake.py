@@ -10,6 +10,7 @@ gold answers to simulate a fine-tune that helps.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ class FakeBackend(Backend):
         skill: arm name -> share of contexts where the arm "knows" the answer (default 0).
         knowledge: context -> the continuation a knowing arm prefers.
         generations: context -> the text a knowing arm generates (generation tasks).
+        delay_s: seconds slept per loglikelihood request (to test killing a run midway).
     """
 
     name = "fake"
@@ -50,12 +52,14 @@ class FakeBackend(Backend):
         skill: Mapping[str, float] | None = None,
         knowledge: Mapping[str, str] | None = None,
         generations: Mapping[str, str] | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         super().__init__(arms)
         self.skill = dict(skill or {})
         self.knowledge = dict(knowledge or {})
         self.generations = dict(generations or {})
         self.calls: list[tuple[str, str, int]] = []
+        self.delay_s = delay_s
 
     def identity(self, arm: str) -> dict[str, Any]:
         spec = self.arm(arm)
@@ -74,6 +78,8 @@ class FakeBackend(Backend):
     ) -> list[LoglikelihoodResult]:
         self.arm(arm)
         self.calls.append(("loglikelihood", arm, len(requests)))
+        if self.delay_s:
+            time.sleep(self.delay_s * len(requests))
         results = []
         for request in requests:
             logprob = -1.0 - 11.0 * _unit(arm, request.context, request.continuation)
