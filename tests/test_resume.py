@@ -85,7 +85,7 @@ def test_resume_with_another_config_is_refused(tmp_path):
     run = RunDirectory(tmp_path / "run")
     run.path.mkdir()
     run.write_manifest({"status": "running", "config": {"base": "b", "seed": 1}})
-    with pytest.raises(FtevalError, match="another config .*seed"):
+    with pytest.raises(FtevalError, match=r"another config .*seed"):
         run.open_for({"base": "b", "seed": 2})
     assert run.open_for({"base": "b", "seed": 1, "batch_size": 64}) is True
 
