@@ -62,6 +62,10 @@ class AdapterError(BackendError):
     """An adapter does not fit its base, or does not change the model's outputs."""
 
 
+class OutputError(FtevalError):
+    """A record could not be written (disk full, permissions...); older files are intact."""
+
+
 class MissingDependencyError(FtevalError):
     """An optional dependency is not installed; the message names the extra to install."""
 
