@@ -15,6 +15,7 @@ from fteval.records import (
     GenerateRequest,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    RollingLoglikelihoodRequest,
     SampleResult,
     SamplingParams,
 )
@@ -25,7 +26,26 @@ def run_task(task: Task, arm: str, backend: Backend, *, seed: int) -> list[Sampl
     """Every example of ``task`` answered by ``arm``, in example order."""
     if task.kind == "multiple_choice":
         return _run_choice(task, arm, backend)
+    if task.kind == "perplexity":
+        return _run_rolling(task, arm, backend)
     return _run_generate(task, arm, backend, seed=seed)
+
+
+def _run_rolling(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
+    requests = [RollingLoglikelihoodRequest(ex.prompt, task.rolling_stride) for ex in task.examples]
+    answers = backend.loglikelihood_rolling(arm, requests)
+    return [
+        SampleResult(
+            task=task.name,
+            example_id=example.example_id,
+            arm=arm,
+            prompt_hash=example.prompt_hash,
+            target=None,
+            prediction={"logprob": answer.logprob, "n_tokens": answer.n_tokens},
+            meta={**example.meta, "stride": task.rolling_stride},
+        )
+        for example, answer in zip(task.examples, answers)
+    ]
 
 
 def _run_choice(task: Task, arm: str, backend: Backend) -> list[SampleResult]:

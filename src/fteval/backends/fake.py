@@ -97,7 +97,8 @@ class FakeBackend(Backend):
         self.arm(arm)
         return [
             RollingLoglikelihoodResult(
-                -len(r.text) * (1.0 + _unit(arm, r.text)), max(1, len(r.text))
+                -len(r.text) * (1.0 + _unit(arm, r.text)) * (1.0 - self.skill.get(arm, 0.0) / 2),
+                max(1, len(r.text)),
             )
             for r in requests
         ]

@@ -10,7 +10,7 @@ from typing import Literal
 from fteval.metrics import Metric, make_metrics
 from fteval.records import Example
 
-TaskKind = Literal["multiple_choice", "generate"]
+TaskKind = Literal["multiple_choice", "generate", "perplexity"]
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,16 @@ class Task:
 
     Attributes:
         name: unique, filename-safe.
-        kind: ``multiple_choice`` (loglikelihood of each choice) or ``generate``.
+        kind: ``multiple_choice`` (loglikelihood of each choice), ``generate``, or
+            ``perplexity`` (rolling loglikelihood of each example's text).
         examples: the items, in a stable order.
         metrics: metric names from the registry.
         labels: the label set of a choice task (what classification metrics count).
         source: where the task came from (file path or built-in name).
         data_sha256: content hash of the data files, for the manifest.
         generation: decoding settings of a generation task.
+        rolling_stride: tokens newly scored per window of a perplexity task (None: a
+            whole context window).
     """
 
     name: str
@@ -48,6 +51,7 @@ class Task:
     source: str = ""
     data_sha256: dict[str, str] = field(default_factory=dict)
     generation: GenerationSpec | None = None
+    rolling_stride: int | None = None
 
     def build_metrics(self) -> list[Metric]:
         """One metric instance per metric name (expanded), shared by every arm."""

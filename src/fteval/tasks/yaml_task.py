@@ -44,6 +44,7 @@ from fteval.tasks.task import GenerationSpec, Task, validate_metric_names
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_CHOICE_METRICS = ("acc", "acc_norm", "f1_macro")
 DEFAULT_GENERATE_METRICS = ("exact_match",)
+DEFAULT_PERPLEXITY_METRICS = ("perplexity", "cross_entropy")
 
 
 class FewShotSpec(BaseModel):
@@ -71,12 +72,14 @@ class TaskFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    type: Literal["multiple_choice", "generate"] = "multiple_choice"
+    type: Literal["multiple_choice", "generate", "perplexity"] = "multiple_choice"
     data: str | dict[str, str] | None = None
     hf_dataset: HFDatasetSpec | None = None
     split: str = "test"
     id_field: str | None = None
-    template: str
+    template: str | None = None
+    text_field: str | None = None
+    stride: int | None = Field(default=None, ge=1)
     choices: list[str] | None = None
     choices_field: str | None = None
     label_field: str | None = None
@@ -106,12 +109,16 @@ def load_task_file(path: str | Path) -> Task:
     data_file = _split_source(path, spec, spec.split)
     if spec.type == "multiple_choice":
         examples, labels = _choice_examples(data_file, rows, spec, splits, path)
-    else:
+    elif spec.type == "generate":
         examples, labels = _generate_examples(data_file, rows, spec, splits, path), ()
-    metrics = tuple(
-        spec.metrics
-        or (DEFAULT_CHOICE_METRICS if spec.type == "multiple_choice" else DEFAULT_GENERATE_METRICS)
-    )
+    else:
+        examples, labels = _text_examples(data_file, rows, spec), ()
+    defaults = {
+        "multiple_choice": DEFAULT_CHOICE_METRICS,
+        "generate": DEFAULT_GENERATE_METRICS,
+        "perplexity": DEFAULT_PERPLEXITY_METRICS,
+    }
+    metrics = tuple(spec.metrics or defaults[spec.type])
     try:
         validate_metric_names(spec.name, metrics, labels)
     except ValueError as error:
@@ -135,6 +142,7 @@ def load_task_file(path: str | Path) -> Task:
         source=str(path),
         data_sha256=_data_hashes(path, spec),
         generation=generation,
+        rolling_stride=spec.stride,
     )
 
 
@@ -180,8 +188,14 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
             raise ConfigError(f"{path}: key 'choices': duplicates in {spec.choices!r}")
         if spec.label_field is None:
             raise ConfigError(f"{path}: a multiple_choice task needs 'label_field'")
-    elif spec.reference_field is None:
+    elif spec.type == "generate" and spec.reference_field is None:
         raise ConfigError(f"{path}: a generate task needs 'reference_field'")
+    if spec.type == "perplexity":
+        if spec.text_field is None:
+            raise ConfigError(f"{path}: a perplexity task needs 'text_field'")
+        return
+    if spec.template is None:
+        raise ConfigError(f"{path}: missing required key 'template'")
     try:
         parts = list(string.Formatter().parse(spec.template))
     except ValueError as error:
@@ -417,4 +431,16 @@ def _generate_examples(
         prompt += format_prompt(source, row, spec.template)
         target: Any = refs[0] if len(refs) == 1 else refs
         examples.append(Example(example_id, prompt, target, meta={"row": row.number}))
+    return examples
+
+
+def _text_examples(source: str, rows: list[Row], spec: TaskFile) -> list[Example]:
+    """Perplexity items: each row's text, scored whole (no prompt, no target)."""
+    ids = _example_ids(source, rows, spec)
+    examples = []
+    for example_id, row in zip(ids, rows):
+        text = require_field(source, row, spec.text_field)
+        if not isinstance(text, str) or not text:
+            raise InputError(source, row.number, spec.text_field, "expected non-empty text", text)
+        examples.append(Example(example_id, text, None, meta={"row": row.number}))
     return examples
