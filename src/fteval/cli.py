@@ -84,6 +84,11 @@ def _add_run(sub: Any) -> None:
         help="allow pickled .bin weights (unpickling can run code)",
     )
     run.add_argument("--trust-remote-code", action="store_true", default=None)
+    run.add_argument(
+        "--adapter-serving",
+        choices=["merge_restore", "switch"],
+        help="merge_restore (fastest, keeps a copy of targeted weights) or switch",
+    )
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
     run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
     _add_stats_flags(run)
@@ -153,6 +158,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "allow_base_mismatch",
         "allow_pickle",
         "trust_remote_code",
+        "adapter_serving",
         "cache_dir",
         "flush_every",
         "bootstrap_resamples",

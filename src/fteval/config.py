@@ -61,6 +61,9 @@ class RunConfig(BaseModel):
     allow_base_mismatch: bool = False
     allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
     trust_remote_code: bool = False
+    adapter_serving: Literal["merge_restore", "switch"] = Field(
+        default="merge_restore", description="how one loaded base serves adapter arms"
+    )
     cache_dir: str | None = Field(
         default=None, description="response cache folder (default: user cache); 'off' disables"
     )

@@ -82,6 +82,23 @@ def test_loglikelihood_equals_direct_computation_for_every_arm(tiny_models):
     assert any(abs(a.logprob - b.logprob) > 1e-3 for a, b in zip(base, lora))
 
 
+@pytest.mark.parametrize("serving", ["merge_restore", "switch"])
+def test_base_arm_is_exact_after_serving_adapters(tiny_models, serving):
+    served = backend(tiny_models, adapter_serving=serving)
+    before = served.loglikelihood("base", REQUESTS)
+    adapted = served.loglikelihood("lora", REQUESTS)
+    after = served.loglikelihood("base", REQUESTS)
+    assert [r.logprob for r in before] == [r.logprob for r in after]
+    assert any(abs(a.logprob - b.logprob) > 1e-3 for a, b in zip(before, adapted))
+
+
+def test_both_serving_modes_agree_on_adapter_scores(tiny_models):
+    merged = backend(tiny_models, adapter_serving="merge_restore").loglikelihood("lora", REQUESTS)
+    switched = backend(tiny_models, adapter_serving="switch").loglikelihood("lora", REQUESTS)
+    for a, b in zip(merged, switched):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+
+
 def test_scores_do_not_depend_on_batch_size(tiny_models):
     requests = REQUESTS * 3
     one = backend(tiny_models, batch_size=1).loglikelihood("lora", requests)
@@ -157,7 +174,7 @@ def test_identity_records_hashes_adapter_config_and_tokenizer_policy(tiny_models
     served = backend(tiny_models)
     served.prepare()
     lora = served.identity("lora")
-    assert lora["adapter_serving"] == "peft_switch"
+    assert lora["adapter_serving"] == "merge_restore"
     assert lora["adapter_config"]["r"] == 4
     assert all(len(h) == 64 for h in lora["weights_sha256"].values())
     assert lora["probe_max_abs_logit_change"] > 0

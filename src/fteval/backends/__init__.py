@@ -44,6 +44,7 @@ def make_backend(
             allow_pickle=config.allow_pickle,
             trust_remote_code=config.trust_remote_code,
             progress=progress,
+            adapter_serving=config.adapter_serving,
         )
     raise ConfigError(f"unknown backend {config.backend!r}")
 

@@ -1,0 +1,192 @@
+"""A backend that answers from a ``ResponseCache`` and sends only the misses to another.
+
+``CachingBackend(inner, cache)`` is itself a ``Backend``. For each request type it looks
+every request up under the arm's cache key, sends the misses (each distinct request once,
+in their original relative order) to ``inner``, stores their results in one transaction,
+and returns all results in request order. When every request hits, ``inner`` is not called.
+
+An arm's key is computed at its first request, not before: an inner backend may complete
+its identity (weights hashed, adapter config read) only in ``prepare``. The key is built
+from ``inner.identity(arm)`` plus the hashes of the arm's and the base's small non-weight
+files and the library versions (see ``fteval.cache``). An arm whose identity has no
+content hash is served uncached, with a warning.
+
+Everything else — ``identity``, ``prepare``, ``release``, ``close``, and any attribute the
+wrapper lacks (``check_inputs``, ``tokenizer_facts``, ...) — goes to ``inner``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fteval.backends.base import Backend
+from fteval.cache import (
+    ResponseCache,
+    arm_cache_key,
+    software_versions,
+    support_file_hashes,
+    uncacheable_reason,
+)
+from fteval.errors import BackendError
+from fteval.records import (
+    GenerateRequest,
+    GenerationResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RollingLoglikelihoodRequest,
+    RollingLoglikelihoodResult,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class CachingBackend(Backend):
+    """Serves ``inner``'s arms through ``cache``; see the module docstring.
+
+    Args:
+        inner: the backend that computes misses.
+        cache: where responses are looked up and stored.
+        own_cache: close ``cache`` in ``close`` (the wrapper owns it).
+
+    Attributes:
+        hits: arm name -> requests answered from the cache.
+        misses: arm name -> requests sent to ``inner`` (uncached arms included).
+    """
+
+    def __init__(self, inner: Backend, cache: ResponseCache, *, own_cache: bool = True) -> None:
+        super().__init__(inner.arms)
+        self.inner = inner
+        self.cache = cache
+        self.own_cache = own_cache
+        self.name = inner.name
+        self.hits: dict[str, int] = {arm.name: 0 for arm in self.arms}
+        self.misses: dict[str, int] = {arm.name: 0 for arm in self.arms}
+        self._keys: dict[str, str | None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes the wrapper lacks; guard against recursion while
+        # ``inner`` is not yet set (copy, pickle)
+        if name.startswith("__") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    # ---- keys ----
+
+    def arm_key(self, arm: str) -> str | None:
+        """The arm's cache key (64 hex digits), or None when the arm is not cached."""
+        if arm not in self._keys:
+            identity = self.key_identity(arm)
+            key = arm_cache_key(identity)
+            if key is None:
+                logger.warning(
+                    "arm %r: responses are not cached: %s", arm, uncacheable_reason(identity)
+                )
+            else:
+                logger.debug("arm %r: cache key %s", arm, key)
+            self._keys[arm] = key
+        return self._keys[arm]
+
+    def key_identity(self, arm: str) -> dict[str, Any]:
+        """What the arm's key is computed from: the inner identity plus support files.
+
+        Support files are read for the arm's folder and, for other arms, the base's folder
+        too (adapters, and full fine-tunes saved without a tokenizer, use the base's).
+        """
+        spec = self.arm(arm)
+        identity = dict(self.inner.identity(arm))
+        folders = {"arm": spec.path}
+        base = next((a for a in self.arms if a.kind == "base"), None)
+        if base is not None and base.name != spec.name:
+            folders["base"] = base.path
+        identity["support_files_sha256"] = {
+            role: support_file_hashes(folder) for role, folder in folders.items()
+        }
+        identity["software"] = software_versions()
+        return identity
+
+    def cache_stats(self) -> dict[str, dict[str, Any]]:
+        """Per arm: ``hits``, ``misses`` (requests) and ``cached`` (None: not yet used)."""
+        return {
+            name: {
+                "hits": self.hits[name],
+                "misses": self.misses[name],
+                "cached": (self._keys[name] is not None) if name in self._keys else None,
+            }
+            for name in self.hits
+        }
+
+    # ---- requests ----
+
+    def loglikelihood(
+        self, arm: str, requests: Sequence[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResult]:
+        return self._through_cache("loglikelihood", arm, requests, self.inner.loglikelihood)
+
+    def loglikelihood_rolling(
+        self, arm: str, requests: Sequence[RollingLoglikelihoodRequest]
+    ) -> list[RollingLoglikelihoodResult]:
+        return self._through_cache(
+            "loglikelihood_rolling", arm, requests, self.inner.loglikelihood_rolling
+        )
+
+    def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
+        return self._through_cache("generate", arm, requests, self.inner.generate)
+
+    def _through_cache(
+        self, kind: str, arm: str, requests: Sequence[Any], compute: Callable[..., list[Any]]
+    ) -> list[Any]:
+        self.arm(arm)  # an unknown arm fails before any lookup
+        key = self.arm_key(arm)
+        if key is None:
+            self.misses[arm] += len(requests)
+            return compute(arm, requests)
+        results = self.cache.get_many(key, kind, requests)
+        todo: dict[Any, list[int]] = {}
+        for index, (request, result) in enumerate(zip(requests, results)):
+            if result is None:
+                todo.setdefault(request, []).append(index)
+        missed = sum(len(indices) for indices in todo.values())
+        self.hits[arm] += len(requests) - missed
+        self.misses[arm] += missed
+        if todo:
+            unique = list(todo)  # first occurrences, in request order
+            fresh = compute(arm, unique)
+            if len(fresh) != len(unique):
+                raise BackendError(
+                    f"the {self.inner.name} backend returned {len(fresh)} {kind} results "
+                    f"for {len(unique)} requests (arm {arm!r})"
+                )
+            self.cache.put_many(key, kind, unique, fresh)
+            for request, result in zip(unique, fresh):
+                for index in todo[request]:
+                    results[index] = result
+        logger.debug(
+            "arm %r: %d %s requests, %d from the cache", arm, len(requests), kind,
+            len(requests) - missed,
+        )  # fmt: skip
+        return results
+
+    # ---- delegated ----
+
+    def identity(self, arm: str) -> dict[str, Any]:
+        return self.inner.identity(arm)
+
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    def release(self, arm: str) -> None:
+        if self.hits[arm] or self.misses[arm]:
+            logger.info(
+                "arm %r: %d of %d responses from the cache %s",
+                arm, self.hits[arm], self.hits[arm] + self.misses[arm], self.cache.path,
+            )  # fmt: skip
+        self.inner.release(arm)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            if self.own_cache:
+                self.cache.close()

@@ -1,0 +1,521 @@
+"""A response cache (SQLite) keyed by what determines a model's answers, never by its name.
+
+One row per (arm key, request kind, request key); the value is the response as JSON.
+
+**Arm key** (``arm_cache_key``): sha256 over a canonical JSON of the arm's identity (as
+``Backend.identity`` returns it, plus what ``CachingBackend`` adds), with a short list of
+fields removed. Every field not on that list is part of the key, so a field a backend adds
+later is keyed by default: a spurious miss costs compute, a spurious hit costs correctness.
+
+* Kept: the content hashes of the weights (``weights_sha256``); for adapters also the
+  base's hashes (``base_weights_sha256``) and the adapter config; dtype; device (the same
+  weights on another device or kernel give slightly different floats, so a cache filled on
+  a GPU is not reused on the CPU); the backend name; settings that change numbers
+  (``max_length_override``, ``adapter_serving``, ...); tokenizer facts when present.
+  ``CachingBackend`` adds sha256s of the small non-weight files of the arm's folder and
+  of the base's folder (config.json, tokenizer files, chat template, model code: a fixed
+  chat template at the same path must miss) and the versions of fteval, torch,
+  transformers and peft (library upgrades change numerics).
+* Removed (``EXCLUDED_FIELDS``): the path and other location facts (a model moved to
+  another folder still hits; an adapter rewritten in place misses because its hash
+  changed); ``batch_size`` (scores do not depend on it); the adapter probe's logit change
+  (known only after ``prepare``, and a function of the weights anyway); the base-mismatch
+  warning (a message holding paths). Keys naming a location (``_name_or_path``,
+  ``base_model_name_or_path``) are removed at any depth, in JSON files too.
+* No key at all (``arm_cache_key`` returns None, the arm is served uncached) when the
+  identity carries no content hash — a hub id without local files, an HTTP endpoint, the
+  fake backend — or an adapter's base has none, or ``trust_remote_code`` is on (model code
+  may come from outside the hashed files). A name is never used as a key.
+
+**Request key** (``request_key``): sha256 of a canonical JSON of the request dataclass —
+its type and every field, sampling params and seed included.
+
+**Concurrency.** SQLite in WAL mode (``synchronous=NORMAL``, a busy timeout): readers do
+not block the writer, and two processes may share one file. Each process opens its own
+``ResponseCache``; writes of one ``put_many`` are one transaction.
+
+**Damage.** A file that is not a readable cache of this schema version raises
+``CacheError`` naming the file and saying to delete it. It is not moved aside: another
+process may hold it open, and a cache holds nothing that cannot be recomputed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fteval.errors import FtevalError
+from fteval.records import (
+    GenerateRequest,
+    GenerationResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RollingLoglikelihoodRequest,
+    RollingLoglikelihoodResult,
+)
+from fteval.version import __version__
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+KEY_VERSION = "1"  # bump when the meaning of a cached response changes (scoring semantics)
+
+EXCLUDED_FIELDS = frozenset(
+    {"path", "base_path", "local", "batch_size", "probe_max_abs_logit_change", "base_mismatch"}
+)
+LOCATION_KEYS = frozenset({"_name_or_path", "name_or_path", "base_model_name_or_path"})
+SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".py", ".jinja", ".tiktoken")
+SOFTWARE = ("torch", "transformers", "peft")
+
+KINDS: dict[str, tuple[type, type]] = {
+    "loglikelihood": (LoglikelihoodRequest, LoglikelihoodResult),
+    "loglikelihood_rolling": (RollingLoglikelihoodRequest, RollingLoglikelihoodResult),
+    "generate": (GenerateRequest, GenerationResult),
+}
+
+_SQL_VARIABLES = 500  # request keys per SELECT (SQLite limits bound parameters)
+
+
+class CacheError(FtevalError):
+    """The response cache file cannot be used."""
+
+
+# ---- keys ----
+
+
+def _canonical_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    raise TypeError(f"identity value of type {type(value).__name__} has no canonical JSON")
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(
+        value,
+        default=_canonical_default,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _without_locations(value: Any) -> Any:
+    """``value`` with every key naming a location removed, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: _without_locations(v) for k, v in value.items() if k not in LOCATION_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_without_locations(v) for v in value]
+    return value
+
+
+def _has_hashes(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and len(value) > 0
+        and all(isinstance(v, str) and v for v in value.values())
+    )
+
+
+def uncacheable_reason(identity: Mapping[str, Any]) -> str | None:
+    """Why an arm with this identity must not be cached, or None when it may be.
+
+    Args:
+        identity: what ``Backend.identity`` returned for the arm.
+
+    Returns:
+        A sentence for the log, or None.
+    """
+    if not _has_hashes(identity.get("weights_sha256")):
+        return "its identity has no content hash of the weights (hub id, endpoint or fake)"
+    is_adapter = identity.get("kind") == "adapter" or "adapter_config" in identity
+    if is_adapter and not _has_hashes(identity.get("base_weights_sha256")):
+        return "the adapter's base has no content hash of its weights"
+    if identity.get("trust_remote_code"):
+        return "trust_remote_code is on, and model code is not content-hashed"
+    try:
+        _canonical_json(_without_locations(identity))
+    except (TypeError, ValueError) as error:
+        return f"its identity cannot be written as canonical JSON ({error})"
+    return None
+
+
+def arm_cache_key(identity: Mapping[str, Any]) -> str | None:
+    """The cache key of an arm: sha256 (64 hex digits) of what determines its outputs.
+
+    See the module docstring for the fields kept and removed.
+
+    Args:
+        identity: what ``Backend.identity`` returned for the arm (optionally extended).
+
+    Returns:
+        The key, or None when the arm must not be cached (``uncacheable_reason``).
+    """
+    if uncacheable_reason(identity) is not None:
+        return None
+    kept = {k: v for k, v in identity.items() if k not in EXCLUDED_FIELDS}
+    payload = {"key_version": KEY_VERSION, "identity": _without_locations(kept)}
+    return _sha256_text(_canonical_json(payload))
+
+
+def request_key(request: Any) -> str:
+    """sha256 (64 hex digits) of the request's type and every field, canonically written.
+
+    Raises:
+        TypeError: ``request`` is not a dataclass instance.
+    """
+    if not is_dataclass(request) or isinstance(request, type):
+        raise TypeError(f"a request must be a dataclass instance, got {request!r}")
+    return _sha256_text(
+        _canonical_json({"type": type(request).__name__, "fields": asdict(request)})
+    )
+
+
+def support_file_hashes(folder: str | Path) -> dict[str, str]:
+    """sha256 of each small non-weight file of a model folder that can change outputs.
+
+    Files with a suffix in ``SUPPORT_SUFFIXES`` (config, tokenizer, chat template, model
+    code) at the top of ``folder``; JSON files are hashed after removing location keys, so
+    a copied folder whose config records its old path still matches.
+
+    Returns:
+        File name -> hex sha256; empty when ``folder`` is not a local directory.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    hashes = {}
+    for file in sorted(folder.iterdir()):
+        if not (file.is_file() and file.suffix in SUPPORT_SUFFIXES):
+            continue
+        data = file.read_bytes()
+        if file.suffix == ".json":
+            with contextlib.suppress(ValueError, TypeError):  # invalid JSON: hash the bytes
+                data = _canonical_json(_without_locations(json.loads(data))).encode("utf-8")
+        hashes[file.name] = hashlib.sha256(data).hexdigest()
+    return hashes
+
+
+def software_versions() -> dict[str, str | None]:
+    """Versions of fteval and the libraries whose upgrades can change numerics."""
+    versions: dict[str, str | None] = {"fteval": __version__}
+    for package in SOFTWARE:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+# ---- values ----
+
+
+def _encode_result(result: Any) -> str:
+    # NaN and infinities stay as JSON extensions (NaN, -Infinity): a logprob of -inf
+    # must come back as -inf, not as null.
+    return json.dumps(asdict(result), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _decode_result(cls: type, text: str) -> Any:
+    data = json.loads(text)
+    # results are frozen dataclasses whose sequences are tuples
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+# ---- the store ----
+
+
+class ResponseCache:
+    """Responses of arms to requests, in one SQLite file shared safely between processes.
+
+    Args:
+        path: the SQLite file (created with its folder when missing).
+        busy_timeout_s: how long to wait for another process's write lock, in seconds.
+
+    Raises:
+        CacheError: the file is not a readable response cache of this schema version.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.hits = 0
+        self.misses = 0
+        self.writes = 0
+        self._lock = threading.Lock()
+        self._warned_undecodable = False
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout_s,
+                isolation_level=None,  # transactions are explicit
+                check_same_thread=False,  # guarded by self._lock
+            )
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ---- opening ----
+
+    def _setup(self) -> None:
+        conn = self._conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            mode = self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+            if str(mode[0]).lower() != "wal":
+                logger.warning(
+                    "%s: SQLite refused WAL mode (journal_mode=%s); concurrent runs sharing "
+                    "this cache will wait for each other",
+                    self.path,
+                    mode[0],
+                )
+            conn.execute("PRAGMA synchronous=NORMAL")
+            with self._transaction():
+                self._check_or_create_schema()
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+
+    def _retry_busy(self, operation: Any) -> Any:
+        """Switching to WAL on a fresh file can report "locked" without waiting."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return operation()
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _check_or_create_schema(self) -> None:
+        conn = self._conn
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE responses ("
+                " arm_key TEXT NOT NULL, kind TEXT NOT NULL, request_key TEXT NOT NULL,"
+                " response TEXT NOT NULL, created_at REAL NOT NULL,"
+                " PRIMARY KEY (arm_key, kind, request_key)) WITHOUT ROWID"
+            )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+            logger.info("created response cache %s", self.path)
+            return
+        if not {"meta", "responses"} <= tables:
+            raise CacheError(
+                self._message(f"not an fteval response cache (tables: {sorted(tables)})")
+            )
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = row[0] if row else None
+        if found != SCHEMA_VERSION:
+            raise CacheError(
+                self._message(
+                    f"response cache schema version {found!r}, this fteval reads "
+                    f"version {SCHEMA_VERSION!r}"
+                )
+            )
+
+    # ---- errors ----
+
+    def _message(self, problem: str) -> str:
+        return (
+            f"{self.path}: {problem}. The response cache holds nothing that cannot be "
+            f"recomputed: delete {self.path} (and {self.path.name}-wal, {self.path.name}-shm "
+            "beside it) to start a fresh one."
+        )
+
+    def _error(self, error: sqlite3.Error) -> CacheError:
+        if _is_busy(error):
+            return CacheError(
+                f"{self.path}: the response cache stayed locked by another process for more "
+                f"than {self.busy_timeout_s:g} s ({error})"
+            )
+        return CacheError(self._message(f"cannot be read as a response cache ({error})"))
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._closed:
+            raise CacheError(f"{self.path}: the response cache was closed")
+        return self._conn
+
+    # ---- reading and writing ----
+
+    def get_many(self, arm_key: str, kind: str, requests: Sequence[Any]) -> list[Any | None]:
+        """The cached response to each request, or None where there is none.
+
+        Args:
+            arm_key: from ``arm_cache_key``.
+            kind: ``loglikelihood`` | ``loglikelihood_rolling`` | ``generate``.
+            requests: requests of that kind.
+
+        Returns:
+            One entry per request, in request order.
+        """
+        _, result_cls = _check_kind(kind, requests)
+        keys = [request_key(r) for r in requests]
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            try:
+                for start in range(0, len(unique), _SQL_VARIABLES):
+                    chunk = unique[start : start + _SQL_VARIABLES]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._open().execute(
+                        "SELECT request_key, response FROM responses WHERE arm_key = ? AND "
+                        f"kind = ? AND request_key IN ({marks})",
+                        (arm_key, kind, *chunk),
+                    )
+                    found.update(rows)
+            except sqlite3.Error as error:
+                raise self._error(error) from None
+        results = [self._decode(result_cls, found.get(key), key) for key in keys]
+        hits = sum(r is not None for r in results)
+        self.hits += hits
+        self.misses += len(results) - hits
+        return results
+
+    def _decode(self, cls: type, text: str | None, key: str) -> Any | None:
+        if text is None:
+            return None
+        try:
+            return _decode_result(cls, text)
+        except (ValueError, TypeError) as error:
+            if not self._warned_undecodable:
+                logger.warning(
+                    "%s: a cached %s (request %s) cannot be read back (%s); recomputing it",
+                    self.path, cls.__name__, key[:12], error,
+                )  # fmt: skip
+                self._warned_undecodable = True
+            return None
+
+    def put_many(
+        self, arm_key: str, kind: str, requests: Sequence[Any], results: Sequence[Any]
+    ) -> None:
+        """Store each request's response, replacing any older one; one transaction.
+
+        Raises:
+            ValueError: an unknown kind, or as many results as requests are not given.
+            TypeError: a request or result is not of the kind's type.
+        """
+        _, result_cls = _check_kind(kind, requests)
+        if len(requests) != len(results):
+            raise ValueError(
+                f"put_many: {len(requests)} requests but {len(results)} results ({kind})"
+            )
+        for result in results:
+            if type(result) is not result_cls:
+                raise TypeError(
+                    f"put_many: a {kind} result must be a {result_cls.__name__}, got {result!r}"
+                )
+        now = time.time()
+        rows = [
+            (arm_key, kind, request_key(q), _encode_result(r), now)
+            for q, r in zip(requests, results)
+        ]
+        with self._lock:
+            try:
+                self._open()
+                with self._transaction():
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO responses "
+                        "(arm_key, kind, request_key, response, created_at) VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+            except sqlite3.Error as error:
+                raise self._error(error) from None
+        self.writes += len(rows)
+
+    def stats(self) -> dict[str, int]:
+        """This object's lookups: ``hits``, ``misses`` (requests) and ``writes`` (rows)."""
+        return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
+
+    def __len__(self) -> int:
+        """Stored responses, all arms."""
+        with self._lock:
+            return int(self._open().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._closed = True
+            self._conn.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): take the write lock
+    up front, so two writers wait on the busy timeout instead of deadlocking."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        else:
+            with contextlib.suppress(sqlite3.Error):  # keep the original error
+                self._conn.execute("ROLLBACK")
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+def _check_kind(kind: str, requests: Iterable[Any]) -> tuple[type, type]:
+    try:
+        request_cls, result_cls = KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown request kind {kind!r}; kinds: {sorted(KINDS)}") from None
+    for request in requests:
+        if type(request) is not request_cls:
+            raise TypeError(f"a {kind} request must be a {request_cls.__name__}, got {request!r}")
+    return request_cls, result_cls
+
+
+__all__ = [
+    "CacheError",
+    "ResponseCache",
+    "arm_cache_key",
+    "request_key",
+    "software_versions",
+    "support_file_hashes",
+    "uncacheable_reason",
+]
