@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
+# every test session gets its own response cache, demo cache and nltk_data copy
+os.environ.setdefault("FTEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="fteval-test-cache-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -32,6 +32,7 @@ from fteval.results import IMBALANCE_RATIO, build_results
 from fteval.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.tasks import Task, load_task
+from fteval.paths import user_cache_dir
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def execute(
     started = time.monotonic()
     tasks = load_tasks(config)
     arms = config.arms()
-    backend = backend or make_backend(config, arms, progress=progress)
+    backend = backend or with_cache(make_backend(config, arms, progress=progress), config)
     check_inputs = getattr(backend, "check_inputs", None)
     if check_inputs is not None:
         check_inputs()
@@ -119,6 +120,9 @@ def _run_in(
     manifest["arms"] = [_arm_record(backend, arm) for arm in config.arms()]
     run_dir.write_manifest(manifest)
     manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
+    cache_stats = getattr(backend, "cache_stats", None)
+    if cache_stats is not None:
+        manifest["response_cache"] = cache_stats()
     results = build_results(
         manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
     )
@@ -126,6 +130,20 @@ def _run_in(
     run_dir.write_report(render_markdown(results, manifest))
     manifest.update(status="complete", finished_at=utc_now())
     return results
+
+
+def with_cache(backend: Backend, config: RunConfig) -> Backend:
+    """Wrap ``backend`` in the response cache unless ``cache_dir`` is ``off``.
+
+    Arms without content hashes (hub ids, the fake backend) are never cached.
+    """
+    if config.cache_dir == "off":
+        return backend
+    from fteval.backends.caching import CachingBackend
+    from fteval.cache import ResponseCache
+
+    folder = Path(config.cache_dir) if config.cache_dir else user_cache_dir()
+    return CachingBackend(backend, ResponseCache(folder / "responses.sqlite"))
 
 
 def stats_options_of(config: RunConfig) -> StatsOptions:

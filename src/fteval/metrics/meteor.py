@@ -65,6 +65,7 @@ from fteval.metrics._textutil import (
 )
 from fteval.metrics.base import MeanMetric
 from fteval.metrics.registry import register
+from fteval.paths import user_cache_dir
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -166,10 +167,7 @@ class WordNetSource:
 
 def cache_dir() -> Path:
     """fteval's per-user cache directory (see the module docstring)."""
-    if os.environ.get("FTEVAL_CACHE_DIR"):
-        return Path(os.environ["FTEVAL_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "fteval"
+    return user_cache_dir()
 
 
 def _dict_candidates(wordnet_dir: str | os.PathLike[str] | None) -> list[Path]:

@@ -1,0 +1,66 @@
+"""The response cache inside real runs: a new adapter reuses the base arm's answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from fteval.api import evaluate
+
+pytestmark = pytest.mark.real_model
+
+
+def run(tmp_path, name, models, adapters, cache):
+    return evaluate(
+        str(models["base"]), adapters=adapters, tasks=[str(tmp_path / "task.yaml")],
+        out=tmp_path / name, device="cpu", cache_dir=str(cache), progress=False,
+    )  # fmt: skip
+
+
+def test_second_run_with_a_new_adapter_reuses_base_responses(tmp_path, task_file, tiny_models):
+    cache = tmp_path / "cache"
+    first = run(tmp_path, "first", tiny_models, {"a": str(tiny_models["lora"])}, cache)
+    copy = tmp_path / "lora_copy"
+    shutil.copytree(tiny_models["lora"], copy)
+    second = run(
+        tmp_path, "second", tiny_models, {"a": str(tiny_models["lora"]), "b": str(copy)}, cache
+    )
+    stats = json.loads((tmp_path / "second" / "manifest.json").read_text())["response_cache"]
+    requests = 24 * 3
+    assert stats["base"] == {"hits": requests, "misses": 0, "cached": True}
+    assert stats["a"]["hits"] == requests
+    # the copy has the same content: served from cache although its path is new
+    assert stats["b"]["hits"] == requests
+    assert first["scores"] == [s for s in second["scores"] if s["arm"] != "b"]
+
+
+def test_adapter_rewritten_at_the_same_path_is_not_served_from_cache(
+    tmp_path, task_file, tiny_models
+):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_models["lora"], adapter)
+    cache = tmp_path / "cache"
+    first = run(tmp_path, "first", tiny_models, {"a": str(adapter)}, cache)
+    weights = load_file(adapter / "adapter_model.safetensors")
+    save_file({k: v * 3 + 0.01 * torch.ones_like(v) for k, v in weights.items()},
+              adapter / "adapter_model.safetensors")  # fmt: skip
+    second = run(tmp_path, "second", tiny_models, {"a": str(adapter)}, cache)
+    stats = json.loads((tmp_path / "second" / "manifest.json").read_text())["response_cache"]
+    assert stats["a"]["misses"] == 24 * 3 and stats["a"]["hits"] == 0
+    assert stats["base"]["misses"] == 0
+    before = [s["choice_logprobs"] for s in _samples(tmp_path / "first") if s["arm"] == "a"]
+    after = [s["choice_logprobs"] for s in _samples(tmp_path / "second") if s["arm"] == "a"]
+    assert before != after
+    assert (
+        first["arms"][1]["identity"]["weights_sha256"]
+        != second["arms"][1]["identity"]["weights_sha256"]
+    )
+
+
+def _samples(run_dir):
+    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
