@@ -26,13 +26,13 @@ from fteval.compare import StatsOptions
 from fteval.config import RunConfig
 from fteval.errors import ConfigError
 from fteval.inference import run_task
+from fteval.paths import user_cache_dir
 from fteval.records import SCHEMA_VERSION
 from fteval.report.markdown import render_markdown
 from fteval.results import IMBALANCE_RATIO, build_results
 from fteval.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.tasks import Task, load_task
-from fteval.paths import user_cache_dir
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
