@@ -222,7 +222,12 @@ def _add_score(sub: Any) -> None:
         metavar="[NAME=]FILE",
         help="prediction files, one per arm; the first is the reference",
     )
-    score.add_argument("--metric", action="append", default=[], help="metric name (repeatable)")
+    score.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        help="metric name, options as NAME:key=value,... (repeatable)",
+    )
     score.add_argument("--prediction-field", default="prediction")
     score.add_argument("--reference-field", default="reference")
     score.add_argument("--id-field", default="id")
@@ -288,8 +293,14 @@ def _score(args: argparse.Namespace) -> int:
     else:
         if not args.metric:
             raise ConfigError("fteval score needs at least one --metric (or --problems for code)")
+        from fteval.metrics.registry import parse_metric_flag
+
+        try:
+            specs = tuple(parse_metric_flag(m) for m in args.metric)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         options = ScoreOptions(
-            metrics=tuple(args.metric),
+            metrics=specs,
             prediction_field=args.prediction_field,
             reference_field=args.reference_field,
             id_field=args.id_field or None,

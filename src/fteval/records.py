@@ -157,14 +157,14 @@ class SampleResult:
     generation: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, list[float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; absent optional fields are omitted."""
         data = asdict(self)
-        if data["choice_logprobs"] is None:
-            del data["choice_logprobs"]
-        if data["generation"] is None:
-            del data["generation"]
+        for optional in ("choice_logprobs", "generation", "stats"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod

@@ -41,6 +41,7 @@ def build_results(
         "advice": advice(comparisons),
         "classification": classification_reports(tasks, samples),
         "seed_groups": seed_group_rows(arms, table),
+        "generation": generation_summary(tasks, samples),
         "statistics": {
             "confidence": options.confidence,
             "bootstrap_resamples": options.n_resamples,
@@ -51,6 +52,31 @@ def build_results(
             "seed": options.seed,
         },
     }
+
+
+def generation_summary(
+    tasks: Sequence[TaskInfo], samples: Sequence[SampleResult]
+) -> list[dict[str, Any]]:
+    """Per generation task x arm: empty outputs, generated tokens, finish reasons.
+
+    An output is empty when it is "" or whitespace only after stop-string trimming.
+    """
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    kinds = {t.name: t.kind for t in tasks}
+    for sample in samples:
+        if kinds.get(sample.task) != "generate":
+            continue
+        row = rows.setdefault(
+            (sample.task, sample.arm),
+            {"task": sample.task, "arm": sample.arm, "n": 0, "empty_predictions": 0,
+             "generated_tokens": 0, "finish_reasons": {}},
+        )  # fmt: skip
+        row["n"] += 1
+        row["empty_predictions"] += not str(sample.prediction or "").strip()
+        row["generated_tokens"] += sum(sample.meta.get("generated_tokens", []))
+        for reason in sample.meta.get("finish_reasons", []):
+            row["finish_reasons"][reason] = row["finish_reasons"].get(reason, 0) + 1
+    return list(rows.values())
 
 
 def seed_group_rows(

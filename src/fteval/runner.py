@@ -120,6 +120,9 @@ def _run_in(
     manifest["arms"] = [_arm_record(backend, arm) for arm in config.arms()]
     run_dir.write_manifest(manifest)
     manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
+    counters = getattr(backend, "counters", None)
+    if counters is not None and hasattr(counters, "as_dict"):
+        manifest["decode_counters"] = counters.as_dict()
     cache_stats = getattr(backend, "cache_stats", None)
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats()

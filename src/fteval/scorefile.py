@@ -33,7 +33,7 @@ CLASSIFICATION_PREFIXES = ("acc", "f1_", "precision_", "recall_")
 class ScoreOptions:
     """Field names and metric choices of ``fteval score``."""
 
-    metrics: tuple[str, ...]
+    metrics: tuple[Any, ...]
     prediction_field: str = "prediction"
     reference_field: str = "reference"
     id_field: str | None = "id"
@@ -133,7 +133,8 @@ def _check_pairing(samples: Sequence[SampleResult]) -> None:
 def _labels(samples: Sequence[SampleResult], options: ScoreOptions) -> tuple[str, ...]:
     if options.labels:
         return options.labels
-    if not any(m.startswith(CLASSIFICATION_PREFIXES) for m in options.metrics):
+    names = [m if isinstance(m, str) else m.get("name", "") for m in options.metrics]
+    if not any(name.startswith(CLASSIFICATION_PREFIXES) for name in names):
         return ()
     return tuple(sorted({str(s.target) for s in samples}))
 

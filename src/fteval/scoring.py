@@ -23,7 +23,7 @@ class TaskInfo:
 
     name: str
     kind: str
-    metrics: tuple[str, ...]
+    metrics: tuple[Any, ...]
     labels: tuple[str, ...]
     n_examples: int
     source: str = ""
@@ -77,9 +77,12 @@ def attach_scores(samples: Sequence[SampleResult], metrics: Sequence[Metric]) ->
     targets = [s.target for s in samples]
     for metric in metrics:
         predictions = [prediction_of(s, metric) for s in samples]
-        values = metric.item_values(metric.item_stats(targets, predictions))
-        for sample, value in zip(samples, values):
+        stats = metric.item_stats(targets, predictions)
+        values = metric.item_values(stats)
+        for sample, value, row in zip(samples, values, stats):
             sample.scores[metric.key] = float(value)
+            if metric.store_stats:
+                sample.stats = {**(sample.stats or {}), metric.key: [float(x) for x in row]}
 
 
 def arm_stats(
@@ -109,7 +112,11 @@ def arm_stats(
         aligned = [items[i] for i in ids]
         targets = [s.target for s in aligned]
         for metric in metrics:
-            predictions = [prediction_of(s, metric) for s in aligned]
-            stats = metric.item_stats(targets, predictions)
+            stored = [(s.stats or {}).get(metric.key) for s in aligned]
+            if metric.store_stats and aligned and all(row is not None for row in stored):
+                stats = np.array(stored, dtype=np.float64)
+            else:
+                predictions = [prediction_of(s, metric) for s in aligned]
+                stats = metric.item_stats(targets, predictions)
             out[(arm, metric.key)] = ArmStats(task.name, arm, metric, ids, stats)
     return out

@@ -29,6 +29,9 @@ class Metric(abc.ABC):
             ``prediction_norm`` for length-normalised choice scoring).
         scale: multiply by this to show the score to people (100 for proportions, shown
             as percent; deltas then read as percentage points).
+        store_stats: True for metrics that need a model of their own (BERTScore, BLEURT):
+            their per-item statistics are written to samples.jsonl, so re-scoring and
+            reports never load that model again.
     """
 
     name: ClassVar[str]
@@ -36,6 +39,7 @@ class Metric(abc.ABC):
     binary_outcome: ClassVar[bool] = False
     reads: ClassVar[str] = "prediction"
     scale: ClassVar[float] = 1.0
+    store_stats: ClassVar[bool] = False
 
     @property
     def key(self) -> str:

@@ -6,7 +6,7 @@ one or more metrics; ``f1_per_class`` expands to one metric per label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fteval.metrics.base import Metric
@@ -34,31 +34,74 @@ def available_metrics() -> list[str]:
     return sorted(_FACTORIES)
 
 
+MetricSpec = str | Mapping[str, Any]
+
+
 def make_metrics(
-    names: Sequence[str], *, labels: Sequence[Any] | None = None, **options: Any
+    specs: Sequence[MetricSpec], *, labels: Sequence[Any] | None = None, **options: Any
 ) -> list[Metric]:
-    """Build the metrics named in ``names`` (expanded, in order).
+    """Build the metrics named in ``specs`` (expanded, in order).
 
     Args:
-        names: registry names.
+        specs: registry names, or mappings ``{"name": ..., **options}`` whose options go to
+            that metric alone (``{"name": "rougeL", "tokenizer": "unicode"}``).
         labels: the task's label set (required by classification metrics).
-        **options: passed to every factory that accepts them (e.g. ``pos_label``).
+        **options: passed to every factory (e.g. ``pos_label``).
 
     Raises:
-        ValueError: a name is unknown (the message lists the known ones), or a metric
-            needs context that was not given.
+        ValueError: a name is unknown (the message lists the known ones), an option is
+            not one the metric takes, or a metric needs context that was not given.
     """
     _load_optional_modules()
     metrics: list[Metric] = []
-    for name in names:
+    for spec in specs:
+        name, own = metric_name_and_options(spec)
         factory = _FACTORIES.get(name)
         if factory is None:
             raise ValueError(
                 f"unknown metric {name!r}; known metrics: {', '.join(sorted(_FACTORIES))}"
             )
-        made = factory(labels=labels, **options)
+        try:
+            made = factory(labels=labels, **{**options, **own})
+        except TypeError as error:
+            raise ValueError(f"metric {name!r}: bad options {own!r}: {error}") from None
         metrics.extend(made if isinstance(made, list) else [made])
     return metrics
+
+
+def metric_name_and_options(spec: MetricSpec) -> tuple[str, dict[str, Any]]:
+    """``"bleu"`` -> ``("bleu", {})``; ``{"name": "bleu", "tokenize": "intl"}`` -> both parts."""
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+        return spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    raise ValueError(f"a metric is a name or a mapping with a 'name' key, got {spec!r}")
+
+
+def parse_metric_flag(text: str) -> MetricSpec:
+    """``rougeL:tokenizer=unicode,use_stemmer=true`` -> a spec mapping (CLI syntax)."""
+    name, sep, rest = text.partition(":")
+    if not sep:
+        return name
+    options: dict[str, Any] = {"name": name}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--metric {text!r}: options are key=value pairs")
+        options[key.strip()] = _coerce(value.strip())
+    return options
+
+
+def _coerce(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
 
 
 def _need_labels(name: str, labels: Sequence[Any] | None) -> Sequence[Any]:

@@ -414,6 +414,7 @@ class _BERTScore(MeanMetric):
     """
 
     component: ClassVar[int]
+    store_stats: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -532,6 +533,7 @@ class BLEURT(MeanMetric):
     """
 
     name: ClassVar[str] = "bleurt"
+    store_stats: ClassVar[bool] = True
 
     def __init__(
         self,

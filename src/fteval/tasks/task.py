@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fteval.metrics import Metric, make_metrics
 from fteval.records import Example
@@ -34,7 +34,7 @@ class Task:
         kind: ``multiple_choice`` (loglikelihood of each choice), ``generate``, or
             ``perplexity`` (rolling loglikelihood of each example's text).
         examples: the items, in a stable order.
-        metrics: metric names from the registry.
+        metrics: metric names from the registry, or ``{"name": ..., **options}``.
         labels: the label set of a choice task (what classification metrics count).
         source: where the task came from (file path or built-in name).
         data_sha256: content hash of the data files, for the manifest.
@@ -46,7 +46,7 @@ class Task:
     name: str
     kind: TaskKind
     examples: tuple[Example, ...]
-    metrics: tuple[str, ...]
+    metrics: tuple[Any, ...]
     labels: tuple[str, ...] = ()
     source: str = ""
     data_sha256: dict[str, str] = field(default_factory=dict)
@@ -60,6 +60,8 @@ class Task:
     def class_counts(self) -> dict[str, int]:
         """Gold-label counts of a choice task, in label order (empty for generation)."""
         counts = dict.fromkeys(self.labels, 0)
+        if self.kind != "multiple_choice":
+            return counts
         for example in self.examples:
             if example.target in counts:
                 counts[example.target] += 1
@@ -73,7 +75,8 @@ class Task:
             return self
         if max(counts) / min(counts) < threshold:
             return self
-        extra = tuple(m for m in ("f1_macro", "f1_weighted") if m not in self.metrics)
+        names = {m if isinstance(m, str) else m.get("name") for m in self.metrics}
+        extra = tuple(m for m in ("f1_macro", "f1_weighted") if m not in names)
         return dataclasses.replace(self, metrics=self.metrics + extra) if extra else self
 
     def limited(self, limit: int | None) -> Task:

@@ -85,7 +85,7 @@ class TaskFile(BaseModel):
     label_field: str | None = None
     target_delimiter: str = " "
     fewshot: FewShotSpec | None = None
-    metrics: list[str] | None = None
+    metrics: list[str | dict[str, Any]] | None = None
     reference_field: str | None = None
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
     max_new_tokens: int = Field(default=128, ge=1, le=32768)
