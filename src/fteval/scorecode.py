@@ -70,9 +70,8 @@ def score_code_files(
     ks = tuple(sorted(x for x in set(k) if smallest_n is not None and x <= smallest_n))
     if not ks:
         raise ConfigError(f"no k in {sorted(set(k))} fits the {smallest_n} samples per problem")
-    task = TaskInfo(
-        task_name, "code", tuple(f"pass@{x}" for x in ks), (), len(samples) // len(files)
-    )
+    metrics = tuple({"name": "pass@k", "k": x} for x in ks)
+    task = TaskInfo(task_name, "code", metrics, (), len(samples) // len(files))
     config = {"problems": problems, "files": [list(f) for f in files], "k": list(ks),
               "timeout_s": timeout_s, "allow_unsafe": allow_unsafe}  # fmt: skip
     return write_scored_run(

@@ -211,3 +211,4 @@ def _check_counts(n: int, c: int, k: int) -> None:
 
 for _k in DEFAULT_KS:
     register(f"pass@{_k}")(lambda _k=_k, **_: PassAtK(k=_k))
+register("pass@k")(lambda k=1, **_: PassAtK(k=k))  # any k: {"name": "pass@k", "k": 5}
