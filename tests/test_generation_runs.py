@@ -70,3 +70,18 @@ def test_generation_task_reports_text_metrics_per_arm_with_deltas(tmp_path, tiny
     # re-scoring reads the stored BERTScore statistics: same numbers, no model needed
     again = rescore(tmp_path / "run")
     assert [r["value"] for r in again["scores"]] == [r["value"] for r in results["scores"]]
+
+
+def test_non_latin_references_with_ascii_rouge_fail_before_models_load(tmp_path):
+    from fteval.config import build_config
+    from fteval.errors import ConfigError
+    from fteval.runner import load_tasks
+
+    rows = [{"id": i, "question": "问题", "answer": "您的包裹明天发货"} for i in range(3)]
+    write_jsonl(tmp_path / "qa.jsonl", rows)
+    spec = {"name": "zh", "type": "generate", "data": "qa.jsonl", "id_field": "id",
+            "template": "{question}", "reference_field": "answer", "metrics": ["rougeL"]}  # fmt: skip
+    (tmp_path / "zh.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    config = build_config({"base": "missing", "tasks": [str(tmp_path / "zh.yaml")]})
+    with pytest.raises(ConfigError, match="tokenizer='unicode'"):
+        load_tasks(config)

@@ -56,12 +56,28 @@ def load_tasks(config: RunConfig) -> list[Task]:
         load_task(spec, limit=config.limit).with_imbalance_metrics(IMBALANCE_RATIO)
         for spec in config.tasks
     ]
+    for task in tasks:
+        check_targets(task)
     seen: dict[str, str] = {}
     for task, spec in zip(tasks, config.tasks):
         if task.name in seen:
             raise ConfigError(f"two tasks are named {task.name!r} ({seen[task.name]} and {spec})")
         seen[task.name] = spec
     return tasks
+
+
+def check_targets(task: Task) -> None:
+    """Let each metric refuse targets it would score wrongly (e.g. ROUGE's ASCII-only
+    tokenizer on non-Latin references), before any model loads."""
+    targets = [example.target for example in task.examples]
+    for metric in task.build_metrics():
+        check = getattr(metric, "check_targets", None)
+        if check is None:
+            continue
+        try:
+            check(targets)
+        except ValueError as error:
+            raise ConfigError(f"task {task.name!r} ({task.source}): {error}") from None
 
 
 def execute(
