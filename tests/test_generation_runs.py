@@ -79,8 +79,15 @@ def test_non_latin_references_with_ascii_rouge_fail_before_models_load(tmp_path)
 
     rows = [{"id": i, "question": "问题", "answer": "您的包裹明天发货"} for i in range(3)]
     write_jsonl(tmp_path / "qa.jsonl", rows)
-    spec = {"name": "zh", "type": "generate", "data": "qa.jsonl", "id_field": "id",
-            "template": "{question}", "reference_field": "answer", "metrics": ["rougeL"]}  # fmt: skip
+    spec = {
+        "name": "zh",
+        "type": "generate",
+        "data": "qa.jsonl",
+        "id_field": "id",
+        "template": "{question}",
+        "reference_field": "answer",
+        "metrics": ["rougeL"],
+    }
     (tmp_path / "zh.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
     config = build_config({"base": "missing", "tasks": [str(tmp_path / "zh.yaml")]})
     with pytest.raises(ConfigError, match="tokenizer='unicode'"):
