@@ -51,7 +51,7 @@ def test_run_that_cannot_write_exits_non_zero_with_a_clear_message(tmp_path):
     body = "from fteval.cli import main\nsys.exit(main())"
     proc = run_limited(
         20_000, body, "run", "--backend", "fake", "--base", "b", "--adapter", "l=a",
-        "--task", str(task), "--out", str(out), "--quiet",
+        "--task", str(task), "--out", str(out), "--quiet", "--cache-dir", "off",
     )  # fmt: skip
     assert proc.returncode == 2
     assert "fteval: error: cannot" in proc.stderr

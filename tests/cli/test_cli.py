@@ -123,7 +123,7 @@ def test_real_models_end_to_end_json_follows_the_record_contract(tmp_path, task_
     assert results["schema_version"] == "1"
     assert {a["name"] for a in results["arms"]} == {"base", "a", "full"}
     adapter = next(a for a in results["arms"] if a["name"] == "a")
-    assert adapter["identity"]["adapter_serving"] == "peft_switch"
+    assert adapter["identity"]["adapter_serving"] == "merge_restore"
     assert {(c["arm"], c["reference_arm"]) for c in results["comparisons"]} == {
         ("a", "base"),
         ("full", "base"),
