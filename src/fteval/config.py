@@ -8,7 +8,7 @@ on the same tasks. ``RunConfig`` is the single record every entry point builds
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -171,15 +171,28 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
     return value
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def describe_validation_error(
+    error: ValidationError, source: str, known_keys: Callable[[tuple], Iterable[str]]
+) -> str:
+    """One line per problem, naming the source, the key and the value.
+
+    Args:
+        error: pydantic's validation error.
+        source: the file (or "flags") the values came from.
+        known_keys: error location -> the keys allowed there (listed for unknown keys).
+    """
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
-            known = ", ".join(sorted(RunConfig.model_fields))
+            known = ", ".join(sorted(known_keys(tuple(item["loc"]))))
             lines.append(f"{source}: unknown key {key!r} (known keys: {known})")
         elif item["type"] == "missing":
             lines.append(f"{source}: missing required key {key!r}")
         else:
             lines.append(f"{source}: key {key!r}: {item['msg']} (value: {item.get('input')!r})")
     return "\n".join(lines)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    return describe_validation_error(error, source, lambda _: RunConfig.model_fields)

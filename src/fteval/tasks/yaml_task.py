@@ -28,13 +28,14 @@ import math
 import random
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fteval.config import describe_validation_error
 from fteval.data.checks import check_column_type, check_unique_ids, require_field
 from fteval.data.readers import Row, read_hf_dataset, read_rows
 from fteval.errors import ConfigError, InputError
@@ -217,18 +218,11 @@ _NESTED: dict[str, type[BaseModel]] = {"fewshot": FewShotSpec, "hf_dataset": HFD
 
 
 def _describe(path: Path, error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            model = _NESTED.get(str(item["loc"][0]), TaskFile) if len(item["loc"]) > 1 else TaskFile
-            known = ", ".join(sorted(model.model_fields))
-            lines.append(f"{path}: unknown key {key!r} (known keys: {known})")
-        elif item["type"] == "missing":
-            lines.append(f"{path}: missing required key {key!r}")
-        else:
-            lines.append(f"{path}: key {key!r}: {item['msg']} (value: {item.get('input')!r})")
-    return "\n".join(lines)
+    def known_keys(loc: tuple) -> Iterable[str]:
+        model = _NESTED.get(str(loc[0]), TaskFile) if len(loc) > 1 else TaskFile
+        return model.model_fields
+
+    return describe_validation_error(error, str(path), known_keys)
 
 
 def _split_source(path: Path, spec: TaskFile, split: str) -> str:
