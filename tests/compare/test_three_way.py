@@ -74,7 +74,7 @@ def test_non_inferiority_margin_in_points_is_applied_vs_base_only():
 
 def test_table_leaves_a_missing_arm_blank_never_zero():
     results = {
-        "arms": ARMS[:2] + [ARMS[3]],
+        "arms": [*ARMS[:2], ARMS[3]],
         "scores": [
             {"task": "t", "arm": "base", "metric": "acc", "value": 0.5, "scale": 100.0, "n": 10},
             {"task": "t", "arm": "lora", "metric": "acc", "value": 0.7, "scale": 100.0, "n": 10},
