@@ -142,9 +142,11 @@ def _run_in(
     cache_stats = getattr(backend, "cache_stats", None)
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats()
+    began = time.monotonic()
     results = build_results(
         manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
     )
+    manifest["timings_s"]["results"] = round(time.monotonic() - began, 3)
     run_dir.write_results(results)
     run_dir.write_report(render_markdown(results, manifest))
     manifest.update(status="complete", finished_at=utc_now())
