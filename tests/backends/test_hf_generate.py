@@ -98,3 +98,25 @@ def test_long_prompt_is_cut_from_the_left_and_recorded(tiny_models):
     served = backend(tiny_models, max_length=64)
     result = served.generate("base", [GenerateRequest("y" * 100, (), 8)])[0]
     assert result.truncated_tokens == 100 - (64 - 8)
+
+
+def test_chat_template_wraps_the_prompt_when_asked(tiny_models, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    base = tmp_path / "chat_base"
+    shutil.copytree(tiny_models["base"], base)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    tokenizer.save_pretrained(base)
+    served = backend({"base": base, "lora": tiny_models["lora"]}, allow_base_mismatch=True)
+    chat = served.generate("base", [GenerateRequest("Hi there", (), 10, chat=True)])[0]
+    manual = served.generate("base", [GenerateRequest("<user>Hi there\n<assistant>", (), 10)])[0]
+    assert chat.texts == manual.texts
+    plain = backend(tiny_models)
+    with pytest.raises(Exception, match="chat template"):
+        plain.generate("base", [GenerateRequest("Hi", (), 4, chat=True)])
