@@ -184,9 +184,11 @@ def test_meteor_signature_names_tokenizer_wordnet_and_versions(metric: METEOR) -
 
 
 def test_meteor_registry_options(metric: METEOR) -> None:
-    (built,) = make_metrics(["meteor"], word_tokenizer="whitespace", meteor_alpha=0.8, beta=5)
+    (built,) = make_metrics([{"name": "meteor", "word_tokenizer": "whitespace", "alpha": 0.8}])
     assert built.word_tokenizer == "whitespace" and built.alpha == 0.8
-    assert built.beta == 3.0  # chrF's `beta` option does not reach METEOR
+    assert built.beta == 3.0
+    with pytest.raises(ValueError, match="has no option 'aplha'"):
+        make_metrics([{"name": "meteor", "aplha": 0.8}])
     with pytest.raises(ValueError, match="word_tokenizer"):
         METEOR(word_tokenizer="spacy")
 

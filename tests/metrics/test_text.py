@@ -558,9 +558,18 @@ TEXT_NAMES = [
 ]
 
 
-def test_registry_builds_text_metrics_and_ignores_foreign_options() -> None:
-    metrics = make_metrics(TEXT_NAMES, tokenize="intl", tokenizer="unicode", word_tokenizer="x")
+def spec(name: str, **options: object) -> object:
+    """A metric spec: ROUGE gets the Unicode tokenizer, BLEU/chrF the options given."""
+    if name.startswith("rouge"):
+        return {"name": name, "tokenizer": "unicode"}
+    return {"name": name, **options} if name == "bleu" and options else name
+
+
+def test_registry_builds_text_metrics_with_their_own_options() -> None:
+    metrics = make_metrics([spec(name, tokenize="intl") for name in TEXT_NAMES])
     assert [m.key for m in metrics] == TEXT_NAMES
+    with pytest.raises(ValueError, match="has no option 'tokenizer'"):
+        make_metrics([{"name": "bleu", "tokenizer": "unicode"}])
     assert "tok:intl" in metrics[0].signature()
     assert "tok:unicode" in metrics[2].signature()
     for metric in metrics:
@@ -569,7 +578,7 @@ def test_registry_builds_text_metrics_and_ignores_foreign_options() -> None:
 
 @pytest.mark.parametrize("name", TEXT_NAMES)
 def test_edge_case_strings_never_crash(name: str) -> None:
-    (metric,) = make_metrics([name], tokenizer="unicode")
+    (metric,) = make_metrics([spec(name)])
     targets = [a for a in EDGE for _ in EDGE] + [["", "!!!"], [" ", "x"]]
     predictions = [b for _ in EDGE for b in EDGE] + ["", "..."]
     stats = metric.item_stats(targets, predictions)
@@ -580,7 +589,7 @@ def test_edge_case_strings_never_crash(name: str) -> None:
 
 @pytest.mark.parametrize("name", TEXT_NAMES)
 def test_batched_from_totals_equals_per_row_calls(name: str) -> None:
-    (metric,) = make_metrics([name], tokenizer="unicode")
+    (metric,) = make_metrics([spec(name)])
     targets, predictions = generation_pairs()
     stats = metric.item_stats(targets, predictions)
     index = np.random.default_rng(11).integers(0, len(stats), size=(8, len(stats)))

@@ -9,7 +9,7 @@ from fteval.metrics.classification import (
     Recall,
     confusion_matrix,
 )
-from fteval.metrics.registry import available_metrics, make_metrics, register
+from fteval.metrics.registry import available_metrics, make_metrics, register, register_class
 
 __all__ = [
     "F1",
@@ -23,4 +23,5 @@ __all__ = [
     "confusion_matrix",
     "make_metrics",
     "register",
+    "register_class",
 ]

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fteval.metrics.base import MeanMetric
-from fteval.metrics.registry import register
+from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -210,5 +210,5 @@ def _check_counts(n: int, c: int, k: int) -> None:
 
 
 for _k in DEFAULT_KS:
-    register(f"pass@{_k}")(lambda _k=_k, **_: PassAtK(k=_k))
-register("pass@k")(lambda k=1, **_: PassAtK(k=k))  # any k: {"name": "pass@k", "k": 5}
+    register_class(f"pass@{_k}", PassAtK, k=_k)
+register_class("pass@k", PassAtK)  # any k: {"name": "pass@k", "k": 5}

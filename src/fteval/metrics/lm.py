@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fteval.metrics.base import Metric
-from fteval.metrics.registry import register
+from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
 
@@ -65,5 +65,5 @@ class Perplexity(CrossEntropy):
         return f"{self.name}|exp(mean nll)|weighting:token|fteval:{__version__}"
 
 
-register("cross_entropy")(lambda **_: CrossEntropy())
-register("perplexity")(lambda **_: Perplexity())
+register_class("cross_entropy", CrossEntropy)
+register_class("perplexity", Perplexity)

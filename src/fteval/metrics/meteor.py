@@ -64,7 +64,7 @@ from fteval.metrics._textutil import (
     version_of,
 )
 from fteval.metrics.base import MeanMetric
-from fteval.metrics.registry import register
+from fteval.metrics.registry import register_class
 from fteval.paths import user_cache_dir
 from fteval.version import __version__
 
@@ -440,22 +440,4 @@ class METEOR(MeanMetric):
         )
 
 
-@register("meteor")
-def _meteor(
-    *,
-    word_tokenizer: str = "treebank",
-    meteor_alpha: float = 0.9,
-    meteor_beta: float = 3.0,
-    meteor_gamma: float = 0.5,
-    wordnet_dir: str | None = None,
-    **_: Any,
-) -> METEOR:
-    # Registry options reach every factory; the prefixes keep METEOR's beta apart from
-    # chrF's beta.
-    return METEOR(
-        word_tokenizer=word_tokenizer,
-        alpha=meteor_alpha,
-        beta=meteor_beta,
-        gamma=meteor_gamma,
-        wordnet_dir=wordnet_dir,
-    )
+register_class("meteor", METEOR)

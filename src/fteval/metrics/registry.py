@@ -6,6 +6,7 @@ one or more metrics; ``f1_per_class`` expands to one metric per label.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -38,7 +39,7 @@ MetricSpec = str | Mapping[str, Any]
 
 
 def make_metrics(
-    specs: Sequence[MetricSpec], *, labels: Sequence[Any] | None = None, **options: Any
+    specs: Sequence[MetricSpec], *, labels: Sequence[Any] | None = None
 ) -> list[Metric]:
     """Build the metrics named in ``specs`` (expanded, in order).
 
@@ -46,7 +47,6 @@ def make_metrics(
         specs: registry names, or mappings ``{"name": ..., **options}`` whose options go to
             that metric alone (``{"name": "rougeL", "tokenizer": "unicode"}``).
         labels: the task's label set (required by classification metrics).
-        **options: passed to every factory (e.g. ``pos_label``).
 
     Raises:
         ValueError: a name is unknown (the message lists the known ones), an option is
@@ -62,11 +62,36 @@ def make_metrics(
                 f"unknown metric {name!r}; known metrics: {', '.join(sorted(_FACTORIES))}"
             )
         try:
-            made = factory(labels=labels, **{**options, **own})
+            made = factory(labels=labels, **own)
         except TypeError as error:
             raise ValueError(f"metric {name!r}: bad options {own!r}: {error}") from None
         metrics.extend(made if isinstance(made, list) else [made])
     return metrics
+
+
+def register_class(name: str, cls: type[Metric], **fixed: Any) -> None:
+    """Register a metric class; its constructor's keyword arguments are its options.
+
+    An option the constructor does not take is an error naming the metric and the options
+    it has — a misspelt option never silently falls back to a default. ``labels`` reaches
+    the class only when its constructor takes it.
+    """
+    accepted = {
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+    } - set(fixed)
+
+    def factory(*, labels: Sequence[Any] | None = None, **options: Any) -> Metric:
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            known = ", ".join(sorted(accepted - {"labels"})) or "none"
+            raise ValueError(f"metric {name!r} has no option {unknown[0]!r} (options: {known})")
+        if "labels" in accepted:
+            options["labels"] = labels
+        return cls(**fixed, **options)
+
+    register(name)(factory)
 
 
 def metric_name_and_options(spec: MetricSpec) -> tuple[str, dict[str, Any]]:
@@ -111,7 +136,7 @@ def _need_labels(name: str, labels: Sequence[Any] | None) -> Sequence[Any]:
 
 
 def _confusion_factory(cls: type, average: str | None) -> MetricFactory:
-    def factory(*, labels: Sequence[Any] | None = None, pos_label: Any = None, **_: Any):
+    def factory(*, labels: Sequence[Any] | None = None, pos_label: Any = None):
         name = f"{cls.kind}_{average or 'per_class'}"
         labels = _need_labels(name, labels)
         if average is None:
@@ -121,8 +146,8 @@ def _confusion_factory(cls: type, average: str | None) -> MetricFactory:
     return factory
 
 
-register("acc")(lambda **_: Accuracy())
-register("acc_norm")(lambda **_: NormalisedAccuracy())
+register_class("acc", Accuracy)
+register_class("acc_norm", NormalisedAccuracy)
 for _cls in (Precision, Recall, F1):
     for _average in ("macro", "weighted", "micro", "binary", None):
         register(f"{_cls.kind}_{_average or 'per_class'}")(_confusion_factory(_cls, _average))

@@ -69,7 +69,7 @@ from fteval.metrics._textutil import (
     version_of,
 )
 from fteval.metrics.base import MeanMetric
-from fteval.metrics.registry import register
+from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -609,46 +609,6 @@ def _max_length(tokenizer: Any, model: Any) -> int:
 # ---------------------------------------------------------------------------- registry
 
 
-def _bertscore_factory(cls: type[_BERTScore]) -> Any:
-    def factory(
-        *,
-        model_type: str | None = None,
-        num_layers: int | None = None,
-        lang: str = "en",
-        rescale_with_baseline: bool | None = None,
-        baseline_path: str | None = None,
-        batch_size: int = 64,
-        device: str | None = None,
-        use_fast_tokenizer: bool = False,
-        **_: Any,
-    ) -> _BERTScore:
-        return cls(
-            model_type=model_type,
-            num_layers=num_layers,
-            lang=lang,
-            rescale_with_baseline=rescale_with_baseline,
-            baseline_path=baseline_path,
-            batch_size=batch_size,
-            device=device,
-            use_fast_tokenizer=use_fast_tokenizer,
-        )
-
-    return factory
-
-
 for _cls in (BERTScoreF1, BERTScorePrecision, BERTScoreRecall):
-    register(_cls.name)(_bertscore_factory(_cls))
-
-
-@register("bleurt")
-def _bleurt(
-    *,
-    checkpoint: str | None = None,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    device: str | None = None,
-    **_: Any,
-) -> BLEURT:
-    return BLEURT(
-        checkpoint=checkpoint, batch_size=batch_size, max_length=max_length, device=device
-    )
+    register_class(_cls.name, _cls)
+register_class("bleurt", BLEURT)

@@ -55,7 +55,7 @@ from fteval.metrics._textutil import (
     version_of,
 )
 from fteval.metrics.base import MeanMetric, Metric
-from fteval.metrics.registry import register
+from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -556,84 +556,13 @@ class SquadF1(_SquadMetric):
 # ---------------------------------------------------------------------------- registry
 
 
-@register("bleu")
-def _bleu(
-    *,
-    tokenize: str = "13a",
-    lowercase: bool = False,
-    smooth_method: str = "exp",
-    smooth_value: float | None = None,
-    max_ngram_order: int = 4,
-    **_: Any,
-) -> Metric:
-    return BLEU(
-        tokenize=tokenize,
-        lowercase=lowercase,
-        smooth_method=smooth_method,
-        smooth_value=smooth_value,
-        max_ngram_order=max_ngram_order,
-    )
-
-
-@register("chrf")
-def _chrf(
-    *,
-    char_order: int = 6,
-    word_order: int = 0,
-    beta: int = 2,
-    lowercase: bool = False,
-    whitespace: bool = False,
-    eps_smoothing: bool = False,
-    **_: Any,
-) -> Metric:
-    return CHRF(
-        char_order=char_order,
-        word_order=word_order,
-        beta=beta,
-        lowercase=lowercase,
-        whitespace=whitespace,
-        eps_smoothing=eps_smoothing,
-    )
-
-
-def _rouge_factory(cls: type[Rouge]) -> Callable[..., Metric]:
-    def factory(
-        *,
-        use_stemmer: bool = False,
-        tokenizer: str = "auto",
-        lsum_split: str = "newline",
-        **_: Any,
-    ) -> Metric:
-        return cls(use_stemmer=use_stemmer, tokenizer=tokenizer, lsum_split=lsum_split)
-
-    return factory
-
-
+register_class("bleu", BLEU)
+register_class("chrf", CHRF)
 for _cls in (Rouge1, Rouge2, RougeL, RougeLsum):
-    register(_cls.name)(_rouge_factory(_cls))
-
-
-@register("exact_match")
-def _exact_match(
-    *,
-    lowercase: bool = False,
-    strip_punctuation: bool = False,
-    strip_articles: bool = False,
-    normalize_whitespace: bool = True,
-    ignore_regex: str | Sequence[str] | None = None,
-    **_: Any,
-) -> Metric:
-    return ExactMatch(
-        lowercase=lowercase,
-        strip_punctuation=strip_punctuation,
-        strip_articles=strip_articles,
-        normalize_whitespace=normalize_whitespace,
-        ignore_regex=ignore_regex,
-    )
-
-
-register("squad_em")(lambda **_: SquadEM())
-register("squad_f1")(lambda **_: SquadF1())
+    register_class(_cls.name, _cls)
+register_class("exact_match", ExactMatch)
+register_class("squad_em", SquadEM)
+register_class("squad_f1", SquadF1)
 
 # METEOR lives in its own module (WordNet discovery); importing it registers "meteor".
 from fteval.metrics import meteor as _meteor  # noqa: E402, F401
