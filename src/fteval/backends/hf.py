@@ -159,13 +159,14 @@ class HFBackend(Backend):
             self._load_group()
 
     def _load(self, path: str, tokenizer_path: str) -> _Loaded:
-        model = loading.load_causal_lm(
-            path,
-            dtype=self.dtype,
-            device=self.device,
-            allow_pickle=self.allow_pickle,
-            trust_remote_code=self.trust_remote_code,
-        )
+        with loading.quiet_transformers():
+            model = loading.load_causal_lm(
+                path,
+                dtype=self.dtype,
+                device=self.device,
+                allow_pickle=self.allow_pickle,
+                trust_remote_code=self.trust_remote_code,
+            )
         tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
         return _describe_loaded(model, tokenizer, self.max_length_override)
 
@@ -185,12 +186,13 @@ class HFBackend(Backend):
         model = None
         for arm in self._adapters:
             try:
-                if model is None:
-                    model = PeftModel.from_pretrained(
-                        loaded.model, arm.path, adapter_name=arm.name, is_trainable=False
-                    )
-                else:
-                    model.load_adapter(arm.path, adapter_name=arm.name, is_trainable=False)
+                with loading.quiet_transformers():
+                    if model is None:
+                        model = PeftModel.from_pretrained(
+                            loaded.model, arm.path, adapter_name=arm.name, is_trainable=False
+                        )
+                    else:
+                        model.load_adapter(arm.path, adapter_name=arm.name, is_trainable=False)
             except Exception as error:
                 raise AdapterError(
                     f"adapter {arm.name!r} ({arm.path}): could not load: {error}"
