@@ -64,3 +64,19 @@ def test_adapter_rewritten_at_the_same_path_is_not_served_from_cache(
 
 def _samples(run_dir):
     return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def test_same_seed_and_config_give_byte_identical_samples(tmp_path, task_file, tiny_models):
+    for name in ("a", "b"):
+        evaluate(
+            str(tiny_models["base"]), adapters={"lora": str(tiny_models["lora"])},
+            full=str(tiny_models["full"]), tasks=[str(task_file)], out=tmp_path / name,
+            device="cpu", cache_dir="off", progress=False,
+        )  # fmt: skip
+    first = (tmp_path / "a" / "samples.jsonl").read_bytes()
+    assert first == (tmp_path / "b" / "samples.jsonl").read_bytes()
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["seeds"] == {"run": 1234, "statistics": 1234}
+    assert {"torch", "transformers", "peft"} <= set(manifest["environment"]["packages"])
+    assert all(t["data_sha256"] for t in manifest["tasks"])
+    assert manifest["arms"][0]["identity"]["tokenizer"]["chat_template_sha256"] is None

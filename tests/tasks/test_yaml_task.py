@@ -608,3 +608,21 @@ def test_task_data_hashes_cover_each_file(tmp_path):
     assert set(task.data_sha256) == {"task_file", "train.jsonl", "test.jsonl"}
     assert all(len(h) == 64 for h in task.data_sha256.values())
     assert json.dumps(task.data_sha256)  # manifest-ready
+
+
+def test_hf_dataset_saved_to_disk_is_read_like_a_file(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    rows = intent_rows(6)
+    datasets.DatasetDict(
+        {"test": datasets.Dataset.from_list(rows), "train": datasets.Dataset.from_list(rows)}
+    ).save_to_disk(str(tmp_path / "saved"))
+    spec = {
+        "name": "hf_local", "hf_dataset": {"path": str(tmp_path / "saved")}, "split": "test",
+        "id_field": "id", "template": "Message: {text}\nIntent:",
+        "choices": ["login", "billing", "refund"], "label_field": "label",
+    }  # fmt: skip
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    task = load_task_file(path)
+    assert [e.example_id for e in task.examples] == [r["id"] for r in rows]
+    assert task.examples[0].target == rows[0]["label"]
