@@ -227,3 +227,9 @@ def test_imbalanced_task_gets_macro_and_weighted_f1_and_a_note(tmp_path):
     assert report["class_counts"] == {"login": 54, "billing": 0, "refund": 6}
     assert report["imbalanced"] is True
     assert "is imbalanced" in render_terminal(results)
+
+
+def test_nan_log_likelihoods_never_win_and_all_nan_predicts_nothing():
+    nan = float("nan")
+    assert choice_predictions(["a", "b", "c"], [nan, -1.0, -0.5], [1, 1, 1]) == ("c", "c")
+    assert choice_predictions(["a", "b"], [nan, nan], [1, 1]) == (None, None)

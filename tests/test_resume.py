@@ -96,3 +96,30 @@ def test_complete_run_directory_is_not_overwritten(tmp_path):
     run.write_manifest({"status": "complete", "config": {}})
     with pytest.raises(FtevalError, match="complete run"):
         run.open_for({})
+
+
+def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
+    task = write_task(tmp_path, intent_rows(30))
+    out = tmp_path / "run"
+    assert subprocess.run(command(task, out), capture_output=True, timeout=120).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["status"] = "running"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    lines_kept = (out / "samples.jsonl").read_text().splitlines()[:6]
+    (out / "samples.jsonl").write_text("\n".join(lines_kept) + "\n")
+    rows = intent_rows(30)
+    for row in rows:
+        row["label"] = "login"
+    write_task(tmp_path, rows)
+    again = subprocess.run(command(task, out), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2
+    assert "data of task 'intents' changed" in again.stderr
+
+
+def test_a_damaged_line_in_the_middle_is_named(tmp_path):
+    from fteval.records import read_jsonl
+
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"a": 1}\n{"b": \n{"c": 3}\n')
+    with pytest.raises(FtevalError, match=r"samples.jsonl, line 2"):
+        list(read_jsonl(path))

@@ -86,8 +86,8 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--trust-remote-code", action="store_true", default=None)
     run.add_argument(
         "--adapter-serving",
-        choices=["merge_restore", "switch"],
-        help="merge_restore (fastest, keeps a copy of targeted weights) or switch",
+        choices=["auto", "merge_restore", "switch"],
+        help="auto (merge in float32, switch in 16-bit), merge_restore or switch",
     )
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
     run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
@@ -177,8 +177,11 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     from fteval.api import run
+    from fteval.compare.gate import Requirement
     from fteval.config import build_config, load_config_file
 
+    for text in args.require:  # a typo must not cost a whole evaluation
+        Requirement.parse(text)
     overrides = _run_overrides(args)
     config = (
         load_config_file(args.config, overrides)

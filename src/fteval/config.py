@@ -61,8 +61,8 @@ class RunConfig(BaseModel):
     allow_base_mismatch: bool = False
     allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
     trust_remote_code: bool = False
-    adapter_serving: Literal["merge_restore", "switch"] = Field(
-        default="merge_restore", description="how one loaded base serves adapter arms"
+    adapter_serving: Literal["auto", "merge_restore", "switch"] = Field(
+        default="auto", description="how one loaded base serves adapter arms"
     )
     cache_dir: str | None = Field(
         default=None, description="response cache folder (default: user cache); 'off' disables"

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from fteval.backends.base import Backend
+from fteval.errors import BackendError
 from fteval.records import (
     Example,
     GenerateRequest,
@@ -34,6 +35,7 @@ def run_task(task: Task, arm: str, backend: Backend, *, seed: int) -> list[Sampl
 def _run_rolling(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
     requests = [RollingLoglikelihoodRequest(ex.prompt, task.rolling_stride) for ex in task.examples]
     answers = backend.loglikelihood_rolling(arm, requests)
+    _check_count(backend, arm, requests, answers)
     return [
         SampleResult(
             task=task.name,
@@ -55,6 +57,7 @@ def _run_choice(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
         for continuation in example.continuations
     ]
     answers = backend.loglikelihood(arm, requests)
+    _check_count(backend, arm, requests, answers)
     samples = []
     cursor = 0
     for example in task.examples:
@@ -66,15 +69,19 @@ def _run_choice(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
 
 def choice_predictions(
     choices: Sequence[str], logprobs: Sequence[float], choice_chars: Sequence[int]
-) -> tuple[str, str]:
+) -> tuple[str | None, str | None]:
     """(argmax by log-likelihood, argmax by log-likelihood per character); first wins ties.
 
     Per-character normalisation divides by the choice text's length (not the delimiter),
-    as lm-evaluation-harness's ``acc_norm`` does.
+    as lm-evaluation-harness's ``acc_norm`` does. A NaN log-likelihood (numerical
+    overflow) never wins; when every choice is NaN there is no prediction (None), which
+    scores as wrong rather than as choice 0.
     """
-    raw = max(range(len(choices)), key=lambda i: (logprobs[i], -i))
-    normalised = [lp / max(1, n) for lp, n in zip(logprobs, choice_chars)]
-    norm = max(range(len(choices)), key=lambda i: (normalised[i], -i))
+    usable = [i for i, lp in enumerate(logprobs) if not math.isnan(lp)]
+    if not usable:
+        return None, None
+    raw = max(usable, key=lambda i: (logprobs[i], -i))
+    norm = max(usable, key=lambda i: (logprobs[i] / max(1, choice_chars[i]), -i))
     return choices[raw], choices[norm]
 
 
@@ -93,8 +100,9 @@ def _choice_sample(
         "truncated_tokens": truncated,
         "truncation_side": "left" if truncated else None,
     }
-    if any(math.isnan(lp) for lp in logprobs):
-        meta["warning"] = "NaN log-likelihood from the model"
+    nan = sum(math.isnan(lp) for lp in logprobs)
+    if nan:
+        meta["warning"] = f"NaN log-likelihood from the model for {nan} of {len(logprobs)} choices"
     return SampleResult(
         task=task,
         example_id=example.example_id,
@@ -118,6 +126,7 @@ def _run_generate(task: Task, arm: str, backend: Backend, *, seed: int) -> list[
         for example in task.examples
     ]
     answers = backend.generate(arm, requests)
+    _check_count(backend, arm, requests, answers)
     samples = []
     for example, answer in zip(task.examples, answers):
         meta = {
@@ -142,3 +151,12 @@ def _run_generate(task: Task, arm: str, backend: Backend, *, seed: int) -> list[
             )
         )
     return samples
+
+
+def _check_count(backend: Backend, arm: str, requests: Sequence, answers: Sequence) -> None:
+    """A backend must answer every request: a short answer list would lose samples."""
+    if len(answers) != len(requests):
+        raise BackendError(
+            f"the {backend.name} backend answered {len(answers)} of {len(requests)} requests "
+            f"for arm {arm!r}"
+        )

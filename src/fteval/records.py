@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fteval.errors import OutputError
+from fteval.errors import FtevalError, OutputError
 
 SCHEMA_VERSION = "1"
 
@@ -268,10 +268,12 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             continue
         try:
             yield json.loads(line)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as error:
             if number == len(lines) and not line.endswith("\n"):
                 return  # torn final line from an interrupted append
-            raise
+            raise FtevalError(
+                f"{path}, line {number}: not a JSON record ({error.msg}); the file is damaged"
+            ) from None
 
 
 def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:

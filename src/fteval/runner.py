@@ -24,7 +24,7 @@ from typing import Any
 from fteval.backends import Backend, make_backend
 from fteval.compare import StatsOptions
 from fteval.config import RunConfig
-from fteval.errors import ConfigError
+from fteval.errors import ConfigError, FtevalError
 from fteval.inference import run_task
 from fteval.paths import user_cache_dir
 from fteval.records import SCHEMA_VERSION
@@ -104,11 +104,14 @@ def execute(
     with run_dir.lock():
         resumed = run_dir.open_for(config.model_dump())
         manifest = _manifest(config, tasks, options)
-        if resumed:
-            manifest["resumed_at"] = [*run_dir.read_manifest().get("resumed_at", []), utc_now()]
+        previous = run_dir.read_manifest() if resumed else None
+        if previous is not None:
+            check_same_data(previous, manifest)
+            manifest["started_at"] = previous.get("started_at", manifest["started_at"])
+            manifest["resumed_at"] = [*previous.get("resumed_at", []), utc_now()]
         run_dir.write_manifest(manifest)
         try:
-            results = _run_in(run_dir, config, tasks, backend, manifest, options)
+            results = _run_in(run_dir, config, tasks, backend, manifest, options, previous)
             manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
             run_dir.write_manifest(manifest)
         except BaseException as error:
@@ -129,11 +132,14 @@ def _run_in(
     backend: Backend,
     manifest: dict[str, Any],
     options: StatsOptions,
+    previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Infer what is missing, then score, report and mark the manifest complete."""
     done = run_dir.finished_ids()
     backend.prepare()
     manifest["arms"] = [_arm_record(backend, arm) for arm in config.arms()]
+    if previous is not None:
+        check_same_arms(previous, manifest)
     run_dir.write_manifest(manifest)
     manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
     counters = getattr(backend, "counters", None)
@@ -165,6 +171,32 @@ def with_cache(backend: Backend, config: RunConfig) -> Backend:
 
     folder = Path(config.cache_dir) if config.cache_dir else user_cache_dir()
     return CachingBackend(backend, ResponseCache(folder / "responses.sqlite"))
+
+
+def check_same_data(previous: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """A resumed run must read the same data: its samples are mixed with the old ones."""
+    before = {t["name"]: t.get("data_sha256") for t in previous.get("tasks", [])}
+    for task in manifest["tasks"]:
+        if task["name"] in before and before[task["name"]] != task["data_sha256"]:
+            raise FtevalError(
+                f"cannot resume: the data of task {task['name']!r} changed since the run "
+                "started (its files' sha256 differ); start a new run with another --out"
+            )
+
+
+def check_same_arms(previous: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """A resumed run must serve the same weights, adapter configs and tokenizers."""
+    before = {a["name"]: a.get("identity", {}) for a in previous.get("arms", [])}
+    for arm in manifest["arms"]:
+        old = before.get(arm["name"])
+        if not old or "weights_sha256" not in old:
+            continue  # the earlier attempt died before the arm was identified
+        for key in ("weights_sha256", "adapter_config", "base_weights_sha256", "tokenizer"):
+            if old.get(key) != arm["identity"].get(key):
+                raise FtevalError(
+                    f"cannot resume: arm {arm['name']!r} changed since the run started "
+                    f"({key} differs); start a new run with another --out"
+                )
 
 
 def stats_options_of(config: RunConfig) -> StatsOptions:

@@ -116,18 +116,38 @@ def _reference(path: str, row: Row, field: str) -> Any:
 
 
 def _check_pairing(samples: Sequence[SampleResult]) -> None:
-    by_arm: dict[str, set[str]] = {}
+    """Every arm must hold the same ids, once each, with the same references."""
+    by_arm: dict[str, dict[str, SampleResult]] = {}
     for sample in samples:
-        by_arm.setdefault(sample.arm, set()).add(sample.example_id)
-    reference_arm, reference_ids = next(iter(by_arm.items()))
-    for arm, ids in by_arm.items():
-        if ids != reference_ids:
-            missing = sorted(reference_ids - ids)[:3]
-            extra = sorted(ids - reference_ids)[:3]
+        items = by_arm.setdefault(sample.arm, {})
+        if sample.example_id in items:
+            raise ConfigError(
+                f"{sample.meta.get('file')}: arm {sample.arm!r} has id {sample.example_id!r} "
+                f"twice (rows {items[sample.example_id].meta.get('row')} and "
+                f"{sample.meta.get('row')})"
+            )
+        items[sample.example_id] = sample
+    reference_arm, reference = next(iter(by_arm.items()))
+    for arm, items in by_arm.items():
+        if items.keys() != reference.keys():
+            missing = sorted(reference.keys() - items.keys())[:3]
+            extra = sorted(items.keys() - reference.keys())[:3]
             raise ConfigError(
                 f"arm {arm!r} does not have the same ids as {reference_arm!r} (missing e.g. "
                 f"{missing}, extra e.g. {extra}); paired scoring needs the same items"
             )
+        for example_id, sample in items.items():
+            theirs = reference[example_id]
+            if sample.target != theirs.target:
+                raise InputError(
+                    sample.meta.get("file", ""),
+                    sample.meta.get("row"),
+                    "reference",
+                    f"id {example_id!r} has another reference than in "
+                    f"{theirs.meta.get('file')} row {theirs.meta.get('row')} "
+                    f"({theirs.target!r}); arms must be scored against the same references",
+                    sample.target,
+                )
 
 
 def _labels(samples: Sequence[SampleResult], options: ScoreOptions) -> tuple[str, ...]:

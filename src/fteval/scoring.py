@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from fteval.errors import FtevalError
 from fteval.metrics import Metric, make_metrics
 from fteval.records import SampleResult
 from fteval.tasks.task import Task
@@ -105,7 +106,7 @@ def arm_stats(
     for arm, items in by_arm.items():
         missing = [i for i in ids if i not in items]
         if missing or len(items) != len(ids):
-            raise ValueError(
+            raise FtevalError(
                 f"task {task.name!r}: arm {arm!r} has {len(items)} samples where the first arm "
                 f"has {len(ids)} (missing e.g. {missing[:3]}); paired scoring needs both"
             )

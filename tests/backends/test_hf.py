@@ -197,3 +197,19 @@ def test_rolling_loglikelihood_covers_every_token_once(tiny_models):
         "base", [RollingLoglikelihoodRequest(text, stride=16)]
     )[0]
     assert strided.n_tokens == full_window.n_tokens
+
+
+def test_auto_serving_merges_in_float32_and_switches_in_bfloat16(tiny_models):
+    assert backend(tiny_models, dtype="float32").adapter_serving == "merge_restore"
+    assert backend(tiny_models, dtype="bfloat16").adapter_serving == "switch"
+    assert backend(
+        tiny_models, dtype="bfloat16", adapter_serving="merge_restore"
+    ).adapter_serving == ("merge_restore")
+
+
+def test_manifest_facts_do_not_load_the_full_fine_tune(tiny_models):
+    served = backend(tiny_models)
+    served.prepare()
+    facts = served.tokenizer_facts("full")
+    assert served._full is None
+    assert facts == served.tokenizer_facts("base")

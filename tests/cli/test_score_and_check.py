@@ -22,7 +22,7 @@ REFERENCES = [
 
 def prediction_files(tmp_path: Path) -> tuple[Path, Path]:
     base = [
-        {"id": i, "prediction": p, "reference": r}
+        {"id": i, "prediction": p, "reference": [r, r.upper()]}
         for i, (p, r) in enumerate(
             zip(["the cat", "a fox", "refund soon", "", "", "bonjour"], REFERENCES)
         )
@@ -55,7 +55,8 @@ def test_score_files_compares_arms_and_matches_sacrebleu(tmp_path, capsys):
     assert code == 0
     bleu = {r["arm"]: r["value"] for r in results["scores"] if r["metric"] == "bleu"}
     expected = sacrebleu.corpus_bleu(
-        ["the cat", "a fox", "refund soon", "", "", "bonjour"], [REFERENCES]
+        ["the cat", "a fox", "refund soon", "", "", "bonjour"],
+        [REFERENCES, [r.upper() for r in REFERENCES]],
     ).score
     assert bleu["base"] == pytest.approx(expected)
     assert {(c["arm"], c["reference_arm"]) for c in results["comparisons"]} == {("tuned", "base")}
@@ -159,3 +160,20 @@ def test_non_inferiority_margin_is_judged(tmp_path, capsys):
     acc = next(c for c in results["comparisons"] if c["metric"] == "acc")
     assert acc["non_inferiority"] is True
     assert main(["check", str(tmp_path / "run"), "--require", "intents/acc=non-inferior"]) == 0
+
+
+def test_score_refuses_arms_scored_against_different_references(tmp_path, capsys):
+    a = write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "prediction": "cat", "reference": "cat"}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"id": 1, "prediction": "cat", "reference": "dog"}])
+    assert main(["score", str(a), str(b), "--metric", "exact_match"]) == 2
+    err = capsys.readouterr().err
+    assert "b.jsonl, row 1, field 'reference'" in err and "another reference" in err
+
+
+def test_bad_require_fails_before_the_run_starts(tmp_path, capsys):
+    task = write_task(tmp_path, intent_rows(10))
+    code = main(["run", "--backend", "fake", "--base", "b", "--task", str(task),
+                 "--out", str(tmp_path / "run"), "--require", "intents=improve"])  # fmt: skip
+    assert code == 2
+    assert "--require" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

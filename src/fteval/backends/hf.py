@@ -13,7 +13,9 @@ adapter. Two ways to serve an arm, chosen by ``adapter_serving``:
 ``benchmarks/adapter_serving.py`` measured them on 2 CPU cores (4-layer GPT-2, d=256,
 three rank-16 adapters on every linear layer, 256 requests x 96 tokens per arm):
 switch 90.9 s, merge + unmerge 58.8 s (base drifts 4.8e-7), merge + restore 54.5 s
-(exact). The choice is recorded per adapter arm in the manifest (``adapter_serving``).
+(exact). The choice is recorded per adapter arm in the manifest (``adapter_serving``). In
+float16/bfloat16 a merge rounds small LoRA updates away (W + BA in 16 bits), so ``auto``
+(the default) merges only in float32 and switches otherwise.
 The full fine-tune arm is a separate model, loaded when first used.
 
 Before any scoring, ``prepare`` checks each adapter's recorded base and proves on a probe
@@ -54,7 +56,7 @@ from fteval.records import (
 
 logger = logging.getLogger(__name__)
 
-ADAPTER_SERVINGS = ("merge_restore", "switch")
+ADAPTER_SERVINGS = ("auto", "merge_restore", "switch")
 PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 0123456789"
 PROBE_MIN_CHANGE = 1e-6  # max |Δlogit| at or below this means "no change"
 DEFAULT_MAX_LENGTH = 2048
@@ -85,7 +87,8 @@ class HFBackend(Backend):
         allow_pickle: accept pickled (.bin) weights.
         trust_remote_code: allow model code from the checkpoint.
         progress: show progress bars.
-        adapter_serving: ``merge_restore`` or ``switch`` (see the module docstring).
+        adapter_serving: ``auto``, ``merge_restore`` or ``switch`` (see the module
+            docstring); ``auto`` merges in float32 and switches in 16-bit dtypes.
     """
 
     name = "hf"
@@ -102,18 +105,18 @@ class HFBackend(Backend):
         allow_pickle: bool = False,
         trust_remote_code: bool = False,
         progress: bool = True,
-        adapter_serving: str = "merge_restore",
+        adapter_serving: str = "auto",
     ) -> None:
         super().__init__(arms)
         if adapter_serving not in ADAPTER_SERVINGS:
             raise BackendError(
                 f"adapter_serving must be one of {ADAPTER_SERVINGS}, got {adapter_serving!r}"
             )
-        self.adapter_serving = adapter_serving
         self._merged: str | None = None
         self._saved_base: dict[str, Any] = {}
         self.device = loading.resolve_device(device)
         self.dtype = loading.resolve_dtype(dtype, self.device)
+        self.adapter_serving = _serving_for(adapter_serving, self.dtype)
         self.batch_size = batch_size
         self.max_length_override = max_length
         self.allow_base_mismatch = allow_base_mismatch
@@ -321,9 +324,24 @@ class HFBackend(Backend):
         return identity
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any]:
-        """Padding, truncation and template facts of the arm's tokenizer (for the manifest)."""
-        with self._serving(arm) as loaded:
-            return dict(loaded.notes)
+        """Padding, truncation and template facts of the arm's tokenizer (for the manifest).
+
+        Never loads weights for this: the full fine-tune's facts come from its config and
+        tokenizer files until it is loaded for its own turn.
+        """
+        spec = self.arm(arm)
+        if spec.kind != "full":
+            return dict(self._load_group().notes)
+        if self._full is not None:
+            return dict(self._full.notes)
+        from transformers import AutoConfig
+
+        tokenizer_path = spec.path if loading.has_tokenizer(spec.path) else self._base.path
+        tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
+        config = AutoConfig.from_pretrained(spec.path, trust_remote_code=self.trust_remote_code)
+        return dict(
+            _describe_loaded(_ConfigOnly(config), tokenizer, self.max_length_override).notes
+        )
 
     # ---- requests ----
 
@@ -405,7 +423,10 @@ class HFBackend(Backend):
                     for b, result in zip(batch, made):
                         results[members[b]] = result
                     bar.update(len(batch))
-        return [r for r in results if r is not None]
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:
+            raise BackendError(f"generation produced no result for requests {missing[:5]}")
+        return results  # type: ignore[return-value]
 
     def _generation_prompt(
         self, loaded: _Loaded, request: GenerateRequest
@@ -475,10 +496,9 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _context_window(model: Any, tokenizer: Any, override: int | None) -> int:
+def _context_window(config: Any, tokenizer: Any, override: int | None) -> int:
     if override:
         return override
-    config = model.config
     for attribute in (
         "max_position_embeddings",
         "n_positions",
@@ -507,7 +527,7 @@ def _describe_loaded(model: Any, tokenizer: Any, override: int | None) -> _Loade
     else:
         pad_id, pad_note = 0, "no pad or EOS token: padded with id 0, masked out of attention"
     template = getattr(tokenizer, "chat_template", None)
-    max_length = _context_window(model, tokenizer, override)
+    max_length = _context_window(model.config, tokenizer, override)
     notes = {
         "tokenizer_class": type(tokenizer).__name__,
         "vocab_size": len(tokenizer),
@@ -524,6 +544,22 @@ def _describe_loaded(model: Any, tokenizer: Any, override: int | None) -> _Loade
         ),
     }
     return _Loaded(model, tokenizer, max_length, pad_id, prefix, notes)
+
+
+def _serving_for(choice: str, dtype: Any) -> str:
+    """``auto`` -> ``merge_restore`` in float32, ``switch`` in 16-bit dtypes."""
+    import torch
+
+    if choice != "auto":
+        return choice
+    return "merge_restore" if dtype == torch.float32 else "switch"
+
+
+@dataclass(frozen=True)
+class _ConfigOnly:
+    """A stand-in with just a model's config (for facts that need no weights)."""
+
+    config: Any
 
 
 def _free_memory(device: str) -> None:
