@@ -213,3 +213,27 @@ def test_manifest_facts_do_not_load_the_full_fine_tune(tiny_models):
     facts = served.tokenizer_facts("full")
     assert served._full is None
     assert facts == served.tokenizer_facts("base")
+
+
+def test_tokenizer_without_pad_token_pads_with_eos_and_says_so(tiny_models):
+    from types import SimpleNamespace
+
+    from fteval.backends.hf import _describe_loaded
+
+    class NoPad:
+        bos_token_id, eos_token_id, pad_token_id, pad_token, chat_template = (
+            None,
+            1,
+            None,
+            None,
+            None,
+        )
+        model_max_length = 10**30
+
+        def __len__(self) -> int:
+            return 384
+
+    model = SimpleNamespace(config=SimpleNamespace(n_positions=64))
+    loaded = _describe_loaded(model, NoPad(), None)
+    assert loaded.pad_id == 1 and loaded.prefix_token == 1 and loaded.max_length == 64
+    assert "no pad token: padded with EOS id 1" in loaded.notes["pad_policy"]
