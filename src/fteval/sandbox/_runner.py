@@ -412,6 +412,8 @@ def _decide(
         return Outcome.CRASH, f"the launcher ended without a report (exit {cap.returncode})"
     if isinstance(sig, int):
         return _decide_signal(sig, cpu_s, stderr, limits)
+    if exit_code == 0 and status.get("completed") is False:
+        return Outcome.FAILED, "exit status 0 before the program's end (os._exit or an exit hook)"
     if exit_code == 0:
         return Outcome.PASSED, "exit status 0"
     if exit_code == 127 and "fteval launcher:" in stderr:
