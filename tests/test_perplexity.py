@@ -28,6 +28,8 @@ def test_corpus_values_are_token_weighted_and_overflow_safe():
     huge = [{"logprob": -1e6, "n_tokens": 10}]
     assert Perplexity().score([None], huge) == math.inf
     assert np.isnan(Perplexity().score([None], [{"logprob": 0.0, "n_tokens": 0}]))
+    with pytest.raises(ValueError, match="0 tokens"):
+        Perplexity().score([None], [{"logprob": -3.0, "n_tokens": 0}])
 
 
 def perplexity_task(tmp_path, stride=None):

@@ -26,9 +26,13 @@ from fteval.version import __version__
 
 def _pair(prediction: Any) -> tuple[float, float]:
     if isinstance(prediction, Mapping):
-        return -float(prediction["logprob"]), float(prediction["n_tokens"])
-    logprob, tokens = prediction
-    return -float(logprob), float(tokens)
+        nll, tokens = -float(prediction["logprob"]), float(prediction["n_tokens"])
+    else:
+        logprob, tokens = prediction
+        nll, tokens = -float(logprob), float(tokens)
+    if tokens == 0 and nll != 0:
+        raise ValueError(f"a document with 0 tokens cannot have log-likelihood {-nll!r}")
+    return nll, tokens
 
 
 class CrossEntropy(Metric):
