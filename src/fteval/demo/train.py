@@ -304,6 +304,40 @@ def _labelled_pairs(
     return encode_examples(tokenizer, prompts, [delimiter + row["label"] for row in rows])
 
 
+def _train_on_labels(
+    model: Any,
+    tokenizer: Any,
+    rows: Any,
+    template: str,
+    delimiter: str,
+    *,
+    settings: TrainSettings,
+    seed: int,
+    steps: int,
+    lr: float,
+    desc: str,
+    progress: bool,
+) -> tuple[int, float]:
+    """Train ``model`` on ``prompt + delimiter + label`` (loss on the label tokens).
+
+    Returns:
+        (trainable parameter count, final loss).
+    """
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    generator = torch.Generator().manual_seed(seed)
+    pairs = _labelled_pairs(tokenizer, rows, template, delimiter)
+    loss = _optimise(
+        model,
+        _finetune_batches(pairs, settings.finetune_batch, tokenizer.pad_token_id, generator),
+        steps=steps,
+        lr=lr,
+        settings=settings,
+        desc=desc,
+        progress=progress,
+    )
+    return trainable, loss
+
+
 def train_lora(
     base_dir: Path,
     rows: Sequence[dict[str, str]],
@@ -349,18 +383,11 @@ def train_lora(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed + 1)
         model = get_peft_model(base, config)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    generator = torch.Generator().manual_seed(settings.seed + 1)
-    pairs = _labelled_pairs(tokenizer, rows, template, delimiter)
-    loss = _optimise(
-        model,
-        _finetune_batches(pairs, settings.finetune_batch, tokenizer.pad_token_id, generator),
-        steps=settings.lora_steps,
-        lr=settings.lora_lr,
-        settings=settings,
-        desc="demo: training LoRA adapter",
-        progress=progress,
-    )
+    trainable, loss = _train_on_labels(
+        model, tokenizer, rows, template, delimiter, settings=settings,
+        seed=settings.seed + 1, steps=settings.lora_steps, lr=settings.lora_lr,
+        desc="demo: training LoRA adapter", progress=progress,
+    )  # fmt: skip
     model.peft_config["default"].base_model_name_or_path = base_reference
     with warnings.catch_warnings():
         # peft looks for a config at base_reference to see whether the vocabulary changed;
@@ -399,18 +426,11 @@ def train_full(
 
     tokenizer = make_tokenizer()
     model = AutoModelForCausalLM.from_pretrained(base_dir)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    generator = torch.Generator().manual_seed(settings.seed + 2)
-    pairs = _labelled_pairs(tokenizer, rows, template, delimiter)
-    loss = _optimise(
-        model,
-        _finetune_batches(pairs, settings.finetune_batch, tokenizer.pad_token_id, generator),
-        steps=settings.full_steps,
-        lr=settings.full_lr,
-        settings=settings,
-        desc="demo: full fine-tune",
-        progress=progress,
-    )
+    trainable, loss = _train_on_labels(
+        model, tokenizer, rows, template, delimiter, settings=settings,
+        seed=settings.seed + 2, steps=settings.full_steps, lr=settings.full_lr,
+        desc="demo: full fine-tune", progress=progress,
+    )  # fmt: skip
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return {"final_loss": loss, "trainable_params": float(trainable)}
