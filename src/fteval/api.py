@@ -49,6 +49,8 @@ def evaluate(
         The results object (the record contract of results.json), with ``run_dir`` added.
     """
     ready = backend if isinstance(backend, Backend) else None
+    # a ready backend is used as given; the config only records which kind it is
+    backend_name = backend if ready is None else ("fake" if ready.name == "fake" else "hf")
     config = build_config(
         {
             "base": base,
@@ -56,9 +58,7 @@ def evaluate(
             "adapters": dict(adapters or {}),
             "full": full,
             "out": str(out) if out is not None else None,
-            "backend": "fake"
-            if ready is not None and ready.name == "fake"
-            else (backend if ready is None else "hf"),
+            "backend": backend_name,
             **options,
         }
     )

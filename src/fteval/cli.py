@@ -194,17 +194,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _parse_margins(values: list[str]) -> dict[str, float]:
+    import math
+
     from fteval.errors import ConfigError
 
     margins = {}
     for value in values:
-        key, sep, points = value.partition("=")
+        key, _, points = value.partition("=")
         try:
-            margins[key] = float(points)
+            margin = float(points)
         except ValueError:
-            sep = ""
-        if not sep or not key or margins.get(key, -1) < 0:
+            margin = math.nan
+        if not key or not math.isfinite(margin) or margin < 0:
             raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
+        margins[key] = margin
     return margins
 
 

@@ -162,8 +162,10 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
         candidate = folder / item
         return str(candidate) if not Path(item).is_absolute() and candidate.exists() else item
 
-    if key in ("base", "full", "out") and isinstance(value, str):
-        return resolve(value) if key != "out" else str(folder / value)
+    if key == "out" and isinstance(value, str):
+        return str(folder / value)  # an absolute value stays as it is
+    if key in ("base", "full") and isinstance(value, str):
+        return resolve(value)
     if key == "tasks" and isinstance(value, list):
         return [resolve(v) if isinstance(v, str) else v for v in value]
     if key == "adapters" and isinstance(value, dict):
