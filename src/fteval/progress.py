@@ -27,6 +27,3 @@ def progress_bar(
 class _Silent:
     def update(self, n: int = 1) -> None:
         return None
-
-    def set_postfix_str(self, text: str) -> None:
-        return None
