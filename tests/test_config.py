@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fteval import runner
 from fteval.config import RunConfig, build_config, load_config_file, parse_adapter_flags
 from fteval.errors import ConfigError, InputError
+from fteval.pipeline import run as runner
 from tests.conftest import intent_rows, write_task
 
 

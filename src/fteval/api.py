@@ -13,11 +13,11 @@ from typing import Any
 
 from fteval.backends import Backend
 from fteval.compare import StatsOptions
+from fteval.compare.results import build_results
 from fteval.config import RunConfig, build_config
+from fteval.pipeline.run import execute
 from fteval.records import SampleResult
-from fteval.results import build_results
-from fteval.rundir import RunDirectory
-from fteval.runner import execute
+from fteval.records.rundir import RunDirectory
 from fteval.scoring import TaskInfo
 
 
@@ -101,7 +101,7 @@ def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> d
     tasks = [TaskInfo.from_json(t) for t in manifest["tasks"]]
     if stats_options is None and manifest.get("kind") != "score":
         from fteval.config import RunConfig
-        from fteval.runner import stats_options_of
+        from fteval.pipeline.run import stats_options_of
 
         stats_options = stats_options_of(RunConfig(**manifest["config"]))
     options = stats_options or StatsOptions(seed=manifest["seeds"]["statistics"])

@@ -8,37 +8,21 @@ on the same tasks. ``RunConfig`` is the single record every entry point builds
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fteval._util.validation import describe_validation_error
 from fteval.errors import ConfigError
+from fteval.records import ArmSpec
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 RESERVED_ARM_NAMES = ("base", "full")
 
 DType = Literal["auto", "float32", "float16", "bfloat16"]
-
-
-@dataclass(frozen=True)
-class ArmSpec:
-    """One model variant to evaluate.
-
-    Attributes:
-        name: ``base``, the adapter's name, or ``full``.
-        kind: ``base`` | ``adapter`` | ``full``.
-        path: local directory or hub id of the weights (the adapter's own folder for adapters).
-        group: arms of one seed group (``lora@seed1``, ``lora@seed2`` -> ``lora``).
-    """
-
-    name: str
-    kind: str
-    path: str
-    group: str
 
 
 class RunConfig(BaseModel):
@@ -171,29 +155,6 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
     if key == "adapters" and isinstance(value, dict):
         return {k: resolve(v) if isinstance(v, str) else v for k, v in value.items()}
     return value
-
-
-def describe_validation_error(
-    error: ValidationError, source: str, known_keys: Callable[[tuple], Iterable[str]]
-) -> str:
-    """One line per problem, naming the source, the key and the value.
-
-    Args:
-        error: pydantic's validation error.
-        source: the file (or "flags") the values came from.
-        known_keys: error location -> the keys allowed there (listed for unknown keys).
-    """
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            known = ", ".join(sorted(known_keys(tuple(item["loc"]))))
-            lines.append(f"{source}: unknown key {key!r} (known keys: {known})")
-        elif item["type"] == "missing":
-            lines.append(f"{source}: missing required key {key!r}")
-        else:
-            lines.append(f"{source}: key {key!r}: {item['msg']} (value: {item.get('input')!r})")
-    return "\n".join(lines)
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fteval.config import ArmSpec
 from fteval.errors import AdapterError, BackendError
-from fteval.records import LoglikelihoodRequest, RollingLoglikelihoodRequest
+from fteval.records import ArmSpec, LoglikelihoodRequest, RollingLoglikelihoodRequest
 
 pytestmark = pytest.mark.real_model
 
@@ -154,7 +153,7 @@ def test_adapter_recorded_against_another_base_is_an_error(tiny_models, tmp_path
         backend(paths).check_inputs()
     allowed = backend(paths, allow_base_mismatch=True)
     allowed.prepare()
-    assert "base_mismatch" in allowed.identity("lora")
+    assert "base_mismatch" in allowed.identity("lora").facts
 
 
 def test_pickled_weights_are_refused_without_opt_in(tiny_models, tmp_path):
@@ -173,7 +172,7 @@ def test_pickled_weights_are_refused_without_opt_in(tiny_models, tmp_path):
 def test_identity_records_hashes_adapter_config_and_tokenizer_policy(tiny_models):
     served = backend(tiny_models)
     served.prepare()
-    lora = served.identity("lora")
+    lora = served.identity("lora").to_json()
     assert lora["adapter_serving"] == "merge_restore"
     assert lora["adapter_config"]["r"] == 4
     assert all(len(h) == 64 for h in lora["weights_sha256"].values())

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fteval.config import ArmSpec
-from fteval.records import GenerateRequest, SamplingParams
+from fteval.records import ArmSpec, GenerateRequest, SamplingParams
 
 pytestmark = pytest.mark.real_model
 torch = pytest.importorskip("torch")
@@ -70,13 +69,13 @@ def test_stop_sequence_ends_and_is_trimmed(tiny_models):
 def test_finished_rows_stop_costing_decode_steps(tiny_models):
     served = backend(tiny_models, batch_size=16)
     free = [served.generate("base", [GenerateRequest(p, (), 24)])[0].texts[0] for p in PROMPTS]
-    served.counters.__init__()
+    served.decode_counters.__init__()
     # each prompt stops at its own second character: rows finish at different steps
     requests = [
         GenerateRequest(p, (f[1:2],) if len(f) > 2 else (), 24) for p, f in zip(PROMPTS, free)
     ]
     served.generate("base", requests)
-    counters = served.counters
+    counters = served.decode_counters
     assert counters.row_steps < len(PROMPTS) * 24
     assert counters.row_steps <= counters.generated_tokens
 

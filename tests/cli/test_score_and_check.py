@@ -108,13 +108,13 @@ def test_score_names_file_row_and_field_of_a_bad_reference(tmp_path, capsys):
 
 
 def fake_run(tmp_path: Path, skills: dict[str, float], *extra: str) -> int:
-    from tests.test_end_to_end import knowing_backend
+    from tests.pipeline.test_end_to_end import knowing_backend
 
     task = write_task(tmp_path, intent_rows(150))
-    import fteval.runner as runner
+    import fteval.pipeline.run as runner
 
     original = runner.make_backend
-    runner.make_backend = lambda config, arms, **_: knowing_backend(task, skills, arms)
+    runner.make_backend = lambda name, arms, **_: knowing_backend(task, skills, arms)
     try:
         return main(
             [

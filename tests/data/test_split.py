@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from fteval.cli.split import add_parser as add_split_parser
+from fteval.cli.split import run_split
 from fteval.data.readers import Row, read_rows
 from fteval.data.split import (
     class_distribution,
@@ -23,7 +25,6 @@ from fteval.data.split import (
     stratified_split,
     write_split,
 )
-from fteval.data.split_command import add_split_parser, run_split
 from fteval.errors import InputError
 from fteval.records import dumps
 

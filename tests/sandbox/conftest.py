@@ -47,8 +47,9 @@ def _children(pid: int) -> dict[int, str]:
     return found
 
 
-def live_children(grace_s: float = 3.0) -> dict[int, str]:
-    """Our children still alive after ``grace_s``; zombies are reaped on the way."""
+def live_children(grace_s: float = 3.0, ignore: frozenset[int] = frozenset()) -> dict[int, str]:
+    """Our children still alive after ``grace_s``, ``ignore`` left out (a long-lived
+    helper such as multiprocessing's resource tracker); zombies are reaped on the way."""
     deadline = time.monotonic() + grace_s
     while True:
         children = _children(os.getpid())
@@ -56,7 +57,7 @@ def live_children(grace_s: float = 3.0) -> dict[int, str]:
             if state == "Z":
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
-        alive = {pid: state for pid, state in children.items() if state != "Z"}
+        alive = {pid: s for pid, s in children.items() if s != "Z" and pid not in ignore}
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.05)
@@ -113,9 +114,9 @@ def _subreaper() -> None:
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     """Fail a test that leaves any process of its own alive."""
-    before = set(live_children(grace_s=0.0))
+    before = frozenset(live_children(grace_s=0.0))
     yield
-    left = {pid: s for pid, s in live_children().items() if pid not in before}
+    left = live_children(ignore=before)
     assert not left, f"processes left behind: {left}"
 
 

@@ -1,17 +1,22 @@
-"""The backend protocol: three string-level request types, answered in request order.
+"""The backend interface: three string-level request types, answered in request order.
 
 A backend serves a set of arms (``ArmSpec``). Tokenisation, batching and device
-placement live inside the backend; tasks see only strings.
+placement live inside the backend; tasks see only strings. Every hook the run loop calls
+is declared here with a no-op default, so a backend overrides what it has and the run
+loop never probes with ``getattr``. A backend lists the request kinds it answers in
+``supports``; a run asking for another kind fails before any model loads.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from fteval.config import ArmSpec
+from fteval.errors import ConfigError
 from fteval.records import (
+    ArmSpec,
     GenerateRequest,
     GenerationResult,
     LoglikelihoodRequest,
@@ -20,11 +25,47 @@ from fteval.records import (
     RollingLoglikelihoodResult,
 )
 
+LOGLIKELIHOOD, ROLLING, GENERATE = "loglikelihood", "loglikelihood_rolling", "generate"
+REQUEST_KINDS = (LOGLIKELIHOOD, ROLLING, GENERATE)
+
+
+@dataclass(frozen=True)
+class ArmIdentity:
+    """What identifies an arm's outputs: the manifest's ``arms[].identity`` and the
+    response cache key's input.
+
+    Attributes:
+        backend: the backend's name (``hf``, ``fake``, ...).
+        path: local directory, hub id or served model name of the arm's weights.
+        weights_sha256: weight file name -> sha256 (empty when unknown: a hub id without
+            local files, an endpoint, the fake backend; such arms are never cached).
+        facts: everything else that determines the outputs or explains them (dtype,
+            device, adapter config, tokenizer policy, ...), JSON-ready.
+    """
+
+    backend: str
+    path: str
+    weights_sha256: Mapping[str, str] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The identity as one flat JSON object (the record contract's shape)."""
+        out: dict[str, Any] = {**self.facts, "backend": self.backend, "path": self.path}
+        if self.weights_sha256:
+            out["weights_sha256"] = dict(self.weights_sha256)
+        return out
+
 
 class Backend(abc.ABC):
-    """Serves every arm of a run. Results come back in request order, batch-size free."""
+    """Serves every arm of a run. Results come back in request order, batch-size free.
+
+    Attributes:
+        name: the backend's name, recorded in each arm's identity.
+        supports: the request kinds (``REQUEST_KINDS``) this backend answers.
+    """
 
     name: str = "backend"
+    supports: frozenset[str] = frozenset({LOGLIKELIHOOD})
 
     def __init__(self, arms: Sequence[ArmSpec]) -> None:
         self.arms = list(arms)
@@ -37,11 +78,45 @@ class Backend(abc.ABC):
         except KeyError:
             raise KeyError(f"no arm named {name!r}; arms: {list(self._by_name)}") from None
 
+    def require(self, kinds: Sequence[str], *, why: str = "the tasks") -> None:
+        """Fail (``ConfigError``) unless every request kind in ``kinds`` is supported."""
+        missing = [kind for kind in dict.fromkeys(kinds) if kind not in self.supports]
+        if missing:
+            raise ConfigError(
+                f"the {self.name} backend cannot answer {', '.join(missing)} requests, which "
+                f"{why} need; it answers {', '.join(sorted(self.supports))}"
+            )
+
+    # ---- hooks with no-op defaults ----
+
+    def check_inputs(self) -> None:  # noqa: B027 - optional hook
+        """Cheap checks before any weights load (adapter configs, weight formats)."""
+
     def prepare(self) -> None:  # noqa: B027 - optional hook
         """Load and check every arm (adapter probes included) before any scoring."""
 
+    def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
+        """Padding, truncation and template facts of the arm's tokenizer, or None."""
+        return None
+
+    def counters(self) -> dict[str, int] | None:
+        """Work counters for the manifest (decode passes, tokens, ...), or None."""
+        return None
+
+    def cache_stats(self) -> dict[str, dict[str, Any]] | None:
+        """Per arm response-cache hits and misses, or None when there is no cache."""
+        return None
+
+    def release(self, arm: str) -> None:  # noqa: B027 - optional hook
+        """Free what only ``arm`` needs, once its work is done."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free everything."""
+
+    # ---- the three requests ----
+
     @abc.abstractmethod
-    def identity(self, arm: str) -> dict[str, Any]:
+    def identity(self, arm: str) -> ArmIdentity:
         """What identifies this arm's outputs: path, hashes, adapter config, dtype, backend."""
 
     @abc.abstractmethod
@@ -59,9 +134,3 @@ class Backend(abc.ABC):
     def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
         """Continuations of each prompt."""
         raise NotImplementedError(f"the {self.name} backend does not generate")
-
-    def release(self, arm: str) -> None:  # noqa: B027 - optional hook
-        """Free what only ``arm`` needs, once its work is done."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Free everything."""

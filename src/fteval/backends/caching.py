@@ -8,11 +8,11 @@ and returns all results in request order. When every request hits, ``inner`` is 
 An arm's key is computed at its first request, not before: an inner backend may complete
 its identity (weights hashed, adapter config read) only in ``prepare``. The key is built
 from ``inner.identity(arm)`` plus the hashes of the arm's and the base's small non-weight
-files and the library versions (see ``fteval.cache``). An arm whose identity has no
+files and the library versions (see ``fteval.backends.cache``). An arm whose identity has no
 content hash is served uncached, with a warning.
 
-Everything else — ``identity``, ``prepare``, ``release``, ``close``, and any attribute the
-wrapper lacks (``check_inputs``, ``tokenizer_facts``, ...) — goes to ``inner``.
+Every other hook of ``Backend`` (``identity``, ``prepare``, ``check_inputs``,
+``tokenizer_facts``, ``counters``, ``release``, ``close``) goes to ``inner``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fteval.backends.base import Backend
-from fteval.cache import (
+from fteval.backends.base import ArmIdentity, Backend
+from fteval.backends.cache import (
     ResponseCache,
     arm_cache_key,
     software_versions,
@@ -61,16 +61,10 @@ class CachingBackend(Backend):
         self.cache = cache
         self.own_cache = own_cache
         self.name = inner.name
+        self.supports = inner.supports
         self.hits: dict[str, int] = {arm.name: 0 for arm in self.arms}
         self.misses: dict[str, int] = {arm.name: 0 for arm in self.arms}
         self._keys: dict[str, str | None] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        # only reached for attributes the wrapper lacks; guard against recursion while
-        # ``inner`` is not yet set (copy, pickle)
-        if name.startswith("__") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     # ---- keys ----
 
@@ -95,7 +89,7 @@ class CachingBackend(Backend):
         too (adapters, and full fine-tunes saved without a tokenizer, use the base's).
         """
         spec = self.arm(arm)
-        identity = dict(self.inner.identity(arm))
+        identity = self.inner.identity(arm).to_json()
         folders = {"arm": spec.path}
         base = next((a for a in self.arms if a.kind == "base"), None)
         if base is not None and base.name != spec.name:
@@ -170,8 +164,17 @@ class CachingBackend(Backend):
 
     # ---- delegated ----
 
-    def identity(self, arm: str) -> dict[str, Any]:
+    def identity(self, arm: str) -> ArmIdentity:
         return self.inner.identity(arm)
+
+    def check_inputs(self) -> None:
+        self.inner.check_inputs()
+
+    def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
+        return self.inner.tokenizer_facts(arm)
+
+    def counters(self) -> dict[str, int] | None:
+        return self.inner.counters()
 
     def prepare(self) -> None:
         self.inner.prepare()

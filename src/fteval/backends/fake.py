@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from fteval.backends.base import Backend
-from fteval.config import ArmSpec
+from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
 from fteval.records import (
+    ArmSpec,
     GenerateRequest,
     GenerationResult,
     LoglikelihoodRequest,
@@ -44,6 +43,7 @@ class FakeBackend(Backend):
     """
 
     name = "fake"
+    supports = frozenset({LOGLIKELIHOOD, ROLLING, GENERATE})
 
     def __init__(
         self,
@@ -61,14 +61,11 @@ class FakeBackend(Backend):
         self.calls: list[tuple[str, str, int]] = []
         self.delay_s = delay_s
 
-    def identity(self, arm: str) -> dict[str, Any]:
+    def identity(self, arm: str) -> ArmIdentity:
         spec = self.arm(arm)
-        return {
-            "backend": self.name,
-            "path": spec.path,
-            "kind": spec.kind,
-            "skill": self.skill.get(arm, 0.0),
-        }
+        return ArmIdentity(
+            self.name, spec.path, facts={"kind": spec.kind, "skill": self.skill.get(arm, 0.0)}
+        )
 
     def _knows(self, arm: str, context: str) -> bool:
         return _unit("skill", arm, context) < self.skill.get(arm, 0.0)

@@ -31,8 +31,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fteval._util.progress import progress_bar
 from fteval.backends import hf_loading as loading
-from fteval.backends.base import Backend
+from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
 from fteval.backends.hf_generate import DecodeCounters, generate_group, results_from_groups
 from fteval.backends.hf_scoring import (
     ModelInput,
@@ -42,10 +43,9 @@ from fteval.backends.hf_scoring import (
     rolling_windows,
     score_batch,
 )
-from fteval.config import ArmSpec
 from fteval.errors import AdapterError, BackendError
-from fteval.progress import progress_bar
 from fteval.records import (
+    ArmSpec,
     GenerateRequest,
     GenerationResult,
     LoglikelihoodRequest,
@@ -92,6 +92,7 @@ class HFBackend(Backend):
     """
 
     name = "hf"
+    supports = frozenset({LOGLIKELIHOOD, ROLLING, GENERATE})
 
     def __init__(
         self,
@@ -132,7 +133,7 @@ class HFBackend(Backend):
         self._full: _Loaded | None = None
         self._done: set[str] = set()
         self._hashes: dict[str, dict[str, str]] = {}
-        self.counters = DecodeCounters()
+        self.decode_counters = DecodeCounters()
 
     # ---- loading and checks ----
 
@@ -295,15 +296,12 @@ class HFBackend(Backend):
 
     # ---- identity ----
 
-    def identity(self, arm: str) -> dict[str, Any]:
+    def identity(self, arm: str) -> ArmIdentity:
         spec = self.arm(arm)
         if spec.path not in self._hashes:
             self._hashes[spec.path] = loading.weight_hashes(spec.path)
-        identity: dict[str, Any] = {
-            "backend": self.name,
-            "path": spec.path,
+        facts: dict[str, Any] = {
             "local": loading.is_local(spec.path),
-            "weights_sha256": self._hashes[spec.path],
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device,
             "batch_size": self.batch_size,
@@ -311,17 +309,21 @@ class HFBackend(Backend):
             "trust_remote_code": self.trust_remote_code,
         }
         if spec.kind == "adapter":
-            identity["adapter_config"] = self._adapter_configs.get(spec.name) or (
+            facts["adapter_config"] = self._adapter_configs.get(spec.name) or (
                 loading.read_adapter_config(spec.path)
             )
-            identity["adapter_serving"] = self.adapter_serving
-            identity["base_path"] = self._base.path
-            identity["base_weights_sha256"] = self.identity("base")["weights_sha256"]
+            facts["adapter_serving"] = self.adapter_serving
+            facts["base_path"] = self._base.path
+            facts["base_weights_sha256"] = dict(self.identity("base").weights_sha256)
             if spec.name in self._probe_change:
-                identity["probe_max_abs_logit_change"] = self._probe_change[spec.name]
+                facts["probe_max_abs_logit_change"] = self._probe_change[spec.name]
             if spec.name in self._adapter_warnings:
-                identity["base_mismatch"] = self._adapter_warnings[spec.name]
-        return identity
+                facts["base_mismatch"] = self._adapter_warnings[spec.name]
+        return ArmIdentity(self.name, spec.path, self._hashes[spec.path], facts)
+
+    def counters(self) -> dict[str, int]:
+        """Decode passes, prefill passes, row-steps and generated tokens so far."""
+        return self.decode_counters.as_dict()
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any]:
         """Padding, truncation and template facts of the arm's tokenizer (for the manifest).
@@ -417,7 +419,7 @@ class HFBackend(Backend):
                         [prompts[b][0] for b in batch],
                         [requests[members[b]].prompt for b in batch],
                         request, pad_id=loaded.pad_id, eos_ids=eos,
-                        device=self.device, counters=self.counters,
+                        device=self.device, counters=self.decode_counters,
                     )  # fmt: skip
                     made = results_from_groups(groups_out, [prompts[b][1] for b in batch])
                     for b, result in zip(batch, made):

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fteval._util.paths import user_cache_dir
 from fteval.backends.hf_loading import quiet_transformers
 from fteval.demo.dataset import INTENTS, generate_dataset, write_jsonl
-from fteval.paths import user_cache_dir
 
 if TYPE_CHECKING:
     from fteval.demo.train import TrainSettings

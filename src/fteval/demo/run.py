@@ -8,7 +8,7 @@ from typing import Any
 
 from fteval.api import run
 from fteval.config import build_config
-from fteval.rundir import default_run_dir
+from fteval.records.rundir import default_run_dir
 
 
 def run_demo(

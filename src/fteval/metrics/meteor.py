@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fteval._util.paths import user_cache_dir
 from fteval.errors import FtevalError
 from fteval.metrics._textutil import (
     check_lengths,
@@ -65,7 +66,6 @@ from fteval.metrics._textutil import (
 )
 from fteval.metrics.base import MeanMetric
 from fteval.metrics.registry import register_class
-from fteval.paths import user_cache_dir
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,14 @@ class GenerationSpec:
     chat_template: bool = False
 
 
+# task kind -> the backend request kind it is answered with
+REQUEST_KIND_OF = {
+    "multiple_choice": "loglikelihood",
+    "perplexity": "loglikelihood_rolling",
+    "generate": "generate",
+}
+
+
 @dataclass(frozen=True)
 class Task:
     """A task = examples + prompts + choices + targets + metrics.
@@ -52,6 +60,11 @@ class Task:
     data_sha256: dict[str, str] = field(default_factory=dict)
     generation: GenerationSpec | None = None
     rolling_stride: int | None = None
+
+    @property
+    def request_kind(self) -> str:
+        """The backend request kind this task's examples become (``REQUEST_KINDS``)."""
+        return REQUEST_KIND_OF[self.kind]
 
     def build_metrics(self) -> list[Metric]:
         """One metric instance per metric name (expanded), shared by every arm."""

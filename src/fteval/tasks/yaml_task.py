@@ -35,7 +35,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fteval.config import describe_validation_error
+from fteval._util.validation import describe_validation_error
 from fteval.data.checks import check_column_type, check_unique_ids, require_field
 from fteval.data.readers import Row, read_hf_dataset, read_rows
 from fteval.errors import ConfigError, InputError

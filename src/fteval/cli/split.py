@@ -15,7 +15,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def add_split_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``split`` on the ``fteval`` command's subparsers; returns its parser."""
     from fteval.data.split import WEIGHT_SCHEMES
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from fteval.compare import StatsOptions
 from fteval.errors import ConfigError
+from fteval.pipeline.score_files import write_scored_run
 from fteval.records import SampleResult
-from fteval.scorefile import write_scored_run
 from fteval.scoring import TaskInfo
 
 

@@ -13,17 +13,18 @@ from typing import Any
 
 import pytest
 
-from fteval.backends.caching import CachingBackend
-from fteval.backends.fake import FakeBackend
-from fteval.cache import (
+from fteval.backends.base import ArmIdentity
+from fteval.backends.cache import (
     CacheError,
     ResponseCache,
     arm_cache_key,
     request_key,
     support_file_hashes,
 )
-from fteval.config import ArmSpec
+from fteval.backends.caching import CachingBackend
+from fteval.backends.fake import FakeBackend
 from fteval.records import (
+    ArmSpec,
     GenerateRequest,
     GenerationResult,
     LoglikelihoodRequest,
@@ -60,14 +61,14 @@ class HashedFake(FakeBackend):
         super().__init__(arms, **kwargs)
         self.log: list[tuple[str, str, tuple[Any, ...]]] = []
 
-    def identity(self, arm: str) -> dict[str, Any]:
+    def identity(self, arm: str) -> ArmIdentity:
         spec = self.arm(arm)
-        identity = {**super().identity(arm), "weights_sha256": _hashes(spec.path)}
-        identity.update(dtype="float32", device="cpu", batch_size=8)
+        facts = {**super().identity(arm).facts, "dtype": "float32", "device": "cpu"}
+        facts["batch_size"] = 8
         if spec.kind == "adapter":
-            identity["adapter_config"] = {"r": 4, "base_model_name_or_path": "/somewhere"}
-            identity["base_weights_sha256"] = _hashes(self.arm("base").path)
-        return identity
+            facts["adapter_config"] = {"r": 4, "base_model_name_or_path": "/somewhere"}
+            facts["base_weights_sha256"] = _hashes(self.arm("base").path)
+        return ArmIdentity(self.name, spec.path, _hashes(spec.path), facts)
 
     def loglikelihood(self, arm, requests):
         self.log.append(("loglikelihood", arm, tuple(requests)))
@@ -246,7 +247,7 @@ def test_arm_keys_are_computed_at_first_request_not_before(folders, tmp_path):
     )
 
 
-def test_delegates_hooks_and_unknown_attributes_to_the_inner_backend(folders, tmp_path):
+def test_delegates_every_hook_to_the_inner_backend(folders, tmp_path):
     class WithHooks(HashedFake):
         def check_inputs(self):
             self.log.append(("check_inputs", "", ()))
@@ -258,8 +259,8 @@ def test_delegates_hooks_and_unknown_attributes_to_the_inner_backend(folders, tm
     backend.check_inputs()
     assert backend.tokenizer_facts("lora") == {"arm": "lora"}
     assert backend.identity("lora") == backend.inner.identity("lora")
-    assert backend.name == "fake" and backend.skill == {}
-    assert getattr(cached(folders, tmp_path / "d.sqlite"), "check_inputs", None) is None
+    assert backend.name == "fake" and backend.supports == backend.inner.supports
+    assert backend.counters() is None
     backend.close()
     with pytest.raises(CacheError, match=r"c\.sqlite: the response cache was closed"):
         len(backend.cache)  # the wrapper closed the cache it owns

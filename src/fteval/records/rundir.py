@@ -16,13 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from fteval.errors import FtevalError
-from fteval.records import (
-    SampleResult,
-    append_jsonl,
-    atomic_write_json,
-    atomic_write_text,
-    read_jsonl,
-)
+from fteval.records.jsonio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from fteval.records.types import SampleResult
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"

@@ -75,7 +75,7 @@ def test_generation_task_reports_text_metrics_per_arm_with_deltas(tmp_path, tiny
 def test_non_latin_references_with_ascii_rouge_fail_before_models_load(tmp_path):
     from fteval.config import build_config
     from fteval.errors import ConfigError
-    from fteval.runner import load_tasks
+    from fteval.pipeline.run import load_tasks
 
     rows = [{"id": i, "question": "问题", "answer": "您的包裹明天发货"} for i in range(3)]
     write_jsonl(tmp_path / "qa.jsonl", rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fteval.errors import FtevalError
-from fteval.rundir import RunDirectory
+from fteval.records.rundir import RunDirectory
 from tests.conftest import intent_rows, write_task
 
 

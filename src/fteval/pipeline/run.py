@@ -12,42 +12,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fteval._util.paths import user_cache_dir
 from fteval.backends import Backend, make_backend
 from fteval.compare import StatsOptions
+from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
-from fteval.inference import run_task
-from fteval.paths import user_cache_dir
-from fteval.records import SCHEMA_VERSION
+from fteval.pipeline.manifest import arm_record, new_manifest
+from fteval.pipeline.requests import run_task
+from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.markdown import render_markdown
-from fteval.results import IMBALANCE_RATIO, build_results
-from fteval.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.tasks import Task, load_task
-from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
-
-PACKAGES = (
-    "torch",
-    "transformers",
-    "peft",
-    "numpy",
-    "scipy",
-    "sacrebleu",
-    "rouge-score",
-    "nltk",
-    "bert-score",
-)
 
 
 def load_tasks(config: RunConfig) -> list[Task]:
@@ -95,15 +78,17 @@ def execute(
     started = time.monotonic()
     tasks = load_tasks(config)
     arms = config.arms()
-    backend = backend or with_cache(make_backend(config, arms, progress=progress), config)
-    check_inputs = getattr(backend, "check_inputs", None)
-    if check_inputs is not None:
-        check_inputs()
+    backend = backend or with_cache(
+        make_backend(config.backend, arms, progress=progress, **backend_settings(config)),
+        config,
+    )
+    backend.require([task.request_kind for task in tasks])
+    backend.check_inputs()
     run_dir = RunDirectory(config.out or default_run_dir())
     options = stats_options or stats_options_of(config)
     with run_dir.lock():
         resumed = run_dir.open_for(config.model_dump())
-        manifest = _manifest(config, tasks, options)
+        manifest = new_manifest(config, tasks, options)
         previous = run_dir.read_manifest() if resumed else None
         if previous is not None:
             check_same_data(previous, manifest)
@@ -137,17 +122,17 @@ def _run_in(
     """Infer what is missing, then score, report and mark the manifest complete."""
     done = run_dir.finished_ids()
     backend.prepare()
-    manifest["arms"] = [_arm_record(backend, arm) for arm in config.arms()]
+    manifest["arms"] = [arm_record(backend, arm) for arm in config.arms()]
     if previous is not None:
         check_same_arms(previous, manifest)
     run_dir.write_manifest(manifest)
     manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
-    counters = getattr(backend, "counters", None)
-    if counters is not None and hasattr(counters, "as_dict"):
-        manifest["decode_counters"] = counters.as_dict()
-    cache_stats = getattr(backend, "cache_stats", None)
+    counters = backend.counters()
+    if counters is not None:
+        manifest["decode_counters"] = counters
+    cache_stats = backend.cache_stats()
     if cache_stats is not None:
-        manifest["response_cache"] = cache_stats()
+        manifest["response_cache"] = cache_stats
     began = time.monotonic()
     results = build_results(
         manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
@@ -159,6 +144,22 @@ def _run_in(
     return results
 
 
+def backend_settings(config: RunConfig) -> dict[str, Any]:
+    """The backend's own keyword arguments, from the run config."""
+    if config.backend != "hf":
+        return {}
+    return {
+        "dtype": config.dtype,
+        "device": config.device,
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "allow_base_mismatch": config.allow_base_mismatch,
+        "allow_pickle": config.allow_pickle,
+        "trust_remote_code": config.trust_remote_code,
+        "adapter_serving": config.adapter_serving,
+    }
+
+
 def with_cache(backend: Backend, config: RunConfig) -> Backend:
     """Wrap ``backend`` in the response cache unless ``cache_dir`` is ``off``.
 
@@ -166,8 +167,8 @@ def with_cache(backend: Backend, config: RunConfig) -> Backend:
     """
     if config.cache_dir == "off":
         return backend
+    from fteval.backends.cache import ResponseCache
     from fteval.backends.caching import CachingBackend
-    from fteval.cache import ResponseCache
 
     folder = Path(config.cache_dir) if config.cache_dir else user_cache_dir()
     return CachingBackend(backend, ResponseCache(folder / "responses.sqlite"))
@@ -246,59 +247,3 @@ def _infer_all(
         backend.release(arm.name)
     timings["scoring"] = round(timings["scoring"], 3)
     return timings
-
-
-def _arm_record(backend: Backend, arm: Any) -> dict[str, Any]:
-    record = {
-        "name": arm.name,
-        "kind": arm.kind,
-        "group": arm.group,
-        "identity": backend.identity(arm.name),
-    }
-    facts = getattr(backend, "tokenizer_facts", None)
-    if facts is not None:
-        record["identity"]["tokenizer"] = facts(arm.name)
-    return record
-
-
-def _manifest(config: RunConfig, tasks: Sequence[Task], options: StatsOptions) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "fteval_version": __version__,
-        "status": "running",
-        "started_at": utc_now(),
-        "config": config.model_dump(),
-        "arms": [
-            {"name": a.name, "kind": a.kind, "group": a.group, "identity": {"path": a.path}}
-            for a in config.arms()
-        ],
-        "tasks": [{**TaskInfo.of(t).to_json(), "data_sha256": t.data_sha256} for t in tasks],
-        "seeds": {"run": config.seed, "statistics": options.seed},
-        "environment": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "packages": _package_versions(),
-            "git_commit": _git_commit(),
-        },
-    }
-
-
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _git_commit() -> str | None:
-    """The commit of the working directory's repository, if any (the user's project)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None

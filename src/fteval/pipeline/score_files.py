@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from fteval.compare import StatsOptions
+from fteval.compare.results import build_results
 from fteval.data.checks import check_unique_ids, require_field
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError
 from fteval.metrics import make_metrics
 from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
+from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.markdown import render_markdown
-from fteval.results import build_results
-from fteval.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.version import __version__
 

@@ -10,7 +10,8 @@ import pytest
 from fteval.api import evaluate, load_run, rescore
 from fteval.backends.fake import FakeBackend
 from fteval.config import build_config
-from fteval.inference import choice_predictions
+from fteval.pipeline.requests import choice_predictions
+from fteval.pipeline.run import execute
 from fteval.tasks import load_task
 
 
@@ -233,3 +234,28 @@ def test_nan_log_likelihoods_never_win_and_all_nan_predicts_nothing():
     nan = float("nan")
     assert choice_predictions(["a", "b", "c"], [nan, -1.0, -0.5], [1, 1, 1]) == ("c", "c")
     assert choice_predictions(["a", "b"], [nan, nan], [1, 1]) == (None, None)
+
+
+def test_a_backend_that_cannot_answer_a_task_fails_before_any_model_loads(tmp_path):
+    from fteval.backends.base import LOGLIKELIHOOD
+    from fteval.errors import ConfigError
+
+    class ChoicesOnly(FakeBackend):
+        supports = frozenset({LOGLIKELIHOOD})
+
+        def prepare(self):
+            raise AssertionError("prepare (model loading) must not run")
+
+    rows = [{"id": str(i), "text": f"hello {i}", "ref": "hello"} for i in range(4)]
+    data = tmp_path / "gen.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = tmp_path / "gen.yaml"
+    task.write_text(
+        f"name: gen\ntype: generate\ndata: {data}\ntemplate: '{{text}}'\n"
+        "reference_field: ref\nmetrics: [exact_match]\n"
+    )
+    config = build_config({"base": "b", "tasks": [str(task)], "out": str(tmp_path / "run")})
+    arms = config.arms()
+    with pytest.raises(ConfigError, match="cannot answer generate requests"):
+        execute(config, backend=ChoicesOnly(arms), progress=False)
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,27 @@
+"""``fteval demo``: build toy models offline and run the three-way evaluation."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fteval.cli._common import EXIT_OK, print_results
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``demo``."""
+    demo = sub.add_parser("demo", help="build toy models offline and run the three-way evaluation")
+    demo.add_argument("--out", help="run directory (default: a fresh folder under runs/)")
+    demo.add_argument("--cache-dir", help="where the demo models are built (default: user cache)")
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(handler=demo_command)
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Run ``fteval demo``; returns the exit code."""
+    from fteval.demo import run_demo
+
+    results = run_demo(out=args.out, cache_dir=args.cache_dir, progress=not args.quiet)
+    print_results(results, as_json=args.json)
+    return EXIT_OK

@@ -1,0 +1,152 @@
+"""``fteval run``: evaluate base, adapters and full fine-tune on tasks."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fteval.cli._common import add_stats_flags, gate, print_results
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run``."""
+    run = sub.add_parser("run", help="evaluate base, adapters and full fine-tune on tasks")
+    run.add_argument("config", nargs="?", help="a YAML run config (flags override its keys)")
+    run.add_argument("--base", help="base model directory or hub id")
+    run.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a LoRA adapter (repeatable); NAME@seedN groups seeds",
+    )
+    run.add_argument("--full", help="fully fine-tuned checkpoint")
+    run.add_argument(
+        "--task", action="append", default=[], help="built-in task or task file (repeatable)"
+    )
+    run.add_argument("--out", help="run directory (default runs/<UTC time>)")
+    run.add_argument("--backend", choices=["hf", "fake"])
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
+    run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--limit", type=int, help="first N examples of each task")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--max-length", type=int, help="context window override, in tokens")
+    run.add_argument("--allow-base-mismatch", action="store_true", default=None)
+    run.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        default=None,
+        help="allow pickled .bin weights (unpickling can run code)",
+    )
+    run.add_argument("--trust-remote-code", action="store_true", default=None)
+    run.add_argument(
+        "--adapter-serving",
+        choices=["auto", "merge_restore", "switch"],
+        help="auto (merge in float32, switch in 16-bit), merge_restore or switch",
+    )
+    run.add_argument("--cache-dir", help="response cache folder, or 'off'")
+    run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
+    add_stats_flags(run)
+    run.add_argument(
+        "--non-inferiority",
+        action="append",
+        default=[],
+        metavar="TASK[/METRIC]=PTS",
+        help="guardrail: largest tolerated drop vs base, in points (repeatable)",
+    )
+    run.add_argument(
+        "--fail-on",
+        choices=["regression", "none"],
+        help="exit 3 on a significant regression vs base",
+    )
+    run.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="TASK[/METRIC][@ARM]=WANT",
+        help="exit 3 unless met; WANT: improved, no-regression, non-inferior",
+    )
+    run.add_argument("--json", action="store_true", help="print the results object on stdout")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(handler=run_command)
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from fteval.config import parse_adapter_flags
+
+    values: dict[str, Any] = {}
+    if args.base:
+        values["base"] = args.base
+    if args.adapter:
+        values["adapters"] = parse_adapter_flags(args.adapter)
+    if args.task:
+        values["tasks"] = args.task
+    if args.non_inferiority:
+        values["non_inferiority"] = _parse_margins(args.non_inferiority)
+    for key in (
+        "full",
+        "out",
+        "backend",
+        "batch_size",
+        "dtype",
+        "device",
+        "limit",
+        "seed",
+        "max_length",
+        "allow_base_mismatch",
+        "allow_pickle",
+        "trust_remote_code",
+        "adapter_serving",
+        "cache_dir",
+        "flush_every",
+        "bootstrap_resamples",
+        "permutations",
+        "ci_method",
+        "correction",
+        "alpha",
+        "confidence",
+        "fail_on",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``fteval run``; returns the exit code."""
+    from fteval.api import run
+    from fteval.compare.gate import Requirement
+    from fteval.config import build_config, load_config_file
+
+    for text in args.require:  # a typo must not cost a whole evaluation
+        Requirement.parse(text)
+    overrides = _run_overrides(args)
+    config = (
+        load_config_file(args.config, overrides)
+        if args.config
+        else build_config(overrides, source="flags")
+    )
+    results = run(config, progress=not args.quiet)
+    print_results(results, as_json=args.json)
+    return gate(results, fail_on=config.fail_on, require=args.require)
+
+
+def _parse_margins(values: list[str]) -> dict[str, float]:
+    import math
+
+    from fteval.errors import ConfigError
+
+    margins = {}
+    for value in values:
+        key, _, points = value.partition("=")
+        try:
+            margin = float(points)
+        except ValueError:
+            margin = math.nan
+        if not key or not math.isfinite(margin) or margin < 0:
+            raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
+        margins[key] = margin
+    return margins

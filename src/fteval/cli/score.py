@@ -1,0 +1,112 @@
+"""``fteval score``: score prediction files (or code samples) with no model."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fteval.cli._common import EXIT_OK, add_stats_flags, print_results
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``score``."""
+    score = sub.add_parser("score", help="score prediction files with no model")
+    score.add_argument(
+        "files",
+        nargs="+",
+        metavar="[NAME=]FILE",
+        help="prediction files, one per arm; the first is the reference",
+    )
+    score.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        help="metric name, options as NAME:key=value,... (repeatable)",
+    )
+    score.add_argument("--prediction-field", default="prediction")
+    score.add_argument("--reference-field", default="reference")
+    score.add_argument("--id-field", default="id")
+    score.add_argument(
+        "--arm-field", help="one file holding several arms, told apart by this field"
+    )
+    score.add_argument("--prompt-field")
+    score.add_argument("--labels", help="comma-separated label set for classification metrics")
+    score.add_argument("--task-name", default="scored")
+    score.add_argument("--problems", help="HumanEval-format problems file: run samples for pass@k")
+    score.add_argument(
+        "--k", action="append", type=int, default=[], help="pass@k values (repeatable)"
+    )
+    score.add_argument("--timeout", type=float, default=3.0, help="seconds per program (code)")
+    score.add_argument("--workers", type=int, help="parallel programs (code; default: CPU count)")
+    score.add_argument(
+        "--allow-unsafe-execution",
+        action="store_true",
+        help="run code WITHOUT isolation when bubblewrap is missing",
+    )
+    score.add_argument("--out", help="run directory (default runs/<UTC time>)")
+    score.add_argument("--seed", type=int, default=0, help="statistics seed")
+    add_stats_flags(score)
+    score.add_argument("--json", action="store_true")
+    score.set_defaults(handler=score_command)
+
+
+def _score_stats(args: argparse.Namespace) -> Any:
+    from fteval.compare import StatsOptions
+
+    values = {"seed": args.seed}
+    for key, field in (
+        ("bootstrap_resamples", "n_resamples"),
+        ("permutations", "n_permutations"),
+        ("ci_method", "ci_method"),
+        ("correction", "correction"),
+        ("alpha", "alpha"),
+        ("confidence", "confidence"),
+    ):
+        if getattr(args, key) is not None:
+            values[field] = getattr(args, key)
+    return StatsOptions(**values)
+
+
+def score_command(args: argparse.Namespace) -> int:
+    """Run ``fteval score``; returns the exit code."""
+    from fteval.errors import ConfigError
+    from fteval.pipeline.score_files import ScoreOptions, parse_file_args, score_files
+
+    files = parse_file_args(args.files)
+    if args.problems:
+        from fteval.pipeline.score_code import score_code_files
+
+        results, run_dir = score_code_files(
+            files,
+            args.problems,
+            k=args.k or (1, 10, 100),
+            timeout_s=args.timeout,
+            max_workers=args.workers,
+            allow_unsafe=args.allow_unsafe_execution,
+            out=args.out,
+            stats_options=_score_stats(args),
+        )
+    else:
+        if not args.metric:
+            raise ConfigError("fteval score needs at least one --metric (or --problems for code)")
+        from fteval.metrics.registry import parse_metric_flag
+
+        try:
+            specs = tuple(parse_metric_flag(m) for m in args.metric)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        options = ScoreOptions(
+            metrics=specs,
+            prediction_field=args.prediction_field,
+            reference_field=args.reference_field,
+            id_field=args.id_field or None,
+            arm_field=args.arm_field,
+            prompt_field=args.prompt_field,
+            task_name=args.task_name,
+            labels=tuple(x.strip() for x in args.labels.split(",")) if args.labels else (),
+        )
+        results, run_dir = score_files(
+            files, options, out=args.out, stats_options=_score_stats(args)
+        )
+    print_results({**results, "run_dir": str(run_dir)}, as_json=args.json)
+    return EXIT_OK

@@ -1,0 +1,51 @@
+"""Records: the typed items that flow through the pipeline, their JSON form, the run directory.
+
+``types`` holds the dataclasses (examples, requests, responses, samples, arms); ``jsonio``
+the deterministic JSON and atomic writers; ``rundir`` the run directory's files.
+"""
+
+from fteval.records.jsonio import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    dumps,
+    read_jsonl,
+    sha256_file,
+)
+from fteval.records.types import (
+    SCHEMA_VERSION,
+    ArmSpec,
+    Example,
+    GenerateRequest,
+    GenerationResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Request,
+    RollingLoglikelihoodRequest,
+    RollingLoglikelihoodResult,
+    SampleResult,
+    SamplingParams,
+    as_reference_list,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArmSpec",
+    "Example",
+    "GenerateRequest",
+    "GenerationResult",
+    "LoglikelihoodRequest",
+    "LoglikelihoodResult",
+    "Request",
+    "RollingLoglikelihoodRequest",
+    "RollingLoglikelihoodResult",
+    "SampleResult",
+    "SamplingParams",
+    "append_jsonl",
+    "as_reference_list",
+    "atomic_write_json",
+    "atomic_write_text",
+    "dumps",
+    "read_jsonl",
+    "sha256_file",
+]
