@@ -15,6 +15,9 @@ os.environ.setdefault("FTEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="fteval-test-c
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# every results.json fteval writes, in this process or a child, is checked against the
+# published schema before it is written (fteval.records.schema.check_before_write)
+os.environ["FTEVAL_CHECK_RECORDS"] = "1"
 
 INTENTS = ["login", "billing", "refund"]
 
@@ -55,6 +58,29 @@ def intent_rows(n: int = 24) -> list[dict]:
         {"id": f"r{i}", "text": f"{phrases[INTENTS[i % 3]]} #{i}", "label": INTENTS[i % 3]}
         for i in range(n)
     ]
+
+
+@pytest.fixture(autouse=True)
+def _results_files_follow_the_schema(request: pytest.FixtureRequest):
+    """After each test with a tmp_path, every results.json under it must be valid.
+
+    The environment variable above checks writes made through the run directory; this
+    also catches a results.json written any other way. Tests that write broken results
+    on purpose (to test ``fteval check``) carry the ``invalid_results`` mark.
+    """
+    wanted = "tmp_path" in request.fixturenames
+    if not wanted or request.node.get_closest_marker("invalid_results"):
+        yield
+        return
+    root = request.getfixturevalue("tmp_path")  # set up first, so torn down after this
+    yield
+    from fteval.records.schema import results_problems
+
+    for path in sorted(root.rglob("results.json")):
+        if not path.is_file():
+            continue
+        problems = results_problems(json.loads(path.read_text(encoding="utf-8")))
+        assert not problems, f"{path} breaks docs/results.schema.json: {problems[:3]}"
 
 
 @pytest.fixture

@@ -7,15 +7,16 @@ on the same tasks. ``RunConfig`` is the single record every entry point builds
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fteval._util.validation import describe_validation_error
+from fteval.data.yamltext import load_yaml
 from fteval.errors import ConfigError
 from fteval.records import ArmSpec
 
@@ -70,7 +71,7 @@ class RunConfig(BaseModel):
     @classmethod
     def _adapter_names(cls, adapters: dict[str, str]) -> dict[str, str]:
         for name in adapters:
-            if not ARM_NAME.match(name):
+            if not ARM_NAME.fullmatch(name):
                 raise ValueError(
                     f"adapter name {name!r} must be 1-64 characters of letters, digits, "
                     "'_', '.', '-', '@' (for seed groups), starting with a letter or digit"
@@ -82,9 +83,29 @@ class RunConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, device: str) -> str:
-        if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", device):
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
             raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, got {device!r}")
         return device
+
+    @field_validator("non_inferiority")
+    @classmethod
+    def _margins(cls, margins: dict[str, float]) -> dict[str, float]:
+        return check_margins(margins)
+
+    @field_validator("base", "full", "out", "cache_dir")
+    @classmethod
+    def _non_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("tasks", "adapters")
+    @classmethod
+    def _non_empty_items(cls, values: Any) -> Any:
+        for value in values.values() if isinstance(values, dict) else values:
+            if not value.strip():
+                raise ValueError(f"an empty path or name in {values!r}")
+        return values
 
     def arms(self) -> list[ArmSpec]:
         """The arms in evaluation order: base, adapters (as given), full."""
@@ -94,6 +115,21 @@ class RunConfig(BaseModel):
         if self.full is not None:
             arms.append(ArmSpec("full", "full", self.full, "full"))
         return arms
+
+
+def check_margins(margins: Mapping[str, float]) -> dict[str, float]:
+    """Non-inferiority margins: ``TASK`` or ``TASK/METRIC`` -> points, finite and >= 0.
+
+    Raises:
+        ValueError: an empty key, or a margin that is negative, NaN or infinite.
+    """
+    for key, margin in margins.items():
+        task, _, metric = key.partition("/")
+        if not task.strip() or ("/" in key and not metric.strip()):
+            raise ValueError(f"{key!r} is not TASK or TASK/METRIC")
+        if not math.isfinite(margin) or margin < 0:
+            raise ValueError(f"the margin of {key!r} must be finite and >= 0 points, got {margin}")
+    return dict(margins)
 
 
 def parse_adapter_flags(values: list[str]) -> dict[str, str]:
@@ -115,7 +151,7 @@ def parse_adapter_flags(values: list[str]) -> dict[str, str]:
 def build_config(values: Mapping[str, Any], *, source: str = "arguments") -> RunConfig:
     """Validate ``values`` into a ``RunConfig``; errors name the key and the value."""
     try:
-        return RunConfig(**values)
+        return RunConfig.model_validate(dict(values))
     except ValidationError as error:
         raise ConfigError(_describe(error, source)) from None
 
@@ -126,12 +162,7 @@ def load_config_file(path: str | Path, overrides: Mapping[str, Any] | None = Non
     ``overrides`` (from CLI flags) replace file values key by key.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    data = load_yaml(path, what="config file")
     if data is None:
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import intent_rows, write_task
 
 LIMITED = textwrap.dedent(
@@ -28,6 +30,7 @@ def run_limited(limit: int, body: str, *args: str) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.invalid_results  # a stand-in file, not a run's results
 def test_failed_atomic_write_keeps_the_previous_file(tmp_path):
     target = tmp_path / "results.json"
     target.write_text('{"old": true}\n')

@@ -569,10 +569,20 @@ def test_generation_task_with_string_and_list_references(tmp_path):
 
 
 def test_generation_reference_of_wrong_type_is_named(tmp_path):
-    rows = [{"question": "a", "answer": "x"}, {"question": "b", "answer": 4}]
+    rows = [{"question": "a", "answer": "x"}, {"question": "b", "answer": {"text": 4}}]
     message = _input_error(_generate_task(tmp_path, rows))
-    assert "qa.jsonl, row 2, field 'answer': expected a string or a list of strings" in message
-    assert "(value: 4)" in message
+    assert "qa.jsonl, row 2, field 'answer': expected a string, number or boolean" in message
+    assert "(value: {'text': 4})" in message
+
+
+def test_generation_references_that_are_numbers_or_booleans_follow_the_text_rule(tmp_path):
+    rows = [
+        {"question": "a", "answer": 4},
+        {"question": "b", "answer": 2.0},
+        {"question": "c", "answer": [True, 0.5]},
+    ]
+    task = load_task_file(_generate_task(tmp_path, rows))
+    assert [e.target for e in task.examples] == ["4", "2", ["true", "0.5"]]
 
 
 def test_generation_empty_reference_list_is_named(tmp_path):

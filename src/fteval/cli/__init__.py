@@ -1,8 +1,9 @@
 """The ``fteval`` command: a thin layer over the Python API, one module per subcommand.
 
-Exit codes: 0 success; 1 unexpected internal error; 2 bad input, config or model
-(the message names what and where); 3 the CI gate failed (``--fail-on``, ``--require``,
-``fteval check``); 130 interrupted.
+Exit codes: 0 success; 1 unexpected internal error (a bug: one line on stderr, the
+traceback in the run directory's fteval.log when there is one, and on stderr with
+``--verbose``); 2 bad input, config or model (the message names what and where); 3 the
+CI gate failed (``--fail-on``, ``--require``, ``fteval check``); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from fteval.cli import check, demo, run, score, split
-from fteval.cli._common import EXIT_INTERRUPTED, EXIT_USER
+from fteval.cli._common import EXIT_INTERRUPTED, EXIT_USER, internal_error
 from fteval.errors import FtevalError
 from fteval.version import __version__
 
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fteval: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: input errors are FtevalError
+        return internal_error(error, verbose=getattr(args, "verbose", False))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,4 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands")
     for command in COMMANDS:
         command.add_parser(sub)
+    for command_parser in sub.choices.values():
+        if "--verbose" not in command_parser._option_string_actions:
+            command_parser.add_argument(
+                "--verbose", action="store_true", help="log progress; show tracebacks"
+            )
     return parser

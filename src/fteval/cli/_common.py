@@ -48,3 +48,30 @@ def gate(results: dict[str, Any], *, fail_on: str, require: Sequence[str]) -> in
     for failure in failures:
         print(f"fteval: gate: {failure}", file=sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
+
+
+def internal_error(error: BaseException, *, verbose: bool) -> int:
+    """Report a bug in one line (the traceback too with ``verbose``); ``EXIT_INTERNAL``.
+
+    The traceback is in the run directory's fteval.log when the failing command had made
+    one (``RunDirectory.mark_failed``); the line says where.
+    """
+    import traceback
+
+    from fteval.records.rundir import failure_log
+
+    if verbose:
+        traceback.print_exception(error, file=sys.stderr)
+    text = " ".join(str(error).split()) or "(no message)"
+    if len(text) > 300:
+        text = text[:297] + "..."
+    log = failure_log(error)
+    where = f"the traceback is in {log}" if log else "the traceback is shown with --verbose"
+    if verbose and not log:
+        where = "the traceback is above"
+    print(
+        f"fteval: internal error (a bug in fteval; please report it): "
+        f"{type(error).__name__}: {text} ({where})",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL

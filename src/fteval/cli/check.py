@@ -18,19 +18,15 @@ def add_parser(sub: Any) -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    """Run ``fteval check``; returns the exit code."""
-    import json
-    from pathlib import Path
+    """Run ``fteval check``; returns the exit code.
 
-    from fteval.errors import FtevalError
+    The results file must follow the published schema and hold at least one comparison
+    (nothing to gate is an error, exit 2, not a pass).
+    """
+    from fteval.cli.validate import load_results_file, require_comparisons
 
-    path = Path(args.results)
-    if path.is_dir():
-        path = path / "results.json"
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise FtevalError(f"{path}: cannot read results: {error}") from None
+    path, results = load_results_file(args.results)
+    require_comparisons(results, path)
     code = gate(results, fail_on=args.fail_on, require=args.require)
     if code == EXIT_OK:
         print(f"fteval: gate passed ({path})")

@@ -20,7 +20,11 @@ def add_parser(sub: Any) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run ``fteval demo``; returns the exit code."""
+    from fteval.cli.validate import check_out_dir
     from fteval.demo import run_demo
+
+    check_out_dir(args.out, "--out")
+    check_out_dir(args.cache_dir, "--cache-dir")
 
     results = run_demo(out=args.out, cache_dir=args.cache_dir, progress=not args.quiet)
     print_results(results, as_json=args.json)

@@ -51,29 +51,42 @@ def add_parser(sub: Any) -> None:
 
 
 def _score_stats(args: argparse.Namespace) -> Any:
-    from fteval.compare import StatsOptions
+    from fteval.cli.validate import stats_options
 
-    values = {"seed": args.seed}
-    for key, field in (
-        ("bootstrap_resamples", "n_resamples"),
-        ("permutations", "n_permutations"),
-        ("ci_method", "ci_method"),
-        ("correction", "correction"),
-        ("alpha", "alpha"),
-        ("confidence", "confidence"),
-    ):
-        if getattr(args, key) is not None:
-            values[field] = getattr(args, key)
-    return StatsOptions(**values)
+    return stats_options(args, seed=args.seed)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that do not go together, or do nothing, are errors before any file is read."""
+    from fteval.cli.validate import check_out_dir, check_text
+    from fteval.errors import ConfigError
+
+    check_out_dir(args.out, "--out")
+    check_text(args.task_name, "--task-name")
+    if args.problems is not None:
+        check_text(args.problems, "--problems")
+        if args.metric:
+            raise ConfigError(
+                "--metric does not apply with --problems (code is scored by pass@k: "
+                "choose k with --k)"
+            )
+        return
+    if args.k:
+        raise ConfigError("--k needs --problems (the HumanEval problems the samples solve)")
+    if not args.metric:
+        raise ConfigError("fteval score needs at least one --metric (or --problems for code)")
 
 
 def score_command(args: argparse.Namespace) -> int:
     """Run ``fteval score``; returns the exit code."""
+    from fteval.cli.validate import parse_labels
     from fteval.errors import ConfigError
     from fteval.pipeline.score_files import ScoreOptions, parse_file_args, score_files
 
+    _check_flags(args)
+    stats = _score_stats(args)
     files = parse_file_args(args.files)
-    if args.problems:
+    if args.problems is not None:
         from fteval.pipeline.score_code import score_code_files
 
         results, run_dir = score_code_files(
@@ -84,11 +97,9 @@ def score_command(args: argparse.Namespace) -> int:
             max_workers=args.workers,
             allow_unsafe=args.allow_unsafe_execution,
             out=args.out,
-            stats_options=_score_stats(args),
+            stats_options=stats,
         )
     else:
-        if not args.metric:
-            raise ConfigError("fteval score needs at least one --metric (or --problems for code)")
         from fteval.metrics.registry import parse_metric_flag
 
         try:
@@ -103,10 +114,8 @@ def score_command(args: argparse.Namespace) -> int:
             arm_field=args.arm_field,
             prompt_field=args.prompt_field,
             task_name=args.task_name,
-            labels=tuple(x.strip() for x in args.labels.split(",")) if args.labels else (),
+            labels=parse_labels(args.labels),
         )
-        results, run_dir = score_files(
-            files, options, out=args.out, stats_options=_score_stats(args)
-        )
+        results, run_dir = score_files(files, options, out=args.out, stats_options=stats)
     print_results({**results, "run_dir": str(run_dir)}, as_json=args.json)
     return EXIT_OK

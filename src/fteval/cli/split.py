@@ -68,10 +68,13 @@ def split_output_paths(data: str | Path, out_dir: str | Path | None) -> tuple[Pa
 
 def run_split(args: argparse.Namespace) -> int:
     """Run ``fteval split``; returns the exit code (0). Bad input raises ``FtevalError``."""
+    from fteval.cli.validate import check_out_dir, check_text
     from fteval.data.readers import read_rows
     from fteval.data.split import split_report, stratified_split, writable_suffix, write_split
     from fteval.records import dumps
 
+    check_text(args.label_field, "--label-field")
+    check_out_dir(args.out_dir, "--out-dir")
     path = Path(args.data)
     writable_suffix(path)  # fail before reading a file whose split could not be written
     rows = read_rows(path)

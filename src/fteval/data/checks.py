@@ -71,3 +71,57 @@ def check_column_type(path: str | Path, rows: Sequence[Row], field: str) -> None
                 f"mixed-type column: a {kind} here, a {first[1]} at row {first[0]}",
                 value,
             )
+
+
+def scalar_text(path: str | Path, row: Row, field: str, value: Any) -> str:
+    """A JSON/CSV cell as text, by one rule for predictions, references and choices.
+
+    * a string is itself (empty included: an empty generation is a valid prediction);
+    * ``true``/``false`` become ``"true"``/``"false"`` (JSON's spelling);
+    * an integer, or a float with an integral value, becomes its decimal digits
+      (``1`` and ``1.0`` are both ``"1"``); another finite float its shortest
+      round-trip form (``2.5`` is ``"2.5"``);
+    * null/NaN (missing), infinities, lists and objects are an ``InputError``.
+
+    Raises:
+        InputError: naming the file, row and field.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise InputError(path, row.number, field, "empty value (null or NaN)", value)
+        if math.isinf(value):
+            raise InputError(path, row.number, field, "not a finite number", value)
+        return str(int(value)) if value.is_integer() else repr(value)
+    if value is None:
+        raise InputError(path, row.number, field, "empty value (null or NaN)", value)
+    raise InputError(
+        path,
+        row.number,
+        field,
+        f"expected a string, number or boolean, not a {_kind(value)}",
+        value,
+    )
+
+
+def reference_texts(path: str | Path, row: Row, field: str) -> str | list[str]:
+    """The row's reference: one text, or a non-empty list of texts (several references).
+
+    Each value (or list item) is converted by ``scalar_text``; a list of one is one text.
+
+    Raises:
+        InputError: the field is missing or null, the list is empty, or a value is not
+            a string, number or boolean.
+    """
+    value = require_field(path, row, field)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise InputError(path, row.number, field, "an empty list of references", value)
+        texts = [scalar_text(path, row, field, item) for item in value]
+        return texts if len(texts) > 1 else texts[0]
+    return scalar_text(path, row, field, value)

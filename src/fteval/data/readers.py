@@ -2,33 +2,35 @@
 
 Every reader returns ``Row`` objects carrying their 1-based row number, so later checks
 can name the file, row and field of a problem. Readers are strict: a malformed line, a
-ragged CSV row, bytes that are not UTF-8, or an empty file is an ``InputError`` naming the
-place. A UTF-8 byte-order mark at the very start of a file is accepted and skipped (Excel
-writes one); a BOM anywhere else, or a UTF-16/32 BOM, is an error.
+ragged CSV row, bytes that are not UTF-8 (``fteval.data.encoding``), JSON that Python
+would bend (``NaN``, a repeated key: ``fteval.data.jsontext``), or an empty file is an
+``InputError`` naming the place. JSONL, JSON, CSV and TSV may be gzip-compressed
+(``.jsonl.gz``...).
+
+Row numbers: JSONL counts lines (blank lines included); JSON counts list items; CSV/TSV
+count records below the header (a quoted field holding newlines is still one record),
+so "row 3" is the third data record whatever its line in the file.
+JSONL lines end at ``\\n`` (``\\r\\n`` too) and nowhere else: U+2028 and the other
+characters Python's ``str.splitlines`` breaks on are valid inside a JSON string.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fteval.data.encoding import check_readable_file, decode_text, read_bytes
+from fteval.data.jsontext import JSONTextError, loads
 from fteval.errors import InputError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
-UTF8_BOM = b"\xef\xbb\xbf"
-_OTHER_BOMS = {
-    b"\xff\xfe\x00\x00": "UTF-32-LE",
-    b"\x00\x00\xfe\xff": "UTF-32-BE",
-    b"\xff\xfe": "UTF-16-LE",
-    b"\xfe\xff": "UTF-16-BE",
-}
+_TEXT_FORMATS = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
 
 @dataclass(frozen=True)
@@ -39,101 +41,71 @@ class Row:
     fields: Mapping[str, Any]
 
 
+def data_format(path: str | Path) -> str:
+    """The format of a data file by name: ``.jsonl``, ``.json``, ``.csv``... (lower case).
+
+    A ``.gz`` suffix is looked through (``a.jsonl.gz`` is ``.jsonl``); ``.ndjson`` is
+    ``.jsonl``.
+
+    Raises:
+        InputError: the extension is not a supported data format.
+    """
+    path = Path(path)
+    names = [suffix.lower() for suffix in path.suffixes]
+    compressed = names[-1:] == [".gz"]
+    inner = names[:-1] if compressed else names
+    suffix = inner[-1] if inner else ""
+    known = [*_TEXT_FORMATS, ".parquet"]
+    if suffix == ".ndjson":
+        suffix = ".jsonl"
+    if suffix not in known or (compressed and suffix == ".parquet"):
+        shown = "".join(path.suffixes[-2:]) if compressed else path.suffix
+        supported = [*known, *(f"{s}.gz" for s in _TEXT_FORMATS)]
+        raise InputError(
+            path,
+            None,
+            None,
+            f"unsupported file type {shown or '(no extension)'!r}; use one of {supported}",
+        )
+    return suffix
+
+
 def read_rows(path: str | Path) -> list[Row]:
     """Read every row of a data file, chosen by extension.
 
     Supported: ``.jsonl``/``.ndjson`` (one object per line), ``.json`` (a list of objects,
-    or ``{"data": [...]}``), ``.csv``, ``.tsv``, ``.parquet``.
+    or ``{"data": [...]}``), ``.csv``, ``.tsv`` (each optionally ``.gz``), ``.parquet``.
 
     Raises:
-        InputError: the file is missing, empty, not UTF-8, or a row is malformed.
+        InputError: the file is missing, not a file, empty, not what its name says, not
+            UTF-8, or a row is malformed.
     """
     path = Path(path)
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     readers = {
         ".jsonl": _read_jsonl,
-        ".ndjson": _read_jsonl,
-        ".jsonl.gz": _read_jsonl,
         ".json": _read_json,
         ".csv": _read_delimited,
         ".tsv": _read_delimited,
         ".parquet": _read_parquet,
     }
-    reader = readers.get(suffix.lower())
-    if reader is None:
-        raise InputError(
-            path, None, None, f"unsupported file type {suffix!r}; use one of {sorted(readers)}"
-        )
-    if not path.is_file():
-        raise InputError(path, None, None, "file not found")
-    rows = reader(path)
+    suffix = data_format(path)
+    check_readable_file(path)
+    rows = readers[suffix](path, suffix)
     if not rows:
         raise InputError(path, None, None, "file has no data rows")
     return rows
 
 
-def decode_text(path: Path, raw: bytes, *, header_lines: int | None = 0) -> str:
-    """UTF-8 text of ``raw``; errors name the line of the first invalid byte.
-
-    ``header_lines`` is how many lines precede the first data row (1 for CSV), so the
-    error's row number is the data row, as in every other error about that file; None
-    when lines are not rows (a JSON document), and the error names only the line.
-    """
-    for bom, name in _OTHER_BOMS.items():
-        if raw.startswith(bom):
-            raise InputError(path, None, None, f"file is {name} encoded; convert it to UTF-8")
-    if raw.startswith(UTF8_BOM):
-        logger.info("%s: skipped a UTF-8 byte-order mark at the start of the file", path)
-        raw = raw[len(UTF8_BOM) :]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        bad = raw[error.start : error.start + 4]
-        raise InputError(
-            path,
-            _data_row(line, header_lines),
-            None,
-            f"bytes that are not UTF-8 on line {line}",
-            bad,
-        ) from None
-    if "\ufeff" in text:
-        line = text[: text.index("\ufeff")].count("\n") + 1
-        raise InputError(
-            path,
-            _data_row(line, header_lines),
-            None,
-            f"a byte-order mark (U+FEFF) inside the file on line {line}",
-        )
-    return text
-
-
-def _data_row(line: int, header_lines: int | None) -> int | None:
-    """The data row on file line ``line``; None for a header line or a JSON document."""
-    if header_lines is None or line <= header_lines:
-        return None
-    return line - header_lines
-
-
-def _read_bytes(path: Path) -> bytes:
-    if path.suffix == ".gz":
-        import gzip
-
-        with gzip.open(path, "rb") as handle:
-            return handle.read()
-    return path.read_bytes()
-
-
-def _read_jsonl(path: Path) -> list[Row]:
-    text = decode_text(path, _read_bytes(path))
+def _read_jsonl(path: Path, suffix: str) -> list[Row]:
+    text = decode_text(path, read_bytes(path))
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(" \t\r"):
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(path, number, None, f"malformed JSON: {error.msg}", line) from None
+            value = loads(line)
+        except JSONTextError as error:
+            raise InputError(path, number, None, f"malformed JSON: {error.message}", line) from None
         if not isinstance(value, dict):
             raise InputError(
                 path, number, None, f"expected a JSON object, got {type(value).__name__}", value
@@ -142,20 +114,23 @@ def _read_jsonl(path: Path) -> list[Row]:
     return rows
 
 
-def _read_json(path: Path) -> list[Row]:
-    text = decode_text(path, _read_bytes(path), header_lines=None)
-    if not text.strip():
+def _read_json(path: Path, suffix: str) -> list[Row]:
+    text = decode_text(path, read_bytes(path), header_lines=None)
+    if not text.strip(" \t\r\n"):
         return []
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            path, None, None, f"malformed JSON on line {error.lineno}: {error.msg}"
-        ) from None
+        value = loads(text)
+    except JSONTextError as error:
+        raise InputError(path, None, None, f"malformed JSON{error.located()}") from None
     if isinstance(value, dict) and isinstance(value.get("data"), list):
         value = value["data"]
     if not isinstance(value, list):
-        raise InputError(path, None, None, "expected a list of objects (or {'data': [...]})")
+        raise InputError(
+            path,
+            None,
+            None,
+            f"expected a list of objects (or {{'data': [...]}}), got {type(value).__name__}",
+        )
     rows = []
     for number, item in enumerate(value, start=1):
         if not isinstance(item, dict):
@@ -166,18 +141,20 @@ def _read_json(path: Path) -> list[Row]:
     return rows
 
 
-def _read_delimited(path: Path) -> list[Row]:
-    text = decode_text(path, _read_bytes(path), header_lines=1)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+def _read_delimited(path: Path, suffix: str) -> list[Row]:
+    delimiter = "\t" if suffix == ".tsv" else ","
+    text = decode_text(path, read_bytes(path), row_of=lambda before: _record_of(before, delimiter))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    number: int | None = None  # data records read; blank lines count, as in a spreadsheet
     try:
         header = next(reader, None)
         if header is None:
             return []
         _check_header(path, header)
+        number = 0
         rows = []
         for record in reader:
-            number = reader.line_num - 1  # data rows count from 1 below the header
+            number += 1
             if not record or record == [""]:
                 continue
             if len(record) != len(header):
@@ -190,8 +167,19 @@ def _read_delimited(path: Path) -> list[Row]:
                 )
             rows.append(Row(number, dict(zip(header, record))))
     except csv.Error as error:
-        raise InputError(path, reader.line_num, None, f"malformed CSV: {error}") from None
+        row = None if number is None else number + 1
+        raise InputError(path, row, None, f"malformed CSV: {error}") from None
     return rows
+
+
+def _record_of(before: str, delimiter: str) -> int | None:
+    """The data record (1-based, below the header) that text ending with ``before`` is in."""
+    reader = csv.reader(io.StringIO(before + "x", newline=""), delimiter=delimiter)
+    try:
+        records = sum(1 for _ in reader)
+    except csv.Error:
+        return None
+    return records - 1 if records > 1 else None
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -204,7 +192,7 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen.add(name)
 
 
-def _read_parquet(path: Path) -> list[Row]:
+def _read_parquet(path: Path, suffix: str) -> list[Row]:
     try:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:

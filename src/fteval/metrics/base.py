@@ -32,6 +32,10 @@ class Metric(abc.ABC):
         store_stats: True for metrics that need a model of their own (BERTScore, BLEURT):
             their per-item statistics are written to samples.jsonl, so re-scoring and
             reports never load that model again.
+        input_kind: what a prediction is: ``"text"`` (a label or a generated string, as
+            prediction files hold), ``"loglikelihood"`` (a model's log-probability and
+            token count: ``fteval run``) or ``"executions"`` (per-sample test results of
+            generated code: ``fteval score --problems``).
     """
 
     name: ClassVar[str]
@@ -40,6 +44,7 @@ class Metric(abc.ABC):
     reads: ClassVar[str] = "prediction"
     scale: ClassVar[float] = 1.0
     store_stats: ClassVar[bool] = False
+    input_kind: ClassVar[str] = "text"
 
     @property
     def key(self) -> str:

@@ -132,6 +132,7 @@ class PassAtK(MeanMetric):
 
     name: ClassVar[str] = "pass@k"
     scale: ClassVar[float] = 100.0
+    input_kind: ClassVar[str] = "executions"
 
     def __init__(self, *, k: int) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:

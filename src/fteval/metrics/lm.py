@@ -40,6 +40,7 @@ class CrossEntropy(Metric):
 
     name: ClassVar[str] = "cross_entropy"
     higher_is_better: ClassVar[bool] = False
+    input_kind: ClassVar[str] = "loglikelihood"
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
         """``predictions[i]`` is ``{"logprob": float, "n_tokens": int}`` (targets unused)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from fteval.metrics.base import Metric
 from fteval.metrics.classification import F1, Accuracy, NormalisedAccuracy, Precision, Recall
+from fteval.metrics.options import coerce_options
 
 MetricFactory = Callable[..., Metric | list[Metric]]
 _FACTORIES: dict[str, MetricFactory] = {}
@@ -87,6 +88,7 @@ def register_class(name: str, cls: type[Metric], **fixed: Any) -> None:
         if unknown:
             known = ", ".join(sorted(accepted - {"labels"})) or "none"
             raise ValueError(f"metric {name!r} has no option {unknown[0]!r} (options: {known})")
+        options = coerce_options(name, cls, options)  # typed per the constructor
         if "labels" in accepted:
             options["labels"] = labels
         return cls(**fixed, **options)
@@ -104,29 +106,25 @@ def metric_name_and_options(spec: MetricSpec) -> tuple[str, dict[str, Any]]:
 
 
 def parse_metric_flag(text: str) -> MetricSpec:
-    """``rougeL:tokenizer=unicode,use_stemmer=true`` -> a spec mapping (CLI syntax)."""
+    """``rougeL:tokenizer=unicode,use_stemmer=true`` -> a spec mapping (CLI syntax).
+
+    Values stay text; each metric converts them to its options' declared types
+    (``fteval.metrics.options``), so ``yes`` is a boolean only where a boolean belongs.
+    """
     name, sep, rest = text.partition(":")
     if not sep:
         return name
     options: dict[str, Any] = {"name": name}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
+        key = key.strip()
         if not eq or not key:
             raise ValueError(f"--metric {text!r}: options are key=value pairs")
-        options[key.strip()] = _coerce(value.strip())
+        if key == "name" or key in options:
+            problem = "is given twice" if key != "name" else "is the metric's name, not an option"
+            raise ValueError(f"--metric {text!r}: {key!r} {problem}")
+        options[key] = value.strip()
     return options
-
-
-def _coerce(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    return value
 
 
 def _need_labels(name: str, labels: Sequence[Any] | None) -> Sequence[Any]:

@@ -328,8 +328,10 @@ class _BertScoreEngine:
             rescale = "rescale:no(no baseline for model)"
         else:
             rescale = "rescale:no"
+        extra = f"|lang:{self.lang}" if self.lang != "en" else ""
+        extra += "|tok:fast" if self.use_fast_tokenizer else ""
         return (
-            f"model:{model}|layer:{self.num_layers}|idf:no|{rescale}|multi-ref:max"
+            f"model:{model}|layer:{self.num_layers}|idf:no|{rescale}{extra}|multi-ref:max"
             f"|bert-score:{version_of('bert-score')}|transformers:{version_of('transformers')}"
         )
 

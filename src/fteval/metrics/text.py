@@ -191,11 +191,15 @@ class BLEU(_SacrebleuMetric):
                 "install what sacrebleu asks for or choose '13a', 'intl', 'zh' or 'char'"
             ) from error
         self.tokenize = tokenize
+        self.max_ngram_order = max_ngram_order
         self._k = 2 + 2 * max_ngram_order
 
     def signature(self) -> str:
+        # sacrebleu's signature leaves the n-gram order out; a non-default one is named
+        order = f"|ngram:{self.max_ngram_order}" if self.max_ngram_order != 4 else ""
         return (
-            f"bleu|{self._sacrebleu_signature()}|item:sentence_bleu(eff:yes)|fteval:{__version__}"
+            f"bleu|{self._sacrebleu_signature()}{order}|item:sentence_bleu(eff:yes)"
+            f"|fteval:{__version__}"
         )
 
 
@@ -228,6 +232,8 @@ class CHRF(_SacrebleuMetric):
             raise ValueError(
                 f"chrf: need char_order >= 1 and word_order >= 0, got {char_order} and {word_order}"
             )
+        if beta < 0:
+            raise ValueError(f"chrf: beta must be >= 0 (0 weighs precision only), got {beta}")
         self._corpus = sacrebleu.CHRF(
             char_order=char_order,
             word_order=word_order,
@@ -237,10 +243,13 @@ class CHRF(_SacrebleuMetric):
             eps_smoothing=eps_smoothing,
         )
         self._item = self._corpus  # sentence chrF uses the same settings
+        self.beta = beta
         self._k = 3 * (char_order + word_order)
 
     def signature(self) -> str:
-        return f"chrf|{self._sacrebleu_signature()}|fteval:{__version__}"
+        # sacrebleu's signature leaves beta out; a non-default one is named
+        beta = f"|beta:{self.beta}" if self.beta != 2 else ""
+        return f"chrf|{self._sacrebleu_signature()}{beta}|fteval:{__version__}"
 
 
 # ------------------------------------------------------------------------------- ROUGE

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fteval._util.paths import user_cache_dir
+from fteval._util.paths import check_dir_target, user_cache_dir
 from fteval.backends import Backend, make_backend
 from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
@@ -49,6 +49,14 @@ def load_tasks(config: RunConfig) -> list[Task]:
     return tasks
 
 
+def check_output_paths(config: RunConfig) -> None:
+    """The run directory and the response cache must be (or become) directories."""
+    if config.out is not None:
+        check_dir_target(config.out, "out (the run directory)")
+    if config.cache_dir not in (None, "off"):
+        check_dir_target(config.cache_dir, "cache_dir (the response cache)")
+
+
 def check_targets(task: Task) -> None:
     """Let each metric refuse targets it would score wrongly (e.g. ROUGE's ASCII-only
     tokenizer on non-Latin references), before any model loads."""
@@ -76,6 +84,7 @@ def execute(
         The results object (as written to results.json) and the run directory.
     """
     started = time.monotonic()
+    check_output_paths(config)
     tasks = load_tasks(config)
     arms = config.arms()
     backend = backend or with_cache(
@@ -100,10 +109,7 @@ def execute(
             manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
             run_dir.write_manifest(manifest)
         except BaseException as error:
-            manifest.update(
-                status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {error}"
-            )
-            run_dir.write_manifest(manifest)
+            run_dir.mark_failed(manifest, error)
             raise
         finally:
             backend.close()

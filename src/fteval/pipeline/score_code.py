@@ -7,10 +7,12 @@ problems are paired across arms by ``task_id``. Per-sample outcomes go to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fteval._util.paths import check_dir_target
 from fteval.compare import StatsOptions
 from fteval.errors import ConfigError
 from fteval.pipeline.score_files import write_scored_run
@@ -33,8 +35,17 @@ def score_code_files(
     """Execute every arm's samples, then write a scored run with pass@k per arm.
 
     Only k values no larger than every problem's sample count are reported.
+
+    Raises:
+        ConfigError: a k below 1, a timeout that is not a positive number of seconds,
+            fewer than 1 worker, or an --out that cannot be a directory (before any
+            program runs).
     """
     from fteval.sandbox.humaneval import evaluate_code_samples
+
+    check_code_options(k, timeout_s, max_workers)
+    if out is not None:
+        check_dir_target(out, "--out")
 
     samples: list[SampleResult] = []
     executions: list[dict[str, Any]] = []
@@ -78,3 +89,22 @@ def score_code_files(
         samples, arms, task, config, out=out, stats_options=stats_options,
         extra_files={"executions.jsonl": executions},
     )  # fmt: skip
+
+
+def check_code_options(k: Sequence[int], timeout_s: float, max_workers: int | None) -> None:
+    """``--k`` values >= 1, ``--timeout`` finite and > 0 seconds, ``--workers`` >= 1.
+
+    Raises:
+        ConfigError: naming the flag and the value.
+    """
+    bad_k = [x for x in k if isinstance(x, bool) or not isinstance(x, int) or x < 1]
+    if not k or bad_k:
+        raise ConfigError(f"--k: every k must be an integer >= 1 (value: {list(k)!r})")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)):
+        raise ConfigError(f"--timeout: expected seconds, a number (value: {timeout_s!r})")
+    if not math.isfinite(timeout_s) or timeout_s <= 0:
+        raise ConfigError(f"--timeout: must be a finite number of seconds > 0 (value: {timeout_s})")
+    if max_workers is not None and (
+        isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+    ):
+        raise ConfigError(f"--workers: must be an integer >= 1 (value: {max_workers!r})")

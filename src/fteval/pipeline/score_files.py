@@ -3,23 +3,33 @@
 Each file is one arm (named ``NAME=PATH`` or by the file's stem); the first is the
 reference every other arm is compared with. Alternatively one file holds every arm,
 told apart by ``arm_field``. Rows are paired across arms by ``id_field`` (default: row
-number). The reference field holds a string or a list of strings (several references).
+number). The reference field holds one value or a list (several references).
+Predictions and references are text by one rule (``fteval.data.checks.scalar_text``):
+strings as they are, ``true``/``false`` as ``"true"``/``"false"``, numbers as their
+decimal digits (``1`` and ``1.0`` are both ``"1"``); null, lists (for predictions) and
+objects are errors naming file, row and field.
+
+Everything is checked before the run directory is made: options, every row, that each
+metric fits prediction files and accepts the references. A failure after that marks
+the manifest ``failed`` with the error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fteval._util.paths import check_dir_target
 from fteval.compare import StatsOptions
 from fteval.compare.results import build_results
-from fteval.data.checks import check_unique_ids, require_field
+from fteval.data.checks import check_unique_ids, reference_texts, require_field, scalar_text
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError
-from fteval.metrics import make_metrics
+from fteval.metrics import Metric, make_metrics
 from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.markdown import render_markdown
@@ -27,6 +37,7 @@ from fteval.scoring import TaskInfo, attach_scores
 from fteval.version import __version__
 
 CLASSIFICATION_PREFIXES = ("acc", "f1_", "precision_", "recall_")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,48 @@ def parse_file_args(values: Sequence[str]) -> list[tuple[str, str]]:
         if not sep or not name or Path(value).exists():
             name, path = Path(value).stem, value
         arms.append((name, path))
+    for name, path in arms:
+        check_name(name, f"the arm name of {path}", hint="name the file's arm as NAME=PATH")
     names = [n for n, _ in arms]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"arm names repeat: {duplicates}; name files as NAME=PATH")
     return arms
+
+
+def check_name(name: str, what: str, *, hint: str = "") -> str:
+    """``name`` if it is 1-64 letters, digits, ``_ . - @``, starting with a letter or digit.
+
+    The whole name must match (a trailing newline does not pass).
+
+    Raises:
+        ConfigError: naming ``what`` and the value.
+    """
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ConfigError(
+            f"{what}: {name!r} must be 1-64 letters, digits, '_', '.', '-' or '@', starting "
+            f"with a letter or digit{'; ' + hint if hint else ''}"
+        )
+    return name
+
+
+def check_options(options: ScoreOptions) -> None:
+    """Field names present, task name and labels well formed (before any file is read)."""
+    check_name(options.task_name, "--task-name")
+    for flag, field in (
+        ("--prediction-field", options.prediction_field),
+        ("--reference-field", options.reference_field),
+        ("--arm-field", options.arm_field),
+        ("--prompt-field", options.prompt_field),
+    ):
+        if field is not None and not field.strip():
+            raise ConfigError(f"{flag}: an empty field name")
+    empty = [label for label in options.labels if not label.strip()]
+    if empty:
+        raise ConfigError(f"--labels: an empty label in {list(options.labels)!r}")
+    repeated = sorted({x for x in options.labels if options.labels.count(x) > 1})
+    if repeated:
+        raise ConfigError(f"--labels: {repeated} given more than once")
 
 
 def load_samples(files: Sequence[tuple[str, str]], options: ScoreOptions) -> list[SampleResult]:
@@ -66,7 +114,18 @@ def load_samples(files: Sequence[tuple[str, str]], options: ScoreOptions) -> lis
         if options.arm_field:
             groups: dict[str, list[Row]] = {}
             for row in rows:
-                arm = str(require_field(path, row, options.arm_field))
+                arm = scalar_text(
+                    path, row, options.arm_field, require_field(path, row, options.arm_field)
+                )
+                if not NAME.fullmatch(arm):
+                    raise InputError(
+                        path,
+                        row.number,
+                        options.arm_field,
+                        "an arm name must be 1-64 letters, digits, '_', '.', '-' or '@', "
+                        "starting with a letter or digit",
+                        arm,
+                    )
                 groups.setdefault(arm, []).append(row)
             for arm, arm_rows in groups.items():
                 samples += _samples(path, arm, arm_rows, options)
@@ -84,13 +143,10 @@ def _samples(path: str, arm: str, rows: list[Row], options: ScoreOptions) -> lis
     )
     out = []
     for example_id, row in zip(ids, rows):
-        prediction = require_field(path, row, options.prediction_field)
-        if not isinstance(prediction, (str, int, float)):
-            raise InputError(
-                path, row.number, options.prediction_field, "expected text", prediction
-            )
-        target = _reference(path, row, options.reference_field)
-        prompt = str(row.fields.get(options.prompt_field, "")) if options.prompt_field else ""
+        field = options.prediction_field
+        prediction = scalar_text(path, row, field, require_field(path, row, field))
+        target = reference_texts(path, row, options.reference_field)
+        prompt = _prompt(path, row, options.prompt_field)
         out.append(
             SampleResult(
                 task=options.task_name,
@@ -98,21 +154,18 @@ def _samples(path: str, arm: str, rows: list[Row], options: ScoreOptions) -> lis
                 arm=arm,
                 prompt_hash=hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16],
                 target=target,
-                prediction=str(prediction),
-                generation=str(prediction),
+                prediction=prediction,
+                generation=prediction,
                 meta={"row": row.number, "file": path},
             )
         )
     return out
 
 
-def _reference(path: str, row: Row, field: str) -> Any:
-    value = require_field(path, row, field)
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value if len(value) > 1 else value[0]
-    raise InputError(path, row.number, field, "expected a string or a list of strings", value)
+def _prompt(path: str, row: Row, field: str | None) -> str:
+    if field is None or row.fields.get(field) is None:
+        return ""
+    return scalar_text(path, row, field, row.fields[field])
 
 
 def _check_pairing(samples: Sequence[SampleResult]) -> None:
@@ -152,11 +205,33 @@ def _check_pairing(samples: Sequence[SampleResult]) -> None:
 
 def _labels(samples: Sequence[SampleResult], options: ScoreOptions) -> tuple[str, ...]:
     if options.labels:
+        check_labels_cover(samples, options.labels)
         return options.labels
     names = [m if isinstance(m, str) else m.get("name", "") for m in options.metrics]
     if not any(name.startswith(CLASSIFICATION_PREFIXES) for name in names):
         return ()
     return tuple(sorted({str(s.target) for s in samples}))
+
+
+def check_labels_cover(samples: Sequence[SampleResult], labels: Sequence[str]) -> None:
+    """Every reference must be one of ``--labels``; the error lists those that are not."""
+    missing: dict[str, SampleResult] = {}
+    for sample in samples:
+        targets = sample.target if isinstance(sample.target, list) else [sample.target]
+        for target in targets:
+            if target not in labels and target not in missing:
+                missing[target] = sample
+    if missing:
+        first = next(iter(missing.values()))
+        shown = ", ".join(repr(m) for m in list(missing)[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise InputError(
+            first.meta.get("file", ""),
+            first.meta.get("row"),
+            "reference",
+            f"--labels {','.join(labels)} do not cover the references {shown}{more}; "
+            "list every label the references use",
+        )
 
 
 def _arm_records(arm_names: Sequence[str], files: Sequence[tuple[str, str]]) -> list[dict]:
@@ -182,21 +257,61 @@ def score_files(
 ) -> tuple[dict[str, Any], Path]:
     """Score prediction files; write manifest, samples, results and report.
 
+    Raises:
+        ConfigError, InputError: bad options, rows, or metrics that do not fit the files
+            (all before the run directory is made).
+
     Returns:
         The results object (with ``empty_predictions`` per arm) and the run directory.
     """
+    check_options(options)
+    if out is not None:
+        check_dir_target(out, "--out")
     samples = load_samples(files, options)
     labels = _labels(samples, options)
     try:
-        make_metrics(options.metrics, labels=labels or None)
+        metrics = make_metrics(options.metrics, labels=labels or None)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    check_metrics_fit(metrics, [s.target for s in samples if s.arm == samples[0].arm])
     arm_names = list(dict.fromkeys(s.arm for s in samples))
     arms = _arm_records(arm_names, files)
     n_items = len(samples) // max(1, len(arm_names))
     task = TaskInfo(options.task_name, "scored", options.metrics, labels, n_items, "")
     config = {**vars(options), "files": [list(f) for f in files]}
     return write_scored_run(samples, arms, task, config, out=out, stats_options=stats_options)
+
+
+def check_metrics_fit(metrics: Sequence[Metric], targets: Sequence[Any]) -> None:
+    """Each metric must read what prediction files hold and accept their references.
+
+    Raises:
+        ConfigError: naming the metric and what to use instead.
+    """
+    for metric in metrics:
+        if metric.input_kind == "loglikelihood":
+            raise ConfigError(
+                f"--metric {metric.key}: scores a model's log-likelihoods of a text set, which "
+                "prediction files do not hold; use fteval run with a perplexity task"
+            )
+        if metric.input_kind == "executions":
+            raise ConfigError(
+                f"--metric {metric.key}: scores generated code by running it; give the "
+                "problems with --problems FILE and the k values with --k (repeatable) "
+                "instead of --metric"
+            )
+        if metric.reads != "prediction":
+            raise ConfigError(
+                f"--metric {metric.key}: reads each choice's log-likelihood ({metric.reads}), "
+                "which prediction files do not hold; use acc"
+            )
+        check = getattr(metric, "check_targets", None)
+        if check is None:
+            continue
+        try:
+            check(targets)
+        except ValueError as error:
+            raise ConfigError(f"--metric {metric.key}: {error}") from None
 
 
 def write_scored_run(
@@ -209,8 +324,23 @@ def write_scored_run(
     stats_options: StatsOptions | None,
     extra_files: dict[str, Sequence[dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, Any], Path]:
-    """Write a run directory for samples scored without a model; return results."""
+    """Write a run directory for samples scored without a model; return results.
+
+    The samples are scored before the directory is made, so a metric that refuses the
+    data leaves nothing behind; a failure after that marks the manifest ``failed``.
+
+    Raises:
+        InputError: a metric refuses the data (the message names the metric).
+    """
     stats = stats_options or StatsOptions()
+    metrics = task.build_metrics()
+    for arm in arms:
+        arm_samples = [s for s in samples if s.arm == arm["name"]]
+        try:
+            attach_scores(arm_samples, metrics)
+        except ValueError as error:
+            source = arm_samples[0].meta.get("file", arm["name"]) if arm_samples else arm["name"]
+            raise InputError(source, None, None, f"cannot be scored: {error}") from None
     run_dir = RunDirectory(out or default_run_dir())
     run_dir.create()
     manifest = {
@@ -225,9 +355,23 @@ def write_scored_run(
         "seeds": {"statistics": stats.seed},
     }
     run_dir.write_manifest(manifest)
-    metrics = task.build_metrics()
-    for arm in arms:
-        attach_scores([s for s in samples if s.arm == arm["name"]], metrics)
+    try:
+        results = _write_records(run_dir, samples, arms, task, manifest, stats, extra_files)
+    except BaseException as error:
+        run_dir.mark_failed(manifest, error)
+        raise
+    return results, run_dir.path
+
+
+def _write_records(
+    run_dir: RunDirectory,
+    samples: Sequence[SampleResult],
+    arms: Sequence[dict[str, Any]],
+    task: TaskInfo,
+    manifest: dict[str, Any],
+    stats: StatsOptions,
+    extra_files: dict[str, Sequence[dict[str, Any]]] | None,
+) -> dict[str, Any]:
     run_dir.append_samples(samples)
     for name, records in (extra_files or {}).items():
         append_jsonl(run_dir.path / name, records)
@@ -242,4 +386,4 @@ def write_scored_run(
     run_dir.write_report(render_markdown(results, manifest))
     manifest.update(status="complete", finished_at=utc_now())
     run_dir.write_manifest(manifest)
-    return results, run_dir.path
+    return results

@@ -11,18 +11,21 @@ import datetime as dt
 import fcntl
 import json
 import os
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from fteval.errors import FtevalError
+from fteval.errors import FtevalError, OutputError
 from fteval.records.jsonio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from fteval.records.schema import check_before_write, validate_results
 from fteval.records.types import SampleResult
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 RESULTS = "results.json"
 REPORT_MD = "report.md"
+LOG = "fteval.log"
 LOCK = ".lock"
 
 # Config keys that do not change any sample: a run may resume with other values.
@@ -68,7 +71,15 @@ class RunDirectory:
                 f"{self.path}: already holds a run (manifest.json/samples.jsonl); choose "
                 "another --out or remove it"
             )
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._mkdir()
+
+    def _mkdir(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(
+                f"{self.path}: cannot create the run directory: {error.strerror or error}"
+            ) from None
 
     def open_for(self, config: Mapping[str, Any]) -> bool:
         """Make the directory for a run of ``config``, or find an unfinished one to resume.
@@ -83,7 +94,7 @@ class RunDirectory:
         if not manifest_path.exists():
             if self.samples_path.exists():
                 raise FtevalError(f"{self.path}: has samples.jsonl but no manifest.json")
-            self.path.mkdir(parents=True, exist_ok=True)
+            self._mkdir()
             return False
         previous = self.read_manifest()
         if previous.get("status") == "complete":
@@ -123,7 +134,7 @@ class RunDirectory:
         The lock is an ``flock`` on ``.lock``: the kernel drops it when the process dies,
         SIGKILL included, so a crashed run never leaves a stale lock.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._mkdir()
         handle = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115
         try:
             try:
@@ -150,6 +161,7 @@ class RunDirectory:
         append_jsonl(self.samples_path, (s.to_json() for s in samples))
 
     def write_results(self, results: dict[str, Any]) -> None:
+        check_before_write(results, self.path / RESULTS)
         atomic_write_json(self.path / RESULTS, results)
 
     def write_report(self, text: str, name: str = REPORT_MD) -> None:
@@ -159,7 +171,31 @@ class RunDirectory:
         return _read_json(self.path / MANIFEST)
 
     def read_results(self) -> dict[str, Any]:
-        return _read_json(self.path / RESULTS)
+        """results.json, checked against the published schema (docs/results.schema.json)."""
+        results = _read_json(self.path / RESULTS)
+        validate_results(results, self.path / RESULTS)
+        return results
+
+    def mark_failed(self, manifest: dict[str, Any], error: BaseException) -> None:
+        """Record a failed run: manifest ``failed`` with the error, traceback in fteval.log.
+
+        The log path is attached to ``error`` (see ``failure_log``), so the command line
+        can point to it. Never raises for its own writes: the first error is the news.
+        """
+        manifest.update(
+            status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {error}"
+        )
+        with contextlib.suppress(OSError, FtevalError):
+            self.write_manifest(manifest)
+        log = self.path / LOG
+        try:
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(f"{utc_now()} run failed\n")
+                handle.writelines(traceback.format_exception(error))
+        except OSError:
+            return
+        with contextlib.suppress(AttributeError, TypeError):
+            error._fteval_log = str(log)  # type: ignore[attr-defined]
 
     def read_samples(self) -> list[SampleResult]:
         if not self.samples_path.exists():
@@ -177,10 +213,20 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     ]
 
 
+def failure_log(error: BaseException) -> str | None:
+    """The fteval.log holding ``error``'s traceback, when ``mark_failed`` wrote one."""
+    return getattr(error, "_fteval_log", None)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FtevalError(f"{path}: not found (is this a run directory?)") from None
-    except json.JSONDecodeError as error:
+    except (OSError, UnicodeDecodeError) as error:
+        raise FtevalError(f"{path}: cannot read: {error}") from None
+    except (json.JSONDecodeError, RecursionError) as error:
         raise FtevalError(f"{path}: malformed JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise FtevalError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data

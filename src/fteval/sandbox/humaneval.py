@@ -22,8 +22,6 @@ is reported only for k <= every problem's sample count.
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import time
 from collections import Counter
@@ -32,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fteval.data.encoding import read_text
+from fteval.data.jsontext import JSONTextError, loads
 from fteval.errors import InputError
 from fteval.metrics.code import DEFAULT_KS, mean_pass_at_k, pass_at_k_per_problem
 from fteval.sandbox._sandbox import Sandbox
@@ -299,27 +299,22 @@ def _summarise(
 
 
 def _read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (1-based line number, object) for each non-blank line."""
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(path, None, None, "file not found")
-    opener = gzip.open if file.name.endswith(".gz") else open
-    try:
-        with opener(file, "rt", encoding="utf-8") as handle:
-            for row, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise InputError(
-                        path, row, None, f"not valid JSON ({error.msg})", line.strip()
-                    ) from error
-                if not isinstance(record, dict):
-                    raise InputError(path, row, None, "must be a JSON object", record)
-                yield row, record
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise InputError(path, None, None, f"cannot be read: {error}") from error
+    """Yield (1-based line number, object) for each non-blank line.
+
+    The file is checked as every data file is (``fteval.data.encoding``: gzip, UTF-8,
+    not a directory...); lines end at ``\\n`` only, as JSONL's do.
+    """
+    text = read_text(path)
+    for row, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(" \t\r"):
+            continue
+        try:
+            record = loads(line)
+        except JSONTextError as error:
+            raise InputError(path, row, None, f"not valid JSON ({error.message})", line) from None
+        if not isinstance(record, dict):
+            raise InputError(path, row, None, "must be a JSON object", record)
+        yield row, record
 
 
 def _string_fields(

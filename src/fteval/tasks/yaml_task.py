@@ -32,12 +32,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fteval._util.validation import describe_validation_error
-from fteval.data.checks import check_column_type, check_unique_ids, require_field
+from fteval.data.checks import (
+    check_column_type,
+    check_unique_ids,
+    reference_texts,
+    require_field,
+    scalar_text,
+)
 from fteval.data.readers import Row, read_hf_dataset, read_rows
+from fteval.data.yamltext import load_yaml
 from fteval.errors import ConfigError, InputError
 from fteval.records import Example, sha256_file
 from fteval.tasks.task import GenerationSpec, Task, validate_metric_names
@@ -148,16 +154,11 @@ def load_task_file(path: str | Path) -> Task:
 
 
 def _parse(path: Path) -> TaskFile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: task file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    data = load_yaml(path, what="task file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a task file is a mapping of keys, got {type(data).__name__}")
     try:
-        spec = TaskFile(**data)
+        spec = TaskFile.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_describe(path, error)) from None
     _check_spec(path, spec)
@@ -165,7 +166,7 @@ def _parse(path: Path) -> TaskFile:
 
 
 def _check_spec(path: Path, spec: TaskFile) -> None:
-    if not TASK_NAME.match(spec.name):
+    if not TASK_NAME.fullmatch(spec.name):
         raise ConfigError(
             f"{path}: key 'name': {spec.name!r} must be 1-64 letters, digits, '_', '.', '-'"
         )
@@ -187,6 +188,8 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
             raise ConfigError(f"{path}: key 'choices': needs at least 2, got {spec.choices!r}")
         if spec.choices is not None and len(set(spec.choices)) != len(spec.choices):
             raise ConfigError(f"{path}: key 'choices': duplicates in {spec.choices!r}")
+        if spec.choices is not None and any(not choice.strip() for choice in spec.choices):
+            raise ConfigError(f"{path}: key 'choices': an empty choice in {spec.choices!r}")
         if spec.label_field is None:
             raise ConfigError(f"{path}: a multiple_choice task needs 'label_field'")
     elif spec.type == "generate" and spec.reference_field is None:
@@ -205,7 +208,7 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
         if name is None:
             continue
         # no '.' or '[': str.format would read them as attribute or index access
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_ -]*$", name) or format_spec or conversion:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ -]*", name) or format_spec or conversion:
             shown = name + (f"!{conversion}" if conversion else "")
             shown += f":{format_spec}" if format_spec else ""
             raise ConfigError(
@@ -278,12 +281,18 @@ def _row_choices(source: str, row: Row, spec: TaskFile) -> tuple[list[str], list
     """(label names, choice texts) for one row."""
     if spec.choices is not None:
         return list(spec.choices), list(spec.choices)
-    value = require_field(source, row, spec.choices_field)
+    field = spec.choices_field
+    value = require_field(source, row, field)
     if not isinstance(value, (list, tuple)) or len(value) < 2:
-        raise InputError(source, row.number, spec.choices_field, "expected a list of >= 2", value)
-    texts = [str(v) for v in value]
+        raise InputError(source, row.number, field, "expected a list of >= 2", value)
+    texts = [scalar_text(source, row, field, v) for v in value]
     if len(texts) > 26:
-        raise InputError(source, row.number, spec.choices_field, "more than 26 choices", value)
+        raise InputError(source, row.number, field, "more than 26 choices", value)
+    if any(not text.strip() for text in texts):
+        raise InputError(source, row.number, field, "an empty choice", value)
+    repeated = sorted({text for text in texts if texts.count(text) > 1})
+    if repeated:
+        raise InputError(source, row.number, field, f"the choice {repeated[0]!r} repeats", value)
     return list(string.ascii_uppercase[: len(texts)]), texts
 
 
@@ -407,14 +416,8 @@ def _generate_examples(
     source_of = {s: _split_source(path, spec, s) for s in splits}
 
     def references(src: str, row: Row) -> list[str]:
-        value = require_field(src, row, spec.reference_field)
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise InputError(
-            src, row.number, spec.reference_field, "expected a string or a list of strings", value
-        )
+        value = reference_texts(src, row, spec.reference_field)  # the rule of fteval score
+        return [value] if isinstance(value, str) else value
 
     examples = []
     for example_id, row in zip(ids, rows):
