@@ -177,7 +177,7 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
         candidate = folder / item
         return str(candidate) if not Path(item).is_absolute() and candidate.exists() else item
 
-    if key == "out" and isinstance(value, str):
+    if key == "out" and isinstance(value, str) and value.strip():
         return str(folder / value)  # an absolute value stays as it is
     if key in ("base", "full") and isinstance(value, str):
         return resolve(value)

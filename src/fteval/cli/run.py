@@ -77,7 +77,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from fteval.config import parse_adapter_flags
 
     values: dict[str, Any] = {}
-    if args.base:
+    if args.base is not None:
         values["base"] = args.base
     if args.adapter:
         values["adapters"] = parse_adapter_flags(args.adapter)

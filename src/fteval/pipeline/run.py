@@ -46,7 +46,26 @@ def load_tasks(config: RunConfig) -> list[Task]:
         if task.name in seen:
             raise ConfigError(f"two tasks are named {task.name!r} ({seen[task.name]} and {spec})")
         seen[task.name] = spec
+    check_margin_keys(config, tasks)
     return tasks
+
+
+def check_margin_keys(config: RunConfig, tasks: Sequence[Task]) -> None:
+    """Each non-inferiority margin must name a task of the run (and one of its metrics)."""
+    if not config.non_inferiority:
+        return
+    metrics = {t.name: {m.key for m in t.build_metrics()} for t in tasks}
+    for key in config.non_inferiority:
+        task, _, metric = key.partition("/")
+        if task not in metrics:
+            raise ConfigError(
+                f"non_inferiority: {key!r} names no task of this run (tasks: {sorted(metrics)})"
+            )
+        if metric and metric not in metrics[task]:
+            raise ConfigError(
+                f"non_inferiority: {key!r} names no metric of task {task!r} "
+                f"(metrics: {sorted(metrics[task])})"
+            )
 
 
 def check_output_paths(config: RunConfig) -> None:

@@ -269,6 +269,13 @@ def score_files(
         check_dir_target(out, "--out")
     samples = load_samples(files, options)
     labels = _labels(samples, options)
+    for spec in options.metrics:
+        name = spec if isinstance(spec, str) else spec.get("name", "")
+        if str(name).startswith("pass@"):
+            raise ConfigError(
+                f"--metric {name}: scores generated code by running it; give the problems "
+                "with --problems FILE and the k values with --k (repeatable) instead"
+            )
     try:
         metrics = make_metrics(options.metrics, labels=labels or None)
     except ValueError as error:

@@ -38,6 +38,8 @@ def load_task(spec: str, *, limit: int | None = None) -> Task:
     """
     path = Path(spec)
     if path.suffix.lower() in (".yaml", ".yml"):
+        if path.is_dir():
+            raise ConfigError(f"{spec}: is a directory, not a task file")
         if not path.is_file():
             raise ConfigError(f"{spec}: task file not found")
         return load_task_file(path).limited(limit)

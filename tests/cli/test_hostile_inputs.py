@@ -1,0 +1,686 @@
+# ruff: noqa: E501  (the case tables keep one case per line, as a matrix reads)
+"""A matrix of hostile inputs to ``run``, ``score``, ``check`` and ``split``.
+
+Each bad input must end in exit 2 with a message naming where the problem is (the file
+and row, the flag, or the JSON path) and leave no run directory behind; each
+valid-but-unusual input must end in exit 0 with the right numbers. ``run`` uses the fake
+backend, so every case takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fteval.cli import main
+from tests.conftest import INTENTS, intent_rows
+
+# ------------------------------------------------------------------------ workspace
+
+
+class Workspace:
+    """A folder of valid inputs; each case writes its own hostile files beside them."""
+
+    def __init__(self, root: Path, results: dict[str, Any]) -> None:
+        self.root = root
+        self.out = root / "out"
+        self.valid_results = results
+        self.preds = self.jsonl("preds.jsonl", _pred_rows())
+        self.tuned = self.jsonl("tuned.jsonl", _pred_rows(shift=1))
+        self.data = self.jsonl("data.jsonl", intent_rows(12))
+        self.task = self.yaml("task.yaml", _task_spec())
+        self.results = self.text("results.json", json.dumps(results))
+        (root / "a_file").write_text("not a directory\n")
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def text(self, name: str, content: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        return path
+
+    def bytes(self, name: str, content: bytes) -> Path:
+        path = self.root / name
+        path.write_bytes(content)
+        return path
+
+    def jsonl(self, name: str, rows: list[Any]) -> Path:
+        return self.text(name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+    def yaml(self, name: str, spec: Any) -> Path:
+        return self.text(name, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+
+    def task_with(self, rows: list[dict] | None = None, **keys) -> Path:
+        """t.yaml over ``rows`` (default: the intents) in t.jsonl, with keys overridden."""
+        data = self.jsonl("t.jsonl", rows if rows is not None else intent_rows(12))
+        spec = {**_task_spec(), "data": data.name, **keys}
+        return self.yaml("t.yaml", {k: v for k, v in spec.items() if v is not None})
+
+    def results_with(self, change: Callable[[dict[str, Any]], Any]) -> Path:
+        results = json.loads(json.dumps(self.valid_results))
+        change(results)
+        return self.text("bad/results.json", json.dumps(results))
+
+    def config(self, name: str = "run.yaml", **keys) -> Path:
+        spec = {"base": "b", "tasks": [str(self.task)], "backend": "fake", **keys}
+        return self.yaml(name, spec)
+
+
+def _pred_rows(n: int = 6, shift: int = 0) -> list[dict]:
+    refs = ["the cat sat", "a dog ran", "birds fly", "rain falls", "sun shines", "fish swim"]
+    return [
+        {"id": i, "prediction": refs[(i + shift) % n] if i % 2 else refs[i], "reference": refs[i]}
+        for i in range(n)
+    ]
+
+
+def _task_spec() -> dict[str, Any]:
+    return {
+        "name": "intents",
+        "data": "data.jsonl",
+        "id_field": "id",
+        "template": "Message: {text}\nIntent:",
+        "choices": INTENTS,
+        "label_field": "label",
+        "metrics": ["acc"],
+    }
+
+
+@pytest.fixture(scope="module")
+def valid_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real results object with comparisons, made once by ``fteval score``."""
+    root = tmp_path_factory.mktemp("valid")
+    a = root / "a.jsonl"
+    b = root / "b.jsonl"
+    a.write_text("".join(json.dumps(r) + "\n" for r in _pred_rows()))
+    b.write_text("".join(json.dumps(r) + "\n" for r in _pred_rows(shift=1)))
+    code, _, err = invoke(["score", str(a), str(b), "--metric", "exact_match",
+                           "--out", str(root / "run"), "--bootstrap", "100",
+                           "--permutations", "100"])  # fmt: skip
+    assert code == 0, err
+    return json.loads((root / "run" / "results.json").read_text())
+
+
+@pytest.fixture
+def ws(tmp_path: Path, valid_results: dict[str, Any]) -> Workspace:
+    return Workspace(tmp_path, valid_results)
+
+
+def invoke(argv: list[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr); argparse's exits included."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse refuses a value: exit 2 with usage
+            code = stop.code if isinstance(stop.code, int) else 2
+    return code, out.getvalue(), err.getvalue()
+
+
+# ---------------------------------------------------------------------- the cases
+
+Argv = Callable[[Workspace], list[str]]
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A hostile input: exit 2, and each ``where`` fragment (formatted with ``ws``) in
+    stderr. ``fresh_out``: the run directory must not exist afterwards."""
+
+    id: str
+    argv: Argv
+    where: tuple[str, ...]
+    fresh_out: bool = True
+    marks: tuple[Any, ...] = field(default=())
+
+
+def score(*files: str, extra: tuple[str, ...] = ()) -> Argv:
+    def argv(ws: Workspace) -> list[str]:
+        return ["score", *files, *extra]
+
+    return argv
+
+
+def S(build: Callable[[Workspace], list[str]]) -> Argv:
+    """A score command over files the case writes; --out and a metric are added."""
+
+    def argv(ws: Workspace) -> list[str]:
+        args = build(ws)
+        if not any(a.startswith("--metric") or a == "--problems" for a in args):
+            args += ["--metric", "exact_match"]
+        if "--out" not in args:
+            args += ["--out", str(ws.out)]
+        return ["score", *args]
+
+    return argv
+
+
+def one(name: str, content: str | bytes) -> Callable[[Workspace], list[str]]:
+    """Score one file with this content."""
+
+    def build(ws: Workspace) -> list[str]:
+        path = ws.bytes(name, content) if isinstance(content, bytes) else ws.text(name, content)
+        return [str(path)]
+
+    return build
+
+
+def rows(name: str, *items: Any) -> Callable[[Workspace], list[str]]:
+    return one(name, "".join(json.dumps(r) + "\n" for r in items))
+
+
+def opts(*flags: str) -> Callable[[Workspace], list[str]]:
+    """Score the valid preds/tuned files with these flags."""
+
+    def build(ws: Workspace) -> list[str]:
+        return [str(ws.preds), str(ws.tuned), *(f.format(ws=ws) for f in flags)]
+
+    return build
+
+
+def R(build: Callable[[Workspace], list[str]]) -> Argv:
+    """A run command (fake backend, quiet, --out added unless given)."""
+
+    def argv(ws: Workspace) -> list[str]:
+        args = build(ws)
+        given = "--base" in args or (args[:1] and args[0].endswith(".yaml"))
+        base = [] if given else ["--base", "b"]
+        if "--out" not in args:
+            args += ["--out", str(ws.out)]
+        return ["run", *args, *base, "--backend", "fake", "--quiet"]
+
+    return argv
+
+
+def task_flag(**keys: Any) -> Callable[[Workspace], list[str]]:
+    rows_ = keys.pop("rows", None)
+
+    def build(ws: Workspace) -> list[str]:
+        return ["--task", str(ws.task_with(rows=rows_, **keys))]
+
+    return build
+
+
+def config_text(content: str | bytes, name: str = "cfg.yaml") -> Callable[[Workspace], list[str]]:
+    def build(ws: Workspace) -> list[str]:
+        text = content if isinstance(content, bytes) else content.format(task=ws.task)
+        path = ws.bytes(name, text) if isinstance(text, bytes) else ws.text(name, text)
+        return [str(path)]
+
+    return build
+
+
+def C(build: Callable[[Workspace], Path | str], *flags: str) -> Argv:
+    def argv(ws: Workspace) -> list[str]:
+        return ["check", str(build(ws)), *flags]
+
+    return argv
+
+
+def bad_results(change: Callable[[dict[str, Any]], Any]) -> Callable[[Workspace], Path]:
+    return lambda ws: ws.results_with(change)
+
+
+def raw_results(content: str | bytes) -> Callable[[Workspace], Path]:
+    def build(ws: Workspace) -> Path:
+        if isinstance(content, bytes):
+            return ws.bytes("r.json", content)
+        return ws.text("r.json", content)
+
+    return build
+
+
+def P(build: Callable[[Workspace], list[str]]) -> Argv:
+    def argv(ws: Workspace) -> list[str]:
+        return ["split", *build(ws)]
+
+    return argv
+
+
+def split_rows(name: str, items: list[Any], *flags: str) -> Callable[[Workspace], list[str]]:
+    def build(ws: Workspace) -> list[str]:
+        path = ws.jsonl(name, items)
+        return [str(path), "--label-field", "label", *(f.format(ws=ws) for f in flags)]
+
+    return build
+
+
+def split_file(name: str, content: str | bytes, *flags: str) -> Callable[[Workspace], list[str]]:
+    def build(ws: Workspace) -> list[str]:
+        path = ws.bytes(name, content) if isinstance(content, bytes) else ws.text(name, content)
+        return [str(path), "--label-field", "label", *flags]
+
+    return build
+
+
+def _damaged_gzip(at: int) -> bytes:
+    """Valid gzip of three rows with 10 bytes (or the checksum byte at -8) overwritten."""
+    data = bytearray(gzip.compress((GOOD * 50).encode()))
+    if at < 0:
+        data[at] ^= 0xFF
+    else:
+        data[at : at + 10] = b"\xff" * 10
+    return bytes(data)
+
+
+def folder(ws: Workspace, name: str) -> Path:
+    path = ws.root / name
+    path.mkdir()
+    return path
+
+
+GOOD = '{"id": 1, "prediction": "a", "reference": "a"}\n'
+UTF16_TEXT = (GOOD * 3).encode("utf-16-le")
+LABELLED = [{"id": i, "text": f"t{i}", "label": "ab"[i % 2]} for i in range(10)]
+
+
+def _comparison(results: dict[str, Any]) -> dict[str, Any]:
+    return results["comparisons"][0]
+
+
+# fmt: off
+SCORE_FILES = [
+    Bad("missing file", S(lambda ws: [str(ws.path("nope.jsonl"))]), ("nope.jsonl: file not found",)),
+    Bad("directory as data", S(lambda ws: [str(folder(ws, "d.jsonl"))]), ("d.jsonl: is a directory",)),
+    Bad("unsupported extension", S(one("p.txt", GOOD)), ("p.txt: unsupported file type '.txt'",)),
+    Bad("no extension", S(one("preds", GOOD)), ("preds: unsupported file type",)),
+    Bad("empty file", S(one("e.jsonl", "")), ("e.jsonl: file has no data rows",)),
+    Bad("blank lines only", S(one("b.jsonl", "\n  \n\n")), ("b.jsonl: file has no data rows",)),
+    Bad("not gzip", S(one("p.jsonl.gz", b"plain text, not gzip")), ("p.jsonl.gz: not a gzip file",)),
+    Bad("truncated gzip", S(one("t.jsonl.gz", gzip.compress((GOOD * 50).encode())[:-12])), ("t.jsonl.gz: truncated gzip",)),
+    Bad("corrupt gzip", S(one("c.jsonl.gz", _damaged_gzip(15))), ("c.jsonl.gz: corrupt gzip", "invalid distance")),
+    Bad("gzip with a bad checksum", S(one("crc.jsonl.gz", _damaged_gzip(-8))), ("crc.jsonl.gz: corrupt gzip", "CRC check failed")),
+    Bad("UTF-16 with BOM", S(one("b16.jsonl", b"\xff\xfe" + UTF16_TEXT)), ("b16.jsonl: file is UTF-16-LE encoded",)),
+    Bad("UTF-16-LE without BOM", S(one("u16.jsonl", UTF16_TEXT)), ("u16.jsonl: looks like UTF-16-LE",)),
+    Bad("UTF-16-BE without BOM", S(one("u16be.jsonl", (GOOD * 3).encode("utf-16-be"))), ("u16be.jsonl: looks like UTF-16-BE",)),
+    Bad("UTF-32 without BOM", S(one("u32.jsonl", (GOOD * 3).encode("utf-32-le"))), ("u32.jsonl: looks like UTF-32-LE",)),
+    Bad("invalid UTF-8 on row 3", S(one("x.jsonl", (GOOD * 2).encode() + b'{"id": 3, "prediction": "\xff", "reference": "a"}\n')), ("x.jsonl, row 3: bytes that are not UTF-8 on line 3",)),
+    Bad("BOM inside the file", S(one("bom.jsonl", GOOD + "\ufeff" + GOOD)), ("bom.jsonl, row 2: a byte-order mark",)),
+    Bad("zero byte", S(one("nul.jsonl", GOOD + '{"id": 2, "prediction": "a\x00"}\n')), ("nul.jsonl, row 2: a zero byte",)),
+    Bad("gzip data named .jsonl", S(one("z.jsonl", gzip.compress(GOOD.encode()))), ("z.jsonl: not text: the file starts like gzip",)),
+    Bad("xlsx named .csv", S(one("sheet.csv", b"PK\x03\x04" + b"\x00" * 40)), ("sheet.csv: not text: the file starts like a zip",)),
+    Bad("garbage parquet", S(one("p.parquet", b"not parquet at all")), ("p.parquet: not a readable Parquet file",)),
+    Bad("malformed JSON line", S(one("m.jsonl", GOOD + '{"id": 2, "prediction": "a",}\n')), ("m.jsonl, row 2: malformed JSON",)),
+    Bad("array line", S(one("arr.jsonl", GOOD + "[1, 2]\n")), ("arr.jsonl, row 2: expected a JSON object, got list",)),
+    Bad("duplicate key", S(one("dup.jsonl", '{"id": 1, "prediction": "a", "prediction": "b", "reference": "a"}\n')), ("dup.jsonl, row 1: malformed JSON: the key 'prediction' appears twice",)),
+    Bad("deep nesting", S(one("deep.jsonl", '{"id": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")), ("deep.jsonl, row 1: malformed JSON: nested too deeply",)),
+    Bad("5000-digit integer", S(one("big.jsonl", '{"id": 1, "prediction": ' + "9" * 5000 + ', "reference": "a"}\n')), ("big.jsonl, row 1: malformed JSON",)),
+    Bad("JSON document not a list", S(one("doc.json", '{"rows": []}')), ("doc.json: expected a list of objects",)),
+    Bad("JSON list with a string", S(one("doc2.json", '[{"id": 1, "prediction": "a", "reference": "a"}, "x"]')), ("doc2.json, row 2: expected a JSON object, got str",)),
+    Bad("CSV ragged row after a multi-line record", S(one("r.csv", 'id,prediction,reference\n1,"two\nlines",a\n2,b\n')), ("r.csv, row 2: ragged row",)),
+    Bad("CSV duplicate header", S(one("h.csv", "id,prediction,prediction\n1,a,b\n")), ("h.csv, field 'prediction': the header names this column twice",)),
+    Bad("CSV empty header name", S(one("h2.csv", "id,,reference\n1,a,b\n")), ("h2.csv: the header has an empty column name",)),
+    Bad("CSV unclosed quote", S(one("q.csv", 'id,prediction,reference\n1,"a,b\n')), ("q.csv, row 1: malformed CSV",)),
+    Bad("CSV bad byte after a multi-line record", S(one("u.csv", b'id,prediction,reference\n1,"x\ny\nz",a\n2,\xff,b\n')), ("u.csv, row 2: bytes that are not UTF-8 on line 5",)),
+    Bad("missing prediction field", S(rows("mp.jsonl", {"id": 1, "reference": "a"})), ("mp.jsonl, row 1, field 'prediction': missing field",)),
+    Bad("missing reference field", S(rows("mr.jsonl", {"id": 1, "prediction": "a"})), ("mr.jsonl, row 1, field 'reference': missing field",)),
+    Bad("null prediction", S(rows("np.jsonl", {"id": 1, "prediction": None, "reference": "a"})), ("np.jsonl, row 1, field 'prediction': empty value",)),
+    Bad("NaN prediction", S(one("nan.jsonl", '{"id": 1, "prediction": NaN, "reference": "a"}\n')), ("nan.jsonl, row 1, field 'prediction': empty value",)),
+    Bad("infinite prediction", S(one("inf.jsonl", '{"id": 1, "prediction": 1e400, "reference": "a"}\n')), ("inf.jsonl, row 1, field 'prediction': not a finite number",)),
+    Bad("object prediction", S(rows("op.jsonl", {"id": 1, "prediction": {"t": "a"}, "reference": "a"})), ("op.jsonl, row 1, field 'prediction': expected a string, number or boolean",)),
+    Bad("list prediction", S(rows("lp.jsonl", {"id": 1, "prediction": ["a"], "reference": "a"})), ("lp.jsonl, row 1, field 'prediction': expected a string, number or boolean",)),
+    Bad("empty reference list", S(rows("er.jsonl", {"id": 1, "prediction": "a", "reference": []})), ("er.jsonl, row 1, field 'reference': an empty list of references",)),
+    Bad("object in a reference list", S(rows("or.jsonl", {"id": 1, "prediction": "a", "reference": ["a", {}]})), ("or.jsonl, row 1, field 'reference': expected a string, number or boolean",)),
+    Bad("duplicate ids", S(rows("di.jsonl", {"id": 1, "prediction": "a", "reference": "a"}, {"id": 1, "prediction": "b", "reference": "b"})), ("di.jsonl, row 2, field 'id': duplicate id",)),
+    Bad("unpaired ids", S(lambda ws: [str(ws.preds), str(ws.jsonl("short.jsonl", _pred_rows()[:-1]))]), ("arm 'short' does not have the same ids",)),
+    Bad("other references in another arm", S(lambda ws: [str(ws.preds), str(ws.jsonl("other.jsonl", [{**r, "reference": "x"} for r in _pred_rows()]))]), ("other.jsonl, row 1, field 'reference': id '0' has another reference",)),
+    Bad("arm name from a file name with a space", S(lambda ws: [str(ws.jsonl("my preds.jsonl", _pred_rows()))]), ("the arm name of", "my preds.jsonl", "NAME=PATH")),
+    Bad("arm name with a newline", S(lambda ws: [f"a\n={ws.preds}"]), ("the arm name of", "'a\\n'")),
+    Bad("arm names repeat", S(lambda ws: [f"x={ws.preds}", f"x={ws.tuned}"]), ("arm names repeat: ['x']",)),
+    Bad("arm field value not a name", S(lambda ws: [str(ws.jsonl("arms.jsonl", [{**r, "arm": "a b"} for r in _pred_rows()])), "--arm-field", "arm"]), ("arms.jsonl, row 1, field 'arm': an arm name must be",)),
+]
+
+SCORE_OPTIONS = [
+    Bad("confidence above 1", S(opts("--confidence", "1.5")), ("--confidence", "1.5")),
+    Bad("confidence below 0.5", S(opts("--confidence", "0.4")), ("--confidence", "0.4")),
+    Bad("confidence NaN", S(opts("--confidence", "nan")), ("--confidence", "nan")),
+    Bad("alpha 0.9", S(opts("--alpha", "0.9")), ("--alpha", "0.9")),
+    Bad("alpha 0", S(opts("--alpha", "0")), ("--alpha",)),
+    Bad("bootstrap 0", S(opts("--bootstrap", "0")), ("--bootstrap", "(value: 0)")),
+    Bad("bootstrap 50", S(opts("--bootstrap", "50")), ("--bootstrap", "(value: 50)")),
+    Bad("permutations 0", S(opts("--permutations", "0")), ("--permutations", "(value: 0)")),
+    Bad("bootstrap not a number", S(opts("--bootstrap", "many")), ("--bootstrap", "'many'")),
+    Bad("unknown correction", S(opts("--correction", "bonferroni")), ("--correction", "'bonferroni'")),
+    Bad("unknown metric", S(opts("--metric", "blue")), ("unknown metric 'blue'",)),
+    Bad("int option given 2.5", S(opts("--metric", "bleu:max_ngram_order=2.5")), ("metric 'bleu'", "max_ngram_order='2.5'", "expected an integer")),
+    Bad("int option given 0", S(opts("--metric", "bleu:max_ngram_order=0")), ("bleu", "max_ngram_order must be >= 1")),
+    Bad("bool option given maybe", S(opts("--metric", "exact_match:normalize_whitespace=maybe")), ("metric 'exact_match'", "normalize_whitespace='maybe'", "expected a boolean")),
+    Bad("bool option given 2", S(opts("--metric", "exact_match:lowercase=2")), ("lowercase='2'", "expected a boolean")),
+    Bad("unknown tokenizer", S(opts("--metric", "bleu:tokenize=klingon")), ("bleu: unknown tokenize='klingon'",)),
+    Bad("misspelt option", S(opts("--metric", "bleu:lowercas=true")), ("metric 'bleu' has no option 'lowercas'",)),
+    Bad("option given twice", S(opts("--metric", "bleu:lowercase=true,lowercase=false")), ("'lowercase' is given twice",)),
+    Bad("option without a value", S(opts("--metric", "bleu:lowercase")), ("--metric 'bleu:lowercase': options are key=value pairs",)),
+    Bad("negative chrF beta", S(opts("--metric", "chrf:beta=-1")), ("chrf: beta must be >= 0",)),
+    Bad("chrF order not a number", S(opts("--metric", "chrf:char_order=six")), ("char_order='six'", "expected an integer")),
+    Bad("float option NaN", S(opts("--metric", "meteor:alpha=nan")), ("alpha='nan'", "expected a finite number")),
+    Bad("unknown ROUGE tokenizer", S(opts("--metric", "rougeL:tokenizer=ascii")), ("rougeL: unknown tokenizer='ascii'",)),
+    Bad("invalid regex", S(opts("--metric", "exact_match:ignore_regex=(")), ("exact_match: invalid ignore_regex",)),
+    Bad("perplexity on prediction files", S(opts("--metric", "perplexity")), ("--metric perplexity", "fteval run")),
+    Bad("cross_entropy on prediction files", S(opts("--metric", "cross_entropy")), ("--metric cross_entropy",)),
+    Bad("acc_norm on prediction files", S(opts("--metric", "acc_norm")), ("--metric acc_norm", "use acc")),
+    Bad("pass@1 without --problems", S(opts("--metric", "pass@1")), ("--metric pass@1", "--problems", "--k")),
+    Bad("pass@k without --problems", S(opts("--metric", "pass@k:k=3")), ("--metric pass@k", "--problems")),
+    Bad("ROUGE default tokenizer on Chinese", S(lambda ws: [str(ws.jsonl("zh.jsonl", [{"id": 1, "prediction": "猫", "reference": "猫坐在垫子上"}])), "--metric", "rougeL"]), ("--metric rougeL", "tokenizer='unicode'")),
+    Bad("no metric", lambda ws: ["score", str(ws.preds), "--out", str(ws.out)], ("needs at least one --metric",)),
+    Bad("empty task name", S(opts("--task-name", "")), ("--task-name", "must not be empty")),
+    Bad("task name with a trailing newline", S(opts("--task-name", "scored\n")), ("--task-name", "'scored\\n'")),
+    Bad("task name with a space", S(opts("--task-name", "my task")), ("--task-name", "'my task'")),
+    Bad("empty labels", S(opts("--labels", "", "--metric", "acc")), ("--labels", "(value: '')")),
+    Bad("an empty label", S(opts("--labels", "a,,b", "--metric", "acc")), ("--labels", "'a,,b'")),
+    Bad("a label twice", S(opts("--labels", "x,x", "--metric", "acc")), ("--labels", "['x'] given more than once")),
+    Bad("labels that cover no reference", S(opts("--labels", "yes,no", "--metric", "acc")), ("preds.jsonl, row 1, field 'reference'", "--labels yes,no do not cover the references", "'the cat sat'")),
+    Bad("labels that cover some references", S(lambda ws: [str(ws.jsonl("cls.jsonl", [{"id": i, "prediction": "a", "reference": "abc"[i % 3]} for i in range(6)])), "--labels", "a,b", "--metric", "acc"]), ("cls.jsonl, row 3, field 'reference'", "do not cover the references 'c'")),
+    Bad("empty prediction field name", S(opts("--prediction-field", " ")), ("--prediction-field: an empty field name",)),
+    Bad("--out is a file", S(opts("--out", "{ws.root}/a_file")), ("--out", "a_file: is a file, not a directory")),
+    Bad("--out under a file", S(opts("--out", "{ws.root}/a_file/run")), ("--out", "lies under", "a_file, which is a file")),
+    Bad("--k 0", S(lambda ws: [str(ws.preds), "--problems", str(ws.preds), "--k", "0"]), ("--k: every k must be an integer >= 1",)),
+    Bad("--timeout -1", S(lambda ws: [str(ws.preds), "--problems", str(ws.preds), "--timeout", "-1"]), ("--timeout", "(value: -1.0)")),
+    Bad("--timeout NaN", S(lambda ws: [str(ws.preds), "--problems", str(ws.preds), "--timeout", "nan"]), ("--timeout",)),
+    Bad("--workers 0", S(lambda ws: [str(ws.preds), "--problems", str(ws.preds), "--workers", "0"]), ("--workers: must be an integer >= 1",)),
+    Bad("--k without --problems", S(opts("--k", "1")), ("--k needs --problems",)),
+    Bad("--metric with --problems", S(lambda ws: [str(ws.preds), "--problems", str(ws.preds), "--metric", "bleu"]), ("--metric does not apply with --problems",)),
+    Bad("--problems file missing", S(lambda ws: [str(ws.preds), "--problems", str(ws.path("nope.jsonl"))]), ("nope.jsonl: file not found",)),
+    Bad("--problems is a directory", S(lambda ws: [str(ws.preds), "--problems", str(ws.root)]), ("is a directory, not a file",)),
+    Bad("--problems in UTF-16", S(lambda ws: [str(ws.preds), "--problems", str(ws.bytes("pr.jsonl", UTF16_TEXT))]), ("pr.jsonl: looks like UTF-16-LE",)),
+    Bad("seed not an integer", S(opts("--seed", "1.5")), ("--seed", "'1.5'")),
+]
+
+CHECK = [
+    Bad("empty list", C(raw_results("[]")), ("r.json", "(top level): [] is not of type 'object'")),
+    Bad("empty object", C(raw_results("{}")), ("r.json", "'schema_version' is a required property")),
+    Bad("null", C(raw_results("null")), ("r.json", "None is not of type 'object'")),
+    Bad("a string", C(raw_results('"results"')), ("r.json", "is not of type 'object'")),
+    Bad("a number", C(raw_results("42")), ("r.json", "42 is not of type 'object'")),
+    Bad("empty file", C(raw_results("")), ("r.json: not valid JSON on line 1",)),
+    Bad("truncated JSON", C(lambda ws: ws.text("r.json", json.dumps(ws.valid_results)[:-40])), ("r.json: not valid JSON",)),
+    Bad("UTF-16 results", C(lambda ws: ws.bytes("r.json", json.dumps(ws.valid_results).encode("utf-16"))), ("r.json: file is UTF-16",)),
+    Bad("UTF-16 results without BOM", C(lambda ws: ws.bytes("r.json", json.dumps(ws.valid_results).encode("utf-16-le"))), ("r.json: looks like UTF-16-LE",)),
+    Bad("gzip bytes as results", C(lambda ws: ws.bytes("r.json", gzip.compress(b"{}"))), ("r.json: not text",)),
+    Bad("NaN in results", C(lambda ws: ws.text("r.json", json.dumps(ws.valid_results)[:-1] + ', "x": NaN}')), ("r.json: not valid JSON", "NaN is not a JSON value")),
+    Bad("duplicate key", C(raw_results('{"schema_version": "1", "schema_version": "1"}')), ("r.json: not valid JSON", "'schema_version' appears twice")),
+    Bad("missing file", C(lambda ws: ws.path("none.json")), ("none.json: file not found",)),
+    Bad("directory without results", C(lambda ws: folder(ws, "sub")), ("sub/results.json: file not found",)),
+    Bad("comparison without a verdict", C(bad_results(lambda r: _comparison(r).pop("verdict"))), ("comparisons[0]: 'verdict' is a required property",)),
+    Bad("verdict null", C(bad_results(lambda r: _comparison(r).update(verdict=None))), ("comparisons[0].verdict: None is not one of",)),
+    Bad("unknown verdict", C(bad_results(lambda r: _comparison(r).update(verdict="better"))), ("comparisons[0].verdict: 'better' is not one of",)),
+    Bad("scores is a string", C(bad_results(lambda r: r.update(scores="none"))), ("scores: 'none' is not of type 'array'",)),
+    Bad("comparisons is an object", C(bad_results(lambda r: r.update(comparisons={}))), ("comparisons: {{}} is not of type 'array'",)),
+    Bad("arms is a string", C(bad_results(lambda r: r.update(arms="base"))), ("arms: 'base' is not of type 'array'",)),
+    Bad("unknown arm kind", C(bad_results(lambda r: r["arms"][0].update(kind="teacher"))), ("arms[0].kind: 'teacher' is not one of",)),
+    Bad("p-value above 1", C(bad_results(lambda r: _comparison(r).update(p_value=1.5))), ("comparisons[0].p_value: 1.5 is greater than the maximum of 1",)),
+    Bad("negative n", C(bad_results(lambda r: r["scores"][0].update(n=-1))), ("scores[0].n: -1 is less than the minimum of 0",)),
+    Bad("delta as text", C(bad_results(lambda r: _comparison(r).update(delta="0.1"))), ("comparisons[0].delta: '0.1' is not of type 'number', 'null'",)),
+    Bad("other schema version", C(bad_results(lambda r: r.update(schema_version="2"))), ("schema_version: '1' was expected",)),
+    Bad("a contract section as a string", C(bad_results(lambda r: r.update(robustness="none"))), ("robustness: 'none' is not of type 'array'",)),
+    Bad("no comparisons", C(bad_results(lambda r: r.update(comparisons=[]))), ("results.json, field 'comparisons': nothing to gate",)),
+    Bad("--require without a want", C(lambda ws: ws.results, "--require", "scored/exact_match"), ("--require", "'scored/exact_match'")),
+    Bad("--require with an unknown want", C(lambda ws: ws.results, "--require", "scored=better"), ("--require", "'scored=better'")),
+    Bad("--fail-on unknown", C(lambda ws: ws.results, "--fail-on", "anything"), ("--fail-on", "'anything'")),
+]
+
+SPLIT = [
+    Bad("missing data", P(lambda ws: [str(ws.path("none.jsonl")), "--label-field", "label"]), ("none.jsonl: file not found",)),
+    Bad("directory as data", P(lambda ws: [str(ws.root), "--label-field", "label"]), ("cannot write split files",)),
+    Bad("directory named like data", P(lambda ws: [str(folder(ws, "dd.jsonl")), "--label-field", "label"]), ("dd.jsonl: is a directory",)),
+    Bad("parquet cannot be written", P(split_file("d.parquet", b"PAR1")), ("d.parquet: cannot write split files in the '.parquet' format",)),
+    Bad("gzip cannot be written", P(split_file("d.jsonl.gz", gzip.compress(b"{}"))), ("d.jsonl.gz: cannot write split files",)),
+    Bad("text file", P(split_file("d.txt", "x")), ("d.txt: cannot write split files",)),
+    Bad("label field missing", P(split_rows("nolabel.jsonl", [{"id": 1, "text": "x"}])), ("nolabel.jsonl, row 1, field 'label': missing field",)),
+    Bad("empty label field flag", P(lambda ws: [str(ws.data), "--label-field", ""]), ("--label-field: must not be empty",)),
+    Bad("validation 0", P(lambda ws: [str(ws.data), "--label-field", "label", "--validation", "0"]), ("--validation", "'0'")),
+    Bad("validation 1", P(lambda ws: [str(ws.data), "--label-field", "label", "--validation", "1"]), ("--validation", "'1'")),
+    Bad("validation NaN", P(lambda ws: [str(ws.data), "--label-field", "label", "--validation", "nan"]), ("--validation", "'nan'")),
+    Bad("validation text", P(lambda ws: [str(ws.data), "--label-field", "label", "--validation", "half"]), ("--validation", "'half'")),
+    Bad("--out-dir is a file", P(lambda ws: [str(ws.data), "--label-field", "label", "--out-dir", str(ws.root / "a_file")]), ("--out-dir", "a_file: is a file, not a directory")),
+    Bad("--out-dir under a file", P(lambda ws: [str(ws.data), "--label-field", "label", "--out-dir", str(ws.root / "a_file" / "x")]), ("--out-dir", "which is a file")),
+    Bad("null label", P(split_rows("nl.jsonl", [*LABELLED, {"id": 99, "label": None}])), ("nl.jsonl, row 11, field 'label': empty value",)),
+    Bad("mixed label types", P(split_rows("mx.jsonl", [*LABELLED, {"id": 99, "label": 1}])), ("mx.jsonl, row 11, field 'label': mixed-type column",)),
+    Bad("list label", P(split_rows("ll.jsonl", [{"id": i, "label": ["a"]} for i in range(4)])), ("ll.jsonl, row 1, field 'label'",)),
+    Bad("every class a single row", P(split_rows("single.jsonl", [{"id": 1, "label": "a"}, {"id": 2, "label": "b"}])), ("single.jsonl, field 'label': every class has a single row",)),
+    Bad("UTF-16 data", P(split_file("s16.csv", "id,label\n1,a\n2,b\n".encode("utf-16-le"))), ("s16.csv: looks like UTF-16-LE",)),
+    Bad("CSV ragged row", P(split_file("rg.csv", 'id,label\n1,"a\nb"\n2,b,extra\n')), ("rg.csv, row 2: ragged row",)),
+]
+
+RUN = [
+    Bad("config is a directory", R(lambda ws: [str(ws.root)]), ("is a directory, not a config file",)),
+    Bad("config missing", R(lambda ws: [str(ws.path("nope.yaml"))]), ("nope.yaml: config file not found",)),
+    Bad("config with invalid UTF-8", R(config_text(b"base: b\ntasks: [\xff]\n")), ("cfg.yaml: bytes that are not UTF-8 on line 2",)),
+    Bad("config in UTF-16", R(config_text("base: b\ntasks: [x.yaml]\n".encode("utf-16"))), ("cfg.yaml: file is UTF-16",)),
+    Bad("config in UTF-16 without BOM", R(config_text("base: b\ntasks: [x.yaml]\n".encode("utf-16-le"))), ("cfg.yaml: looks like UTF-16-LE",)),
+    Bad("config not YAML", R(config_text("base: [b\n")), ("cfg.yaml: not valid YAML",)),
+    Bad("config is a list", R(config_text("- b\n")), ("cfg.yaml: expected a mapping of keys, got list",)),
+    Bad("config is empty", R(config_text("")), ("cfg.yaml: config file is empty",)),
+    Bad("config with an unknown key", R(config_text("base: b\ntasks: [{task}]\nbatchsize: 4\n")), ("cfg.yaml: unknown key 'batchsize'",)),
+    Bad("config with a key twice", R(config_text("base: b\nbase: c\ntasks: [{task}]\n")), ("cfg.yaml: not valid YAML", "'base'", "line 2")),
+    Bad("config with a non-string key", R(config_text("base: b\ntasks: [{task}]\n1: x\n")), ("cfg.yaml: key '1': Keys should be strings",)),
+    Bad("config with a negative margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: -2}}\n")), ("cfg.yaml: key 'non_inferiority'", "-2")),
+    Bad("config with a NaN margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: .nan}}\n")), ("cfg.yaml: key 'non_inferiority'",)),
+    Bad("config margin for an unknown task", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{other: 2}}\n")), ("non_inferiority: 'other' names no task of this run",)),
+    Bad("config margin for an unknown metric", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents/bleu: 2}}\n")), ("non_inferiority: 'intents/bleu' names no metric",)),
+    Bad("config adapter name with a newline", R(config_text('base: b\ntasks: [{task}]\nadapters: {{"a\\n": x}}\n')), ("cfg.yaml: key 'adapters'", "'a\\n'")),
+    Bad("config device with a newline", R(config_text('base: b\ntasks: [{task}]\ndevice: "cpu\\n"\n')), ("cfg.yaml: key 'device'",)),
+    Bad("config with an empty out", lambda ws: ["run", *config_text('base: b\ntasks: [{task}]\nout: ""\n')(ws), "--backend", "fake", "--quiet"], ("cfg.yaml: key 'out'", "must not be empty")),
+    Bad("config with a confidence of 1.5", R(config_text("base: b\ntasks: [{task}]\nconfidence: 1.5\n")), ("cfg.yaml: key 'confidence'",)),
+    Bad("empty --base", R(lambda ws: ["--task", str(ws.task), "--base", ""]), ("key 'base'", "must not be empty")),
+    Bad("empty --task", R(lambda ws: ["--task", ""]), ("key 'tasks'", "an empty path")),
+    Bad("--out is a file", R(lambda ws: ["--task", str(ws.task), "--out", str(ws.root / "a_file")]), ("out (the run directory)", "a_file: is a file")),
+    Bad("--cache-dir is a file", R(lambda ws: ["--task", str(ws.task), "--cache-dir", str(ws.root / "a_file")]), ("cache_dir (the response cache)", "a_file: is a file")),
+    Bad("--cache-dir under a file", R(lambda ws: ["--task", str(ws.task), "--cache-dir", str(ws.root / "a_file" / "c")]), ("cache_dir", "which is a file")),
+    Bad("--confidence 1.5", R(lambda ws: ["--task", str(ws.task), "--confidence", "1.5"]), ("key 'confidence'", "1.5")),
+    Bad("--alpha 0.9", R(lambda ws: ["--task", str(ws.task), "--alpha", "0.9"]), ("key 'alpha'", "0.9")),
+    Bad("--bootstrap 0", R(lambda ws: ["--task", str(ws.task), "--bootstrap", "0"]), ("key 'bootstrap_resamples'",)),
+    Bad("--batch-size 0", R(lambda ws: ["--task", str(ws.task), "--batch-size", "0"]), ("key 'batch_size'",)),
+    Bad("--limit 0", R(lambda ws: ["--task", str(ws.task), "--limit", "0"]), ("key 'limit'",)),
+    Bad("--non-inferiority below 0", R(lambda ws: ["--task", str(ws.task), "--non-inferiority", "intents=-1"]), ("--non-inferiority", "'intents=-1'")),
+    Bad("--require misspelt", R(lambda ws: ["--task", str(ws.task), "--require", "intents=improve"]), ("--require", "'intents=improve'")),
+    Bad("--adapter with an empty name", R(lambda ws: ["--task", str(ws.task), "--adapter", "=a"]), ("--adapter expects NAME=PATH",)),
+    Bad("task file missing", R(lambda ws: ["--task", str(ws.path("none.yaml"))]), ("none.yaml: task file not found",)),
+    Bad("task file is a directory", R(lambda ws: ["--task", str(folder(ws, "t.yaml"))]), ("t.yaml: is a directory, not a task file",)),
+    Bad("task file with invalid UTF-8", R(lambda ws: ["--task", str(ws.bytes("bad.yaml", b"name: \xff\n"))]), ("bad.yaml: bytes that are not UTF-8 on line 1",)),
+    Bad("task name with a trailing newline", R(task_flag(name="intents\n")), ("t.yaml: key 'name'", "'intents\\n'")),
+    Bad("task with an empty choice", R(task_flag(choices=["login", "", "refund"])), ("t.yaml: key 'choices': an empty choice",)),
+    Bad("per-row choices that repeat", R(task_flag(choices=None, choices_field="opts", rows=[{"id": f"r{i}", "text": "x", "opts": ["same", "same"], "label": 0} for i in range(3)])), ("t.jsonl, row 1, field 'opts': the choice 'same' repeats",)),
+    Bad("per-row choice that is empty", R(task_flag(choices=None, choices_field="opts", rows=[{"id": f"r{i}", "text": "x", "opts": ["yes", ""], "label": 0} for i in range(3)])), ("t.jsonl, row 1, field 'opts': an empty choice",)),
+    Bad("per-row choice that is null", R(task_flag(choices=None, choices_field="opts", rows=[{"id": "r1", "text": "x", "opts": ["yes", None], "label": 0}])), ("t.jsonl, row 1, field 'opts': empty value",)),
+    Bad("task data not gzip", R(lambda ws: ["--task", str(ws.yaml("gz.yaml", {**_task_spec(), "data": ws.bytes("g.jsonl.gz", b"nope").name}))]), ("g.jsonl.gz: not a gzip file",)),
+    Bad("task data in UTF-16", R(lambda ws: ["--task", str(ws.yaml("u.yaml", {**_task_spec(), "data": ws.bytes("u.jsonl", json.dumps(intent_rows(3)[0]).encode("utf-16-le")).name}))]), ("u.jsonl: looks like UTF-16-LE",)),
+    Bad("task metric bool option maybe", R(task_flag(type="generate", reference_field="label", choices=None, label_field=None, metrics=[{"name": "exact_match", "lowercase": "maybe"}])), ("t.yaml", "metric 'exact_match'", "lowercase='maybe'")),
+    Bad("task metric int option 2.5", R(task_flag(type="generate", reference_field="label", choices=None, label_field=None, metrics=[{"name": "bleu", "max_ngram_order": 2.5}])), ("t.yaml", "max_ngram_order=2.5", "expected an integer")),
+    Bad("task key twice", R(lambda ws: ["--task", str(ws.text("twice.yaml", yaml.safe_dump(_task_spec()) + "name: again\n"))]), ("twice.yaml: not valid YAML", "'name'")),
+    Bad("task label not a choice", R(task_flag(rows=[{**r, "label": "refnd"} if i == 3 else r for i, r in enumerate(intent_rows(6))])), ("t.jsonl, row 4, field 'label'", "'refnd'")),
+]
+
+# fmt: on
+
+BAD_CASES = [
+    *(pytest.param(c, id=f"score/{c.id}") for c in SCORE_FILES + SCORE_OPTIONS),
+    *(pytest.param(c, id=f"check/{c.id}", marks=pytest.mark.invalid_results) for c in CHECK),
+    *(pytest.param(c, id=f"split/{c.id}") for c in SPLIT),
+    *(pytest.param(c, id=f"run/{c.id}") for c in RUN),
+]
+
+
+def test_the_matrix_holds_at_least_120_hostile_inputs():
+    assert len(BAD_CASES) >= 120
+    assert len({p.id for p in BAD_CASES}) == len(BAD_CASES)
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_hostile_input_exits_2_naming_where(case: Bad, ws: Workspace):
+    argv = case.argv(ws)
+    code, _, err = invoke(argv)
+    assert code == 2, f"exit {code} for {argv}: {err}"
+    for fragment in case.where:
+        assert fragment.format(ws=ws) in err, f"{fragment!r} not in: {err}"
+    assert "Traceback" not in err
+    if case.fresh_out:
+        assert not ws.out.exists(), f"a half-made run directory was left: {list(ws.out.iterdir())}"
+
+
+# ------------------------------------------------------------ valid but unusual
+
+
+def _score_json(ws: Workspace, *args: str) -> dict[str, Any]:
+    code, out, err = invoke(["score", *args, "--out", str(ws.out), "--json",
+                             "--bootstrap", "100", "--permutations", "100"])  # fmt: skip
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _values(results: dict[str, Any], metric: str) -> dict[str, float]:
+    return {r["arm"]: r["value"] for r in results["scores"] if r["metric"] == metric}
+
+
+def _signature(results: dict[str, Any], metric: str) -> str:
+    return next(r["signature"] for r in results["scores"] if r["metric"] == metric)
+
+
+def test_u2028_inside_a_jsonl_string_is_valid_json(ws):
+    line = {"id": 1, "prediction": "one\u2028two", "reference": "one\u2028two"}
+    other = {"id": 2, "prediction": "x\u2029\x85y", "reference": "z"}
+    path = ws.text("u.jsonl", json.dumps(line, ensure_ascii=False) + "\n"
+                   + json.dumps(other, ensure_ascii=False) + "\n")  # fmt: skip
+    results = _score_json(ws, str(path), "--metric", "exact_match:normalize_whitespace=false")
+    assert _values(results, "exact_match") == {"u": 0.5}
+
+
+def test_crlf_bom_and_gzip_read_as_the_plain_file(ws):
+    plain = ws.preds.read_text()
+    variants = {
+        "crlf.jsonl": plain.replace("\n", "\r\n").encode(),
+        "bom.jsonl": b"\xef\xbb\xbf" + plain.encode(),
+        "packed.jsonl.gz": gzip.compress(plain.encode()),
+    }
+    expected = _score_json(ws, str(ws.preds), "--metric", "exact_match")
+    for name, content in variants.items():
+        ws.out = ws.root / f"out-{name}"
+        results = _score_json(ws, f"preds={ws.bytes(name, content)}", "--metric", "exact_match")
+        assert _values(results, "exact_match") == _values(expected, "exact_match"), name
+
+
+def test_csv_rows_with_newlines_in_fields_are_scored_and_numbered_by_record(ws):
+    path = ws.text("multi.csv", 'id,prediction,reference\n1,"a\nb","a\nb"\n2,x,y\n3,"""q""",q\n')
+    results = _score_json(ws, str(path), "--metric", "exact_match")
+    assert _values(results, "exact_match") == {"multi": pytest.approx(1 / 3)}
+    gz = ws.bytes("multi2.csv.gz", gzip.compress(path.read_bytes() + b"4,only-two\n"))
+    code, _, err = invoke(["score", str(gz), "--metric", "exact_match", "--out", str(ws.out)])
+    assert code == 2 and "multi2.csv.gz, row 4: ragged row" in err
+
+
+def test_json_booleans_and_numbers_are_text_by_one_rule_for_both_sides(ws):
+    items = [
+        {"id": 1, "prediction": True, "reference": "true"},
+        {"id": 2, "prediction": 1, "reference": 1.0},
+        {"id": 3, "prediction": "2.5", "reference": 2.5},
+        {"id": 4, "prediction": False, "reference": True},
+        {"id": 5, "prediction": 10, "reference": ["9", 10]},
+    ]
+    path = ws.jsonl("typed.jsonl", items)
+    results = _score_json(ws, str(path), "--metric", "exact_match")
+    assert _values(results, "exact_match") == {"typed": pytest.approx(4 / 5)}
+
+
+def test_boolean_option_no_is_false_and_the_signature_says_so(ws):
+    path = ws.jsonl("ws.jsonl", [{"id": 1, "prediction": "a  b", "reference": "a b"}])
+    results = _score_json(ws, str(path), "--metric", "exact_match:normalize_whitespace=no")
+    assert _values(results, "exact_match") == {"ws": 0.0}
+    assert "|ws:no|" in _signature(results, "exact_match")
+    ws.out = ws.root / "out2"
+    results = _score_json(ws, str(path), "--metric", "exact_match:normalize_whitespace=YES")
+    assert _values(results, "exact_match") == {"ws": 1.0}
+    assert "|ws:yes|" in _signature(results, "exact_match")
+
+
+def test_non_default_sacrebleu_options_equal_sacrebleu_and_are_signed(ws):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    preds = [r["prediction"] for r in _pred_rows()]
+    refs = [r["reference"] for r in _pred_rows()]
+    results = _score_json(ws, str(ws.preds), "--metric", "chrf:beta=0",
+                          "--metric", "bleu:max_ngram_order=2")  # fmt: skip
+    chrf = sacrebleu.metrics.CHRF(beta=0).corpus_score(preds, [refs]).score
+    bleu = sacrebleu.metrics.BLEU(max_ngram_order=2).corpus_score(preds, [refs]).score
+    assert _values(results, "chrf") == {"preds": pytest.approx(chrf)}
+    assert _values(results, "bleu") == {"preds": pytest.approx(bleu)}
+    assert "|beta:0|" in _signature(results, "chrf")
+    assert "|ngram:2|" in _signature(results, "bleu")
+
+
+def test_nan_in_an_unused_column_and_labels_beyond_the_references_are_fine(ws):
+    text = "".join(
+        f'{{"id": {i}, "prediction": "{p}", "reference": "{t}", "score": NaN}}\n'
+        for i, (p, t) in enumerate(zip("aabba", "abbba"))
+    )
+    path = ws.text("cls.jsonl", text)
+    results = _score_json(ws, str(path), "--metric", "acc", "--labels", "a,b,c")
+    assert _values(results, "acc") == {"cls": pytest.approx(4 / 5)}
+
+
+def test_json_document_with_a_data_key_and_non_bmp_text(ws):
+    rows_ = [{"id": 1, "prediction": "🙂 ok", "reference": "🙂 ok"}, {"id": 2, "prediction": "x",
+             "reference": "𝔘"}]  # fmt: skip
+    path = ws.text("doc.json", json.dumps({"data": rows_}, ensure_ascii=False))
+    results = _score_json(ws, str(path), "--metric", "exact_match")
+    assert _values(results, "exact_match") == {"doc": 0.5}
+
+
+def test_run_with_distinct_per_row_choices_and_an_exotic_data_file_passes(ws):
+    items = [
+        {"id": f"r{i}", "text": f"line\u2028{i}", "opts": ["yes", "no", 3], "label": i % 3}
+        for i in range(9)
+    ]
+    data = ws.bytes("rows.jsonl.gz", gzip.compress(
+        "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in items).encode()))  # fmt: skip
+    spec = {k: v for k, v in _task_spec().items() if k != "choices"}
+    task = ws.yaml(
+        "opts.yaml", {**spec, "name": "opts", "data": data.name, "choices_field": "opts"}
+    )
+    code, out, err = invoke(["run", "--base", "b", "--task", str(task), "--backend", "fake",
+                             "--out", str(ws.out), "--quiet", "--json"])  # fmt: skip
+    assert code == 0, err
+    results = json.loads(out)
+    assert {r["n"] for r in results["scores"]} == {9}
+    samples = [json.loads(x) for x in (ws.out / "samples.jsonl").read_text().splitlines()]
+    assert [s["target"] for s in samples] == ["ABC"[i % 3] for i in range(9)]
+    acc = sum(s["prediction"] == s["target"] for s in samples) / 9
+    assert _values(results, "acc") == {"base": pytest.approx(acc)}
+
+
+def test_split_counts_records_not_lines(ws):
+    content = "id,label,text\n" + "".join(f'{i},{"ab"[i % 2]},"two\nlines"\n' for i in range(10))
+    path = ws.text("multi.csv", content)
+    code, out, err = invoke(["split", str(path), "--label-field", "label", "--json",
+                             "--out-dir", str(ws.root / "parts")])  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows"] == {"total": 10, "train": 8, "validation": 2}
+
+
+def test_check_passes_valid_results_and_a_run_directory(ws):
+    code, out, err = invoke(["check", str(ws.results), "--fail-on", "none"])
+    assert code == 0, err
+    assert "gate passed" in out
+    folder = ws.root / "dir"
+    folder.mkdir()
+    (folder / "results.json").write_text(ws.results.read_text())
+    assert invoke(["check", str(folder), "--fail-on", "none"])[0] == 0
+
+
+def test_check_accepts_added_sections_and_fields(ws):
+    def add(results: dict[str, Any]) -> None:
+        results["future_section"] = [{"anything": 1}]
+        results["comparisons"][0]["new_field"] = "x"
+        results["cost"] = [{"arm": "preds", "kind": "base", "tokens": 10, "memory_kind": "rss"}]
+
+    path = ws.results_with(add)
+    assert invoke(["check", str(path), "--fail-on", "none"])[0] == 0
