@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # every test session gets its own response cache, demo cache and nltk_data copy
 os.environ.setdefault("FTEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="fteval-test-cache-"))
@@ -18,6 +19,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # every results.json fteval writes, in this process or a child, is checked against the
 # published schema before it is written (fteval.records.schema.check_before_write)
 os.environ["FTEVAL_CHECK_RECORDS"] = "1"
+
+# Property tests: small and reproducible in CI (derandomized, no example database);
+# HYPOTHESIS_PROFILE=explore searches longer and randomly.
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile("explore", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 INTENTS = ["login", "billing", "refund"]
 

@@ -65,7 +65,7 @@ def check(
     if fail_on == "regression":
         for row in rows:
             if row["verdict"] == "regressed":
-                failures.append(f"{_name(row)} regressed (Δ {row['delta'] * row['scale']:+.2f})")
+                failures.append(f"{_name(row)} regressed (Δ {_points(row)})")
             if row.get("non_inferiority") is False:
                 failures.append(f"{_name(row)}: non-inferiority within the margin not shown")
     for text in require:
@@ -85,6 +85,11 @@ def _meets(row: Mapping[str, Any], want: str) -> bool:
     if want == "no-regression":
         return row["verdict"] != "regressed"
     return row.get("non_inferiority") is True
+
+
+def _points(row: Mapping[str, Any]) -> str:
+    delta = row.get("delta")
+    return f"{delta * row['scale']:+.2f}" if isinstance(delta, (int, float)) else "unknown"
 
 
 def _name(row: Mapping[str, Any]) -> str:

@@ -33,10 +33,9 @@ _OTHER_BOMS = {
     b"\xff\xfe": "UTF-16-LE",
     b"\xfe\xff": "UTF-16-BE",
 }
-_MAGIC = {
+_MAGIC = {  # first bytes that no text file starts with
     b"\x1f\x8b": "gzip-compressed data (name it *.gz)",
     b"PK\x03\x04": "a zip archive (an .xlsx or .docx file is one); export it as CSV or JSONL",
-    b"PAR1": "a Parquet file (name it *.parquet)",
 }
 _SNIFF_BYTES = 4096
 _FORBIDDEN_CHARS = (
@@ -130,6 +129,8 @@ def decode_text(
     for magic, what in _MAGIC.items():
         if raw.startswith(magic):
             raise InputError(path, None, None, f"not text: the file starts like {what}")
+    if len(raw) >= 12 and raw.startswith(b"PAR1") and raw.endswith(b"PAR1"):
+        raise InputError(path, None, None, "not text: a Parquet file (name it *.parquet)")
     if raw.startswith(UTF8_BOM):
         logger.info("%s: skipped a UTF-8 byte-order mark at the start of the file", path)
         raw = raw[len(UTF8_BOM) :]

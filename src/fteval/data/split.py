@@ -297,9 +297,14 @@ def _render(suffix: str, rows: Sequence[Row], header: list[str]) -> str:
     if suffix == ".json":
         return dumps([dict(row.fields) for row in rows], indent=2) + "\n"
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=_DELIMITERS[suffix], lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([row.fields[name] for name in header] for row in rows)
+    delimiter = _DELIMITERS[suffix]
+    minimal = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    # with "\n" line ends the csv module leaves a field holding "\r" unquoted, and a
+    # reader would split the record there: such records are written fully quoted
+    quoted = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for record in [header, *([row.fields[name] for name in header] for row in rows)]:
+        writer = quoted if any("\r" in str(value) for value in record) else minimal
+        writer.writerow(record)
     return buffer.getvalue()
 
 
