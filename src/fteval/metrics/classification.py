@@ -68,6 +68,11 @@ class _ConfusionMetric(Metric):
             raise ValueError(f"{self.kind}: average must be one of {AVERAGES}, got {average!r}")
         if average is None and label not in labels:
             raise ValueError(f"{self.kind}: per-class label {label!r} not in {list(labels)!r}")
+        if pos_label is not None and average != "binary":
+            raise ValueError(
+                f"{self.kind}: pos_label applies to average='binary' only (an f1_binary-style "
+                f"metric), not to average={average!r}"
+            )
         if average == "binary":
             if len(labels) != 2:
                 raise ValueError(

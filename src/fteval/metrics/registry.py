@@ -138,7 +138,9 @@ def _confusion_factory(cls: type, average: str | None) -> MetricFactory:
         name = f"{cls.kind}_{average or 'per_class'}"
         labels = _need_labels(name, labels)
         if average is None:
-            return [cls(labels=labels, average=None, label=lab) for lab in labels]
+            return [
+                cls(labels=labels, average=None, label=lab, pos_label=pos_label) for lab in labels
+            ]
         return cls(labels=labels, average=average, pos_label=pos_label)
 
     return factory

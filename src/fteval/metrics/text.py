@@ -174,6 +174,11 @@ class BLEU(_SacrebleuMetric):
             )
         if max_ngram_order < 1:
             raise ValueError(f"bleu: max_ngram_order must be >= 1, got {max_ngram_order}")
+        if smooth_value is not None and smooth_method not in ("floor", "add-k"):
+            raise ValueError(
+                f"bleu: smooth_value applies to smooth_method 'floor' or 'add-k' only, "
+                f"not {smooth_method!r} (value: {smooth_value})"
+            )
         options = {
             "tokenize": tokenize,
             "lowercase": lowercase,
@@ -298,7 +303,9 @@ class Rouge(MeanMetric):
             raise ValueError(
                 f"{self.name}: unknown lsum_split={lsum_split!r}; choose one of {LSUM_SPLITS}"
             )
-        if lsum_split == "nltk" and self.rouge_type == "rougeLsum":
+        if lsum_split != "newline" and self.rouge_type != "rougeLsum":
+            raise ValueError(f"{self.name}: lsum_split applies to rougeLsum only")
+        if lsum_split == "nltk":
             _require_punkt(self.name)
         self.use_stemmer = use_stemmer
         self.tokenizer = tokenizer
