@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
     score.add_argument(
         "--k", action="append", type=int, default=[], help="pass@k values (repeatable)"
     )
-    score.add_argument("--timeout", type=float, default=3.0, help="seconds per program (code)")
+    score.add_argument("--timeout", type=float, help="seconds per program (code; default 3)")
     score.add_argument("--workers", type=int, help="parallel programs (code; default: CPU count)")
     score.add_argument(
         "--allow-unsafe-execution",
@@ -63,18 +63,31 @@ def _check_flags(args: argparse.Namespace) -> None:
 
     check_out_dir(args.out, "--out")
     check_text(args.task_name, "--task-name")
+    text_only = _given(args, ("--metric", "--labels", "--arm-field", "--prompt-field"))
+    code_only = _given(args, ("--k", "--timeout", "--workers", "--allow-unsafe-execution"))
     if args.problems is not None:
         check_text(args.problems, "--problems")
-        if args.metric:
+        if text_only:
             raise ConfigError(
-                "--metric does not apply with --problems (code is scored by pass@k: "
+                f"{text_only[0]} does not apply with --problems (code is scored by pass@k: "
                 "choose k with --k)"
             )
-        return
-    if args.k:
-        raise ConfigError("--k needs --problems (the HumanEval problems the samples solve)")
-    if not args.metric:
+    elif code_only:
+        raise ConfigError(
+            f"{code_only[0]} needs --problems (the HumanEval problems the samples solve)"
+        )
+    elif not args.metric:
         raise ConfigError("fteval score needs at least one --metric (or --problems for code)")
+
+
+def _given(args: argparse.Namespace, flags: tuple[str, ...]) -> list[str]:
+    """The flags among ``flags`` that were given on the command line (defaults are unset)."""
+    given = []
+    for flag in flags:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None and value is not False and value != []:
+            given.append(flag)
+    return given
 
 
 def score_command(args: argparse.Namespace) -> int:
@@ -93,7 +106,7 @@ def score_command(args: argparse.Namespace) -> int:
             files,
             args.problems,
             k=args.k or (1, 10, 100),
-            timeout_s=args.timeout,
+            timeout_s=3.0 if args.timeout is None else args.timeout,
             max_workers=args.workers,
             allow_unsafe=args.allow_unsafe_execution,
             out=args.out,
