@@ -337,6 +337,7 @@ SCORE_FILES = [
     Bad("other references in another arm", S(lambda ws: [str(ws.preds), str(ws.jsonl("other.jsonl", [{**r, "reference": "x"} for r in _pred_rows()]))]), ("other.jsonl, row 1, field 'reference': id '0' has another reference",)),
     Bad("arm name from a file name with a space", S(lambda ws: [str(ws.jsonl("my preds.jsonl", _pred_rows()))]), ("the arm name of", "my preds.jsonl", "NAME=PATH")),
     Bad("arm name with a newline", S(lambda ws: [f"a\n={ws.preds}"]), ("the arm name of", "'a\\n'")),
+    Bad("arm name without a file", S(lambda ws: ["base="]), ("'base=': no file given",)),
     Bad("arm names repeat", S(lambda ws: [f"x={ws.preds}", f"x={ws.tuned}"]), ("arm names repeat: ['x']",)),
     Bad("arm field value not a name", S(lambda ws: [str(ws.jsonl("arms.jsonl", [{**r, "arm": "a b"} for r in _pred_rows()])), "--arm-field", "arm"]), ("arms.jsonl, row 1, field 'arm': an arm name must be",)),
 ]

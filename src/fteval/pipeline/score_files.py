@@ -61,6 +61,8 @@ def parse_file_args(values: Sequence[str]) -> list[tuple[str, str]]:
         name, sep, path = value.partition("=")
         if not sep or not name or Path(value).exists():
             name, path = Path(value).stem, value
+        if not path.strip():
+            raise ConfigError(f"{value!r}: no file given; write NAME=PATH or PATH")
         arms.append((name, path))
     for name, path in arms:
         check_name(name, f"the arm name of {path}", hint="name the file's arm as NAME=PATH")
