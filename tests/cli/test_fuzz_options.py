@@ -185,9 +185,9 @@ def test_split_flags_are_refused_by_argparse_or_by_the_command(fraction, seed, l
 
 @pytest.fixture(scope="module")
 def valid_results(tmp_path_factory) -> dict[str, Any]:
-    from tests.cli.test_hostile_inputs import valid_results as make
+    from tests.cli.test_hostile_inputs import make_valid_results
 
-    return make.__wrapped__(tmp_path_factory)
+    return make_valid_results(tmp_path_factory.mktemp("valid"))
 
 
 def _mutations(results: dict[str, Any]) -> st.SearchStrategy:

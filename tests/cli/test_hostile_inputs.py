@@ -97,10 +97,8 @@ def _task_spec() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def valid_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A real results object with comparisons, made once by ``fteval score``."""
-    root = tmp_path_factory.mktemp("valid")
+def make_valid_results(root: Path) -> dict[str, Any]:
+    """A real results object with comparisons, made by ``fteval score`` under ``root``."""
     a = root / "a.jsonl"
     b = root / "b.jsonl"
     a.write_text("".join(json.dumps(r) + "\n" for r in _pred_rows()))
@@ -110,6 +108,11 @@ def valid_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                            "--permutations", "100"])  # fmt: skip
     assert code == 0, err
     return json.loads((root / "run" / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def valid_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return make_valid_results(tmp_path_factory.mktemp("valid"))
 
 
 @pytest.fixture

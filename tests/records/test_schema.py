@@ -21,9 +21,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "results.schema.json"
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict:
-    from tests.cli.test_hostile_inputs import valid_results
+    from tests.cli.test_hostile_inputs import make_valid_results
 
-    return valid_results.__wrapped__(tmp_path_factory)
+    return make_valid_results(tmp_path_factory.mktemp("valid"))
 
 
 def test_the_packaged_schema_is_the_published_one():
