@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fteval.backends import Backend
+from fteval.backends import BACKENDS, Backend
 from fteval.compare import StatsOptions
 from fteval.compare.results import build_results
 from fteval.config import RunConfig, build_config
@@ -50,7 +50,7 @@ def evaluate(
     """
     ready = backend if isinstance(backend, Backend) else None
     # a ready backend is used as given; the config only records which kind it is
-    backend_name = backend if ready is None else ("fake" if ready.name == "fake" else "hf")
+    backend_name = backend if ready is None else (ready.name if ready.name in BACKENDS else "hf")
     config = build_config(
         {
             "base": base,

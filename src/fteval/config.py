@@ -36,7 +36,7 @@ class RunConfig(BaseModel):
     full: str | None = Field(default=None, description="fully fine-tuned checkpoint")
     tasks: list[str] = Field(min_length=1, description="built-in task names or task files")
     out: str | None = Field(default=None, description="run directory (default runs/<time>)")
-    backend: Literal["hf", "fake"] = "hf"
+    backend: Literal["hf", "fake", "vllm", "openai"] = "hf"
     batch_size: int = Field(default=16, ge=1, le=4096)
     dtype: DType = "auto"
     device: str = "auto"
@@ -65,6 +65,29 @@ class RunConfig(BaseModel):
     fail_on: Literal["regression", "none"] = "none"
     flush_every: int = Field(
         default=256, ge=1, description="examples per task x arm between sample-file flushes"
+    )
+    # ---- beyond one process (docs/scale.md) ----
+    base_url: str | None = Field(
+        default=None, description="openai backend: the server, e.g. http://localhost:8000/v1"
+    )
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY",
+        description="openai backend: environment variable holding the API key (never the key)",
+    )
+    tokenizer: str | None = Field(
+        default=None, description="openai backend: the served model's tokenizer (exact boundary)"
+    )
+    concurrency: int = Field(default=8, ge=1, le=256, description="openai: requests in flight")
+    request_timeout_s: float = Field(default=120.0, gt=0, description="openai: seconds per read")
+    max_retries: int = Field(default=5, ge=0, le=20, description="openai: retries per request")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="vllm backend: extra keyword arguments of vllm.LLM"
+    )
+    ray: str | None = Field(
+        default=None, description="run on a Ray cluster: 'local' (start one here) or its address"
+    )
+    ray_workers: int | None = Field(
+        default=None, ge=1, description="Ray workers (default: one per GPU, else one per node)"
     )
 
     @field_validator("adapters")
@@ -179,7 +202,7 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
 
     if key == "out" and isinstance(value, str) and value.strip():
         return str(folder / value)  # an absolute value stays as it is
-    if key in ("base", "full") and isinstance(value, str):
+    if key in ("base", "full", "tokenizer") and isinstance(value, str):
         return resolve(value)
     if key == "tasks" and isinstance(value, list):
         return [resolve(v) if isinstance(v, str) else v for v in value]

@@ -12,7 +12,7 @@ from fteval.backends.base import Backend
 from fteval.errors import ConfigError, MissingDependencyError
 from fteval.records import ArmSpec
 
-BACKENDS = ("hf", "fake")
+BACKENDS = ("hf", "fake", "vllm", "openai")
 
 
 def make_backend(
@@ -26,6 +26,7 @@ def make_backend(
         progress: show progress bars.
         **settings: the backend's own keyword arguments (e.g. ``HFBackend``'s ``dtype``).
     """
+    _check_arm_paths(name, arms)
     if name == "fake":
         import os
 
@@ -44,7 +45,28 @@ def make_backend(
         from fteval.backends.hf import HFBackend
 
         return HFBackend(arms, progress=progress, **settings)
+    if name == "vllm":
+        from fteval.backends.vllm import VLLMBackend, require_vllm
+
+        require_vllm()
+        return VLLMBackend(arms, progress=progress, **settings)
+    if name == "openai":
+        from fteval.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(arms, progress=progress, **settings)
     raise ConfigError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+
+
+def _check_arm_paths(name: str, arms: Sequence[ArmSpec]) -> None:
+    """A served model name (``openai:NAME``) only means something to the openai backend."""
+    if name == "openai":
+        return
+    for arm in arms:
+        if arm.path.startswith("openai:"):
+            raise ConfigError(
+                f"arm {arm.name!r} is {arm.path!r}, a served model name: use --backend openai "
+                f"with --base-url (the run uses the {name} backend)"
+            )
 
 
 __all__ = ["BACKENDS", "Backend", "make_backend"]

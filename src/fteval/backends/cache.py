@@ -23,9 +23,25 @@ later is keyed by default: a spurious miss costs compute, a spurious hit costs c
   warning (a message holding paths). Keys naming a location (``_name_or_path``,
   ``base_model_name_or_path``) are removed at any depth, in JSON files too.
 * No key at all (``arm_cache_key`` returns None, the arm is served uncached) when the
-  identity carries no content hash — a hub id without local files, an HTTP endpoint, the
-  fake backend — or an adapter's base has none, or ``trust_remote_code`` is on (model code
-  may come from outside the hashed files). A name is never used as a key.
+  identity carries no content hash — a hub id without local files, the fake backend — or
+  an adapter's base has none, or ``trust_remote_code`` is on (model code may come from
+  outside the hashed files). A name is never used as a key on its own.
+
+**Endpoint arms** (the ``openai`` backend) have no weights to hash: the server holds them.
+Their identity has an ``endpoint`` object, and the key is built from all of it: the base
+URL, the served model name, the server's ``/v1/models`` entry for it (without the fields
+that change per call: ``created``, ``permission``, ``object``) and a *fingerprint*: the
+sha256 of the tokens and log-probabilities (rounded to 0.01 nats) that the served model
+gives a fixed probe text, asked at the start of every run. An endpoint arm without a
+fingerprint (a server that does not echo log-probabilities, e.g. a chat-only API) is not
+cached. Why this cannot give a stale answer in practice: for a hit, the server at the
+same address must serve a model of the same name, described the same way, that gives
+the same log-probability to 0.01 nats on every token of the probe. A redeployed model
+under the same name (a retrained adapter at the same path) changes the probe. What it
+cannot rule out, and a weight hash would: two models that differ so little that no
+probe token moves by 0.005 nats. A server whose numbers drift more than that between
+calls (batching on a GPU) only misses more often. Where this is not good enough, use
+``--cache-dir off``.
 
 **Request key** (``request_key``): sha256 of a canonical JSON of the request dataclass —
 its type and every field, sampling params and seed included.
@@ -144,17 +160,37 @@ def uncacheable_reason(identity: Mapping[str, Any]) -> str | None:
     Returns:
         A sentence for the log, or None.
     """
-    if not _has_hashes(identity.get("weights_sha256")):
-        return "its identity has no content hash of the weights (hub id, endpoint or fake)"
-    is_adapter = identity.get("kind") == "adapter" or "adapter_config" in identity
-    if is_adapter and not _has_hashes(identity.get("base_weights_sha256")):
-        return "the adapter's base has no content hash of its weights"
+    endpoint = identity.get("endpoint")
+    if isinstance(endpoint, Mapping):
+        reason = _endpoint_reason(endpoint)
+        if reason is not None:
+            return reason
+    elif not _has_hashes(identity.get("weights_sha256")):
+        return "its identity has no content hash of the weights (hub id or fake)"
+    else:
+        is_adapter = identity.get("kind") == "adapter" or "adapter_config" in identity
+        if is_adapter and not _has_hashes(identity.get("base_weights_sha256")):
+            return "the adapter's base has no content hash of its weights"
     if identity.get("trust_remote_code"):
         return "trust_remote_code is on, and model code is not content-hashed"
     try:
         _canonical_json(_without_locations(identity))
     except (TypeError, ValueError) as error:
         return f"its identity cannot be written as canonical JSON ({error})"
+    return None
+
+
+def _endpoint_reason(endpoint: Mapping[str, Any]) -> str | None:
+    """Why an endpoint arm must not be cached, or None (see the module docstring)."""
+    for field in ("base_url", "model"):
+        if not (isinstance(endpoint.get(field), str) and endpoint[field]):
+            return f"its endpoint identity has no {field}"
+    fingerprint = endpoint.get("fingerprint")
+    if not (isinstance(fingerprint, str) and fingerprint):
+        return (
+            "the endpoint gave no fingerprint (no echoed log-probabilities of the probe), and "
+            "a served model's name alone could hide a redeployed model"
+        )
     return None
 
 

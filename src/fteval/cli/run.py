@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
         "--task", action="append", default=[], help="built-in task or task file (repeatable)"
     )
     run.add_argument("--out", help="run directory (default runs/<UTC time>)")
-    run.add_argument("--backend", choices=["hf", "fake"])
+    run.add_argument("--backend", choices=["hf", "fake", "vllm", "openai"])
     run.add_argument("--batch-size", type=int)
     run.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
@@ -47,6 +47,7 @@ def add_parser(sub: Any) -> None:
     )
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
     run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
+    _add_scale_flags(run)
     add_stats_flags(run)
     run.add_argument(
         "--non-inferiority",
@@ -85,6 +86,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["tasks"] = args.task
     if args.non_inferiority:
         values["non_inferiority"] = _parse_margins(args.non_inferiority)
+    if args.engine_arg:
+        values["engine_args"] = _parse_engine_args(args.engine_arg)
     for key in (
         "full",
         "out",
@@ -101,6 +104,14 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "adapter_serving",
         "cache_dir",
         "flush_every",
+        "base_url",
+        "api_key_env",
+        "tokenizer",
+        "concurrency",
+        "request_timeout_s",
+        "max_retries",
+        "ray",
+        "ray_workers",
         "bootstrap_resamples",
         "permutations",
         "ci_method",
@@ -150,3 +161,49 @@ def _parse_margins(values: list[str]) -> dict[str, float]:
             raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
         margins[key] = margin
     return margins
+
+
+def _add_scale_flags(run: Any) -> None:
+    """Flags of the vllm and openai backends and of Ray (docs/scale.md)."""
+    run.add_argument("--base-url", help="openai backend: server address, e.g. http://host:8000/v1")
+    run.add_argument("--api-key-env", help="openai backend: environment variable with the API key")
+    run.add_argument(
+        "--tokenizer", help="openai backend: the served model's tokenizer (exact token boundary)"
+    )
+    run.add_argument("--concurrency", type=int, help="openai backend: requests in flight")
+    run.add_argument(
+        "--request-timeout-s", type=float, help="openai backend: seconds per connect/read"
+    )
+    run.add_argument("--max-retries", type=int, help="openai backend: retries per request")
+    run.add_argument(
+        "--engine-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="vllm backend: a vllm.LLM argument (repeatable; VALUE read as YAML)",
+    )
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on a Ray cluster at ADDRESS (none: start a local one)",
+    )
+    run.add_argument("--ray-workers", type=int, help="Ray workers (default: one per GPU)")
+
+
+def _parse_engine_args(values: list[str]) -> dict[str, Any]:
+    import yaml
+
+    from fteval.errors import ConfigError
+
+    parsed: dict[str, Any] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--engine-arg expects KEY=VALUE, got {value!r}")
+        try:
+            parsed[key] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--engine-arg {key}: cannot read {text!r}: {error}") from None
+    return parsed

@@ -171,6 +171,24 @@ def _run_in(
 
 def backend_settings(config: RunConfig) -> dict[str, Any]:
     """The backend's own keyword arguments, from the run config."""
+    if config.backend == "openai":
+        return {
+            "base_url": config.base_url,
+            "api_key_env": config.api_key_env,
+            "tokenizer": config.tokenizer,
+            "concurrency": config.concurrency,
+            "timeout_s": config.request_timeout_s,
+            "max_retries": config.max_retries,
+            "max_length": config.max_length,
+        }
+    if config.backend == "vllm":
+        return {
+            "dtype": config.dtype,
+            "max_length": config.max_length,
+            "trust_remote_code": config.trust_remote_code,
+            "engine_args": dict(config.engine_args),
+            "seed": config.seed,
+        }
     if config.backend != "hf":
         return {}
     return {

@@ -33,7 +33,8 @@ RESUME_INSENSITIVE = frozenset(
     {
         "out", "batch_size", "cache_dir", "fail_on", "flush_every", "confidence",
         "bootstrap_resamples", "permutations", "ci_method", "correction", "alpha",
-        "non_inferiority",
+        "non_inferiority", "ray", "ray_workers", "concurrency", "request_timeout_s",
+        "max_retries", "api_key_env",
     }
 )  # fmt: skip
 

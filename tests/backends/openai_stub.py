@@ -1,0 +1,362 @@
+"""An OpenAI-compatible stub server on loopback, for the HTTP backend's tests.
+
+It speaks ``/v1/models``, ``/v1/completions`` (echo + logprobs, generation) and
+``/v1/chat/completions`` like vLLM does, over a byte-level vocabulary that is exactly
+``ByT5Tokenizer``'s (id = byte + 3, EOS = 1), with a deterministic per-model bigram
+"language model" (or any scorer given, e.g. a real tiny GPT-2). It can misbehave on
+request: slow replies, 429 with Retry-After, 500, truncated JSON, wrong logprob lengths,
+no echo support, an API key it requires and echoes back in its 401.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+VOCAB = 259  # ByT5: pad 0, eos 1, unk 2, bytes 3..258
+EOS = 1
+
+
+def to_ids(text: str) -> list[int]:
+    return [b + 3 for b in text.encode("utf-8")]
+
+
+def to_text(ids: Sequence[int]) -> str:
+    return bytes(i - 3 for i in ids if i >= 3).decode("utf-8", errors="replace")
+
+
+def token_text(token: int) -> str:
+    return "</s>" if token == EOS else to_text([token])
+
+
+class BigramModel:
+    """log P(next | previous token) from seeded pseudo-random logits, normalised."""
+
+    def __init__(self, name: str, salt: str = "") -> None:
+        self.name = name
+        self.salt = salt
+        self._rows: dict[int, list[float]] = {}
+
+    def row(self, previous: int) -> list[float]:
+        if previous not in self._rows:
+            rng = random.Random(f"{self.name}|{self.salt}|{previous}")
+            logits = [rng.gauss(0.0, 2.0) for _ in range(VOCAB)]
+            top = max(logits)
+            norm = top + math.log(sum(math.exp(x - top) for x in logits))
+            self._rows[previous] = [x - norm for x in logits]
+        return self._rows[previous]
+
+    def next_logprobs(self, ids: Sequence[int]) -> list[float]:
+        return self.row(ids[-1] if ids else EOS)
+
+    def prompt_logprobs(self, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
+        """Per prompt token: (its logprob, top id, top logprob); None for the first."""
+        out: list[tuple[float, int, float] | None] = [None]
+        for i in range(1, len(ids)):
+            row = self.next_logprobs(ids[:i])
+            best = max(range(VOCAB), key=row.__getitem__)
+            out.append((row[ids[i]], best, row[best]))
+        return out
+
+
+@dataclass
+class Fault:
+    """One misbehaviour, used by the next matching request (``path`` substring)."""
+
+    kind: str  # status | slow | truncate | short_logprobs | close
+    status: int = 500
+    delay_s: float = 0.0
+    retry_after: str | None = None
+    path: str = "/completions"
+
+
+@dataclass
+class StubState:
+    models: dict[str, Any]
+    max_model_len: int = 512
+    api_key: str | None = None
+    echo_supported: bool = True
+    add_bos: bool = False
+    roots: dict[str, str] = field(default_factory=dict)
+    faults: deque = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    delay_s: float = 0.0  # every completion waits this long (to observe concurrency)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in list(self.faults):
+                if fault.path in path:
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        return None
+
+    # ---- plumbing ----
+
+    def _send(self, status: int, body: Any, *, raw: bytes | None = None, extra=None) -> None:
+        data = raw if raw is not None else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, **extra: Any) -> None:
+        self._send(status, {"error": {"message": message, "type": "invalid_request_error"}}, **extra)
+
+    def _authorised(self) -> bool:
+        state = self.server.state
+        state.headers.append(dict(self.headers.items()))
+        if state.api_key is None:
+            return True
+        given = self.headers.get("Authorization", "")
+        if given == f"Bearer {state.api_key}":
+            return True
+        self._error(401, f"Incorrect API key provided: {given.removeprefix('Bearer ')}")
+        return False
+
+    def do_GET(self) -> None:
+        if not self._authorised():
+            return
+        if self.path.rstrip("/") != "/v1/models":
+            self._error(404, f"no route {self.path}")
+            return
+        state = self.server.state
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": int(time.time() * 1000),
+                "owned_by": "stub",
+                "root": state.roots.get(name, f"/models/{name}"),
+                "parent": None,
+                "max_model_len": state.max_model_len,
+                "permission": [{"id": f"modelperm-{random.random()}"}],
+            }
+            for name in state.models
+        ]
+        self._send(200, {"object": "list", "data": data})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        payload = json.loads(self.rfile.read(length) or b"{}")
+        if not self._authorised():
+            return
+        state = self.server.state
+        with state.lock:
+            state.requests.append({"path": self.path, **payload})
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            self._post(payload)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _post(self, payload: dict[str, Any]) -> None:
+        state = self.server.state
+        fault = state.take_fault(self.path)
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay_s)
+        elif fault is not None and fault.kind == "status":
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
+            self._error(fault.status, f"stub fault {fault.status}", extra=extra)
+            return
+        if state.delay_s:
+            time.sleep(state.delay_s)
+        model = state.models.get(payload.get("model"))
+        if model is None:
+            self._error(404, f"The model `{payload.get('model')}` does not exist.")
+            return
+        if self.path == "/v1/completions":
+            body = self._completion(model, payload)
+        elif self.path == "/v1/chat/completions":
+            body = self._chat(model, payload)
+        else:
+            self._error(404, f"no route {self.path}")
+            return
+        if body is None:
+            return
+        if fault is not None and fault.kind == "short_logprobs":
+            logprobs = body["choices"][0]["logprobs"]
+            for key in ("tokens", "token_logprobs", "top_logprobs", "text_offset"):
+                logprobs[key] = logprobs[key][:2]
+        data = json.dumps(body).encode("utf-8")
+        if fault is not None and fault.kind == "truncate":
+            data = data[: len(data) // 2]
+        self._send(200, None, raw=data)
+
+    # ---- the model ----
+
+    def _prompt_ids(self, prompt: Any) -> list[int]:
+        if isinstance(prompt, list):
+            return [int(i) for i in prompt]
+        ids = to_ids(str(prompt))
+        return [EOS, *ids] if self.server.state.add_bos else ids
+
+    def _generate(
+        self, model: Any, ids: list[int], payload: dict[str, Any]
+    ) -> tuple[list[int], str, str | None]:
+        rng = random.Random(payload.get("seed"))
+        temperature = float(payload.get("temperature", 1.0))
+        stops = payload.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else stops
+        out: list[int] = []
+        for _ in range(int(payload.get("max_tokens", 16))):
+            row = model.next_logprobs(ids + out)
+            if temperature == 0:
+                token = max(range(VOCAB), key=row.__getitem__)
+            else:
+                weights = [math.exp(x / temperature) for x in row]
+                token = rng.choices(range(VOCAB), weights=weights)[0]
+            if token == EOS:
+                return out, "stop", None
+            out.append(token)
+            text = to_text(out)
+            for stop in stops:
+                if stop in text:
+                    return to_ids(text[: text.index(stop)]), "stop", stop
+        return out, "length", None
+
+    def _completion(self, model: Any, payload: dict[str, Any]) -> dict[str, Any] | None:
+        state = self.server.state
+        ids = self._prompt_ids(payload.get("prompt", ""))
+        max_tokens = int(payload.get("max_tokens", 16))
+        if len(ids) + max_tokens > state.max_model_len:
+            self._error(
+                400,
+                f"This model's maximum context length is {state.max_model_len} tokens. However, "
+                f"you requested {len(ids) + max_tokens} tokens.",
+            )
+            return None
+        echo = bool(payload.get("echo"))
+        if echo and payload.get("logprobs") is not None and not state.echo_supported:
+            self._error(400, "echo is not supported with logprobs")
+            return None
+        generated, reason, stop_reason = self._generate(model, ids, payload)
+        choice: dict[str, Any] = {
+            "index": 0,
+            "text": (to_text(ids) if echo else "") + to_text(generated),
+            "finish_reason": reason,
+            "stop_reason": stop_reason,
+            "logprobs": None,
+        }
+        if payload.get("logprobs") is not None:
+            all_ids = (ids if echo else []) + generated
+            scored = model.prompt_logprobs(ids + generated)[-len(all_ids) :] if all_ids else []
+            if echo:
+                scored[0] = None
+            tokens = [token_text(t) for t in all_ids]
+            offsets, at = [], 0
+            for token in tokens:
+                offsets.append(at)
+                at += len(token)
+            choice["logprobs"] = {
+                "tokens": tokens,
+                "token_logprobs": [None if s is None else s[0] for s in scored],
+                "top_logprobs": [
+                    None if s is None else {token_text(s[1]): s[2]} for s in scored
+                ],
+                "text_offset": offsets,
+            }
+        return {
+            "id": "cmpl-stub",
+            "object": "text_completion",
+            "model": payload["model"],
+            "choices": [choice],
+            "usage": {"prompt_tokens": len(ids), "completion_tokens": len(generated)},
+        }
+
+    def _chat(self, model: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        messages = payload.get("messages") or []
+        content = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
+        ids = to_ids(content + "<assistant>")
+        generated, reason, stop_reason = self._generate(model, ids, payload)
+        return {
+            "id": "chat-stub",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": to_text(generated)},
+                    "finish_reason": reason,
+                    "stop_reason": stop_reason,
+                }
+            ],
+            "usage": {"prompt_tokens": len(ids), "completion_tokens": len(generated)},
+        }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: StubState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None  # a client that timed out and hung up is part of the tests
+
+
+class StubServer:
+    """The stub, serving on ``url`` (``http://127.0.0.1:PORT/v1``) from a thread."""
+
+    def __init__(self, models: dict[str, Any] | Sequence[str], **options: Any) -> None:
+        if not isinstance(models, dict):
+            models = {name: BigramModel(name) for name in models}
+        self.state = StubState(models=dict(models), **options)
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def completions(self) -> list[dict[str, Any]]:
+        return [r for r in self.state.requests if r["path"] == "/v1/completions"]
+
+
+def expected_loglikelihood(model: BigramModel, context: str, continuation: str) -> tuple[float, bool]:
+    """The reference: sum of the bigram logprobs of the continuation's bytes after the
+    context's (byte tokenization has no merges, so the boundary is exact)."""
+    stripped = context.rstrip()
+    continuation = context[len(stripped) :] + continuation
+    ids = to_ids(stripped + continuation)
+    start = len(to_ids(stripped))
+    total, greedy = 0.0, True
+    for i in range(start, len(ids)):
+        row = model.next_logprobs(ids[:i])
+        total += row[ids[i]]
+        greedy &= row[ids[i]] >= max(row)
+    return total, greedy
+
