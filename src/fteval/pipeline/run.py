@@ -105,11 +105,7 @@ def execute(
     started = time.monotonic()
     check_output_paths(config)
     tasks = load_tasks(config)
-    arms = config.arms()
-    backend = backend or with_cache(
-        make_backend(config.backend, arms, progress=progress, **backend_settings(config)),
-        config,
-    )
+    backend = backend or with_cache(build_backend(config, progress=progress), config)
     backend.require([task.request_kind for task in tasks])
     backend.check_inputs()
     run_dir = RunDirectory(config.out or default_run_dir())
@@ -167,6 +163,24 @@ def _run_in(
     run_dir.write_report(render_markdown(results, manifest))
     manifest.update(status="complete", finished_at=utc_now())
     return results
+
+
+def build_backend(config: RunConfig, *, progress: bool = True) -> Backend:
+    """The run's backend: in this process, or spread over a Ray cluster (``config.ray``)."""
+    settings = backend_settings(config)
+    local = make_backend(config.backend, config.arms(), progress=progress, **settings)
+    if config.ray is None:
+        return local
+    from fteval.backends.distributed import RayBackend, require_ray
+
+    require_ray()
+    return RayBackend(
+        local,
+        backend=config.backend,
+        settings=settings,
+        address=config.ray,
+        workers=config.ray_workers,
+    )
 
 
 def backend_settings(config: RunConfig) -> dict[str, Any]:

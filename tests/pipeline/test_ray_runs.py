@@ -1,0 +1,132 @@
+"""Runs on a local Ray cluster of 2 workers on loopback: the run directory equals a
+single-process run's, also when a worker is killed mid-run and when a run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fteval.backends.distributed import RayBackend, shard_by_context
+from fteval.config import build_config
+from fteval.pipeline.run import build_backend, execute
+from tests.conftest import intent_rows, write_task
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray instance for the module (starting one takes seconds)."""
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
+    yield
+    ray.shutdown()
+
+
+def config_for(task: Path, out: Path, **extra):
+    return build_config(
+        {
+            "base": "b", "adapters": {"lora": "a"}, "full": "f", "tasks": [str(task)],
+            "backend": "fake", "out": str(out), "cache_dir": "off", "flush_every": 16,
+            "bootstrap_resamples": 200, "permutations": 200, **extra,
+        }  # fmt: skip
+    )
+
+
+def same_run(ours: Path, theirs: Path) -> None:
+    assert (ours / "samples.jsonl").read_bytes() == (theirs / "samples.jsonl").read_bytes()
+    assert (ours / "results.json").read_bytes() == (theirs / "results.json").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray-reference")
+    task = write_task(root, intent_rows(96))
+    execute(config_for(task, root / "single"), progress=False)
+    return task, root / "single"
+
+
+def test_a_ray_run_writes_the_single_process_run_directory(cluster, reference, tmp_path):
+    task, single = reference
+    config = config_for(task, tmp_path / "ray", ray="local", ray_workers=2)
+    backend = build_backend(config, progress=False)
+    assert isinstance(backend, RayBackend)
+    execute(config, backend=backend, progress=False)
+    same_run(tmp_path / "ray", single)
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["config"]["ray"] == "local"
+
+
+def test_a_worker_killed_mid_run_has_its_shard_rerun(cluster, reference, tmp_path, monkeypatch):
+    task, single = reference
+    monkeypatch.setenv("FTEVAL_FAKE_DELAY_S", "0.004")  # reaches the workers
+    config = config_for(task, tmp_path / "ray", ray="local", ray_workers=2)
+    backend = build_backend(config, progress=False)
+    samples = tmp_path / "ray" / "samples.jsonl"
+    killed: list[int] = []
+
+    def kill_one_worker_midway() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lines = samples.read_text().count("\n") if samples.exists() else 0
+            if lines >= 32:
+                pid = backend.worker_pids()[0]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(lines)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one_worker_midway)
+    killer.start()
+    execute(config, backend=backend, progress=False)
+    killer.join()
+    assert killed and killed[0] < 3 * 96, "the worker was killed before the run ended"
+    assert backend.replacements == 1
+    same_run(tmp_path / "ray", single)
+
+
+def test_a_run_cut_short_in_one_process_resumes_on_ray(cluster, reference, tmp_path):
+    task, single = reference
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    lines = (single / "samples.jsonl").read_text().splitlines(keepends=True)
+    (partial / "samples.jsonl").write_text("".join(lines[:100]))
+    manifest = json.loads((single / "manifest.json").read_text())
+    manifest["status"] = "running"
+    (partial / "manifest.json").write_text(json.dumps(manifest))
+    execute(config_for(task, partial, ray="local", ray_workers=2), progress=False)
+    same_run(partial, single)
+    assert json.loads((partial / "manifest.json").read_text())["resumed_at"]
+
+
+def test_shards_keep_shared_contexts_whole_and_in_order():
+    keys = ["a", "a", "a", "b", "b", "c", "d", "d", "e"]
+    shards = shard_by_context(keys, [10] * len(keys), 3)
+    assert [i for shard in shards for i in shard] == list(range(len(keys)))
+    assert len(shards) == 3
+    for key in set(keys):
+        owners = {n for n, shard in enumerate(shards) for i in shard if keys[i] == key}
+        assert len(owners) == 1
+    assert shard_by_context(["x"] * 5, [1] * 5, 4) == [[0, 1, 2, 3, 4]]
+
+
+def test_the_openai_backend_is_refused_on_ray(tmp_path, task_file):
+    from fteval.errors import ConfigError
+
+    config = build_config(
+        {"base": "openai:m", "tasks": [str(task_file)], "backend": "openai",
+         "base_url": "http://127.0.0.1:9/v1", "ray": "local"}  # fmt: skip
+    )
+    with pytest.raises(ConfigError, match="raise --concurrency"):
+        build_backend(config, progress=False)
