@@ -30,7 +30,7 @@ def to_ids(text: str) -> list[int]:
 
 
 def to_text(ids: Sequence[int]) -> str:
-    return bytes(i - 3 for i in ids if i >= 3).decode("utf-8", errors="replace")
+    return bytes(i - 3 for i in ids if 3 <= i < VOCAB).decode("utf-8", errors="replace")
 
 
 def token_text(token: int) -> str:
@@ -123,7 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, message: str, **extra: Any) -> None:
-        self._send(status, {"error": {"message": message, "type": "invalid_request_error"}}, **extra)
+        self._send(
+            status, {"error": {"message": message, "type": "invalid_request_error"}}, **extra
+        )
 
     def _authorised(self) -> bool:
         state = self.server.state
@@ -275,9 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             choice["logprobs"] = {
                 "tokens": tokens,
                 "token_logprobs": [None if s is None else s[0] for s in scored],
-                "top_logprobs": [
-                    None if s is None else {token_text(s[1]): s[2]} for s in scored
-                ],
+                "top_logprobs": [None if s is None else {token_text(s[1]): s[2]} for s in scored],
                 "text_offset": offsets,
             }
         return {
@@ -346,7 +346,9 @@ class StubServer:
         return [r for r in self.state.requests if r["path"] == "/v1/completions"]
 
 
-def expected_loglikelihood(model: BigramModel, context: str, continuation: str) -> tuple[float, bool]:
+def expected_loglikelihood(
+    model: BigramModel, context: str, continuation: str
+) -> tuple[float, bool]:
     """The reference: sum of the bigram logprobs of the continuation's bytes after the
     context's (byte tokenization has no merges, so the boundary is exact)."""
     stripped = context.rstrip()
@@ -359,4 +361,3 @@ def expected_loglikelihood(model: BigramModel, context: str, continuation: str) 
         total += row[ids[i]]
         greedy &= row[ids[i]] >= max(row)
     return total, greedy
-

@@ -190,9 +190,12 @@ def test_an_unknown_served_model_lists_what_the_server_serves():
 
 def test_an_arm_answering_exactly_like_the_base_is_an_error():
     same = BigramModel("base")
-    with StubServer({"base": same, "support-lora": same}) as server:
-        with pytest.raises(AdapterError, match="ignore the model name"):
-            make(server, paths={"base": "openai:base", "support": "openai:support-lora"})
+    paths = {"base": "openai:base", "support": "openai:support-lora"}
+    with (
+        StubServer({"base": same, "support-lora": same}) as server,
+        pytest.raises(AdapterError, match="ignore the model name"),
+    ):
+        make(server, paths=paths)
 
 
 def test_requests_in_flight_never_exceed_the_concurrency():
@@ -204,7 +207,9 @@ def test_requests_in_flight_never_exceed_the_concurrency():
 
 
 def test_arm_paths_name_a_model_and_optionally_its_own_server():
-    assert parse_endpoint("full", "openai:ft@http://h:9/v1", "http://a/v1").base_url == "http://h:9/v1"
+    assert (
+        parse_endpoint("full", "openai:ft@http://h:9/v1", "http://a/v1").base_url == "http://h:9/v1"
+    )
     endpoint = parse_endpoint("base", "openai:org/model", "http://a/v1/")
     assert (endpoint.base_url, endpoint.model) == ("http://a/v1", "org/model")
     with pytest.raises(ConfigError, match="--base-url"):
@@ -226,9 +231,8 @@ def test_an_api_key_variable_name_that_looks_like_a_key_is_refused_without_echoi
 
 def test_a_rejected_key_echoed_back_by_the_server_is_redacted(monkeypatch):
     monkeypatch.setenv("STUB_KEY", "sk-wrong-key-123")
-    with StubServer(["base"], api_key="sk-right") as server:
-        with pytest.raises(HttpError) as error:
-            make(server, api_key_env="STUB_KEY")
+    with StubServer(["base"], api_key="sk-right") as server, pytest.raises(HttpError) as error:
+        make(server, api_key_env="STUB_KEY")
     assert "HTTP 401" in str(error.value)
     assert "sk-wrong-key-123" not in str(error.value) + error.value.reply
 

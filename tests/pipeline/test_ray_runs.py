@@ -37,10 +37,18 @@ def cluster():
 def config_for(task: Path, out: Path, **extra):
     return build_config(
         {
-            "base": "b", "adapters": {"lora": "a"}, "full": "f", "tasks": [str(task)],
-            "backend": "fake", "out": str(out), "cache_dir": "off", "flush_every": 16,
-            "bootstrap_resamples": 200, "permutations": 200, **extra,
-        }  # fmt: skip
+            "base": "b",
+            "adapters": {"lora": "a"},
+            "full": "f",
+            "tasks": [str(task)],
+            "backend": "fake",
+            "out": str(out),
+            "cache_dir": "off",
+            "flush_every": 16,
+            "bootstrap_resamples": 200,
+            "permutations": 200,
+            **extra,
+        }
     )
 
 
@@ -125,8 +133,13 @@ def test_the_openai_backend_is_refused_on_ray(tmp_path, task_file):
     from fteval.errors import ConfigError
 
     config = build_config(
-        {"base": "openai:m", "tasks": [str(task_file)], "backend": "openai",
-         "base_url": "http://127.0.0.1:9/v1", "ray": "local"}  # fmt: skip
+        {
+            "base": "openai:m",
+            "tasks": [str(task_file)],
+            "backend": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "ray": "local",
+        }
     )
     with pytest.raises(ConfigError, match="raise --concurrency"):
         build_backend(config, progress=False)

@@ -202,6 +202,7 @@ def backend_settings(config: RunConfig) -> dict[str, Any]:
             "trust_remote_code": config.trust_remote_code,
             "engine_args": dict(config.engine_args),
             "seed": config.seed,
+            "allow_base_mismatch": config.allow_base_mismatch,
         }
     if config.backend != "hf":
         return {}
