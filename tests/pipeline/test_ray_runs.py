@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fteval.backends.distributed import RayBackend, shard_by_context
 from fteval.config import build_config
+from fteval.pipeline.distributed import RayPool
 from fteval.pipeline.run import build_backend, execute
 from tests.conftest import intent_rows, write_task
 
@@ -69,7 +69,7 @@ def test_a_ray_run_writes_the_single_process_run_directory(cluster, reference, t
     task, single = reference
     config = config_for(task, tmp_path / "ray", ray="local", ray_workers=2)
     backend = build_backend(config, progress=False)
-    assert isinstance(backend, RayBackend)
+    assert isinstance(backend, RayPool)
     execute(config, backend=backend, progress=False)
     same_run(tmp_path / "ray", single)
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
@@ -116,17 +116,6 @@ def test_a_run_cut_short_in_one_process_resumes_on_ray(cluster, reference, tmp_p
     execute(config_for(task, partial, ray="local", ray_workers=2), progress=False)
     same_run(partial, single)
     assert json.loads((partial / "manifest.json").read_text())["resumed_at"]
-
-
-def test_shards_keep_shared_contexts_whole_and_in_order():
-    keys = ["a", "a", "a", "b", "b", "c", "d", "d", "e"]
-    shards = shard_by_context(keys, [10] * len(keys), 3)
-    assert [i for shard in shards for i in shard] == list(range(len(keys)))
-    assert len(shards) == 3
-    for key in set(keys):
-        owners = {n for n, shard in enumerate(shards) for i in shard if keys[i] == key}
-        assert len(owners) == 1
-    assert shard_by_context(["x"] * 5, [1] * 5, 4) == [[0, 1, 2, 3, 4]]
 
 
 def test_the_openai_backend_is_refused_on_ray(tmp_path, task_file):

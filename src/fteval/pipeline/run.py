@@ -105,7 +105,7 @@ def execute(
     started = time.monotonic()
     check_output_paths(config)
     tasks = load_tasks(config)
-    backend = backend or with_cache(build_backend(config, progress=progress), config)
+    backend = backend or build_backend(config, progress=progress)
     backend.require([task.request_kind for task in tasks])
     backend.check_inputs()
     run_dir = RunDirectory(config.out or default_run_dir())
@@ -147,7 +147,15 @@ def _run_in(
     if previous is not None:
         check_same_arms(previous, manifest)
     run_dir.write_manifest(manifest)
-    manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
+    from_ray = None
+    if config.ray is not None:
+        from fteval.pipeline.distributed import RayPool
+
+        from_ray = backend if isinstance(backend, RayPool) else None
+    if from_ray is not None:
+        manifest["timings_s"] = from_ray.infer_all(tasks, run_dir, done)
+    else:
+        manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
     counters = backend.counters()
     if counters is not None:
         manifest["decode_counters"] = counters
@@ -170,17 +178,10 @@ def build_backend(config: RunConfig, *, progress: bool = True) -> Backend:
     settings = backend_settings(config)
     local = make_backend(config.backend, config.arms(), progress=progress, **settings)
     if config.ray is None:
-        return local
-    from fteval.backends.distributed import RayBackend, require_ray
+        return with_cache(local, config)
+    from fteval.pipeline.distributed import RayPool
 
-    require_ray()
-    return RayBackend(
-        local,
-        backend=config.backend,
-        settings=settings,
-        address=config.ray,
-        workers=config.ray_workers,
-    )
+    return RayPool(local, config, settings=settings)
 
 
 def backend_settings(config: RunConfig) -> dict[str, Any]:
@@ -223,13 +224,20 @@ def with_cache(backend: Backend, config: RunConfig) -> Backend:
 
     Arms without content hashes (hub ids, the fake backend) are never cached.
     """
-    if config.cache_dir == "off":
+    folder = cache_folder(config)
+    if folder is None:
         return backend
     from fteval.backends.cache import ResponseCache
     from fteval.backends.caching import CachingBackend
 
-    folder = Path(config.cache_dir) if config.cache_dir else user_cache_dir()
     return CachingBackend(backend, ResponseCache(folder / "responses.sqlite"))
+
+
+def cache_folder(config: RunConfig) -> Path | None:
+    """The response cache's folder, or None when ``cache_dir`` is ``off``."""
+    if config.cache_dir == "off":
+        return None
+    return Path(config.cache_dir) if config.cache_dir else user_cache_dir()
 
 
 def check_same_data(previous: dict[str, Any], manifest: dict[str, Any]) -> None:
@@ -272,6 +280,22 @@ def stats_options_of(config: RunConfig) -> StatsOptions:
     )
 
 
+def remaining_chunks(
+    task: Task, arm: str, done: dict[tuple[str, str], set[str]], size: int
+) -> list[Task]:
+    """The task's examples not yet answered by ``arm``, in chunks of ``size`` (in order).
+
+    One process and Ray workers answer exactly these chunks, one backend call each, so
+    both make the same batches and write the same samples.
+    """
+    finished = done.get((task.name, arm), set())
+    remaining = [ex for ex in task.examples if ex.example_id not in finished]
+    return [
+        dataclasses.replace(task, examples=tuple(remaining[start : start + size]))
+        for start in range(0, len(remaining), size)
+    ]
+
+
 def _infer_all(
     config: RunConfig,
     tasks: Sequence[Task],
@@ -289,13 +313,8 @@ def _infer_all(
     metrics = {task.name: task.build_metrics() for task in tasks}
     for arm in config.arms():
         for task in tasks:
-            finished = done.get((task.name, arm.name), set())
-            remaining = [ex for ex in task.examples if ex.example_id not in finished]
             began = time.monotonic()
-            for start in range(0, len(remaining), config.flush_every):
-                chunk = dataclasses.replace(
-                    task, examples=tuple(remaining[start : start + config.flush_every])
-                )
+            for chunk in remaining_chunks(task, arm.name, done, config.flush_every):
                 samples = run_task(chunk, arm.name, backend, seed=config.seed)
                 scoring_began = time.monotonic()
                 attach_scores(samples, metrics[task.name])
