@@ -327,7 +327,9 @@ class StubServer:
             models = {name: BigramModel(name) for name in models}
         self.state = StubState(models=dict(models), **options)
         self._server = _Server(self.state)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -50,11 +50,11 @@ def make(server: StubServer, *, paths=None, **options) -> OpenAIBackend:
     return backend
 
 
-@pytest.fixture
-def byte_tokenizer(tmp_path):
+@pytest.fixture(scope="module")
+def byte_tokenizer(tmp_path_factory):
     from transformers import ByT5Tokenizer
 
-    folder = tmp_path / "tokenizer"
+    folder = tmp_path_factory.mktemp("tokenizer")
     ByT5Tokenizer().save_pretrained(folder)
     return str(folder)
 
@@ -156,11 +156,11 @@ def test_a_server_that_keeps_failing_is_named_with_its_reply():
 
 def test_a_slow_reply_times_out_and_is_retried():
     with StubServer(["base"]) as server:
-        backend = make(server, timeout_s=0.3, max_retries=1)
-        server.state.faults.append(Fault("slow", delay_s=1.0))
+        backend = make(server, timeout_s=0.2, max_retries=1)
+        server.state.faults.append(Fault("slow", delay_s=0.5))
         [result] = backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[0])])
         assert result.n_tokens == len(" login")
-        server.state.faults.extend(Fault("slow", delay_s=1.0) for _ in range(4))
+        server.state.faults.extend(Fault("slow", delay_s=0.5) for _ in range(4))
         with pytest.raises(HttpError, match="timeout"):
             backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[2])])
 
@@ -199,8 +199,8 @@ def test_an_arm_answering_exactly_like_the_base_is_an_error():
 
 
 def test_requests_in_flight_never_exceed_the_concurrency():
-    requests = [LoglikelihoodRequest(f"ctx {i}:", " a") for i in range(12)]
-    with StubServer(["base"], delay_s=0.05) as server:
+    requests = [LoglikelihoodRequest(f"ctx {i}:", " a") for i in range(4)]
+    with StubServer(["base"], delay_s=0.03) as server:
         backend = make(server, concurrency=3)
         backend.loglikelihood("base", requests)
     assert 2 <= server.state.max_in_flight <= 3

@@ -60,7 +60,7 @@ def same_run(ours: Path, theirs: Path) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("ray-reference")
-    task = write_task(root, intent_rows(96))
+    task = write_task(root, intent_rows(48))
     execute(config_for(task, root / "single"), progress=False)
     return task, root / "single"
 
@@ -78,7 +78,7 @@ def test_a_ray_run_writes_the_single_process_run_directory(cluster, reference, t
 
 def test_a_worker_killed_mid_run_has_its_shard_rerun(cluster, reference, tmp_path, monkeypatch):
     task, single = reference
-    monkeypatch.setenv("FTEVAL_FAKE_DELAY_S", "0.004")  # reaches the workers
+    monkeypatch.setenv("FTEVAL_FAKE_DELAY_S", "0.002")  # reaches the workers
     config = config_for(task, tmp_path / "ray", ray="local", ray_workers=2)
     backend = build_backend(config, progress=False)
     samples = tmp_path / "ray" / "samples.jsonl"
@@ -88,7 +88,7 @@ def test_a_worker_killed_mid_run_has_its_shard_rerun(cluster, reference, tmp_pat
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             lines = samples.read_text().count("\n") if samples.exists() else 0
-            if lines >= 32:
+            if lines >= 16:
                 pid = backend.worker_pids()[0]
                 os.kill(pid, signal.SIGKILL)
                 killed.append(lines)
@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_run_has_its_shard_rerun(cluster, reference, tmp_pat
     killer.start()
     execute(config, backend=backend, progress=False)
     killer.join()
-    assert killed and killed[0] < 3 * 96, "the worker was killed before the run ended"
+    assert killed and killed[0] < 3 * 48, "the worker was killed before the run ended"
     assert backend.replacements == 1
     same_run(tmp_path / "ray", single)
 

@@ -30,6 +30,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -207,10 +208,9 @@ class VLLMBackend(Backend):
 
             destroy_model_parallel()
             destroy_distributed_environment()
+        torch = sys.modules.get("torch")  # vLLM has imported it; never import it here
         with contextlib.suppress(Exception):
-            import torch
-
-            if torch.cuda.is_available():
+            if torch is not None and torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
     def _lora(self, arm: str) -> Any:
