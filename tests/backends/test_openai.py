@@ -216,6 +216,10 @@ def test_arm_paths_name_a_model_and_optionally_its_own_server():
         parse_endpoint("base", "openai:m", None)
     with pytest.raises(ConfigError, match="credentials"):
         check_base_url("http://user:sk-secret@host/v1")
+    with pytest.raises(ConfigError, match="query string") as error:
+        check_base_url("https://host/v1?api-version=2024&api_key=sk-secret")
+    assert "sk-secret" not in str(error.value)
+    assert check_base_url("https://host/v1?api-version=2024") == "https://host/v1?api-version=2024"
 
 
 def test_an_api_key_variable_name_that_looks_like_a_key_is_refused_without_echoing_it(
@@ -269,3 +273,67 @@ def test_retries_are_logged_without_the_key(monkeypatch, caplog):
             backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[0])])
     assert "retry 1" in caplog.text
     assert "sk-live-777" not in caplog.text
+
+
+class _TorchModel:
+    """A real model behind the stub: one forward pass per prompt."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def _logprobs(self, ids):
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([list(ids)])).logits[0]
+        return logits.float().log_softmax(-1)
+
+    def next_logprobs(self, ids):
+        return self._logprobs(ids)[-1].tolist()
+
+    def prompt_logprobs(self, ids):
+        rows = self._logprobs(ids)
+        out = [None]
+        for i in range(1, len(ids)):
+            row = rows[i - 1]
+            best = int(row.argmax())
+            out.append((float(row[ids[i]]), best, float(row[best])))
+        return out
+
+
+@pytest.mark.real_model
+def test_token_mode_equals_the_hf_backend_per_item_on_a_real_model(tiny_models):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from fteval.backends import make_backend
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_models["base"]).eval()
+    lora = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_models["base"]), tiny_models["lora"]
+    ).eval()
+    requests = [LoglikelihoodRequest(*p) for p in [*PAIRS, ("", "hello"), ("über ", "naïve")]]
+    # within the window both feed the same context (past it, the server gets 2 tokens less)
+    rolling = [RollingLoglikelihoodRequest("The quick brown fox " * 5, stride=40)]
+    models = {"base": _TorchModel(base), "lora": _TorchModel(lora)}
+    with StubServer(models, max_model_len=128) as server:
+        ours = make(
+            server, paths={"base": "openai:base", "lora": "openai:lora"},
+            tokenizer=str(tiny_models["base"]),
+        )  # fmt: skip
+        specs = [
+            ArmSpec("base", "base", str(tiny_models["base"]), "base"),
+            ArmSpec("lora", "adapter", str(tiny_models["lora"]), "lora"),
+        ]
+        hf = make_backend("hf", specs, device="cpu", dtype="float32", progress=False)
+        hf.prepare()
+        for arm in ("base", "lora"):
+            for a, b in zip(ours.loglikelihood(arm, requests), hf.loglikelihood(arm, requests)):
+                assert a.logprob == pytest.approx(b.logprob, abs=1e-5)
+                assert (a.is_greedy, a.n_tokens) == (b.is_greedy, b.n_tokens)
+            [a], [b] = (
+                ours.loglikelihood_rolling(arm, rolling),
+                hf.loglikelihood_rolling(arm, rolling),
+            )
+            assert a.n_tokens == b.n_tokens
+            assert a.logprob == pytest.approx(b.logprob, abs=1e-4)

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 REPLY_SHOWN = 400  # characters of a server's reply quoted in an error
+SECRET_WORDS = ("key", "token", "secret", "password", "sig")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -92,6 +93,12 @@ def check_base_url(url: str) -> str:
         )
     if parts.fragment:
         raise ConfigError(f"base URL {url!r} has a #fragment; remove it")
+    names = [name for name, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    if any(word in name.lower() for name in names for word in SECRET_WORDS):
+        raise ConfigError(
+            "the base URL carries a secret in its query string (the URL is recorded in the "
+            "manifest); give the API key through an environment variable (--api-key-env)"
+        )
     return url.rstrip("/")
 
 

@@ -289,9 +289,10 @@ class OpenAIBackend(Backend):
                 arm, "/completions", echo_payload(self._model(arm), ids or PROBE_TEXT)
             )
             echo = read_echo(reply, len(ids) if ids else None, what=what)
-        except (HttpError, BackendError) as error:
-            if isinstance(error, HttpError) and (error.status is None or error.status >= 500):
-                raise
+        except BackendError as error:  # HttpError included
+            status = error.status if isinstance(error, HttpError) else 0
+            if status is None or status >= 500 or status in (401, 403, 429):
+                raise  # the server is down, refuses us, or is overloaded: not a capability
             logger.warning("%s: no echoed log-probabilities: %s", what, error)
             return _Probe(unsupported=str(error))
         return _Probe(echo.tokens, echo.logprobs)
