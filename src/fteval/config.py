@@ -130,6 +130,18 @@ class RunConfig(BaseModel):
                 raise ValueError(f"an empty path or name in {values!r}")
         return values
 
+    @field_validator("ray")
+    @classmethod
+    def _ray_address(cls, address: str | None) -> str | None:
+        if address is None or address in ("local", "auto"):
+            return address
+        if not re.match(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+$", address):
+            raise ValueError(
+                "ray must be 'local', 'auto' or a cluster address host:port (ray://host:port "
+                f"for Ray Client), got {address!r}"
+            )
+        return address
+
     def arms(self) -> list[ArmSpec]:
         """The arms in evaluation order: base, adapters (as given), full."""
         arms = [ArmSpec("base", "base", self.base, "base")]

@@ -217,3 +217,19 @@ def test_vllm_and_hf_backends_agree_per_item_on_a_real_model(llm, tiny_models):
         texts = [r.texts for r in vllm_backend.generate(arm, generate)]
         assert texts == [r.texts for r in hf_backend.generate(arm, generate)]
         vllm_backend.release(arm)
+
+
+def test_engine_args_from_the_command_line_reach_the_engine(llm, tmp_path, task_file, capsys):
+    from fteval.cli import main
+
+    paths = folders(tmp_path)
+    common = [
+        "run", "--backend", "vllm", "--base", paths["base"], "--task", str(task_file),
+        "--quiet", "--cache-dir", "off", "--bootstrap", "200", "--permutations", "200",
+    ]  # fmt: skip
+    args = ["--engine-arg", "gpu_memory_utilization=0.5", "--engine-arg", "enforce_eager=true"]
+    assert main([*common, "--out", str(tmp_path / "run"), *args]) == 0
+    assert llm.created[0]["gpu_memory_utilization"] == 0.5
+    assert llm.created[0]["enforce_eager"] is True
+    assert main([*common, "--out", str(tmp_path / "bad"), "--engine-arg", "eager"]) == 2
+    assert "--engine-arg expects KEY=VALUE" in capsys.readouterr().err

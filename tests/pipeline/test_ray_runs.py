@@ -132,3 +132,11 @@ def test_the_openai_backend_is_refused_on_ray(tmp_path, task_file):
     )
     with pytest.raises(ConfigError, match="raise --concurrency"):
         build_backend(config, progress=False)
+
+
+def test_a_ray_address_that_is_not_one_is_refused_before_anything_starts(task_file):
+    from fteval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cluster address host:port"):
+        build_config({"base": "b", "tasks": [str(task_file)], "ray": "run.yaml"})
+    assert build_config({"base": "b", "tasks": [str(task_file)], "ray": "10.0.0.1:6379"}).ray
