@@ -214,8 +214,14 @@ def test_vllm_and_hf_backends_agree_per_item_on_a_real_model(llm, tiny_models):
         for a, b in zip(ours, theirs):
             assert a.logprob == pytest.approx(b.logprob, abs=1e-5)
             assert (a.is_greedy, a.n_tokens) == (b.is_greedy, b.n_tokens)
-        texts = [r.texts for r in vllm_backend.generate(arm, generate)]
-        assert texts == [r.texts for r in hf_backend.generate(arm, generate)]
+        ours_generated = vllm_backend.generate(arm, generate)
+        theirs_generated = hf_backend.generate(arm, generate)
+        for a, b in zip(ours_generated, theirs_generated):
+            assert (a.texts, a.n_tokens, a.finish_reasons) == (
+                b.texts,
+                b.n_tokens,
+                b.finish_reasons,
+            )
         vllm_backend.release(arm)
 
 

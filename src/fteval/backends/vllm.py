@@ -399,7 +399,9 @@ class VLLMBackend(Backend):
         )
         grouped: list[list[tuple[str, int, str]]] = [[] for _ in requests]
         for owner, out in zip(owners, outputs):
-            grouped[owner].append(_read_completion(out, requests[owner].stop))
+            grouped[owner].append(
+                _read_completion(out, requests[owner].stop, engine.tokenizer.eos_token_id)
+            )
         results = []
         for request, samples, cut in zip(requests, grouped, cuts):
             if len(samples) == 1 and request.sampling.n > 1:  # greedy: all samples the same
@@ -458,8 +460,11 @@ def _read_prompt_logprobs(output: Any, ids: Sequence[int]) -> list[tuple[float, 
     return read
 
 
-def _read_completion(output: Any, stop: Sequence[str]) -> tuple[str, int, str]:
-    """(text cut at the first stop string, tokens generated, finish reason)."""
+def _read_completion(output: Any, stop: Sequence[str], eos: int | None) -> tuple[str, int, str]:
+    """(text cut at the first stop string, tokens generated, finish reason).
+
+    Tokens are counted as the HF backend counts them: an ending EOS is not one.
+    """
     completion = output.outputs[0]
     text, stopped = cut_at_stop(completion.text, stop)
     reason = completion.finish_reason or "stop"
@@ -467,7 +472,10 @@ def _read_completion(output: Any, stop: Sequence[str]) -> tuple[str, int, str]:
         reason = "stop"
     elif reason == "stop":
         reason = "eos"
-    return text, len(completion.token_ids), reason
+    tokens = list(completion.token_ids)
+    if reason == "eos" and tokens and tokens[-1] == eos:
+        tokens.pop()
+    return text, len(tokens), reason
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:
