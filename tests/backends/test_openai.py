@@ -59,8 +59,9 @@ def byte_tokenizer(tmp_path_factory):
     return str(folder)
 
 
-def test_text_mode_sums_the_continuation_tokens_after_the_servers_context_tokens():
-    with StubServer(["base"]) as server:
+@pytest.mark.parametrize("add_bos", [False, True])
+def test_text_mode_sums_the_continuation_tokens_after_the_servers_context_tokens(add_bos):
+    with StubServer(["base"], add_bos=add_bos) as server:
         backend = make(server)
         results = backend.loglikelihood("base", [LoglikelihoodRequest(*p) for p in PAIRS])
         model = server.state.models["base"]
@@ -337,3 +338,20 @@ def test_token_mode_equals_the_hf_backend_per_item_on_a_real_model(tiny_models):
             )
             assert a.n_tokens == b.n_tokens
             assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+
+
+def test_endpoint_arms_are_cached_only_with_a_fingerprint_and_keyed_by_all_of_it():
+    from fteval.backends.cache import arm_cache_key, uncacheable_reason
+
+    endpoint = {"base_url": "http://h/v1", "model": "m", "server_model": {"root": "/a"}}
+    unprinted = {"backend": "openai", "path": "openai:m", "endpoint": {**endpoint}}
+    assert "fingerprint" in uncacheable_reason(
+        {**unprinted, "endpoint": {**endpoint, "fingerprint": None}}
+    )
+    printed = {**unprinted, "endpoint": {**endpoint, "fingerprint": "ab" * 32}}
+    key = arm_cache_key(printed)
+    assert key is not None
+    for change in ({"fingerprint": "cd" * 32}, {"server_model": {"root": "/b"}}, {"model": "n"},
+                   {"base_url": "http://other/v1"}):  # fmt: skip
+        assert arm_cache_key({**printed, "endpoint": {**printed["endpoint"], **change}}) != key
+    assert arm_cache_key({**printed, "path": "openai:elsewhere"}) == key

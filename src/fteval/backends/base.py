@@ -38,7 +38,8 @@ class ArmIdentity:
         backend: the backend's name (``hf``, ``fake``, ...).
         path: local directory, hub id or served model name of the arm's weights.
         weights_sha256: weight file name -> sha256 (empty when unknown: a hub id without
-            local files, an endpoint, the fake backend; such arms are never cached).
+            local files, an endpoint, the fake backend; such arms are never cached, except
+            endpoints, keyed by their ``endpoint`` fact: see ``backends/cache.py``).
         facts: everything else that determines the outputs or explains them (dtype,
             device, adapter config, tokenizer policy, ...), JSON-ready.
     """
