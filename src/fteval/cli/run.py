@@ -12,7 +12,7 @@ def add_parser(sub: Any) -> None:
     """Register ``run``."""
     run = sub.add_parser("run", help="evaluate base, adapters and full fine-tune on tasks")
     run.add_argument("config", nargs="?", help="a YAML run config (flags override its keys)")
-    run.add_argument("--base", help="base model directory or hub id")
+    run.add_argument("--base", help="base model directory, hub id, or openai:NAME (served)")
     run.add_argument(
         "--adapter",
         action="append",
@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
         metavar="NAME=PATH",
         help="a LoRA adapter (repeatable); NAME@seedN groups seeds",
     )
-    run.add_argument("--full", help="fully fine-tuned checkpoint")
+    run.add_argument("--full", help="fully fine-tuned checkpoint (or openai:NAME[@URL])")
     run.add_argument(
         "--task", action="append", default=[], help="built-in task or task file (repeatable)"
     )
