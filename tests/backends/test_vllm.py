@@ -152,22 +152,6 @@ def test_a_missing_vllm_names_the_extra(monkeypatch, tmp_path):
         make_backend("vllm", arms(folders(tmp_path), "base"))
 
 
-def test_a_vllm_run_end_to_end_records_lora_serving(llm, tmp_path, task_file):
-    from fteval.api import evaluate
-
-    paths = folders(tmp_path)
-    results = evaluate(
-        paths["base"], adapters={"lora": paths["lora"]}, full=paths["full"],
-        tasks=[str(task_file)], out=tmp_path / "run", backend="vllm", progress=False,
-        cache_dir=str(tmp_path / "cache"), bootstrap_resamples=200, permutations=200,
-    )  # fmt: skip
-    arms_by_name = {a["name"]: a for a in results["arms"]}
-    assert arms_by_name["lora"]["identity"]["adapter_serving"] == "vllm_lora"
-    assert arms_by_name["lora"]["identity"]["probe_max_abs_logprob_change"] > 0
-    assert {r["arm"] for r in results["scores"]} == {"base", "lora", "full"}
-    assert len(llm.created) == 2
-
-
 class _TorchRows:
     """A real model behind the fake engine: log-softmax rows from one forward pass."""
 
@@ -225,17 +209,24 @@ def test_vllm_and_hf_backends_agree_per_item_on_a_real_model(llm, tiny_models):
         vllm_backend.release(arm)
 
 
-def test_engine_args_from_the_command_line_reach_the_engine(llm, tmp_path, task_file, capsys):
+def test_a_cli_run_passes_engine_args_and_records_lora_serving(llm, tmp_path, task_file, capsys):
     from fteval.cli import main
 
     paths = folders(tmp_path)
     common = [
-        "run", "--backend", "vllm", "--base", paths["base"], "--task", str(task_file),
-        "--quiet", "--cache-dir", "off", "--bootstrap", "200", "--permutations", "200",
+        "run", "--backend", "vllm", "--base", paths["base"], "--adapter", f"lora={paths['lora']}",
+        "--full", paths["full"], "--task", str(task_file), "--quiet", "--bootstrap", "200",
+        "--permutations", "200", "--cache-dir", str(tmp_path / "cache"),
     ]  # fmt: skip
     args = ["--engine-arg", "gpu_memory_utilization=0.5", "--engine-arg", "enforce_eager=true"]
     assert main([*common, "--out", str(tmp_path / "run"), *args]) == 0
-    assert llm.created[0]["gpu_memory_utilization"] == 0.5
-    assert llm.created[0]["enforce_eager"] is True
+    assert [e["gpu_memory_utilization"] for e in llm.created] == [0.5, 0.5]
+    assert all(e["enforce_eager"] is True for e in llm.created)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    identity = {a["name"]: a["identity"] for a in results["arms"]}
+    assert identity["lora"]["adapter_serving"] == "vllm_lora"
+    assert identity["lora"]["probe_max_abs_logprob_change"] > 0
+    assert identity["lora"]["engine_args"] == {"gpu_memory_utilization": 0.5, "enforce_eager": True}
+    assert {r["arm"] for r in results["scores"]} == {"base", "lora", "full"}
     assert main([*common, "--out", str(tmp_path / "bad"), "--engine-arg", "eager"]) == 2
     assert "--engine-arg expects KEY=VALUE" in capsys.readouterr().err
