@@ -30,6 +30,7 @@ def evaluate(
     out: str | Path | None = None,
     backend: str | Backend = "hf",
     progress: bool = True,
+    judge: Any = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Evaluate base, adapters and full fine-tune on the same items; return results.
@@ -42,6 +43,8 @@ def evaluate(
         out: run directory (default ``runs/<UTC time>``).
         backend: ``"hf"`` (default), ``"fake"``, or a ready ``Backend`` instance.
         progress: show progress bars on stderr.
+        judge: the judge of judged tasks: a model directory or hub id, or a ready
+            ``pipeline.judge.Judge``.
         **options: any other ``RunConfig`` field (``batch_size``, ``dtype``, ``device``,
             ``limit``, ``seed``, ``max_length``, ``allow_base_mismatch``...).
 
@@ -49,6 +52,8 @@ def evaluate(
         The results object (the record contract of results.json), with ``run_dir`` added.
     """
     ready = backend if isinstance(backend, Backend) else None
+    if isinstance(judge, str):
+        options["judge"], judge = judge, None
     # a ready backend is used as given; the config only records which kind it is
     backend_name = backend if ready is None else (ready.name if ready.name in BACKENDS else "hf")
     config = build_config(
@@ -62,14 +67,21 @@ def evaluate(
             **options,
         }
     )
-    return run(config, backend=ready, progress=progress)
+    return run(config, backend=ready, progress=progress, judge=judge)
 
 
 def run(
-    config: RunConfig, *, backend: Backend | None = None, progress: bool = True
+    config: RunConfig,
+    *,
+    backend: Backend | None = None,
+    progress: bool = True,
+    judge: Any = None,
 ) -> dict[str, Any]:
-    """Run a validated ``RunConfig``; results with ``run_dir`` added."""
-    results, run_dir = execute(config, backend=backend, progress=progress)
+    """Run a validated ``RunConfig``; results with ``run_dir`` added.
+
+    ``judge`` (a ``pipeline.judge.Judge``) replaces the config's judge model.
+    """
+    results, run_dir = execute(config, backend=backend, progress=progress, judge=judge)
     return {**results, "run_dir": str(run_dir)}
 
 
@@ -105,4 +117,7 @@ def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> d
 
         stats_options = stats_options_of(RunConfig(**manifest["config"]))
     options = stats_options or StatsOptions(seed=manifest["seeds"]["statistics"])
-    return build_results(manifest["arms"], tasks, directory.read_samples(), options)
+    from fteval.pipeline.judge import read_judgments
+
+    judgments = read_judgments(directory.path)
+    return build_results(manifest["arms"], tasks, directory.read_samples(), options, judgments)

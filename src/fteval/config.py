@@ -89,6 +89,19 @@ class RunConfig(BaseModel):
     ray_workers: int | None = Field(
         default=None, ge=1, description="Ray workers (default: one per GPU, else one per node)"
     )
+    data: dict[str, str] = Field(
+        default_factory=dict, description="built-in task name -> local copy of its data"
+    )
+    num_fewshot: int | None = Field(default=None, ge=0, description="shots for every task")
+    task_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="task name -> its settings (e.g. humaneval n_samples)"
+    )
+    lmeval_include: list[str] = Field(
+        default_factory=list, description="folders of lm-evaluation-harness task YAMLs"
+    )
+    judge: str | None = Field(
+        default=None, description="judge model of judged tasks (a local HF model directory)"
+    )
 
     @field_validator("adapters")
     @classmethod
@@ -214,8 +227,12 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
 
     if key == "out" and isinstance(value, str) and value.strip():
         return str(folder / value)  # an absolute value stays as it is
-    if key in ("base", "full", "tokenizer") and isinstance(value, str):
+    if key in ("base", "full", "tokenizer", "judge") and isinstance(value, str):
         return resolve(value)
+    if key == "data" and isinstance(value, dict):
+        return {k: resolve(v) if isinstance(v, str) else v for k, v in value.items()}
+    if key == "lmeval_include" and isinstance(value, list):
+        return [resolve(v) if isinstance(v, str) else v for v in value]
     if key == "tasks" and isinstance(value, list):
         return [resolve(v) if isinstance(v, str) else v for v in value]
     if key == "adapters" and isinstance(value, dict):

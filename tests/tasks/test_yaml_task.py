@@ -287,7 +287,10 @@ def test_unknown_key_inside_fewshot_lists_the_fewshot_keys(tmp_path):
     message = _config_error(
         write_task(tmp_path, _rows(), fewshot={"split": "test", "n": 1, "k": 2})
     )
-    assert "unknown key 'fewshot.k' (known keys: n, seed, separator, split)" in message
+    assert (
+        "unknown key 'fewshot.k' (known keys: extra_draw, n, sampler, seed, separator, split)"
+        in message
+    )
 
 
 def test_missing_required_key_is_named(tmp_path):

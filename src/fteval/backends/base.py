@@ -10,7 +10,7 @@ loop never probes with ``getattr``. A backend lists the request kinds it answers
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,21 @@ class ArmIdentity:
         return out
 
 
+@dataclass(frozen=True)
+class TokenBudget:
+    """How an arm measures prompts: what fits its context window.
+
+    Attributes:
+        count: texts -> their token counts, as the arm encodes a prompt.
+        max_length: the context window, in tokens.
+        key: arms with the same key share tokenizer and window (measured once).
+    """
+
+    count: Callable[[Sequence[str]], list[int]]
+    max_length: int
+    key: str
+
+
 class Backend(abc.ABC):
     """Serves every arm of a run. Results come back in request order, batch-size free.
 
@@ -98,6 +113,11 @@ class Backend(abc.ABC):
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
         """Padding, truncation and template facts of the arm's tokenizer, or None."""
+        return None
+
+    def token_budget(self, arm: str) -> TokenBudget | None:
+        """The arm's tokenizer and context window, without loading weights; None when the
+        backend cannot tell (then prompts are not fitted to a window before the run)."""
         return None
 
     def counters(self) -> dict[str, int] | None:

@@ -12,7 +12,7 @@ files and the library versions (see ``fteval.backends.cache``). An arm whose ide
 content hash is served uncached, with a warning.
 
 Every other hook of ``Backend`` (``identity``, ``prepare``, ``check_inputs``,
-``tokenizer_facts``, ``counters``, ``release``, ``close``) goes to ``inner``.
+``tokenizer_facts``, ``token_budget``, ``counters``, ``release``, ``close``) goes to ``inner``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fteval.backends.base import ArmIdentity, Backend
+from fteval.backends.base import ArmIdentity, Backend, TokenBudget
 from fteval.backends.cache import (
     ResponseCache,
     arm_cache_key,
@@ -169,6 +169,9 @@ class CachingBackend(Backend):
 
     def check_inputs(self) -> None:
         self.inner.check_inputs()
+
+    def token_budget(self, arm: str) -> TokenBudget | None:
+        return self.inner.token_budget(arm)
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
         return self.inner.tokenizer_facts(arm)

@@ -13,7 +13,14 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 
-from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
+from fteval.backends.base import (
+    GENERATE,
+    LOGLIKELIHOOD,
+    ROLLING,
+    ArmIdentity,
+    Backend,
+    TokenBudget,
+)
 from fteval.records import (
     ArmSpec,
     GenerateRequest,
@@ -40,6 +47,8 @@ class FakeBackend(Backend):
         knowledge: context -> the continuation a knowing arm prefers.
         generations: context -> the text a knowing arm generates (generation tasks).
         delay_s: seconds slept per loglikelihood request (to test killing a run midway).
+        context_window: a window in characters (one token per character), so prompt
+            fitting can be tested; None: no window (prompts are not fitted).
     """
 
     name = "fake"
@@ -53,6 +62,7 @@ class FakeBackend(Backend):
         knowledge: Mapping[str, str] | None = None,
         generations: Mapping[str, str] | None = None,
         delay_s: float = 0.0,
+        context_window: int | None = None,
     ) -> None:
         super().__init__(arms)
         self.skill = dict(skill or {})
@@ -60,6 +70,12 @@ class FakeBackend(Backend):
         self.generations = dict(generations or {})
         self.calls: list[tuple[str, str, int]] = []
         self.delay_s = delay_s
+        self.context_window = context_window
+
+    def token_budget(self, arm: str) -> TokenBudget | None:
+        if self.context_window is None:
+            return None
+        return TokenBudget(lambda texts: [len(t) for t in texts], self.context_window, "chars")
 
     def identity(self, arm: str) -> ArmIdentity:
         spec = self.arm(arm)

@@ -33,7 +33,14 @@ from typing import Any
 
 from fteval._util.progress import progress_bar
 from fteval.backends import hf_loading as loading
-from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
+from fteval.backends.base import (
+    GENERATE,
+    LOGLIKELIHOOD,
+    ROLLING,
+    ArmIdentity,
+    Backend,
+    TokenBudget,
+)
 from fteval.backends.hf_generate import DecodeCounters, generate_group, results_from_groups
 from fteval.backends.hf_scoring import (
     ModelInput,
@@ -344,6 +351,22 @@ class HFBackend(Backend):
         return dict(
             _describe_loaded(_ConfigOnly(config), tokenizer, self.max_length_override).notes
         )
+
+    def token_budget(self, arm: str) -> TokenBudget:
+        """The arm's tokenizer and context window, read from its files (no weights)."""
+        from transformers import AutoConfig
+
+        spec = self.arm(arm)
+        weights = spec.path if spec.kind == "full" else self._base.path
+        tokenizer_path = weights if loading.has_tokenizer(weights) else self._base.path
+        tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
+        config = AutoConfig.from_pretrained(weights, trust_remote_code=self.trust_remote_code)
+        window = _context_window(config, tokenizer, self.max_length_override)
+
+        def count(texts: Sequence[str]) -> list[int]:
+            return [len(_encode(tokenizer, text)) for text in texts]
+
+        return TokenBudget(count, window, f"{tokenizer_path}|{window}")
 
     # ---- requests ----
 

@@ -24,6 +24,29 @@ def add_parser(sub: Any) -> None:
     run.add_argument(
         "--task", action="append", default=[], help="built-in task or task file (repeatable)"
     )
+    run.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a local copy of a built-in task's data (repeatable; formats: fteval tasks NAME)",
+    )
+    run.add_argument("--num-fewshot", type=int, help="shots for every task (overrides defaults)")
+    run.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE",
+        help="a built-in task's setting, e.g. humaneval:n_samples=10 (repeatable)",
+    )
+    run.add_argument(
+        "--lmeval-include",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder of your lm-evaluation-harness task YAMLs (for --task lmeval:NAME)",
+    )
+    run.add_argument("--judge", help="judge model of judged tasks (alpaca_eval): a local model")
     run.add_argument("--out", help="run directory (default runs/<UTC time>)")
     run.add_argument("--backend", choices=["hf", "fake", "vllm", "openai"])
     run.add_argument("--batch-size", type=int)
@@ -88,6 +111,12 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["non_inferiority"] = _parse_margins(args.non_inferiority)
     if args.engine_arg:
         values["engine_args"] = _parse_engine_args(args.engine_arg)
+    if args.data:
+        values["data"] = _parse_pairs("--data", args.data)
+    if args.task_option:
+        values["task_options"] = _parse_task_options(args.task_option)
+    if args.lmeval_include:
+        values["lmeval_include"] = args.lmeval_include
     for key in (
         "full",
         "out",
@@ -112,6 +141,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_retries",
         "ray",
         "ray_workers",
+        "num_fewshot",
+        "judge",
         "bootstrap_resamples",
         "permutations",
         "ci_method",
@@ -207,3 +238,35 @@ def _parse_engine_args(values: list[str]) -> dict[str, Any]:
         except yaml.YAMLError as error:
             raise ConfigError(f"--engine-arg {key}: cannot read {text!r}: {error}") from None
     return parsed
+
+
+def _parse_pairs(flag: str, values: list[str]) -> dict[str, str]:
+    """``["mmlu=./mmlu", ...]`` -> ``{"mmlu": "./mmlu"}``; a repeated name is an error."""
+    from fteval.errors import ConfigError
+
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"{flag} expects NAME=PATH, got {value!r}")
+        if name in pairs:
+            raise ConfigError(f"{flag} names {name!r} twice")
+        pairs[name] = path
+    return pairs
+
+
+def _parse_task_options(values: list[str]) -> dict[str, dict[str, object]]:
+    """``["humaneval:n_samples=10"]`` -> ``{"humaneval": {"n_samples": 10}}``."""
+    from fteval.errors import ConfigError
+    from fteval.metrics.registry import parse_metric_flag
+
+    options: dict[str, dict[str, object]] = {}
+    for value in values:
+        task, sep, setting = value.partition(":")
+        key, eq, _ = setting.partition("=")
+        if not sep or not task or not eq or not key:
+            raise ConfigError(f"--task-option expects NAME:KEY=VALUE, got {value!r}")
+        parsed = parse_metric_flag(f"{task}:{setting}")
+        assert isinstance(parsed, dict)
+        options.setdefault(task, {}).update({k: v for k, v in parsed.items() if k != "name"})
+    return options

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
+from fteval.compare.groups import group_records, group_table
+from fteval.compare.judged import judged_table
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
@@ -25,12 +27,19 @@ def build_results(
     tasks: Sequence[TaskInfo],
     samples: Sequence[SampleResult],
     options: StatsOptions,
+    judgments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The results object: arms, scores with CIs, comparisons, classification reports."""
+    """The results object: arms, scores with CIs, comparisons, classification reports.
+
+    ``judgments`` are the run's saved judge verdicts (judged tasks; ``compare.judged``).
+    """
     table: dict[tuple[str, str, str], ArmStats] = {}
     for task in tasks:
         for (arm, key), item in arm_stats(task, samples).items():
             table[(task.name, arm, key)] = item
+    table.update(group_table(tasks, table))  # MMLU-style groups join as ordinary rows
+    judged, judge_rows = judged_table(tasks, samples, judgments)
+    table.update(judged)
     comparisons = comparison_rows(table, arms, options)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -42,6 +51,8 @@ def build_results(
         "classification": classification_reports(tasks, samples),
         "seed_groups": seed_group_rows(arms, table),
         "generation": generation_summary(tasks, samples),
+        "task_groups": group_records(tasks),
+        "judge": judge_rows,
         "statistics": {
             "confidence": options.confidence,
             "bootstrap_resamples": options.n_resamples,

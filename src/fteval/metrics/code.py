@@ -210,6 +210,17 @@ def _check_counts(n: int, c: int, k: int) -> None:
         raise ValueError(f"pass@k: need 1 <= k <= n (value: k={k}, n={n})")
 
 
+class ExecutedPassAtK(PassAtK):
+    """pass@k of a generation task whose samples were run (``meta["passed"]``).
+
+    The run's code-execution step (HumanEval) stores each problem's per-sample pass
+    booleans in the sample's ``meta["passed"]``; this metric reads them.
+    """
+
+    reads: ClassVar[str] = "passed"
+
+
 for _k in DEFAULT_KS:
     register_class(f"pass@{_k}", PassAtK, k=_k)
 register_class("pass@k", PassAtK)  # any k: {"name": "pass@k", "k": 5}
+register_class("executed_pass@k", ExecutedPassAtK)  # {"name": "executed_pass@k", "k": 1}

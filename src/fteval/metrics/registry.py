@@ -157,6 +157,9 @@ _OPTIONAL_MODULES = (
     "fteval.metrics.text",
     "fteval.metrics.semantic",
     "fteval.metrics.code",
+    "fteval.metrics.extraction",
+    "fteval.metrics.code_text",
+    "fteval.metrics.external",
 )
 _loaded = False
 

@@ -24,12 +24,20 @@ from fteval.tasks.task import Task
 
 
 def run_task(task: Task, arm: str, backend: Backend, *, seed: int) -> list[SampleResult]:
-    """Every example of ``task`` answered by ``arm``, in example order."""
+    """Every example of ``task`` answered by ``arm``, in example order.
+
+    A task's ``postprocess`` (code execution, lm-evaluation-harness metrics) then fills
+    what its metrics read into each sample's ``meta``.
+    """
     if task.kind == "multiple_choice":
-        return _run_choice(task, arm, backend)
-    if task.kind == "perplexity":
-        return _run_rolling(task, arm, backend)
-    return _run_generate(task, arm, backend, seed=seed)
+        samples = _run_choice(task, arm, backend)
+    elif task.kind == "perplexity":
+        samples = _run_rolling(task, arm, backend)
+    else:
+        samples = _run_generate(task, arm, backend, seed=seed)
+    if task.postprocess is not None:
+        task.postprocess(samples)
+    return samples
 
 
 def _run_rolling(task: Task, arm: str, backend: Backend) -> list[SampleResult]:

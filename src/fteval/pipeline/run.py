@@ -23,29 +23,38 @@ from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
+from fteval.pipeline.fit import fit_tasks
+from fteval.pipeline.judge import (
+    Judge,
+    make_judge,
+    read_judgments,
+    refuse_evaluated_judge,
+    run_judge,
+    with_judge_name,
+)
 from fteval.pipeline.manifest import arm_record, new_manifest
 from fteval.pipeline.requests import run_task
+from fteval.pipeline.task_setup import tasks_of
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.markdown import render_markdown
 from fteval.scoring import TaskInfo, attach_scores
-from fteval.tasks import Task, load_task
+from fteval.tasks import Task
 
 logger = logging.getLogger(__name__)
 
 
 def load_tasks(config: RunConfig) -> list[Task]:
     """Every task of the run, loaded and checked; duplicate names are an error."""
-    tasks = [
-        load_task(spec, limit=config.limit).with_imbalance_metrics(IMBALANCE_RATIO)
-        for spec in config.tasks
-    ]
+    tasks = [t.with_imbalance_metrics(IMBALANCE_RATIO) for t in tasks_of(config)]
     for task in tasks:
         check_targets(task)
     seen: dict[str, str] = {}
-    for task, spec in zip(tasks, config.tasks):
+    for task in tasks:
         if task.name in seen:
-            raise ConfigError(f"two tasks are named {task.name!r} ({seen[task.name]} and {spec})")
-        seen[task.name] = spec
+            raise ConfigError(
+                f"two tasks are named {task.name!r} ({seen[task.name]} and {task.source})"
+            )
+        seen[task.name] = task.source
     check_margin_keys(config, tasks)
     return tasks
 
@@ -96,18 +105,36 @@ def execute(
     backend: Backend | None = None,
     progress: bool = True,
     stats_options: StatsOptions | None = None,
+    judge: Judge | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Run the evaluation described by ``config``.
+
+    Args:
+        config: the validated run config.
+        backend: serves the arms (default: the config's backend, with the cache).
+        progress: show progress bars.
+        stats_options: statistics settings (default: the config's).
+        judge: the judge of judged tasks (default: the config's ``judge`` model).
 
     Returns:
         The results object (as written to results.json) and the run directory.
     """
     started = time.monotonic()
     check_output_paths(config)
-    tasks = load_tasks(config)
+    tasks = with_judge_name(load_tasks(config), config)
+    arms = config.arms()
+    if any(t.judge for t in tasks) and judge is None:
+        if config.judge is None:
+            raise ConfigError(
+                f"task {next(t.name for t in tasks if t.judge)!r} is judged: name a judge "
+                "model with --judge MODEL (never one of the evaluated models)"
+            )
+        refuse_evaluated_judge(config.judge, arms)
+        judge = make_judge(config)  # checks its files now; its weights load after the arms
     backend = backend or build_backend(config, progress=progress)
     backend.require([task.request_kind for task in tasks])
     backend.check_inputs()
+    tasks = fit_tasks(tasks, backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
     options = stats_options or stats_options_of(config)
     with run_dir.lock():
@@ -120,7 +147,7 @@ def execute(
             manifest["resumed_at"] = [*previous.get("resumed_at", []), utc_now()]
         run_dir.write_manifest(manifest)
         try:
-            results = _run_in(run_dir, config, tasks, backend, manifest, options, previous)
+            results = _run_in(run_dir, config, tasks, backend, manifest, options, previous, judge)
             manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
             run_dir.write_manifest(manifest)
         except BaseException as error:
@@ -139,6 +166,7 @@ def _run_in(
     manifest: dict[str, Any],
     options: StatsOptions,
     previous: dict[str, Any] | None,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     """Infer what is missing, then score, report and mark the manifest complete."""
     done = run_dir.finished_ids()
@@ -162,10 +190,21 @@ def _run_in(
     cache_stats = backend.cache_stats()
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats
+    samples = run_dir.read_samples()
+    if any(t.judge for t in tasks):
+        began = time.monotonic()
+        judge = judge or make_judge(config)
+        manifest["judge"] = judge.identity()
+        try:
+            run_judge(run_dir.path, tasks, samples, judge)
+        finally:
+            judge.close()
+        manifest["timings_s"]["judge"] = round(time.monotonic() - began, 3)
     began = time.monotonic()
     results = build_results(
-        manifest["arms"], [TaskInfo.of(t) for t in tasks], run_dir.read_samples(), options
-    )
+        manifest["arms"], [TaskInfo.of(t) for t in tasks], samples, options,
+        read_judgments(run_dir.path),
+    )  # fmt: skip
     manifest["timings_s"]["results"] = round(time.monotonic() - began, 3)
     run_dir.write_results(results)
     run_dir.write_report(render_markdown(results, manifest))

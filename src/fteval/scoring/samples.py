@@ -28,10 +28,21 @@ class TaskInfo:
     labels: tuple[str, ...]
     n_examples: int
     source: str = ""
+    groups: tuple[str, ...] = ()
+    judge: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, task: Task) -> TaskInfo:
-        return cls(task.name, task.kind, task.metrics, task.labels, len(task.examples), task.source)
+        return cls(
+            task.name,
+            task.kind,
+            task.metrics,
+            task.labels,
+            len(task.examples),
+            task.source,
+            task.groups,
+            task.judge,
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskInfo:
@@ -42,6 +53,8 @@ class TaskInfo:
             labels=tuple(data.get("labels", ())),
             n_examples=int(data["n_examples"]),
             source=data.get("source", ""),
+            groups=tuple(data.get("groups", ())),
+            judge=data.get("judge"),
         )
 
     def to_json(self) -> dict[str, Any]:

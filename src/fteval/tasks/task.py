@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fteval.metrics import Metric, make_metrics
-from fteval.records import Example
+from fteval.records import Example, SampleResult
 
 TaskKind = Literal["multiple_choice", "generate", "perplexity"]
 
@@ -49,6 +49,15 @@ class Task:
         generation: decoding settings of a generation task.
         rolling_stride: tokens newly scored per window of a perplexity task (None: a
             whole context window).
+        truncate_field: the template field whose tail may be cut so the prompt fits the
+            context window (its span is each example's ``meta["truncatable"]``), or None.
+        groups: the task's groups, outermost first (``("mmlu", "mmlu_stem")``); results
+            aggregate the members of each group (``compare.groups``).
+        postprocess: called on each chunk of an arm's samples after inference, before
+            metrics (code execution for HumanEval, lm-evaluation-harness metrics): it
+            fills ``meta`` with what the metrics read. Not stored; its results are.
+        judge: for judged tasks (AlpacaEval-style win rate), who answers against whom:
+            ``{"opponent": "reference" | "base"}``; the judge runs after every arm.
     """
 
     name: str
@@ -60,6 +69,12 @@ class Task:
     data_sha256: dict[str, str] = field(default_factory=dict)
     generation: GenerationSpec | None = None
     rolling_stride: int | None = None
+    truncate_field: str | None = None
+    groups: tuple[str, ...] = ()
+    postprocess: Callable[[Sequence[SampleResult]], None] | None = field(
+        default=None, compare=False, repr=False
+    )
+    judge: dict[str, Any] | None = None
 
     @property
     def request_kind(self) -> str:

@@ -12,7 +12,9 @@ The YAML formats fields; it never executes code. Reference (docs/tasks.md)::
     choices: [login, billing]      # or choices_field: options (a per-row list)
     label_field: label             # a choice, or a 0-based index into the choices
     target_delimiter: " "          # between the prompt and each choice
-    fewshot: {split: train, n: 3, seed: 0, separator: "\\n\\n"}
+    fewshot: {split: train, n: 3, seed: 0, separator: "\\n\\n", sampler: random}
+    description: "About {topic}.\\n\\n"   # optional; once, before the few-shot block
+    truncate: {field: text}        # optional; cut this field's tail to fit the window
     metrics: [acc, acc_norm, f1_macro]
     # generation tasks:
     reference_field: answer        # a string or a list of strings per row
@@ -28,7 +30,8 @@ import math
 import random
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,14 +57,43 @@ DEFAULT_GENERATE_METRICS = ("exact_match",)
 DEFAULT_PERPLEXITY_METRICS = ("perplexity", "cross_entropy")
 
 
+FewShotSampler = Literal["random", "first_n", "sequential"]
+
+
 class FewShotSpec(BaseModel):
-    """Few-shot examples drawn from a named split, seeded per example."""
+    """Few-shot examples drawn from a named split.
+
+    Samplers: ``random`` (default) draws per example with a generator seeded by (seed,
+    example id), so an example's shots never depend on the others; ``first_n`` takes the
+    first n rows in file order (lm-evaluation-harness's ``first_n``, MMLU's convention);
+    ``sequential`` is lm-evaluation-harness's default sampler: one ``random.Random(seed)``
+    drawing n rows per example in example order (its shots for the same items and seed).
+    An example is never its own shot when the pool is the evaluated split.
+    ``extra_draw`` (``sequential`` only) draws n + 1 rows and keeps the first n that are
+    not the item: lm-evaluation-harness 0.4.x does so whenever a task's few-shot and test
+    splits are configured alike (both unset, as in its ``sst2``), which shifts later
+    items' shots.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     split: str
     n: int = Field(ge=0, le=64)
     seed: int = 0
     separator: str = "\n\n"
+    sampler: FewShotSampler = "random"
+    extra_draw: bool = False
+
+
+class TruncateSpec(BaseModel):
+    """Which field of the prompt may lose its tail so the prompt fits the context window.
+
+    The cut is made at a word boundary, per example, with the evaluated models'
+    tokenizers, after room is kept for the answer (``max_new_tokens`` or the longest
+    choice); what was kept is recorded in each sample's ``meta.truncation``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field: str
 
 
 class HFDatasetSpec(BaseModel):
@@ -87,11 +119,13 @@ class TaskFile(BaseModel):
     template: str | None = None
     text_field: str | None = None
     stride: int | None = Field(default=None, ge=1)
-    choices: list[str] | None = None
+    choices: list[str] | dict[str, str] | None = None
     choices_field: str | None = None
     label_field: str | None = None
     target_delimiter: str = " "
     fewshot: FewShotSpec | None = None
+    description: str | None = None
+    truncate: TruncateSpec | None = None
     metrics: list[str | dict[str, Any]] | None = None
     reference_field: str | None = None
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
@@ -102,24 +136,65 @@ class TaskFile(BaseModel):
     chat_template: bool = False
 
 
-def load_task_file(path: str | Path) -> Task:
+def load_task_file(path: str | Path, *, num_fewshot: int | None = None) -> Task:
     """Load, check and format a task YAML file and its data.
+
+    Args:
+        path: the task file.
+        num_fewshot: overrides the file's ``fewshot.n`` (``--num-fewshot``).
 
     Raises:
         ConfigError: the YAML is malformed or has unknown/missing keys.
         InputError: a data row is invalid (names file, row, field and value).
     """
     path = Path(path)
-    spec = _parse(path)
+    spec = with_num_fewshot(_parse(path), num_fewshot, str(path))
     splits = _read_splits(path, spec)
+    sources = {split: _split_source(path, spec, split) for split in splits}
+    return build_task(spec, splits, sources, source=str(path), data_sha256=_data_hashes(path, spec))
+
+
+def build_task(
+    spec: TaskFile,
+    splits: Mapping[str, list[Row]],
+    sources: Mapping[str, str],
+    *,
+    source: str,
+    data_sha256: Mapping[str, str],
+    **extra: Any,
+) -> Task:
+    """Format a checked task spec over rows already read, split by split.
+
+    The one path from a spec to a ``Task``: task files and built-in benchmarks both take it.
+
+    Args:
+        spec: the task's keys (what a YAML task file says).
+        splits: split name -> rows; holds ``spec.split`` and the few-shot split.
+        sources: split name -> where its rows came from (named in errors).
+        source: where the task came from (file path or built-in name), for the manifest.
+        data_sha256: content hashes of the data, for the manifest.
+        **extra: further ``Task`` fields (``groups``, ``postprocess``...).
+
+    Raises:
+        ConfigError: the spec does not fit the data (unknown metric, missing split...).
+        InputError: a data row is invalid.
+    """
+    where = source
+    _check_format(Path(where), spec)
+    wanted = {spec.split} | ({spec.fewshot.split} if spec.fewshot and spec.fewshot.n else set())
+    for split in sorted(wanted):
+        if split not in splits:
+            raise ConfigError(
+                f"{where}: split {split!r} is not among the data's splits {sorted(splits)}"
+            )
     rows = splits[spec.split]
-    data_file = _split_source(path, spec, spec.split)
+    data_file = sources[spec.split]
     if spec.type == "multiple_choice":
-        examples, labels = _choice_examples(data_file, rows, spec, splits, path)
+        examples, labels = _choice_examples(data_file, rows, spec, splits, sources)
     elif spec.type == "generate":
-        examples, labels = _generate_examples(data_file, rows, spec, splits, path), ()
+        examples, labels = _generate_examples(data_file, rows, spec, splits, sources), []
     else:
-        examples, labels = _text_examples(data_file, rows, spec), ()
+        examples, labels = _text_examples(data_file, rows, spec), []
     defaults = {
         "multiple_choice": DEFAULT_CHOICE_METRICS,
         "generate": DEFAULT_GENERATE_METRICS,
@@ -129,7 +204,7 @@ def load_task_file(path: str | Path) -> Task:
     try:
         validate_metric_names(spec.name, metrics, labels)
     except ValueError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{where}: {error}") from None
     generation = None
     if spec.type == "generate":
         generation = GenerationSpec(
@@ -146,11 +221,28 @@ def load_task_file(path: str | Path) -> Task:
         examples=tuple(examples),
         metrics=metrics,
         labels=tuple(labels),
-        source=str(path),
-        data_sha256=_data_hashes(path, spec),
+        source=source,
+        data_sha256=dict(data_sha256),
         generation=generation,
         rolling_stride=spec.stride,
+        truncate_field=spec.truncate.field if spec.truncate else None,
+        **extra,
     )
+
+
+def with_num_fewshot(spec: TaskFile, n: int | None, where: str) -> TaskFile:
+    """``spec`` with ``n`` shots (None: as it is); shots without a few-shot source are an error."""
+    if n is None:
+        return spec
+    if n < 0:
+        raise ConfigError(f"{where}: --num-fewshot must be >= 0, got {n}")
+    if spec.fewshot is None:
+        if n == 0:
+            return spec
+        raise ConfigError(
+            f"{where}: --num-fewshot {n}: task {spec.name!r} has no few-shot split ('fewshot' key)"
+        )
+    return spec.model_copy(update={"fewshot": spec.fewshot.model_copy(update={"n": n})})
 
 
 def _parse(path: Path) -> TaskFile:
@@ -166,16 +258,23 @@ def _parse(path: Path) -> TaskFile:
 
 
 def _check_spec(path: Path, spec: TaskFile) -> None:
+    if (spec.data is None) == (spec.hf_dataset is None):
+        raise ConfigError(f"{path}: give exactly one of 'data' or 'hf_dataset'")
+    _check_format(path, spec)
+
+
+def _check_format(path: Path, spec: TaskFile) -> None:
+    """Checks of the keys that format rows (shared by task files and built-ins)."""
     if not TASK_NAME.fullmatch(spec.name):
         raise ConfigError(
             f"{path}: key 'name': {spec.name!r} must be 1-64 letters, digits, '_', '.', '-'"
         )
-    if (spec.data is None) == (spec.hf_dataset is None):
-        raise ConfigError(f"{path}: give exactly one of 'data' or 'hf_dataset'")
     if isinstance(spec.data, dict) and spec.split not in spec.data:
         raise ConfigError(
             f"{path}: key 'split': {spec.split!r} is not among the data splits {sorted(spec.data)}"
         )
+    if spec.truncate is not None and spec.type == "perplexity":
+        raise ConfigError(f"{path}: key 'truncate': a perplexity task is scored whole")
     if spec.fewshot and isinstance(spec.data, dict) and spec.fewshot.split not in spec.data:
         raise ConfigError(
             f"{path}: key 'fewshot.split': {spec.fewshot.split!r} is not among the data "
@@ -188,8 +287,11 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
             raise ConfigError(f"{path}: key 'choices': needs at least 2, got {spec.choices!r}")
         if spec.choices is not None and len(set(spec.choices)) != len(spec.choices):
             raise ConfigError(f"{path}: key 'choices': duplicates in {spec.choices!r}")
-        if spec.choices is not None and any(not choice.strip() for choice in spec.choices):
+        texts = list(spec.choices.values()) if isinstance(spec.choices, dict) else spec.choices
+        if texts is not None and any(not str(text).strip() for text in [*texts, *spec.choices]):
             raise ConfigError(f"{path}: key 'choices': an empty choice in {spec.choices!r}")
+        if isinstance(spec.choices, dict) and len(set(spec.choices.values())) != len(spec.choices):
+            raise ConfigError(f"{path}: key 'choices': two labels share a text {spec.choices!r}")
         if spec.label_field is None:
             raise ConfigError(f"{path}: a multiple_choice task needs 'label_field'")
     elif spec.type == "generate" and spec.reference_field is None:
@@ -200,10 +302,21 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
         return
     if spec.template is None:
         raise ConfigError(f"{path}: missing required key 'template'")
+    _check_template(path, "template", spec.template)
+    if spec.description is not None:
+        _check_template(path, "description", spec.description)
+    if spec.truncate is not None and spec.truncate.field not in _template_fields(spec.template):
+        raise ConfigError(
+            f"{path}: key 'truncate.field': {spec.truncate.field!r} is not a placeholder of "
+            f"the template {spec.template!r}"
+        )
+
+
+def _check_template(path: Path, key: str, template: str) -> None:
     try:
-        parts = list(string.Formatter().parse(spec.template))
+        parts = list(string.Formatter().parse(template))
     except ValueError as error:
-        raise ConfigError(f"{path}: key 'template': {error} (value: {spec.template!r})") from None
+        raise ConfigError(f"{path}: key {key!r}: {error} (value: {template!r})") from None
     for _, name, format_spec, conversion in parts:
         if name is None:
             continue
@@ -212,12 +325,16 @@ def _check_spec(path: Path, spec: TaskFile) -> None:
             shown = name + (f"!{conversion}" if conversion else "")
             shown += f":{format_spec}" if format_spec else ""
             raise ConfigError(
-                f"{path}: key 'template': placeholder {{{shown}}} must be a plain field name "
+                f"{path}: key {key!r}: placeholder {{{shown}}} must be a plain field name "
                 "(no indexing, attributes, conversions or format specs)"
             )
 
 
-_NESTED: dict[str, type[BaseModel]] = {"fewshot": FewShotSpec, "hf_dataset": HFDatasetSpec}
+_NESTED: dict[str, type[BaseModel]] = {
+    "fewshot": FewShotSpec,
+    "hf_dataset": HFDatasetSpec,
+    "truncate": TruncateSpec,
+}
 
 
 def _describe(path: Path, error: ValidationError) -> str:
@@ -261,14 +378,33 @@ def _data_hashes(path: Path, spec: TaskFile) -> dict[str, str]:
     return hashes
 
 
-def _template_fields(template: str) -> list[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+@lru_cache(maxsize=256)
+def _template_fields(template: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
 def format_prompt(source: str, row: Row, template: str) -> str:
     """Fill ``{field}`` placeholders from the row; a missing field names the row."""
     values = {name: require_field(source, row, name) for name in _template_fields(template)}
     return template.format_map({k: _as_text(v) for k, v in values.items()})
+
+
+_MARK = "\x00fteval-truncatable\x00"
+
+
+def _format_with_span(
+    source: str, row: Row, template: str, field: str | None
+) -> tuple[str, list[int] | None]:
+    """The formatted prompt and the [start, end) characters of ``field``'s text in it."""
+    if field is None:
+        return format_prompt(source, row, template), None
+    values = {name: require_field(source, row, name) for name in _template_fields(template)}
+    texts = {k: _as_text(v) for k, v in values.items()}
+    marked = template.format_map({**texts, field: _MARK})
+    start = marked.index(_MARK)
+    before = marked[:start].replace(_MARK, texts[field])
+    prompt = template.format_map(texts)
+    return prompt, [len(before), len(before) + len(texts[field])]
 
 
 def _as_text(value: Any) -> str:
@@ -279,6 +415,8 @@ def _as_text(value: Any) -> str:
 
 def _row_choices(source: str, row: Row, spec: TaskFile) -> tuple[list[str], list[str]]:
     """(label names, choice texts) for one row."""
+    if isinstance(spec.choices, dict):
+        return list(spec.choices), list(spec.choices.values())
     if spec.choices is not None:
         return list(spec.choices), list(spec.choices)
     field = spec.choices_field
@@ -347,54 +485,115 @@ def _example_ids(source: str, rows: Sequence[Row], spec: TaskFile) -> list[str]:
     return check_unique_ids(source, rows, spec.id_field)
 
 
-def _fewshot_block(
-    spec: TaskFile,
-    splits: dict[str, list[Row]],
-    source_of: dict[str, str],
-    example_id: str,
-    answer_of: Any,
-) -> str:
-    """The few-shot prefix for one example: seeded by (seed, example id), order-independent."""
-    if not spec.fewshot or spec.fewshot.n == 0:
-        return ""
-    pool = splits[spec.fewshot.split]
-    # one file may serve several split names (``data: a.jsonl``): same rows, same exclusion
-    same_split = source_of[spec.fewshot.split] == source_of[spec.split]
-    rng = random.Random(f"{spec.fewshot.seed}:{example_id}")
-    candidates = [r for r in pool if not (same_split and _row_id(spec, r) == example_id)]
-    chosen = rng.sample(candidates, min(spec.fewshot.n, len(candidates)))
-    source = source_of[spec.fewshot.split]
-    shots = [
-        format_prompt(source, r, spec.template) + spec.target_delimiter + answer_of(source, r)
-        for r in chosen
-    ]
-    return spec.fewshot.separator.join(shots) + spec.fewshot.separator
-
-
 def _row_id(spec: TaskFile, row: Row) -> str:
     if spec.id_field is None:
         return str(row.number)
     return str(row.fields.get(spec.id_field))
 
 
+class _Shots:
+    """Few-shot prefixes for the examples of one task, in example order.
+
+    Built once per task: the ``sequential`` sampler's draws depend on the examples before
+    (as lm-evaluation-harness's), so prefixes must be made in example order.
+    """
+
+    def __init__(
+        self,
+        spec: TaskFile,
+        splits: Mapping[str, list[Row]],
+        sources: Mapping[str, str],
+        answer_of: Callable[[str, Row], str],
+    ) -> None:
+        self.spec = spec
+        self.fewshot = spec.fewshot if spec.fewshot and spec.fewshot.n > 0 else None
+        self.answer_of = answer_of
+        self._formatted: dict[int, str] = {}
+        if self.fewshot is None:
+            return
+        self.pool = splits[self.fewshot.split]
+        self.source = sources[self.fewshot.split]
+        # one file may serve several split names (``data: a.jsonl``): same rows, same exclusion
+        self.same_split = sources[self.fewshot.split] == sources[spec.split]
+        self.sequential = random.Random(self.fewshot.seed)
+        self.by_id: dict[str, list[int]] = {}
+        if self.same_split:
+            for i, r in enumerate(self.pool):
+                self.by_id.setdefault(_row_id(spec, r), []).append(i)
+        if self.fewshot.sampler == "first_n" and len(self.pool) < self.fewshot.n:
+            raise ConfigError(
+                f"{self.source}: {self.fewshot.n} few-shot examples asked, the split has "
+                f"{len(self.pool)}"
+            )
+
+    def prefix(self, example_id: str) -> str:
+        """The few-shot block for one example (empty without shots), ending in the separator."""
+        if self.fewshot is None:
+            return ""
+        shots = [self._shot(i) for i in self._choose(example_id)]
+        return self.fewshot.separator.join(shots) + self.fewshot.separator
+
+    def _choose(self, example_id: str) -> list[int]:
+        assert self.fewshot is not None
+        n = self.fewshot.n
+        own = self.by_id.get(example_id, [])
+        if self.fewshot.sampler == "first_n":
+            return [i for i in range(len(self.pool)) if i not in own][:n]
+        if self.fewshot.sampler == "sequential":
+            extra = len(own) or int(self.fewshot.extra_draw)
+            drawn = self.sequential.sample(range(len(self.pool)), min(n + extra, len(self.pool)))
+            return [i for i in drawn if i not in own][:n]
+        rng = random.Random(f"{self.fewshot.seed}:{example_id}")
+        candidates = [i for i in range(len(self.pool)) if i not in own]
+        return rng.sample(candidates, min(n, len(candidates)))
+
+    def _shot(self, index: int) -> str:
+        if index not in self._formatted:
+            row = self.pool[index]
+            text = format_prompt(self.source, row, self.spec.template)
+            self._formatted[index] = (
+                text + self.spec.target_delimiter + self.answer_of(self.source, row)
+            )
+        return self._formatted[index]
+
+
+def _render(
+    source: str, row: Row, spec: TaskFile, shots: _Shots, example_id: str
+) -> tuple[str, dict[str, Any]]:
+    """Description + few-shot block + the formatted item; meta with the truncatable span."""
+    head = format_prompt(source, row, spec.description) if spec.description else ""
+    head += shots.prefix(example_id)
+    field = spec.truncate.field if spec.truncate else None
+    text, span = _format_with_span(source, row, spec.template, field)
+    meta: dict[str, Any] = {"row": row.number}
+    if span is not None:
+        meta["truncatable"] = [len(head) + span[0], len(head) + span[1]]
+    return head + text, meta
+
+
 def _choice_examples(
-    source: str, rows: list[Row], spec: TaskFile, splits: dict[str, list[Row]], path: Path
+    source: str,
+    rows: list[Row],
+    spec: TaskFile,
+    splits: Mapping[str, list[Row]],
+    sources: Mapping[str, str],
 ) -> tuple[list[Example], list[str]]:
     check_column_type(source, rows, spec.label_field)
     ids = _example_ids(source, rows, spec)
-    source_of = {s: _split_source(path, spec, s) for s in splits}
 
     def answer_of(src: str, row: Row) -> str:
         labels, texts = _row_choices(src, row, spec)
         return texts[labels.index(_resolve_label(src, row, spec.label_field, labels))]
 
+    shots = _Shots(spec, splits, sources, answer_of)
     examples = []
     label_set: list[str] = []
+    fixed = _row_choices(source, rows[0], spec) if spec.choices is not None else None
     for example_id, row in zip(ids, rows):
-        labels, texts = _row_choices(source, row, spec)
+        labels, texts = fixed or _row_choices(source, row, spec)
         target = _resolve_label(source, row, spec.label_field, labels)
-        prompt = _fewshot_block(spec, splits, source_of, example_id, answer_of)
-        prompt += format_prompt(source, row, spec.template)
+        prompt, meta = _render(source, row, spec, shots, example_id)
+        meta["choice_chars"] = [len(t) for t in texts]
         examples.append(
             Example(
                 example_id=example_id,
@@ -402,32 +601,34 @@ def _choice_examples(
                 target=target,
                 choices=tuple(labels),
                 continuations=tuple(spec.target_delimiter + text for text in texts),
-                meta={"row": row.number, "choice_chars": [len(t) for t in texts]},
+                meta=meta,
             )
         )
-        label_set.extend(lab for lab in labels if lab not in label_set)
+        if fixed is None or not label_set:
+            label_set.extend(lab for lab in labels if lab not in label_set)
     return examples, label_set
 
 
 def _generate_examples(
-    source: str, rows: list[Row], spec: TaskFile, splits: dict[str, list[Row]], path: Path
+    source: str,
+    rows: list[Row],
+    spec: TaskFile,
+    splits: Mapping[str, list[Row]],
+    sources: Mapping[str, str],
 ) -> list[Example]:
     ids = _example_ids(source, rows, spec)
-    source_of = {s: _split_source(path, spec, s) for s in splits}
 
     def references(src: str, row: Row) -> list[str]:
         value = reference_texts(src, row, spec.reference_field)  # the rule of fteval score
         return [value] if isinstance(value, str) else value
 
+    shots = _Shots(spec, splits, sources, lambda s, r: references(s, r)[0])
     examples = []
     for example_id, row in zip(ids, rows):
         refs = references(source, row)
-        prompt = _fewshot_block(
-            spec, splits, source_of, example_id, lambda s, r: references(s, r)[0]
-        )
-        prompt += format_prompt(source, row, spec.template)
+        prompt, meta = _render(source, row, spec, shots, example_id)
         target: Any = refs[0] if len(refs) == 1 else refs
-        examples.append(Example(example_id, prompt, target, meta={"row": row.number}))
+        examples.append(Example(example_id, prompt, target, meta=meta))
     return examples
 
 

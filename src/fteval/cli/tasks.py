@@ -1,0 +1,126 @@
+"""``fteval tasks``: list the built-in tasks; ``fteval tasks NAME --show N`` prints prompts.
+
+``--show`` prints the first N examples exactly as the model sees them: the prompt
+between markers, then the scored continuations (choice tasks) or the decoding settings
+and reference (generation tasks). ``show_examples`` takes the loaded tasks, so other
+views of a task (perturbed prompts) can reuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from fteval.cli._common import EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``tasks``."""
+    tasks = sub.add_parser("tasks", help="list built-in tasks, or show a task's prompts")
+    tasks.add_argument("name", nargs="?", help="a built-in task, lmeval:NAME or a task file")
+    tasks.add_argument("--show", type=int, default=0, metavar="N", help="print N examples")
+    tasks.add_argument("--data", metavar="PATH", help="a local copy of the task's data")
+    tasks.add_argument("--num-fewshot", type=int, help="shots (overrides the default)")
+    tasks.add_argument(
+        "--task-option", action="append", default=[], metavar="KEY=VALUE", help="a setting"
+    )
+    tasks.add_argument("--lmeval-include", action="append", default=[], metavar="DIR")
+    tasks.add_argument("--all", action="store_true", help="list every MMLU subject too")
+    tasks.set_defaults(handler=tasks_command)
+
+
+def tasks_command(args: argparse.Namespace) -> int:
+    """Run ``fteval tasks``; returns the exit code."""
+    if args.name is None:
+        print_catalogue(sys.stdout, every=args.all)
+        return EXIT_OK
+    from fteval.tasks import TaskOptions, load_tasks
+
+    settings = {}
+    if args.task_option:
+        from fteval.cli.run import _parse_task_options
+
+        settings = _parse_task_options([f"{args.name}:{o}" for o in args.task_option])[args.name]
+    options = TaskOptions(
+        data=args.data,
+        num_fewshot=args.num_fewshot,
+        settings=settings,
+        lmeval_include=tuple(args.lmeval_include),
+    )
+    tasks = load_tasks(args.name, limit=max(args.show, 1), options=options)
+    describe_tasks(sys.stdout, args.name, tasks)
+    if args.show:
+        show_examples(sys.stdout, tasks[:1], args.show)  # a group: its first task
+    return EXIT_OK
+
+
+def print_catalogue(out: TextIO, *, every: bool = False) -> None:
+    """One line per built-in: name, type, metrics, scoring, default shots, source."""
+    from fteval.tasks.builtin import catalogue
+
+    rows = [("task", "type", "metrics", "shots", "source", "scoring")]
+    for name, entry in sorted(catalogue().items()):
+        if not every and entry.data_key == "mmlu" and entry.members == 1:
+            continue
+        label = f"{name} ({entry.members} tasks)" if entry.members > 1 else name
+        rows.append(
+            (label, entry.kind, ",".join(entry.metrics), str(entry.default_shots),
+             entry.source, entry.scoring)
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:5], widths)]
+        out.write("  ".join(cells) + "  " + row[5] + "\n")
+    if not every:
+        out.write("(57 single MMLU subjects, mmlu_<subject>, are listed with --all)\n")
+    out.write("Local copies: --data NAME=PATH; `fteval tasks NAME` names the formats.\n")
+
+
+def describe_tasks(out: TextIO, name: str, tasks: Sequence[Any]) -> None:
+    """What ``name`` loads: its tasks, kind, metrics, and the built-in's data formats."""
+    from fteval.tasks.builtin import catalogue
+
+    entry = catalogue().get(name)
+    if entry is not None:
+        out.write(f"{name}: {entry.summary}\n")
+        out.write(f"  scoring: {entry.scoring}\n  default shots: {entry.default_shots}\n")
+        out.write(f"  source: {entry.source}\n  --data {entry.data_key}=PATH: {entry.formats}\n")
+        if entry.settings:
+            shown = ", ".join(f"{k}={v}" for k, v in entry.settings.items())
+            out.write(f"  --task-option {name}:KEY=VALUE, defaults: {shown}\n")
+    first = tasks[0]
+    out.write(f"  tasks: {len(tasks)} ({first.name}{', ...' if len(tasks) > 1 else ''})\n")
+    out.write(f"  type: {first.kind}; metrics: {', '.join(map(_metric_name, first.metrics))}\n")
+
+
+def _metric_name(metric: Any) -> str:
+    if isinstance(metric, str):
+        return metric
+    options = ",".join(f"{k}={v}" for k, v in metric.items() if k != "name")
+    return f"{metric['name']}({options})" if options else metric["name"]
+
+
+def show_examples(out: TextIO, tasks: Sequence[Any], n: int) -> None:
+    """The first ``n`` examples of each task, as the model sees them."""
+    for task in tasks:
+        for example in task.examples[:n]:
+            out.write(f"\n=== {task.name} / {example.example_id} : prompt ===\n")
+            out.write(example.prompt)
+            out.write("\n=== end of prompt ===\n")
+            if task.kind == "multiple_choice":
+                for label, continuation in zip(example.choices, example.continuations):
+                    mark = "*" if label == example.target else " "
+                    out.write(f"{mark} {label}: loglikelihood of {continuation!r}\n")
+            elif task.generation is not None:
+                spec = task.generation
+                out.write(
+                    f"generate: stop={list(spec.stop)!r} max_new_tokens={spec.max_new_tokens} "
+                    f"temperature={spec.temperature} n={spec.n}\n"
+                )
+                out.write(f"target: {example.target!r}\n")
+            truncation = example.meta.get("truncatable")
+            if truncation:
+                out.write(f"(field {task.truncate_field!r} at chars {truncation} may be cut "
+                          "to fit the context window)\n")  # fmt: skip

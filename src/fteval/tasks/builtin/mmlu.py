@@ -1,0 +1,258 @@
+"""MMLU (Hendrycks et al. 2021): 57 subjects of 4-way multiple choice, in four categories.
+
+The prompt is lm-evaluation-harness's default ``mmlu`` task, byte for byte::
+
+    The following are multiple choice questions (with answers) about {subject words}.
+
+    {question.strip()}
+    A. {choice A}
+    B. {choice B}
+    C. {choice C}
+    D. {choice D}
+    Answer:
+
+scored by log P(" A" | prompt) ... log P(" D" | prompt). Shots (default 5, at most 5)
+come from the subject's dev split, the first n in file order (its ``first_n`` sampler),
+each written ``question block + " " + letter`` and followed by a blank line; the
+description comes once, before them.
+
+``mmlu`` is a group: one task per subject (``mmlu_<subject>``), in the categories
+``mmlu_stem``, ``mmlu_humanities``, ``mmlu_social_sciences`` and ``mmlu_other`` (as
+lm-evaluation-harness groups them). Results add, per category and overall, ``acc_micro``
+(item-weighted) and ``acc_macro`` (mean over subjects) with CIs and paired comparisons.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from fteval.data.readers import Row
+from fteval.errors import ConfigError, InputError
+from fteval.tasks.builtin._base import (
+    Builtin,
+    HubSource,
+    Loaded,
+    check_settings,
+    hash_files,
+    hf_format_rows,
+    hub_rows,
+    need_path,
+    register,
+)
+from fteval.tasks.options import TaskOptions
+from fteval.tasks.task import Task
+from fteval.tasks.yaml_task import FewShotSpec, TaskFile, build_task
+
+HUB = HubSource("cais/mmlu", "all", "c30699e8356da336a370243923dbaf21066bb9fe")
+FORMATS = (
+    "the original release folder with dev/ and test/ of <subject>_<split>.csv, or the "
+    "Hub's Parquet/save_to_disk copy of cais/mmlu 'all'"
+)
+LETTERS = ("A", "B", "C", "D")
+MAX_SHOTS = 5
+
+# subject -> category, as lm-evaluation-harness's mmlu groups (and the MMLU paper)
+CATEGORIES: dict[str, str] = {
+    "abstract_algebra": "stem", "anatomy": "stem", "astronomy": "stem",
+    "business_ethics": "other", "clinical_knowledge": "other", "college_biology": "stem",
+    "college_chemistry": "stem", "college_computer_science": "stem",
+    "college_mathematics": "stem", "college_medicine": "other", "college_physics": "stem",
+    "computer_security": "stem", "conceptual_physics": "stem",
+    "econometrics": "social_sciences", "electrical_engineering": "stem",
+    "elementary_mathematics": "stem", "formal_logic": "humanities", "global_facts": "other",
+    "high_school_biology": "stem", "high_school_chemistry": "stem",
+    "high_school_computer_science": "stem", "high_school_european_history": "humanities",
+    "high_school_geography": "social_sciences",
+    "high_school_government_and_politics": "social_sciences",
+    "high_school_macroeconomics": "social_sciences", "high_school_mathematics": "stem",
+    "high_school_microeconomics": "social_sciences", "high_school_physics": "stem",
+    "high_school_psychology": "social_sciences", "high_school_statistics": "stem",
+    "high_school_us_history": "humanities", "high_school_world_history": "humanities",
+    "human_aging": "other", "human_sexuality": "social_sciences",
+    "international_law": "humanities", "jurisprudence": "humanities",
+    "logical_fallacies": "humanities", "machine_learning": "stem", "management": "other",
+    "marketing": "other", "medical_genetics": "other", "miscellaneous": "other",
+    "moral_disputes": "humanities", "moral_scenarios": "humanities", "nutrition": "other",
+    "philosophy": "humanities", "prehistory": "humanities",
+    "professional_accounting": "other", "professional_law": "humanities",
+    "professional_medicine": "other", "professional_psychology": "social_sciences",
+    "public_relations": "social_sciences", "security_studies": "social_sciences",
+    "sociology": "social_sciences", "us_foreign_policy": "social_sciences",
+    "virology": "other", "world_religions": "humanities",
+}  # fmt: skip
+CATEGORY_NAMES = ("stem", "humanities", "social_sciences", "other")
+TEMPLATE = "{question}\nA. {A}\nB. {B}\nC. {C}\nD. {D}\nAnswer:"
+DESCRIPTION = (
+    "The following are multiple choice questions (with answers) about {subject_words}.\n\n"
+)
+
+
+def subject_spec(subject: str, shots: int) -> TaskFile:
+    """The task spec of one subject (what its YAML file would say)."""
+    return TaskFile(
+        name=f"mmlu_{subject}",
+        type="multiple_choice",
+        split="test",
+        id_field="id",
+        description=DESCRIPTION,
+        template=TEMPLATE,
+        choices=list(LETTERS),
+        label_field="answer",
+        target_delimiter=" ",
+        fewshot=FewShotSpec(split="dev", n=shots, sampler="first_n", separator="\n\n"),
+        metrics=["acc"],
+    )
+
+
+def load_mmlu(
+    options: TaskOptions, subjects: Sequence[str] | None = None, *, top: str | None = "mmlu"
+) -> list[Task]:
+    """The subject tasks (all 57, or ``subjects``) with their groups.
+
+    Args:
+        options: data, shots (0-5).
+        subjects: the subjects (default all).
+        top: ``"mmlu"``: each subject sits in its category inside ``mmlu``; ``"category"``:
+            only the category groups; None: no groups (one subject).
+    """
+    check_settings("mmlu", options.settings, {})
+    shots = MAX_SHOTS if options.num_fewshot is None else options.num_fewshot
+    if not 0 <= shots <= MAX_SHOTS:
+        raise ConfigError(f"mmlu: --num-fewshot must be 0..{MAX_SHOTS} (dev has 5), got {shots}")
+    wanted = list(subjects or CATEGORIES)
+    by_subject = _rows_by_subject(options, wanted, with_dev=shots > 0)
+    tasks = []
+    for subject in wanted:
+        loaded = by_subject[subject]
+        category = f"mmlu_{CATEGORIES[subject]}"
+        groups = {"mmlu": ("mmlu", category), "category": (category,)}.get(top or "", ())
+        task = build_task(
+            subject_spec(subject, shots),
+            loaded.splits,
+            loaded.sources,
+            source="builtin:mmlu",
+            data_sha256=loaded.hashes,
+            groups=groups,
+        )
+        # the letters are answer positions, not classes: no label set, so no class
+        # report and no imbalance F1 (lm-evaluation-harness reports acc alone)
+        tasks.append(dataclasses.replace(task, labels=()))
+    return tasks
+
+
+def _rows_by_subject(options: TaskOptions, subjects: list[str], *, with_dev: bool) -> dict:
+    splits = ["test", "dev"] if with_dev else ["test"]
+    if options.data is None:
+        return _split_subjects(hub_rows("mmlu", HUB, splits, FORMATS), subjects)
+    path = need_path("mmlu", options.data)
+    if path.is_dir() and any((path / "test").glob("*_test.csv")):
+        return {s: _read_original(path, s, splits) for s in subjects}
+    hub_copy = hf_format_rows("mmlu", path, splits)
+    if hub_copy is None:
+        raise ConfigError(f"--data mmlu={path}: not a known MMLU layout ({FORMATS})")
+    return _split_subjects(hub_copy, subjects)
+
+
+def _read_original(root: Path, subject: str, splits: list[str]) -> Loaded:
+    rows, sources, files = {}, {}, []
+    for split in splits:
+        file = root / split / f"{subject}_{split}.csv"
+        if not file.is_file():
+            raise ConfigError(f"--data mmlu={root}: missing {file.relative_to(root)}")
+        rows[split] = read_original_csv(file, subject)
+        sources[split] = str(file)
+        files.append(file)
+    return Loaded(rows, sources, hash_files(files, root))
+
+
+def read_original_csv(path: Path, subject: str) -> list[Row]:
+    """Rows of one original MMLU CSV (no header: question, A, B, C, D, answer letter).
+
+    The question is stripped (lm-evaluation-harness's template writes ``question.strip()``);
+    choices are kept as they are. A U+FEFF inside a field is text (one question has it),
+    kept as the Hub's copy keeps it.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(path, None, None, f"not UTF-8 at byte {error.start}") from None
+    out = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for number, record in enumerate(reader, start=1):
+        if not record:
+            continue
+        if len(record) != 6:
+            raise InputError(path, number, None, f"expected 6 fields, got {len(record)}", record)
+        question, a, b, c, d, answer = record
+        if answer.strip() not in LETTERS:
+            raise InputError(path, number, "answer", "expected a letter A-D", answer)
+        out.append(_row(number, subject, question, [a, b, c, d], answer.strip()))
+    if not out:
+        raise InputError(path, None, None, "file has no data rows")
+    return out
+
+
+def _row(number: int, subject: str, question: str, choices: list[str], answer: str) -> Row:
+    fields = {"id": str(number - 1), "subject_words": subject.replace("_", " ")}
+    fields.update(question=question.strip(), answer=answer, **dict(zip(LETTERS, choices)))
+    return Row(number, fields)
+
+
+def _split_subjects(loaded: Loaded, subjects: list[str]) -> dict[str, Loaded]:
+    """Hub-format rows (``subject``, ``question``, ``choices``, ``answer`` 0-3) by subject."""
+    out: dict[str, Loaded] = {}
+    grouped: dict[str, dict[str, list[Row]]] = {s: {} for s in subjects}
+    for split, rows in loaded.splits.items():
+        for row in rows:
+            subject = row.fields.get("subject")
+            if subject not in grouped:
+                continue
+            bucket = grouped[subject].setdefault(split, [])
+            bucket.append(_hub_row(loaded.sources[split], row, subject, len(bucket) + 1))
+    for subject, splits in grouped.items():
+        missing = [s for s in loaded.splits if not splits.get(s)]
+        if missing:
+            raise ConfigError(f"mmlu: subject {subject!r} has no rows in split(s) {missing}")
+        out[subject] = Loaded(splits, dict(loaded.sources), loaded.hashes)
+    return out
+
+
+def _hub_row(source: str, row: Row, subject: str, number: int) -> Row:
+    choices = row.fields.get("choices")
+    if not isinstance(choices, (list, tuple)) or len(choices) != 4:
+        raise InputError(source, row.number, "choices", "expected 4 choices", choices)
+    answer = row.fields.get("answer")
+    if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < 4:
+        raise InputError(source, row.number, "answer", "expected an index 0-3", answer)
+    return _row(
+        number, subject, str(row.fields.get("question", "")), list(choices), LETTERS[answer]
+    )
+
+
+def _entry(name: str, subjects: Sequence[str] | None, summary: str, top: str | None) -> Builtin:
+    return Builtin(
+        name=name,
+        kind="multiple_choice",
+        metrics=("acc_micro", "acc_macro", "acc") if top else ("acc",),
+        scoring="log-likelihood of ' A'..' D' after the prompt (lm-evaluation-harness mmlu)",
+        default_shots=MAX_SHOTS,
+        source=f"hf:{HUB.describe()}",
+        formats=FORMATS,
+        summary=summary,
+        load=lambda options: load_mmlu(options, subjects, top=top),
+        members=len(subjects) if subjects else len(CATEGORIES),
+        data_key="mmlu",
+    )
+
+
+register(_entry("mmlu", None, "57 subjects; per subject, per category and overall", "mmlu"))
+for _category in CATEGORY_NAMES:
+    _members = [s for s, c in CATEGORIES.items() if c == _category]
+    _words = _category.replace("_", " ")
+    register(_entry(f"mmlu_{_category}", _members, f"MMLU {_words} subjects", "category"))
+for _subject in CATEGORIES:
+    register(_entry(f"mmlu_{_subject}", [_subject], f"MMLU {_subject.replace('_', ' ')}", None))

@@ -1,0 +1,27 @@
+"""What a run asks of a task beyond its name: local data, shots, task settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-task choices of a run.
+
+    Attributes:
+        data: a local copy of a built-in task's data (``--data NAME=PATH``): the original
+            release's format, a Parquet file or folder, or a ``save_to_disk`` folder.
+            None loads the pinned Hugging Face Hub dataset.
+        num_fewshot: overrides the task's default number of shots (``--num-fewshot``).
+        settings: the task's own settings (``--task-option NAME:KEY=VALUE``), e.g.
+            HumanEval's ``n_samples`` and ``temperature``; an unknown key is an error.
+        lmeval_include: folders of the user's own lm-evaluation-harness task YAMLs.
+    """
+
+    data: str | None = None
+    num_fewshot: int | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    lmeval_include: tuple[str, ...] = ()
