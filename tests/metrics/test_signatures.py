@@ -31,9 +31,11 @@ ALTERNATIVES: dict[str, dict[str, object]] = {
     "binary": {"pos_label": "neg"},
     "pass@k": {"k": 3},
     "bertscore": {"num_layers": 3, "lang": "de", "use_fast_tokenizer": True},
+    "codebleu": {"lang": "c_sharp"},
+    "lmeval_metric": {"key": "acc_norm", "higher_is_better": False},
 }  # fmt: skip
 # required options: the baseline the alternative is compared with
-BASELINE: dict[str, dict[str, object]] = {"pass@k": {"k": 5}}
+BASELINE: dict[str, dict[str, object]] = {"pass@k": {"k": 5}, "lmeval_metric": {"key": "acc"}}
 # options that do not change how a number is computed, and why
 EXEMPT: dict[str, str] = {
     "batch_size": "execution only: the same numbers in any batch size",

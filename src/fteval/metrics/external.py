@@ -61,7 +61,8 @@ class LmevalMetric(MeanMetric):
 
     def signature(self) -> str:
         harness = "lm-evaluation-harness process_results"
-        return f"{self.key}|{harness}|aggregation:mean|fteval:{__version__}"
+        direction = "" if self.higher_is_better else "|lower_is_better"
+        return f"{self.key}|{harness}|aggregation:mean{direction}|fteval:{__version__}"
 
 
 register_class("lmeval_metric", LmevalMetric)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from fteval.backends import make_backend
-from fteval.backends.base import ArmIdentity, Backend
+from fteval.backends.base import ArmIdentity, Backend, TokenBudget
 from fteval.config import RunConfig
 from fteval.errors import BackendError, ConfigError, FtevalError, MissingDependencyError
 from fteval.records import LoglikelihoodRequest, LoglikelihoodResult, SampleResult
@@ -340,6 +340,11 @@ class RayPool(Backend):
     def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
         [(_, facts)] = self._schedule(1, lambda w, _: w.tokenizer_facts.remote(arm))
         return facts
+
+    def token_budget(self, arm: str) -> TokenBudget | None:
+        """The driver's own backend measures prompts (tokenizer files only, no weights),
+        so prompts are fitted once, before any work is sent to the workers."""
+        return self.local.token_budget(arm)
 
     def counters(self) -> dict[str, int] | None:
         """Work counters summed over the workers (a dead worker's counts are lost)."""
