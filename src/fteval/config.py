@@ -100,7 +100,8 @@ class RunConfig(BaseModel):
         default_factory=list, description="folders of lm-evaluation-harness task YAMLs"
     )
     judge: str | None = Field(
-        default=None, description="judge model of judged tasks (a local HF model directory)"
+        default=None,
+        description="judge model of judged tasks: a local HF model directory, or openai:NAME[@URL]",
     )
 
     @field_validator("adapters")

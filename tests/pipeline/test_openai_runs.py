@@ -84,3 +84,54 @@ def test_an_endpoint_run_without_a_usable_server_address_fails_before_any_reques
     assert code == 2
     assert "base-url" in capsys.readouterr().err.replace("base URL", "base-url")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("window", [8192, 900])
+def test_a_served_judge_decides_judged_tasks_through_the_endpoint(tmp_path, monkeypatch, window):
+    from fteval.api import evaluate, load_run, rescore
+    from fteval.backends.fake import FakeBackend
+    from fteval.config import build_config
+
+    data = Path("/work/shared/data/alpaca_eval/alpaca_eval.jsonl")
+    if not data.exists():
+        pytest.skip("shared benchmark data not present")
+    monkeypatch.setenv("FTEVAL_TEST_API_KEY", KEY)
+    options = {"adapters": {"lora": "a"}, "full": "f"}
+    arms = build_config({"base": "b", "tasks": ["alpaca_eval"], **options}).arms()
+    with StubServer(["judge-model"], api_key=KEY, max_model_len=window) as server:
+        results = evaluate(
+            "b", tasks=["alpaca_eval"], backend=FakeBackend(arms), out=tmp_path / "run",
+            progress=False, data={"alpaca_eval": str(data)}, limit=4,
+            bootstrap_resamples=100, permutations=100, judge="openai:judge-model",
+            base_url=server.url, api_key_env="FTEVAL_TEST_API_KEY", **options,
+        )  # fmt: skip
+        judged = [c for c in server.completions() if c.get("model") == "judge-model"]
+    # every arm x item x order, two verdict tokens each (plus the server's probe)
+    rows = {r["arm"]: r for r in results["judge"]}
+    assert set(rows) == {"base", "lora", "full"}
+    assert len(judged) >= 3 * 4 * 2
+    if window == 8192:
+        assert all(r["n"] == 4 and r["unreadable"] == 0 for r in rows.values())
+        assert all(r["wins"] + r["ties"] + r["losses"] == 4 for r in rows.values())
+    else:  # prompts over the server's window are refused: unreadable, counted, never scored
+        assert sum(r["unreadable"] for r in rows.values()) > 0
+        assert all(r["wins"] + r["ties"] + r["losses"] == r["n"] < 4 for r in rows.values())
+    manifest = load_run(results["run_dir"]).manifest
+    assert manifest["judge"]["endpoint"]["model"] == "judge-model"
+    assert rescore(results["run_dir"])["judge"] == results["judge"]
+    for path in Path(results["run_dir"]).rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_served_judge_that_is_an_evaluated_arm_is_refused(tmp_path):
+    from fteval.api import evaluate
+    from fteval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot judge its own answers"):
+        evaluate(
+            "openai:base", tasks=["alpaca_eval"], backend="openai", out=tmp_path / "run",
+            progress=False, judge="openai:base", base_url="http://127.0.0.1:9/v1",
+            data={"alpaca_eval": "/work/shared/data/alpaca_eval/alpaca_eval.jsonl"}, limit=2,
+        )  # fmt: skip
+    assert not (tmp_path / "run").exists()

@@ -46,7 +46,10 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="folder of your lm-evaluation-harness task YAMLs (for --task lmeval:NAME)",
     )
-    run.add_argument("--judge", help="judge model of judged tasks (alpaca_eval): a local model")
+    run.add_argument(
+        "--judge",
+        help="judge model of judged tasks (alpaca_eval): a local model or openai:NAME[@URL]",
+    )
     run.add_argument("--out", help="run directory (default runs/<UTC time>)")
     run.add_argument("--backend", choices=["hf", "fake", "vllm", "openai"])
     run.add_argument("--batch-size", type=int)

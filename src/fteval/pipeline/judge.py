@@ -9,9 +9,11 @@ log-likelihoods are a tie; a NaN or a failed request is unreadable. Judgments go
 log-likelihoods), so re-scoring needs no model; a resumed run judges only what is
 missing.
 
-The judge is a ``Judge``: ``LoglikelihoodJudge`` serves a local HF model through the
-backend machinery (a separate model, loaded after the evaluated arms are released).
-Another kind of judge (an HTTP endpoint) only needs ``identity`` and ``prefer``.
+The judge is a ``Judge``: ``LoglikelihoodJudge`` serves a model through the backend
+machinery's loglikelihood requests: a local HF model (a separate model, loaded after the
+evaluated arms are released), or a model served by an OpenAI-compatible server
+(``--judge openai:NAME`` on ``--base-url``, or ``openai:NAME@URL``), scored through
+``/v1/completions`` with echoed log-probabilities like any endpoint arm.
 
 The judge can never be one of the evaluated arms: ``refuse_evaluated_judge`` compares
 paths and the sha256 of weight files before any model loads.
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 from fteval.backends import Backend, make_backend
 from fteval.backends.hf_loading import is_local, weight_hashes
+from fteval.backends.http import HttpError
 from fteval.config import RunConfig
 from fteval.errors import ConfigError
 from fteval.records import ArmSpec, LoglikelihoodRequest, SampleResult, append_jsonl, read_jsonl
@@ -36,6 +39,7 @@ from fteval.tasks import Task
 logger = logging.getLogger(__name__)
 
 JUDGMENTS_FILE = "judgments.jsonl"
+ENDPOINT_PREFIX = "openai:"  # a judge served by an OpenAI-compatible server
 VERDICT_TOKENS = (" 1", " 2")
 JUDGE_TEMPLATE = (
     "You are comparing two responses to the same instruction. Decide which response "
@@ -76,6 +80,25 @@ class LoglikelihoodJudge:
         return {**self.backend.identity(self.arm).to_json(), "verdict_tokens": VERDICT_TOKENS}
 
     def prefer(self, prompts: Sequence[str]) -> list[tuple[float, float] | None]:
+        try:
+            return self._verdicts(prompts)
+        except HttpError as error:
+            if not _refused_request(error) or len(prompts) == 1:
+                raise
+        # a server refused the batch for one request (e.g. a prompt over its context
+        # length): ask prompt by prompt; only the refused ones are unreadable
+        out: list[tuple[float, float] | None] = []
+        for prompt in prompts:
+            try:
+                out += self._verdicts([prompt])
+            except HttpError as error:
+                if not _refused_request(error):
+                    raise
+                logger.warning("judge: a prompt is unreadable: %s", error)
+                out.append(None)
+        return out
+
+    def _verdicts(self, prompts: Sequence[str]) -> list[tuple[float, float] | None]:
         requests = [LoglikelihoodRequest(p, token) for p in prompts for token in VERDICT_TOKENS]
         answers = self.backend.loglikelihood(self.arm, requests)
         out: list[tuple[float, float] | None] = []
@@ -89,13 +112,26 @@ class LoglikelihoodJudge:
         self.backend.close()
 
 
-def make_judge(config: RunConfig) -> Judge:
-    """The judge the run names: a local HF model directory (or hub id) for now.
+def _refused_request(error: HttpError) -> bool:
+    """A 4xx reply about the request itself (not auth, not rate limits): the server will
+    never answer this request, so its judgment is unreadable rather than the run failed."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in (
+        401, 403, 404, 429,
+    )  # fmt: skip
 
-    Checks the model's files (no weights load); the model loads when first asked.
+
+def make_judge(config: RunConfig) -> Judge:
+    """The judge the run names: a local HF model directory (or hub id), or a served model
+    (``openai:NAME[@URL]``).
+
+    A local model's files are checked (no weights load); it loads when first asked. A
+    served model is found on its server and probed now, so a wrong name or address fails
+    before any evaluated arm runs.
     """
     if config.judge is None:
         raise ConfigError("a judged task needs a judge model: --judge MODEL")
+    if config.judge.startswith(ENDPOINT_PREFIX):
+        return _endpoint_judge(config)
     looks_local = config.judge.startswith((".", "/", "~")) or Path(config.judge).exists()
     if looks_local and not Path(config.judge).expanduser().is_dir():
         raise ConfigError(f"--judge {config.judge}: no such model folder")
@@ -110,6 +146,24 @@ def make_judge(config: RunConfig) -> Judge:
     }
     backend = make_backend("hf", [arm], progress=False, **settings)
     backend.check_inputs()
+    return LoglikelihoodJudge(backend)
+
+
+def _endpoint_judge(config: RunConfig) -> Judge:
+    """A judge served by an OpenAI-compatible server; its key comes from the run's
+    ``api_key_env`` (never recorded)."""
+    arm = ArmSpec("judge", "base", config.judge or "", "judge")
+    backend = make_backend(
+        "openai",
+        [arm],
+        progress=False,
+        base_url=config.base_url,
+        api_key_env=config.api_key_env,
+        concurrency=config.concurrency,
+        timeout_s=config.request_timeout_s,
+        max_retries=config.max_retries,
+    )
+    backend.prepare()
     return LoglikelihoodJudge(backend)
 
 
