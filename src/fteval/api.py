@@ -120,4 +120,6 @@ def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> d
     from fteval.pipeline.judge import read_judgments
 
     judgments = read_judgments(directory.path)
-    return build_results(manifest["arms"], tasks, directory.read_samples(), options, judgments)
+    return build_results(
+        manifest["arms"], tasks, directory.read_samples(), options, judgments, manifest=manifest
+    )

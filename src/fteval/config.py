@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fteval._util.validation import describe_validation_error
 from fteval.data.yamltext import load_yaml
@@ -103,6 +110,60 @@ class RunConfig(BaseModel):
         default=None,
         description="judge model of judged tasks: a local HF model directory, or openai:NAME[@URL]",
     )
+    # ---- what the clean score hides (docs/robustness.md) ----
+    perturbations: list[str] = Field(
+        default_factory=list,
+        description="NAME[:key=value,...] input perturbations (docs/robustness.md)",
+    )
+    brittle_threshold: float = Field(
+        default=0.9, gt=0.0, le=1.0, description="brittle when perturbed < this x clean"
+    )
+    slices: list[str] = Field(
+        default_factory=list, description="data fields (or 'length') to score subgroups by"
+    )
+    temperature_scaling: bool = Field(
+        default=True,
+        description="fit a temperature on a choice task's validation split (extra inference)",
+    )
+    training_logs: dict[str, str] = Field(
+        default_factory=dict, description="arm -> trainer_state.json or CSV training log"
+    )
+    guardrails: list[str] = Field(
+        default_factory=list, description="tasks that must not get worse (non-inferiority)"
+    )
+    guardrail_margin: float = Field(
+        default=1.0, ge=0.0, description="default guardrail non-inferiority margin, in points"
+    )
+    train_data: dict[str, str] = Field(
+        default_factory=dict, description="arm -> its training data file (contamination)"
+    )
+    contamination_ngram: int = Field(default=8, ge=1, le=64, description="n of word n-grams")
+    contamination_threshold: float = Field(
+        default=0.7, gt=0.0, le=1.0, description="n-gram overlap share of a near match"
+    )
+
+    @field_validator("perturbations")
+    @classmethod
+    def _perturbations(cls, values: list[str]) -> list[str]:
+        from fteval.robustness import parse_perturbations
+
+        try:
+            parse_perturbations(values)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return values
+
+    @model_validator(mode="after")
+    def _arm_keyed(self) -> RunConfig:
+        names = {arm.name for arm in self.arms()}
+        for key, mapping in (
+            ("training_logs", self.training_logs),
+            ("train_data", self.train_data),
+        ):
+            unknown = sorted(set(mapping) - names)
+            if unknown:
+                raise ValueError(f"{key}: no arm named {unknown[0]!r} (arms: {sorted(names)})")
+        return self
 
     @field_validator("adapters")
     @classmethod
@@ -234,11 +295,22 @@ def _resolve_relative(key: str, value: Any, folder: Path) -> Any:
         return {k: resolve(v) if isinstance(v, str) else v for k, v in value.items()}
     if key == "lmeval_include" and isinstance(value, list):
         return [resolve(v) if isinstance(v, str) else v for v in value]
-    if key == "tasks" and isinstance(value, list):
+    if key in ("tasks", "guardrails") and isinstance(value, list):
         return [resolve(v) if isinstance(v, str) else v for v in value]
-    if key == "adapters" and isinstance(value, dict):
+    if key in ("adapters", "training_logs", "train_data") and isinstance(value, dict):
         return {k: resolve(v) if isinstance(v, str) else v for k, v in value.items()}
+    if key == "perturbations" and isinstance(value, list):
+        return [_resolve_perturbation(v, resolve) if isinstance(v, str) else v for v in value]
     return value
+
+
+def _resolve_perturbation(spec: str, resolve: Any) -> str:
+    """File options of a perturbation (``ood=FILE``, ``file=``, ``source=``) resolved."""
+    if spec.startswith("ood="):
+        return "ood=" + resolve(spec[len("ood=") :])
+    return re.sub(
+        r"(?<=[:,])(file|source)=([^,]+)", lambda m: f"{m.group(1)}={resolve(m.group(2))}", spec
+    )
 
 
 def _describe(error: ValidationError, source: str) -> str:

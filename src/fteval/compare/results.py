@@ -6,6 +6,7 @@ reproduces its results.json.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,10 +17,12 @@ from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult
+from fteval.robustness import build_sections
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
 from fteval.stats import spread_exceeds_effect, summarize_seeds
 
 IMBALANCE_RATIO = 3.0  # largest / smallest class count above which F1 is shown beside acc
+GUARDRAIL_MARGIN_POINTS = 1.0  # default non-inferiority margin of a guardrail task
 
 
 def build_results(
@@ -28,8 +31,11 @@ def build_results(
     samples: Sequence[SampleResult],
     options: StatsOptions,
     judgments: Sequence[Mapping[str, Any]] = (),
+    *,
+    manifest: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The results object: arms, scores with CIs, comparisons, classification reports.
+    """The results object: arms, scores with CIs, comparisons, classification reports,
+    and the robustness sections (built from samples and ``manifest``'s config).
 
     ``judgments`` are the run's saved judge verdicts (judged tasks; ``compare.judged``).
     """
@@ -40,7 +46,9 @@ def build_results(
     table.update(group_table(tasks, table))  # MMLU-style groups join as ordinary rows
     judged, judge_rows = judged_table(tasks, samples, judgments)
     table.update(judged)
+    options = with_guardrail_margins(options, tasks, (manifest or {}).get("config"))
     comparisons = comparison_rows(table, arms, options)
+    sections = build_sections(arms, tasks, samples, options, table, comparisons, manifest)
     return {
         "schema_version": SCHEMA_VERSION,
         "arms": [dict(a) for a in arms],
@@ -53,6 +61,7 @@ def build_results(
         "generation": generation_summary(tasks, samples),
         "task_groups": group_records(tasks),
         "judge": judge_rows,
+        **sections,
         "statistics": {
             "confidence": options.confidence,
             "bootstrap_resamples": options.n_resamples,
@@ -63,6 +72,20 @@ def build_results(
             "seed": options.seed,
         },
     }
+
+
+def with_guardrail_margins(
+    options: StatsOptions, tasks: Sequence[TaskInfo], config: Mapping[str, Any] | None
+) -> StatsOptions:
+    """Guardrail tasks (and the groups they belong to) get the default non-inferiority
+    margin (``guardrail_margin`` points, 1 by default) unless a margin was set for them."""
+    guardrails = [t for t in tasks if t.role == "guardrail"]
+    if not guardrails:
+        return options
+    margin = float((config or {}).get("guardrail_margin", GUARDRAIL_MARGIN_POINTS))
+    names = {t.name for t in guardrails} | {g for t in guardrails for g in t.groups}
+    margins = dict.fromkeys(sorted(names), margin)
+    return dataclasses.replace(options, margins={**margins, **(options.margins or {})})
 
 
 def generation_summary(

@@ -102,6 +102,7 @@ def _choice_sample(
     truncated = max(a.truncated_tokens for a in answers)
     meta = {
         **{k: v for k, v in example.meta.items() if k != "choice_chars"},
+        "choices": list(example.choices),
         "prediction_norm": prediction_norm,
         "is_greedy": [a.is_greedy for a in answers],
         "continuation_tokens": [a.n_tokens for a in answers],

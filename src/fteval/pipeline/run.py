@@ -23,6 +23,15 @@ from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
+from fteval.pipeline.extras import (
+    build_variants,
+    check_same_variants,
+    describe_variants,
+    prepare_tasks,
+    read_training_logs,
+    realign_spans,
+    with_guardrails,
+)
 from fteval.pipeline.fit import fit_tasks
 from fteval.pipeline.judge import (
     Judge,
@@ -44,8 +53,11 @@ logger = logging.getLogger(__name__)
 
 
 def load_tasks(config: RunConfig) -> list[Task]:
-    """Every task of the run, loaded and checked; duplicate names are an error."""
-    tasks = [t.with_imbalance_metrics(IMBALANCE_RATIO) for t in tasks_of(config)]
+    """Every task of the run (guardrails included), loaded, checked and tagged (slices,
+    contamination); duplicate names are an error."""
+    tasks = [
+        t.with_imbalance_metrics(IMBALANCE_RATIO) for t in with_guardrails(tasks_of(config), config)
+    ]
     for task in tasks:
         check_targets(task)
     seen: dict[str, str] = {}
@@ -56,7 +68,7 @@ def load_tasks(config: RunConfig) -> list[Task]:
             )
         seen[task.name] = task.source
     check_margin_keys(config, tasks)
-    return tasks
+    return prepare_tasks(tasks, config)
 
 
 def check_margin_keys(config: RunConfig, tasks: Sequence[Task]) -> None:
@@ -122,6 +134,7 @@ def execute(
     started = time.monotonic()
     check_output_paths(config)
     tasks = with_judge_name(load_tasks(config), config)
+    training_logs = read_training_logs(config)
     arms = config.arms()
     if any(t.judge for t in tasks) and judge is None:
         if config.judge is None:
@@ -134,20 +147,28 @@ def execute(
     backend = backend or build_backend(config, progress=progress)
     backend.require([task.request_kind for task in tasks])
     backend.check_inputs()
-    tasks = fit_tasks(tasks, backend, arms)
+    tasks = realign_spans(fit_tasks(tasks, backend, arms))
+    variants = fit_tasks(build_variants(tasks, config, backend, arms), backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
     options = stats_options or stats_options_of(config)
     with run_dir.lock():
         resumed = run_dir.open_for(config.model_dump())
         manifest = new_manifest(config, tasks, options)
+        if training_logs:
+            manifest["training_logs"] = training_logs
+        if variants:
+            manifest["variants"] = describe_variants(variants)
         previous = run_dir.read_manifest() if resumed else None
         if previous is not None:
             check_same_data(previous, manifest)
+            check_same_variants(previous, manifest)
             manifest["started_at"] = previous.get("started_at", manifest["started_at"])
             manifest["resumed_at"] = [*previous.get("resumed_at", []), utc_now()]
         run_dir.write_manifest(manifest)
         try:
-            results = _run_in(run_dir, config, tasks, backend, manifest, options, previous, judge)
+            results = _run_in(
+                run_dir, config, tasks, backend, manifest, options, previous, judge, variants
+            )
             manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
             run_dir.write_manifest(manifest)
         except BaseException as error:
@@ -167,8 +188,14 @@ def _run_in(
     options: StatsOptions,
     previous: dict[str, Any] | None,
     judge: Judge | None = None,
+    variants: Sequence[Task] = (),
 ) -> dict[str, Any]:
-    """Infer what is missing, then score, report and mark the manifest complete."""
+    """Infer what is missing, then score, report and mark the manifest complete.
+
+    ``variants`` (perturbed and validation copies of the tasks, see
+    ``fteval.robustness.variants``) are answered like tasks; their samples carry their own
+    task names, so the tasks' clean scores never include them.
+    """
     done = run_dir.finished_ids()
     backend.prepare()
     manifest["arms"] = [arm_record(backend, arm) for arm in config.arms()]
@@ -181,9 +208,9 @@ def _run_in(
 
         from_ray = backend if isinstance(backend, RayPool) else None
     if from_ray is not None:
-        manifest["timings_s"] = from_ray.infer_all(tasks, run_dir, done)
+        manifest["timings_s"] = from_ray.infer_all([*tasks, *variants], run_dir, done)
     else:
-        manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
+        manifest["timings_s"] = _infer_all(config, [*tasks, *variants], backend, run_dir, done)
     counters = backend.counters()
     if counters is not None:
         manifest["decode_counters"] = counters
@@ -203,7 +230,7 @@ def _run_in(
     began = time.monotonic()
     results = build_results(
         manifest["arms"], [TaskInfo.of(t) for t in tasks], samples, options,
-        read_judgments(run_dir.path),
+        read_judgments(run_dir.path), manifest=manifest,
     )  # fmt: skip
     manifest["timings_s"]["results"] = round(time.monotonic() - began, 3)
     run_dir.write_results(results)

@@ -44,6 +44,10 @@ class Example:
         choices: label names of a choice task, in the order of ``continuations``.
         continuations: the strings whose loglikelihood is scored after ``prompt``.
         meta: free-form tags (subgroup, source row, ...), written to samples.jsonl.
+        input_spans: ``(start, end)`` character spans of ``prompt`` that hold the item's
+            own input (its filled template fields, not the few-shot block or the template's
+            words): what perturbations may change. Empty: the whole prompt is the input.
+        fields: the source row's fields (for ``--slice FIELD``); not written anywhere.
     """
 
     example_id: str
@@ -52,6 +56,14 @@ class Example:
     choices: tuple[str, ...] = ()
     continuations: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    input_spans: tuple[tuple[int, int], ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def input_text(self) -> str:
+        """The item's own input: its input spans joined by newlines (or the whole prompt)."""
+        if not self.input_spans:
+            return self.prompt
+        return "\n".join(self.prompt[start:end] for start, end in self.input_spans)
 
     @property
     def prompt_hash(self) -> str:

@@ -30,6 +30,7 @@ class TaskInfo:
     source: str = ""
     groups: tuple[str, ...] = ()
     judge: dict[str, Any] | None = None
+    role: str = "target"
 
     @classmethod
     def of(cls, task: Task) -> TaskInfo:
@@ -42,6 +43,7 @@ class TaskInfo:
             task.source,
             task.groups,
             task.judge,
+            task.role,
         )
 
     @classmethod
@@ -55,6 +57,7 @@ class TaskInfo:
             source=data.get("source", ""),
             groups=tuple(data.get("groups", ())),
             judge=data.get("judge"),
+            role=data.get("role", "target"),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from fteval.metrics import Metric, make_metrics
 from fteval.records import Example, SampleResult
@@ -24,6 +24,28 @@ class GenerationSpec:
     n: int = 1
     chat_template: bool = False
 
+
+class ExampleLoader(Protocol):
+    """Reads more items in a task's own format: another split, or a user's file.
+
+    Perturbations read out-of-distribution sets (``ood=FILE``) through ``load_file``,
+    calibration a validation split and contamination a train split through ``load_split``.
+    """
+
+    def splits(self) -> tuple[str, ...]:
+        """The split names the task's data has (the evaluated one included)."""
+        ...
+
+    def load_split(self, split: str) -> tuple[Example, ...]:
+        """Every item of ``split``, formatted exactly as the evaluated split."""
+        ...
+
+    def load_file(self, path: str) -> tuple[Example, ...]:
+        """Every row of a data file with the task's fields, formatted as the task's items."""
+        ...
+
+
+ROLES = ("target", "guardrail")
 
 # task kind -> the backend request kind it is answered with
 REQUEST_KIND_OF = {
@@ -58,6 +80,9 @@ class Task:
             fills ``meta`` with what the metrics read. Not stored; its results are.
         judge: for judged tasks (AlpacaEval-style win rate), who answers against whom:
             ``{"opponent": "reference" | "base"}``; the judge runs after every arm.
+        split: the split the examples come from (``test``, ``validation``...).
+        role: ``target`` (what the fine-tune is for) or ``guardrail`` (must not get worse).
+        loader: reads other splits and files in the task's format (None: it cannot).
     """
 
     name: str
@@ -75,6 +100,9 @@ class Task:
         default=None, compare=False, repr=False
     )
     judge: dict[str, Any] | None = None
+    split: str = "test"
+    role: str = "target"
+    loader: ExampleLoader | None = field(default=None, compare=False, repr=False)
 
     @property
     def request_kind(self) -> str:

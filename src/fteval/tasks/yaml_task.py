@@ -16,6 +16,7 @@ The YAML formats fields; it never executes code. Reference (docs/tasks.md)::
     description: "About {topic}.\\n\\n"   # optional; once, before the few-shot block
     truncate: {field: text}        # optional; cut this field's tail to fit the window
     metrics: [acc, acc_norm, f1_macro]
+    role: target                   # or guardrail: must not get worse than the base
     # generation tasks:
     reference_field: answer        # a string or a list of strings per row
     stop: ["\\n"]
@@ -134,6 +135,7 @@ class TaskFile(BaseModel):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     n_samples: int = Field(default=1, ge=1, le=1000)
     chat_template: bool = False
+    role: Literal["target", "guardrail"] = "target"
 
 
 def load_task_file(path: str | Path, *, num_fewshot: int | None = None) -> Task:
@@ -151,7 +153,59 @@ def load_task_file(path: str | Path, *, num_fewshot: int | None = None) -> Task:
     spec = with_num_fewshot(_parse(path), num_fewshot, str(path))
     splits = _read_splits(path, spec)
     sources = {split: _split_source(path, spec, split) for split in splits}
-    return build_task(spec, splits, sources, source=str(path), data_sha256=_data_hashes(path, spec))
+    return build_task(
+        spec,
+        splits,
+        sources,
+        source=str(path),
+        data_sha256=_data_hashes(path, spec),
+        split=spec.split,
+        role=spec.role,
+        loader=_Loader(path, spec),
+    )
+
+
+def _items(
+    spec: TaskFile,
+    rows: list[Row],
+    data_file: str,
+    splits: Mapping[str, list[Row]],
+    sources: Mapping[str, str],
+) -> list[Example]:
+    """``rows`` formatted as the task's items (few-shot shots from the task's own pool)."""
+    if spec.type == "multiple_choice":
+        return _choice_examples(data_file, rows, spec, splits, sources)[0]
+    if spec.type == "generate":
+        return _generate_examples(data_file, rows, spec, splits, sources)
+    return _text_examples(data_file, rows, spec)
+
+
+class _Loader:
+    """Reads other splits and files with a task file's format (``ExampleLoader``)."""
+
+    def __init__(self, path: Path, spec: TaskFile) -> None:
+        self.path = path
+        self.spec = spec
+
+    def splits(self) -> tuple[str, ...]:
+        if isinstance(self.spec.data, dict):
+            return tuple(self.spec.data)
+        return (self.spec.split,)
+
+    def load_split(self, split: str) -> tuple[Example, ...]:
+        if split not in self.splits():
+            raise ConfigError(f"{self.path}: no split {split!r} (splits: {list(self.splits())})")
+        spec = self.spec.model_copy(update={"split": split})
+        splits = _read_splits(self.path, spec)
+        sources = {s: _split_source(self.path, spec, s) for s in splits}
+        return tuple(_items(spec, splits[split], sources[split], splits, sources))
+
+    def load_file(self, path: str) -> tuple[Example, ...]:
+        """Rows of ``path`` formatted as the evaluated split's items (an item whose id is a
+        test item's gets the same few-shot block)."""
+        splits = _read_splits(self.path, self.spec)
+        sources = {s: _split_source(self.path, self.spec, s) for s in splits}
+        return tuple(_items(self.spec, read_rows(path), path, splits, sources))
 
 
 def build_task(
@@ -389,6 +443,22 @@ def format_prompt(source: str, row: Row, template: str) -> str:
     return template.format_map({k: _as_text(v) for k, v in values.items()})
 
 
+def input_spans(
+    source: str, row: Row, template: str, offset: int = 0
+) -> tuple[tuple[int, int], ...]:
+    """The ``(start, end)`` characters of each filled field in ``template``'s output
+    (shifted by ``offset``): the item's own input, which perturbations may change."""
+    spans: list[tuple[int, int]] = []
+    length = offset
+    for literal, name, _, _ in string.Formatter().parse(template):
+        length += len(literal)
+        if name:
+            value = _as_text(require_field(source, row, name))
+            spans.append((length, length + len(value)))
+            length += len(value)
+    return tuple(spans)
+
+
 _MARK = "\x00fteval-truncatable\x00"
 
 
@@ -568,7 +638,20 @@ def _render(
     meta: dict[str, Any] = {"row": row.number}
     if span is not None:
         meta["truncatable"] = [len(head) + span[0], len(head) + span[1]]
+    meta[_SPANS] = input_spans(source, row, spec.template, len(head))
     return head + text, meta
+
+
+_SPANS = "\x00input_spans"  # carried from _render to the Example, never into meta
+
+
+def _example(
+    example_id: str, prompt: str, target: Any, meta: dict[str, Any], row: Row, **rest: Any
+) -> Example:
+    spans = meta.pop(_SPANS)
+    return Example(
+        example_id, prompt, target, meta=meta, input_spans=spans, fields=row.fields, **rest
+    )
 
 
 def _choice_examples(
@@ -595,13 +678,14 @@ def _choice_examples(
         prompt, meta = _render(source, row, spec, shots, example_id)
         meta["choice_chars"] = [len(t) for t in texts]
         examples.append(
-            Example(
-                example_id=example_id,
-                prompt=prompt,
-                target=target,
+            _example(
+                example_id,
+                prompt,
+                target,
+                meta,
+                row,
                 choices=tuple(labels),
                 continuations=tuple(spec.target_delimiter + text for text in texts),
-                meta=meta,
             )
         )
         if fixed is None or not label_set:
@@ -628,7 +712,7 @@ def _generate_examples(
         refs = references(source, row)
         prompt, meta = _render(source, row, spec, shots, example_id)
         target: Any = refs[0] if len(refs) == 1 else refs
-        examples.append(Example(example_id, prompt, target, meta=meta))
+        examples.append(_example(example_id, prompt, target, meta, row))
     return examples
 
 
@@ -640,5 +724,7 @@ def _text_examples(source: str, rows: list[Row], spec: TaskFile) -> list[Example
         text = require_field(source, row, spec.text_field)
         if not isinstance(text, str) or not text:
             raise InputError(source, row.number, spec.text_field, "expected non-empty text", text)
-        examples.append(Example(example_id, text, None, meta={"row": row.number}))
+        examples.append(
+            Example(example_id, text, None, meta={"row": row.number}, fields=row.fields)
+        )
     return examples
