@@ -82,6 +82,7 @@ def add_parser(sub: Any) -> None:
         metavar="TASK[/METRIC]=PTS",
         help="guardrail: largest tolerated drop vs base, in points (repeatable)",
     )
+    add_robustness_flags(run)
     run.add_argument(
         "--fail-on",
         choices=["regression", "none"],
@@ -98,6 +99,62 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=run_command)
+
+
+def add_robustness_flags(run: Any) -> None:
+    """Perturbations, slices, training logs, guardrails, contamination (docs/robustness.md)."""
+    run.add_argument(
+        "--perturb",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="perturb inputs (repeatable): typo, casing, whitespace, punctuation, "
+        "contraction, expansion, paraphrase, long, ood=FILE",
+    )
+    run.add_argument("--brittle-threshold", type=float, help="brittle below this x clean (0.9)")
+    run.add_argument(
+        "--slice", action="append", default=[], metavar="FIELD", help="data field or 'length'"
+    )
+    run.add_argument(
+        "--training-log",
+        action="append",
+        default=[],
+        metavar="ARM=PATH",
+        help="trainer_state.json or CSV of step, train loss, validation loss",
+    )
+    run.add_argument(
+        "--guardrail",
+        action="append",
+        default=[],
+        metavar="TASK",
+        help="a task that must not get worse (non-inferiority; repeatable)",
+    )
+    run.add_argument("--guardrail-margin", type=float, help="guardrail margin, points (1)")
+    run.add_argument(
+        "--train-data",
+        action="append",
+        default=[],
+        metavar="ARM=PATH",
+        help="the arm's training data, to find test items in it (contamination)",
+    )
+
+
+def _robustness_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from fteval.robustness.training import parse_arm_paths
+
+    values: dict[str, Any] = {}
+    for key, flag in (
+        ("perturbations", "perturb"),
+        ("slices", "slice"),
+        ("guardrails", "guardrail"),
+    ):
+        if getattr(args, flag):
+            values[key] = getattr(args, flag)
+    if args.training_log:
+        values["training_logs"] = parse_arm_paths(args.training_log, "--training-log")
+    if args.train_data:
+        values["train_data"] = parse_arm_paths(args.train_data, "--train-data")
+    return values
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,6 +177,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["task_options"] = _parse_task_options(args.task_option)
     if args.lmeval_include:
         values["lmeval_include"] = args.lmeval_include
+    values.update(_robustness_overrides(args))
     for key in (
         "full",
         "out",
@@ -153,6 +211,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "alpha",
         "confidence",
         "fail_on",
+        "brittle_threshold",
+        "guardrail_margin",
     ):
         value = getattr(args, key)
         if value is not None:

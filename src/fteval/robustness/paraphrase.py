@@ -230,24 +230,47 @@ def _candidates(word: str) -> dict[str, str]:
     """Part of speech -> lemma, for each WordNet part of speech with one lemma of the word
     (a part of speech with two, "days" -> "days"/"day", is left out: the sense is open)."""
     wn = _wordnet()
+    index = wn._lemma_pos_offset_map  # lemma -> pos -> synset offsets (nltk's own index)
     found = {}
     for pos in ("n", "v", "a", "r"):
         lemmas = list(dict.fromkeys(wn._morphy(word, pos)))
-        if len(lemmas) == 1 and wn.synsets(lemmas[0], pos):
+        if len(lemmas) == 1 and index.get(lemmas[0], {}).get(pos):
             found[pos] = lemmas[0]
     return found
 
 
-@lru_cache(maxsize=65536)
-def _uses(lemma: str, pos: str) -> int:
-    """How often ``lemma`` occurs as ``pos`` in WordNet's sense-tagged corpus (cntlist)."""
-    return sum(lemma_.count() for lemma_ in _wordnet().lemmas(lemma, pos))
+_SS_TYPE = {"1": "n", "2": "v", "3": "a", "4": "r", "5": "a"}
 
 
 @lru_cache(maxsize=1)
+def _sense_counts() -> dict[tuple[str, str], int]:
+    """(lemma, pos) -> tagged uses, summed over senses, from WordNet's ``cntlist.rev``
+    (``sense_key sense_number count`` per line; empty when the copy lacks the file)."""
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        handle = _wordnet().open("cntlist.rev")
+    except OSError:
+        return counts
+    with handle:
+        for line in handle:
+            key, _, rest = line.partition(" ")
+            lemma, _, ss = key.partition("%")
+            fields = rest.split()
+            if not ss or len(fields) < 2 or not fields[1].isdigit():
+                continue
+            slot = (lemma.lower(), _SS_TYPE.get(ss[:1], ""))
+            counts[slot] = counts.get(slot, 0) + int(fields[1])
+    return counts
+
+
+def _uses(lemma: str, pos: str) -> int:
+    """How often ``lemma`` occurs as ``pos`` in WordNet's sense-tagged corpus (cntlist)."""
+    return _sense_counts().get((lemma.lower(), pos), 0)
+
+
 def _counts_available() -> bool:
     """Whether the WordNet copy has sense counts (``cntlist.rev``); else no count rule."""
-    return _uses("dog", "n") > 0
+    return bool(_sense_counts())
 
 
 def _dominant(candidates: dict[str, str], among: Sequence[str], share: float) -> str | None:
