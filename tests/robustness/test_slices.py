@@ -1,0 +1,70 @@
+"""Slices: a subgroup constructed to regress while the task improves is flagged; tags and
+length buckets come from the data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fteval.compare import StatsOptions, comparison_rows
+from fteval.errors import ConfigError
+from fteval.metrics import make_metrics
+from fteval.robustness.slices import slice_rows, tag_slices
+from fteval.scoring import ArmStats
+from fteval.tasks import load_task
+from tests.conftest import intent_rows, write_task
+
+OPTIONS = StatsOptions(n_resamples=500, n_permutations=500)
+ARMS = [{"name": "base", "kind": "base"}, {"name": "lora", "kind": "adapter"}]
+
+
+def outcomes(right: int, wrong: int) -> list[float]:
+    return [1.0] * right + [0.0] * wrong
+
+
+def constructed():
+    """email: 100 items, lora 100% vs base 30%; chat: 40 items, lora 20% vs base 90%."""
+    ids = tuple(f"e{i}" for i in range(100)) + tuple(f"c{i}" for i in range(40))
+    (acc,) = make_metrics(["acc"])
+    lora = outcomes(100, 0) + outcomes(8, 32)
+    base = outcomes(30, 70) + outcomes(36, 4)
+    table = {
+        ("t", arm, "acc"): ArmStats("t", arm, acc, ids, np.array(values)[:, None])
+        for arm, values in (("base", base), ("lora", lora))
+    }
+    slices_of = {i: {"channel": "email" if i.startswith("e") else "chat"} for i in ids}
+    return table, slices_of
+
+
+def test_a_slice_that_regresses_while_the_task_improves_is_flagged():
+    table, slices_of = constructed()
+    comparisons = comparison_rows(table, ARMS, OPTIONS)
+    assert comparisons[0]["verdict"] == "improved"
+    rows, summary = slice_rows("t", table, slices_of, "base", comparisons, OPTIONS)
+    by = {(r["arm"], r["slice"]): r for r in rows}
+    chat, email = by[("lora", "chat")], by[("lora", "email")]
+    assert (chat["n"], chat["value"], chat["delta_vs_base"]) == (40, 0.2, pytest.approx(-0.7))
+    assert chat["verdict"] == "regressed" and chat["regressed_while_task_improved"] is True
+    assert email["verdict"] == "improved" and email["regressed_while_task_improved"] is False
+    assert chat["is_worst"] and not email["is_worst"]
+    assert chat["ci_low"] < 0.2 < chat["ci_high"] and chat["p_adjusted"] >= chat["p_value"]
+    assert by[("base", "chat")]["delta_vs_base"] is None  # the reference has no delta
+    (lora,) = [s for s in summary if s["arm"] == "lora"]
+    assert (lora["best_slice"], lora["worst_slice"]) == ("email", "chat")
+    assert lora["best_worst_gap"] == pytest.approx(0.8)
+    assert lora["gap_ci_low"] < 0.8 < lora["gap_ci_high"]
+
+
+def test_tags_come_from_data_columns_and_length_terciles(tmp_path):
+    rows = intent_rows(9)
+    for i, row in enumerate(rows):
+        row["channel"] = ["email", "chat", None][i % 3]
+        row["text"] = " ".join(["word"] * (i + 1))
+    task = tag_slices(load_task(str(write_task(tmp_path, rows))), ["channel", "length"])
+    tags = [e.meta["slices"] for e in task.examples]
+    assert [t["channel"] for t in tags[:3]] == ["email", "chat", "(missing)"]
+    assert [t["length"] for t in tags] == ["short (1-3 words)"] * 3 + [
+        "medium (4-6 words)"
+    ] * 3 + ["long (7-9 words)"] * 3
+    with pytest.raises(ConfigError, match="has no field 'region'"):
+        tag_slices(task, ["region"])
