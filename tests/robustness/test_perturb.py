@@ -94,13 +94,15 @@ def test_only_the_item_input_changes_never_the_template_fewshot_target_or_choice
     for spec, variant in zip(specs, perturbed_tasks(task, specs)):
         assert variant.name == f"intents~{spec.label}"
         for clean, perturbed in zip(task.examples, variant.examples):
-            (start, end), = clean.input_spans
-            (new_start, new_end), = perturbed.input_spans
+            ((start, end),) = clean.input_spans
+            ((new_start, new_end),) = perturbed.input_spans
             assert perturbed.prompt[:new_start] == clean.prompt[:start]  # few-shot + "Message: "
             assert perturbed.prompt[new_end:] == clean.prompt[end:]  # "\nIntent:"
             assert perturbed.prompt[new_start:new_end] != clean.prompt[start:end]
             assert (perturbed.target, perturbed.choices, perturbed.continuations) == (
-                clean.target, clean.choices, clean.continuations
+                clean.target,
+                clean.choices,
+                clean.continuations,
             )
             assert perturbed.meta["parent_id"] == clean.example_id
             assert perturbed.meta["perturbation"] == spec.label

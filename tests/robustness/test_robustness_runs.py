@@ -54,7 +54,11 @@ def test_a_typo_in_every_letter_provably_breaks_a_keyword_model(tmp_path):
     results = run(tmp_path, "run", perturbations=["typo:rate=1.0,ops=sub,label=typo"])
     kw, base = row(results, "kw", "typo"), row(results, "base", "typo")
     # every keyword is destroyed, so kw falls back to "login": right on a third of the items
-    assert (kw["clean"], kw["perturbed"], kw["drop"]) == (1.0, pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert (kw["clean"], kw["perturbed"], kw["drop"]) == (
+        1.0,
+        pytest.approx(1 / 3),
+        pytest.approx(2 / 3),
+    )
     assert kw["ratio"] == pytest.approx(1 / 3) and kw["brittle"] is True
     assert kw["drop_ci_low"] > 0.5 and kw["drop_ci_high"] <= 0.8
     # the base always answers "login": perturbations cannot move it

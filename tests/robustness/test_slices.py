@@ -63,8 +63,8 @@ def test_tags_come_from_data_columns_and_length_terciles(tmp_path):
     task = tag_slices(load_task(str(write_task(tmp_path, rows))), ["channel", "length"])
     tags = [e.meta["slices"] for e in task.examples]
     assert [t["channel"] for t in tags[:3]] == ["email", "chat", "(missing)"]
-    assert [t["length"] for t in tags] == ["short (1-3 words)"] * 3 + [
-        "medium (4-6 words)"
-    ] * 3 + ["long (7-9 words)"] * 3
+    assert [t["length"] for t in tags] == ["short (1-3 words)"] * 3 + ["medium (4-6 words)"] * 3 + [
+        "long (7-9 words)"
+    ] * 3
     with pytest.raises(ConfigError, match="has no field 'region'"):
         tag_slices(task, ["region"])
