@@ -4,6 +4,7 @@ overconfidence."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -101,7 +102,7 @@ def test_ece_matches_a_direct_computation_and_equal_mass_uses_equal_bins():
     confidence, correct = confidence_and_correct(probs, gold)
     edges = np.linspace(0, 1, 16)
     direct = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in itertools.pairwise(edges):
         members = (confidence > low) & (confidence <= high)
         direct += abs(confidence[members].sum() - correct[members].sum())
     assert ece(confidence, correct) == pytest.approx(direct / 450, rel=1e-12)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fteval.robustness.paraphrase import NEGATIONS, part_of_speech, paraphrase
+from fteval.robustness.paraphrase import NEGATIONS, paraphrase, part_of_speech
 
 SST2 = Path("/work/shared/data/sst2/dev.tsv")
 pytestmark = pytest.mark.skipif(not SST2.is_file(), reason="SST-2 copy not on this machine")
@@ -62,12 +62,12 @@ def test_negations_and_their_neighbourhood_are_never_rewritten(sentences):
 
 def test_part_of_speech_follows_context_and_skips_what_stays_ambiguous():
     _wordnet()
-    assert part_of_speech("the film is funny".split(), 1) == "n"
-    assert part_of_speech("the film is funny".split(), 3) == "a"
-    assert part_of_speech("you will enjoy it".split(), 2) == "v"
-    assert part_of_speech("a very slow movie".split(), 2) == "a"
-    assert part_of_speech("she has been sitting there".split(), 3) is None  # progressive
-    assert part_of_speech("they watched it quietly".split(), 3) == "r"
+    assert part_of_speech(["the", "film", "is", "funny"], 1) == "n"
+    assert part_of_speech(["the", "film", "is", "funny"], 3) == "a"
+    assert part_of_speech(["you", "will", "enjoy", "it"], 2) == "v"
+    assert part_of_speech(["a", "very", "slow", "movie"], 2) == "a"
+    assert part_of_speech(["she", "has", "been", "sitting", "there"], 3) is None  # progressive
+    assert part_of_speech(["they", "watched", "it", "quietly"], 3) == "r"
 
 
 def test_the_same_seed_gives_the_same_paraphrase_and_rate_zero_none(sentences):
