@@ -64,7 +64,8 @@ def test_every_intent_is_in_every_split_and_balanced(dataset, split):
 @pytest.mark.parametrize("split", SPLITS)
 def test_rows_have_the_task_fields(dataset, split):
     for row in dataset.split(split):
-        assert set(row) == {"id", "text", "label"}
+        assert set(row) == {"id", "text", "label", "channel"}
+        assert row["channel"] in ("email", "chat")
         assert row["label"] in INTENTS
         assert row["text"].strip() == row["text"] and row["text"]
         assert len(row["text"]) <= MAX_TEXT_CHARS
@@ -134,3 +135,12 @@ def test_each_split_has_its_own_held_out_templates():
         test = set(templates["test"][intent])
         assert len(validation) == len(test) == 2
         assert not train & validation and not train & test and not validation & test
+
+
+def test_channels_differ_in_length(dataset):
+    for split in SPLITS:
+        rows = dataset.split(split)
+        email = [len(r["text"]) for r in rows if r["channel"] == "email"]
+        chat = [len(r["text"]) for r in rows if r["channel"] == "chat"]
+        assert len(email) > len(rows) / 3 and len(chat) > len(rows) / 3
+        assert sum(email) / len(email) > 1.8 * sum(chat) / len(chat)

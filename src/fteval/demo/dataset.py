@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 #: the choices distinguishable from their first byte.
 INTENTS: tuple[str, ...] = ("login", "billing", "refund", "shipping", "cancellation")
 
+#: The channels a message arrives by (the demo's ``--slice channel``).
+CHANNELS: tuple[str, ...] = ("email", "chat")
+
 #: Longest message in characters; with the prompt template it stays well under 256 bytes.
 MAX_TEXT_CHARS = 190
 
@@ -315,7 +318,8 @@ class DemoDataset:
     """The generated demo data.
 
     Attributes:
-        train: labelled rows ``{"id", "text", "label"}`` for fine-tuning.
+        train: labelled rows ``{"id", "text", "label", "channel"}`` for fine-tuning
+            (``channel``: ``email`` or ``chat``, see :func:`_message`).
         validation: labelled rows for choosing settings during development.
         test: labelled rows the demo evaluates on.
         unlabeled: plain texts for pretraining the base model (no labels, no prompt format).
@@ -439,34 +443,41 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def _message(core: str, rng: random.Random, pools: _FillerPools) -> str:
-    """Wrap a filled core template in greeting/context/closing and add surface noise."""
+def _message(core: str, rng: random.Random, pools: _FillerPools) -> tuple[str, str]:
+    """A filled core template as an email or a chat message: ``(channel, text)``.
+
+    Emails carry a greeting, often one or two neutral context sentences and a closing,
+    in sentence case; chat messages are the bare request, often lower-case, more often
+    with typos and without final punctuation. So channels differ in length and style.
+    """
+    channel = rng.choice(CHANNELS)
     body = _fill(core, rng, pools)
-    body = _sentence(body) + rng.choice(("", ".", "?", "!", "..."))
-    parts = []
-    greeting = rng.choice(_GREETINGS)
-    if greeting:
-        parts.append(greeting + rng.choice((",", "!", "")))
-    # Long variants put one or two neutral sentences before or after the request.
-    context = [_fill(c, rng, pools) for c in rng.sample(_CONTEXT, k=rng.choice((0, 0, 1, 2)))]
+    if channel == "chat":
+        text = body if rng.random() < 0.6 else _sentence(body)
+        text += rng.choice(("", "", "?", "!", "..."))
+        if rng.random() < 0.5:
+            text = text.lower()
+        if rng.random() < 0.4:
+            text = _add_typos(text, rng)
+        return channel, text
+    body = _sentence(body) + rng.choice((".", "?", "!", "..."))
+    greeting = rng.choice([g for g in _GREETINGS if g]) + rng.choice((",", "!", ""))
+    context = [_fill(c, rng, pools) for c in rng.sample(_CONTEXT, k=rng.choice((0, 1, 1, 2)))]
+    closing = _fill(rng.choice([c for c in _CLOSINGS if c]), rng, pools)
     before = rng.random() < 0.5
-    parts.extend(context if before else [])
-    parts.append(body)
-    parts.extend([] if before else context)
-    closing = _fill(rng.choice(_CLOSINGS), rng, pools)
-    if closing:
-        parts.append(closing)
+    parts = [greeting, *(context if before else []), body, *([] if before else context), closing]
     text = " ".join(parts)
+    while len(text) > MAX_TEXT_CHARS and context:  # drop context until it fits
+        context.pop()
+        parts = [greeting, *(context if before else []), body, *([] if before else context), closing]
+        text = " ".join(parts)
     if len(text) > MAX_TEXT_CHARS:
-        text = body
-    style = rng.random()
-    if style < 0.15:
-        text = text.lower()
-    elif style < 0.2:
+        text = f"{greeting} {body}" if len(greeting) + len(body) < MAX_TEXT_CHARS else body
+    if rng.random() < 0.05:
         text = text.upper()
-    if rng.random() < 0.25:
+    if rng.random() < 0.15:
         text = _add_typos(text, rng)
-    return text
+    return channel, text
 
 
 # ---- splits ----
@@ -509,14 +520,14 @@ def _labelled_split(
         for _attempt in range(1000):
             use_own = name == "train" or rng.random() < held_out_share
             core = rng.choice(own if use_own else templates["train"][intent])
-            text = _message(core, rng, pools)
+            channel, text = _message(core, rng, pools)
             key = normalise(text)
             if key not in taken:
                 break
         else:  # pragma: no cover - the filler space is far larger than any split
             raise RuntimeError(f"could not generate a new {intent!r} message for {name}")
         taken.add(key)
-        rows.append({"text": text, "label": intent})
+        rows.append({"text": text, "label": intent, "channel": channel})
     rng.shuffle(rows)
     return tuple({"id": f"{name}-{i:05d}", **row} for i, row in enumerate(rows))
 
@@ -530,7 +541,7 @@ def _unlabeled(
         kind = rng.random()
         if kind < 0.7:
             intent = rng.choice(INTENTS)
-            text = _message(rng.choice(_CORE_TEMPLATES[intent]), rng, pools)
+            _, text = _message(rng.choice(_CORE_TEMPLATES[intent]), rng, pools)
             if normalise(text) in taken:
                 continue
             if kind < 0.7 * dialogue_share:

@@ -10,6 +10,9 @@ from fteval.api import run
 from fteval.config import build_config
 from fteval.records.rundir import default_run_dir
 
+DEMO_PERTURBATIONS = ("typo",)
+DEMO_SLICES = ("channel",)
+
 
 def run_demo(
     *, out: str | Path | None = None, cache_dir: str | Path | None = None, progress: bool = True
@@ -32,6 +35,10 @@ def run_demo(
             "out": str(out or default_run_dir()),
             "device": "cpu",
             "batch_size": 32,
+            # what the clean score hides: typos, the channel a message came by, and
+            # calibration (automatic for choice tasks; temperature from validation.jsonl)
+            "perturbations": list(DEMO_PERTURBATIONS),
+            "slices": list(DEMO_SLICES),
         },
         source="fteval demo",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fteval.report.sections import section_lines
 from fteval.report.table import build_tables, verdict_lines
 
 
@@ -32,6 +33,16 @@ def render_markdown(results: Mapping[str, Any], manifest: Mapping[str, Any] | No
     verdicts = verdict_lines(results)
     if verdicts:
         lines += ["## Verdicts", ""] + [f"- {v}" for v in verdicts] + [""]
+    extra = section_lines(results)
+    if extra:
+        lines += [
+            "## What the clean score hides",
+            "",
+            "```",
+            *[x.lstrip("\n") for x in extra],
+            "```",
+            "",
+        ]
     advice = results.get("advice", [])
     if advice:
         lines += ["## Advice", ""] + [f"- {a['message']}" for a in advice] + [""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fteval.report.sections import section_lines
 from fteval.report.table import build_tables, fmt, render_grid, verdict_lines
 
 
@@ -29,6 +30,7 @@ def render_terminal(results: Mapping[str, Any], run_dir: str | None = None) -> s
             f"{fmt(row['mean'], scale)} ± {fmt(row['std'], scale)} over {row['n_seeds']} seeds, "
             f"Δ vs base {fmt(row['mean_delta_vs_reference'], scale, signed=True)}{warning}"
         )
+    lines.extend(section_lines(results))
     for note in results.get("advice", []):
         lines.append(f"\nadvice: {note['message']}")
     for report in results.get("classification", []):
