@@ -143,3 +143,27 @@ def test_an_ood_file_in_the_task_format_pairs_by_id(tmp_path):
     other.write_text('{"id": "x9", "text": "hello", "label": "refund"}\n', encoding="utf-8")
     (unpaired,) = perturbed_tasks(task, parse_perturbations([f"ood={other}"]))
     assert unpaired.examples[0].meta["parent_id"] is None
+
+
+def test_preview_shows_clean_and_perturbed_prompts_of_the_first_items(tmp_path):
+    from fteval.robustness import preview
+
+    task = load_task(str(write_task(tmp_path, intent_rows(6))))
+    rows = preview(task, parse_perturbations(["typo:rate=0.5", "casing:mode=upper"]), n=2)
+    assert [(r["id"], r["perturbation"]) for r in rows] == [
+        ("r0", "typo:rate=0.5"), ("r1", "typo:rate=0.5"),
+        ("r0", "casing:mode=upper"), ("r1", "casing:mode=upper"),
+    ]  # fmt: skip
+    assert rows[2]["prompt"] == task.examples[0].prompt
+    assert rows[2]["perturbed"] == "Message: I CANNOT SIGN IN TO MY ACCOUNT #0\nIntent:"
+
+
+def test_whitespace_and_punctuation_noise_keep_the_letters():
+    from fteval.robustness.perturb import punctuation, whitespace
+
+    text = "Hello, my order 12.50 has not arrived! Where is it?"
+    spaced, _ = whitespace(text, random.Random(1), {"rate": 0.5})
+    assert spaced.replace(" ", "") == text.replace(" ", "") and spaced != text
+    marked, edits = punctuation(text, random.Random(2), {"rate": 0.6})
+    assert [c for c in marked if c.isalnum()] == [c for c in text if c.isalnum()]
+    assert "12.50" in marked and edits
