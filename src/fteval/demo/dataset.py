@@ -465,12 +465,15 @@ def _message(core: str, rng: random.Random, pools: _FillerPools) -> tuple[str, s
     context = [_fill(c, rng, pools) for c in rng.sample(_CONTEXT, k=rng.choice((0, 1, 1, 2)))]
     closing = _fill(rng.choice([c for c in _CLOSINGS if c]), rng, pools)
     before = rng.random() < 0.5
-    parts = [greeting, *(context if before else []), body, *([] if before else context), closing]
-    text = " ".join(parts)
+
+    def assemble() -> str:
+        middle = [*context, body] if before else [body, *context]
+        return " ".join([greeting, *middle, closing])
+
+    text = assemble()
     while len(text) > MAX_TEXT_CHARS and context:  # drop context until it fits
         context.pop()
-        parts = [greeting, *(context if before else []), body, *([] if before else context), closing]
-        text = " ".join(parts)
+        text = assemble()
     if len(text) > MAX_TEXT_CHARS:
         text = f"{greeting} {body}" if len(greeting) + len(body) < MAX_TEXT_CHARS else body
     if rng.random() < 0.05:
