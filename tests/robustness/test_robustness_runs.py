@@ -10,7 +10,9 @@ import pytest
 
 from fteval.api import evaluate, load_run, rescore
 from fteval.config import build_config
+from fteval.errors import ConfigError
 from fteval.records import dumps
+from fteval.tasks import load_task
 from tests.conftest import write_task
 from tests.robustness.backends import KeywordBackend
 
@@ -109,3 +111,41 @@ def test_perturbed_samples_carry_their_perturbation_and_parent_and_rescore_rebui
     assert saved["robustness"] and saved["slices"] and saved["calibration"]
     for section in ("robustness", "slices", "slice_summary", "calibration", "contamination"):
         assert again[section] == saved[section]
+
+
+def test_a_run_cut_short_resumes_to_the_same_perturbed_samples(tmp_path):
+    extra = {"perturbations": ["typo:rate=0.3,k=2"], "slices": ["channel"], "flush_every": 10}
+    first = Path(run(tmp_path, "run", **extra)["run_dir"])
+    whole = (first / "samples.jsonl").read_bytes()
+    kept = whole.splitlines(keepends=True)[:150]  # inside the kw arm's perturbed copies
+    (first / "samples.jsonl").write_bytes(b"".join(kept))
+    manifest = json.loads((first / "manifest.json").read_text())
+    (first / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    again = run(tmp_path, "run", **extra)
+    assert (first / "samples.jsonl").read_bytes() == whole
+    assert json.loads((first / "manifest.json").read_text())["resumed_at"]
+    assert row(again, "kw", "typo:rate=0.3,k=2")["n"] == 60
+
+
+@pytest.mark.real_model
+def test_long_counts_tokens_with_the_base_models_tokenizer(tmp_path, tiny_models):
+    task = write_task(tmp_path, keyword_rows(6), choices=LABELS)
+    results = evaluate(
+        str(tiny_models["base"]), tasks=[str(task)], out=tmp_path / "run", progress=False,
+        device="cpu", cache_dir="off", perturbations=["long:tokens=120"], **FAST,
+    )  # fmt: skip
+    samples = [
+        s for s in load_run(results["run_dir"]).samples if s.task.endswith("~long:tokens=120")
+    ]
+    assert len(samples) == 6
+    for sample in samples:
+        assert "tok:model" in sample.meta["perturbation_signature"]
+        edits = dict(sample.meta["edits"])
+        assert edits["distractor_sentences"] >= 1 and edits["prompt_tokens"] <= 120
+        prompt = next(e for e in load_task(str(task)).examples if e.example_id == sample.example_id)
+        assert edits["prompt_tokens"] > len(prompt.prompt.encode())  # ByT5: a token per byte
+    with pytest.raises(ConfigError, match="does not fit the context window of 128 tokens"):
+        evaluate(
+            str(tiny_models["base"]), tasks=[str(task)], out=tmp_path / "too_long",
+            progress=False, device="cpu", cache_dir="off", perturbations=["long:tokens=500"],
+        )  # fmt: skip
