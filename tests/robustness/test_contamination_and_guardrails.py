@@ -92,3 +92,33 @@ def test_a_guardrail_gets_a_one_point_margin_and_fails_the_gate_when_it_is_not_s
     assert all("non_inferiority" not in c for c in results["comparisons"] if c["task"] == "intents")
     failures = check(results, fail_on="regression")
     assert any("general" in f and "non-inferiority" in f for f in failures)
+
+
+def test_the_terminal_report_lists_guardrails_apart(tmp_path):
+    from fteval.report import render_terminal
+
+    results = {
+        "arms": [{"name": "base", "kind": "base"}, {"name": "lora", "kind": "adapter"}],
+        "tasks": [{"name": "t", "role": "target"}, {"name": "g", "role": "guardrail"}],
+        "scores": [],
+        "comparisons": [
+            {
+                "task": "g",
+                "metric": "acc",
+                "arm": "lora",
+                "reference_arm": "base",
+                "reference_kind": "base",
+                "delta": -0.03,
+                "ci_low": -0.05,
+                "ci_high": -0.01,
+                "scale": 100.0,
+                "non_inferiority": False,
+                "verdict": "regressed",
+                "p_adjusted": 0.01,
+                "test": "mcnemar_exact",
+            },
+        ],
+    }
+    text = render_terminal(results)
+    assert "guardrails (must not get worse than base):" in text
+    assert "g acc: lora vs base -3.0 [-5.0, -1.0]: NON-INFERIORITY NOT SHOWN" in text

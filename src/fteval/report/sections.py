@@ -135,6 +135,24 @@ def calibration_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def guardrail_lines(results: Mapping[str, Any]) -> list[str]:
+    """Guardrail tasks apart from target tasks: each arm's non-inferiority vs base."""
+    guards = [t["name"] for t in results.get("tasks", []) if t.get("role") == "guardrail"]
+    lines = []
+    for row in results.get("comparisons", []):
+        if row["task"] not in guards or row.get("reference_kind", "base") != "base":
+            continue
+        shown = {True: "non-inferior", False: "NON-INFERIORITY NOT SHOWN"}.get(
+            row.get("non_inferiority"), "insufficient data"
+        )
+        lines.append(
+            f"  {row['task']} {row['metric']}: {row['arm']} vs {row['reference_arm']} "
+            f"{fmt(row['delta'], row['scale'], signed=True)} "
+            f"{_ci(row['ci_low'], row['ci_high'], row['scale'])}: {shown}"
+        )
+    return ["\nguardrails (must not get worse than base):", *lines] if lines else []
+
+
 def health_lines(results: Mapping[str, Any]) -> list[str]:
     """Training logs, checkpoint series and contamination, one line each."""
     lines = [f"\ntraining: {r['message']}" for r in results.get("training") or []]
@@ -159,6 +177,7 @@ def health_lines(results: Mapping[str, Any]) -> list[str]:
 def section_lines(results: Mapping[str, Any]) -> list[str]:
     """Every view above, in order (empty when the run has none of these sections)."""
     return [
+        *guardrail_lines(results),
         *robustness_lines(results),
         *slice_lines(results),
         *calibration_lines(results),
