@@ -27,7 +27,7 @@ series per prefix when there are at least two. Per series × task × metric: the
 across steps, the best arm, and the last step compared with the best (paired bootstrap
 CI, the comparisons' paired test, the run's correction over the series' tasks ×
 metrics, a verdict; ``regressed`` means the last checkpoint is significantly worse than
-an earlier one).
+an earlier one; ``last_is_best`` when the last checkpoint is the best).
 """
 
 from __future__ import annotations
@@ -299,9 +299,7 @@ def _adjust(rows: list[dict[str, Any]], options: Any) -> None:
     )
     for row, comparison, value in zip(rows, comparisons, adjusted):
         comparison["p_adjusted"] = float(value)
-        if row["best_arm"] == row["arms"][-1]:
-            comparison["verdict"] = "last is best"
-            continue
+        comparison["last_is_best"] = row["best_arm"] == row["arms"][-1]
         comparison["verdict"] = stats.verdict(
             comparison["delta"], comparison["ci_low"], comparison["ci_high"], float(value),
             n_items=comparison["n"], alpha=options.alpha,
