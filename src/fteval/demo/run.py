@@ -12,6 +12,9 @@ from fteval.records.rundir import default_run_dir
 
 DEMO_PERTURBATIONS = ("typo",)
 DEMO_SLICES = ("channel",)
+#: Items per split the demo evaluates (None: all 300 test and 250 validation messages);
+#: the end-to-end test lowers it to stay fast.
+DEMO_LIMIT: int | None = None
 
 
 def run_demo(
@@ -39,6 +42,7 @@ def run_demo(
             # calibration (automatic for choice tasks; temperature from validation.jsonl)
             "perturbations": list(DEMO_PERTURBATIONS),
             "slices": list(DEMO_SLICES),
+            "limit": DEMO_LIMIT,
         },
         source="fteval demo",
     )
