@@ -41,3 +41,12 @@ def test_a_training_log_for_an_unknown_arm_exits_2(tmp_path, task_file, capsys):
          "--training-log", "lora=x.csv"]
     )  # fmt: skip
     assert code == 2 and "no arm named 'lora'" in capsys.readouterr().err
+
+
+def test_tasks_show_prints_perturbed_prompts(task_file, capsys):
+    code = main(["tasks", str(task_file), "--show", "2", "--perturb", "casing:mode=upper"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "##### perturbed: casing:mode=upper" in out
+    assert "=== intents~casing:mode=upper / r1 : prompt ===" in out
+    assert "Message: WHY WAS MY CARD CHARGED TWICE #1\nIntent:" in out

@@ -28,6 +28,13 @@ def add_parser(sub: Any) -> None:
     )
     tasks.add_argument("--lmeval-include", action="append", default=[], metavar="DIR")
     tasks.add_argument("--all", action="store_true", help="list every MMLU subject too")
+    tasks.add_argument(
+        "--perturb",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="with --show: also print the examples perturbed (typo, paraphrase, ...)",
+    )
     tasks.set_defaults(handler=tasks_command)
 
 
@@ -53,7 +60,23 @@ def tasks_command(args: argparse.Namespace) -> int:
     describe_tasks(sys.stdout, args.name, tasks)
     if args.show:
         show_examples(sys.stdout, tasks[:1], args.show)  # a group: its first task
+        if args.perturb:
+            show_perturbed(sys.stdout, tasks[0], args.perturb, args.show)
     return EXIT_OK
+
+
+def show_perturbed(out: TextIO, task: Any, perturbations: Sequence[str], n: int) -> None:
+    """The first ``n`` examples of ``task`` under each perturbation (docs/robustness.md)."""
+    import dataclasses
+
+    from fteval.robustness import parse_perturbations, perturbed_tasks
+
+    specs = parse_perturbations(perturbations)
+    head = dataclasses.replace(task, examples=task.examples[:n])
+    for spec, variant in zip(specs, perturbed_tasks(head, specs, limit=n)):
+        signature = variant.examples[0].meta["perturbation_signature"] if variant.examples else ""
+        out.write(f"\n##### perturbed: {spec.label} ({signature})\n")
+        show_examples(out, [variant], len(variant.examples))
 
 
 def print_catalogue(out: TextIO, *, every: bool = False) -> None:
