@@ -14,6 +14,7 @@ import numpy as np
 from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
 from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
+from fteval.compare.cost import cost_rows
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
@@ -53,6 +54,7 @@ def build_results(
         "generation": generation_summary(tasks, samples),
         "task_groups": group_records(tasks),
         "judge": judge_rows,
+        "cost": cost_rows(arms),
         "statistics": {
             "confidence": options.confidence,
             "bootstrap_resamples": options.n_resamples,

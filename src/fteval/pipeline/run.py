@@ -23,7 +23,9 @@ from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
+from fteval.pipeline.cost import CostMeter, arm_costs
 from fteval.pipeline.fit import fit_tasks
+from fteval.pipeline.items import item_records
 from fteval.pipeline.judge import (
     Judge,
     make_judge,
@@ -36,7 +38,7 @@ from fteval.pipeline.manifest import arm_record, new_manifest
 from fteval.pipeline.requests import run_task
 from fteval.pipeline.task_setup import tasks_of
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
-from fteval.report.markdown import render_markdown
+from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.tasks import Task
 
@@ -175,6 +177,8 @@ def _run_in(
     if previous is not None:
         check_same_arms(previous, manifest)
     run_dir.write_manifest(manifest)
+    run_dir.write_items(item_records(tasks))
+    meter = CostMeter({a["name"]: a["identity"].get("device") for a in manifest["arms"]})
     from_ray = None
     if config.ray is not None:
         from fteval.pipeline.distributed import RayPool
@@ -183,7 +187,7 @@ def _run_in(
     if from_ray is not None:
         manifest["timings_s"] = from_ray.infer_all(tasks, run_dir, done)
     else:
-        manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done)
+        manifest["timings_s"] = _infer_all(config, tasks, backend, run_dir, done, meter)
     counters = backend.counters()
     if counters is not None:
         manifest["decode_counters"] = counters
@@ -191,6 +195,11 @@ def _run_in(
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats
     samples = run_dir.read_samples()
+    costs = arm_costs(
+        manifest["arms"], meter.measured, samples, cache_stats, resumed=previous is not None
+    )
+    for arm in manifest["arms"]:
+        arm["cost"] = costs[arm["name"]]
     if any(t.judge for t in tasks):
         began = time.monotonic()
         judge = judge or make_judge(config)
@@ -207,7 +216,9 @@ def _run_in(
     )  # fmt: skip
     manifest["timings_s"]["results"] = round(time.monotonic() - began, 3)
     run_dir.write_results(results)
-    run_dir.write_report(render_markdown(results, manifest))
+    began = time.monotonic()
+    write_reports(run_dir, results, manifest, samples=samples)
+    manifest["timings_s"]["reports"] = round(time.monotonic() - began, 3)
     manifest.update(status="complete", finished_at=utc_now())
     return results
 
@@ -341,6 +352,7 @@ def _infer_all(
     backend: Backend,
     run_dir: RunDirectory,
     done: dict[tuple[str, str], set[str]],
+    meter: CostMeter | None = None,
 ) -> dict[str, Any]:
     """Answer every (arm, task) example not yet in samples.jsonl, flushing in chunks.
 
@@ -350,7 +362,9 @@ def _infer_all(
     """
     timings: dict[str, Any] = {"inference": {}, "scoring": 0.0}
     metrics = {task.name: task.build_metrics() for task in tasks}
+    meter = meter or CostMeter()
     for arm in config.arms():
+        meter.start(arm.name)
         for task in tasks:
             began = time.monotonic()
             for chunk in remaining_chunks(task, arm.name, done, config.flush_every):
@@ -360,6 +374,7 @@ def _infer_all(
                 timings["scoring"] += time.monotonic() - scoring_began
                 run_dir.append_samples(samples)
             timings["inference"][f"{arm.name}/{task.name}"] = round(time.monotonic() - began, 3)
+        meter.stop(arm.name)
         backend.release(arm.name)
     timings["scoring"] = round(timings["scoring"], 3)
     return timings

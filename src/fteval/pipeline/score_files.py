@@ -32,7 +32,7 @@ from fteval.errors import ConfigError, InputError
 from fteval.metrics import Metric, make_metrics
 from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
-from fteval.report.markdown import render_markdown
+from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.version import __version__
 
@@ -392,7 +392,7 @@ def _write_records(
         for arm in arms
     }
     run_dir.write_results(results)
-    run_dir.write_report(render_markdown(results, manifest))
+    write_reports(run_dir, results, manifest, samples=samples, items=[])
     manifest.update(status="complete", finished_at=utc_now())
     run_dir.write_manifest(manifest)
     return results
