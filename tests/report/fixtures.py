@@ -24,10 +24,17 @@ VALUES = {  # (task, metric) -> arm -> value (metric units), scale, higher_is_be
 def _score(task: str, metric: str, arm: str, value: float, scale: float) -> dict[str, Any]:
     width = 0.04 if scale == 100 else 1.2
     return {
-        "task": task, "arm": arm, "metric": metric, "value": value,
-        "ci_low": value - width, "ci_high": value + width, "n": 200, "scale": scale,
-        "higher_is_better": True, "signature": f"{metric}|ci:percentile|seed:1",
-    }  # fmt: skip
+        "task": task,
+        "arm": arm,
+        "metric": metric,
+        "value": value,
+        "ci_low": value - width,
+        "ci_high": value + width,
+        "n": 200,
+        "scale": scale,
+        "higher_is_better": True,
+        "signature": f"{metric}|ci:percentile|seed:1",
+    }
 
 
 def _comparison(
@@ -36,14 +43,27 @@ def _comparison(
     delta = values[arm] - values[ref]
     width = 0.03 if scale == 100 else 0.9
     return {
-        "task": task, "metric": metric, "arm": arm, "reference_arm": ref,
+        "task": task,
+        "metric": metric,
+        "arm": arm,
+        "reference_arm": ref,
         "reference_kind": "full" if ref == "full" else "base",
-        "value": values[arm], "reference_value": values[ref], "delta": delta,
-        "ci_low": delta - width, "ci_high": delta + width, "p_value": 0.001,
-        "p_adjusted": 0.004, "test": "mcnemar_exact" if scale == 100 else "paired_permutation",
-        "verdict": verdict, "reason": f"{verdict} because", "mde": 0.05 if scale == 100 else 1.1,
-        "n": 200, "scale": scale, "higher_is_better": True, "signature": "sig",
-    }  # fmt: skip
+        "value": values[arm],
+        "reference_value": values[ref],
+        "delta": delta,
+        "ci_low": delta - width,
+        "ci_high": delta + width,
+        "p_value": 0.001,
+        "p_adjusted": 0.004,
+        "test": "mcnemar_exact" if scale == 100 else "paired_permutation",
+        "verdict": verdict,
+        "reason": f"{verdict} because",
+        "mde": 0.05 if scale == 100 else 1.1,
+        "n": 200,
+        "scale": scale,
+        "higher_is_better": True,
+        "signature": "sig",
+    }
 
 
 def _verdict(delta: float, width: float, ref: str) -> str:
@@ -61,8 +81,13 @@ def full_results() -> dict[str, Any]:
         for arm, value in values.items():
             scores.append(_score(task, metric, arm, value, scale))
         width = 0.03 if scale == 100 else 0.9
-        for arm, ref in (("lora", "base"), ("qlora-r64", "base"), ("full", "base"),
-                         ("lora", "full"), ("qlora-r64", "full")):  # fmt: skip
+        for arm, ref in (
+            ("lora", "base"),
+            ("qlora-r64", "base"),
+            ("full", "base"),
+            ("lora", "full"),
+            ("qlora-r64", "full"),
+        ):
             verdict = _verdict(values[arm] - values[ref], width, ref)
             comparisons.append(_comparison(task, metric, arm, ref, values, scale, verdict))
     results: dict[str, Any] = {
@@ -94,7 +119,7 @@ def full_results() -> dict[str, Any]:
                 "source": "cais/mmlu",
                 "role": "guardrail",
             },
-        ],  # fmt: skip
+        ],
         "scores": scores,
         "comparisons": comparisons,
         "advice": [
@@ -105,7 +130,7 @@ def full_results() -> dict[str, Any]:
                 "gap_points": -7.0,
                 "message": "qlora-r64 trails the full fine-tune by 7.0 points on intents acc.",
             }
-        ],  # fmt: skip
+        ],
         "classification": [
             {
                 "task": "intents",
@@ -122,7 +147,7 @@ def full_results() -> dict[str, Any]:
                 },
             }
             for arm in ("base", "lora", "qlora-r64", "full")
-        ],  # fmt: skip
+        ],
         "seed_groups": [],
         "generation": [
             {
@@ -141,7 +166,7 @@ def full_results() -> dict[str, Any]:
                 "generated_tokens": 9000,
                 "finish_reasons": {"length": 10, "stop": 190},
             },
-        ],  # fmt: skip
+        ],
         "statistics": {
             "confidence": 0.95,
             "bootstrap_resamples": 2000,
@@ -150,7 +175,7 @@ def full_results() -> dict[str, Any]:
             "correction": "holm",
             "alpha": 0.05,
             "seed": 1234,
-        },  # fmt: skip
+        },
         "task_groups": [
             {
                 "name": "mmlu",
@@ -166,7 +191,7 @@ def full_results() -> dict[str, Any]:
                 "members": ["x"],
                 "aggregations": ["micro"],
             },
-        ],  # fmt: skip
+        ],
         "robustness": [
             {
                 "task": "intents",
@@ -193,7 +218,7 @@ def full_results() -> dict[str, Any]:
                 "higher_is_better": True,
             }
             for arm, clean, drop in (("base", 0.40, 0.02), ("lora", 0.80, 0.12))
-        ],  # fmt: skip
+        ],
         "slices": [
             {
                 "task": "intents",
@@ -217,7 +242,7 @@ def full_results() -> dict[str, Any]:
                 "higher_is_better": True,
             }
             for channel, arm, value in (("email", "lora", 0.9), ("chat", "lora", 0.3))
-        ],  # fmt: skip
+        ],
         "slice_summary": [
             {
                 "task": "intents",
@@ -230,7 +255,7 @@ def full_results() -> dict[str, Any]:
                 "gap_ci_low": 0.5,
                 "gap_ci_high": 0.7,
             }
-        ],  # fmt: skip
+        ],
         "calibration": [
             {
                 "task": "intents",
@@ -259,7 +284,7 @@ def full_results() -> dict[str, Any]:
                 "overconfident": conf - acc > 0.1,
             }
             for arm, acc, conf in (("base", 0.4, 0.45), ("lora", 0.8, 0.97))
-        ],  # fmt: skip
+        ],
         "training": [
             {
                 "arm": "lora",
@@ -275,7 +300,7 @@ def full_results() -> dict[str, Any]:
                 "overfitting": True,
                 "message": "validation loss rose after step 20 while training loss fell",
             }
-        ],  # fmt: skip
+        ],
         "checkpoints": [
             {
                 "series": "lora-steps",
@@ -293,7 +318,7 @@ def full_results() -> dict[str, Any]:
                     "verdict": "no significant difference",
                 },
             }
-        ],  # fmt: skip
+        ],
         "contamination": [
             {
                 "task": "intents",
@@ -318,7 +343,7 @@ def full_results() -> dict[str, Any]:
                     }
                 ],
             }
-        ],  # fmt: skip
+        ],
         "judge": [
             {
                 "task": "summaries",
@@ -335,7 +360,7 @@ def full_results() -> dict[str, Any]:
                 "mean_length": 310.0,
                 "opponent_mean_length": 250.0,
             }
-        ],  # fmt: skip
+        ],
         "cost": [
             {
                 "arm": "base",
@@ -373,7 +398,7 @@ def full_results() -> dict[str, Any]:
                 "peak_memory_bytes": 15_000_000_000,
                 "memory_kind": "cuda",
             },
-        ],  # fmt: skip
+        ],
     }
     return results
 

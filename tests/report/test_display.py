@@ -48,12 +48,18 @@ def _results(**changes):
 
     results = {
         "arms": [{"name": "base", "kind": "base"}, {"name": "lora", "kind": "adapter"}],
-        "scores": [row("acc", "base", 0.5, 100.0), row("acc", "lora", 0.533, 100.0),
-                   row("bleu", "base", 20.0, 1.0), row("bleu", "lora", 23.3, 1.0)],
-        "comparisons": [comparison("acc", 0.033, 100.0, "improved", p=0.001),
-                        comparison("bleu", -0.833, 1.0, "no significant difference")],
+        "scores": [
+            row("acc", "base", 0.5, 100.0),
+            row("acc", "lora", 0.533, 100.0),
+            row("bleu", "base", 20.0, 1.0),
+            row("bleu", "lora", 23.3, 1.0),
+        ],
+        "comparisons": [
+            comparison("acc", 0.033, 100.0, "improved", p=0.001),
+            comparison("bleu", -0.833, 1.0, "no significant difference"),
+        ],
         "statistics": {"alpha": 0.05, "correction": "holm"},
-    }  # fmt: skip
+    }
     results.update(changes)
     return results
 
@@ -111,8 +117,9 @@ def test_an_adapter_trails_or_leads_the_full_fine_tune():
     results = full_results()
     lines = verdict_lines(results)
     vs_full = [line for line in lines if "vs full:" in line]
-    assert vs_full and all(" regressed " not in line and " improved " not in line
-                           for line in vs_full)  # fmt: skip
+    assert vs_full and all(
+        " regressed " not in line and " improved " not in line for line in vs_full
+    )
     assert any("qlora-r64 vs full: trails" in line for line in vs_full)
     vs_base = [line for line in lines if "vs base:" in line]
     assert any(": improved (" in line for line in vs_base)

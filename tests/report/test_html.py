@@ -33,13 +33,17 @@ def _samples() -> list[SampleResult]:
         for arm, right in (("base", i % 2 == 0), ("lora", True)):
             out.append(
                 SampleResult(
-                    task="intents", example_id=f"e{i}", arm=arm, prompt_hash=f"h{i}",
-                    target="login", prediction="login" if right else "billing",
+                    task="intents",
+                    example_id=f"e{i}",
+                    arm=arm,
+                    prompt_hash=f"h{i}",
+                    target="login",
+                    prediction="login" if right else "billing",
                     choice_logprobs=[-0.5, -1.5] if right else [-1.5, -0.5],
                     scores={"acc": float(right), "f1_macro": float(right)},
                     meta={"channel": "chat" if i < 2 else "email"},
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -47,8 +51,20 @@ def test_every_contract_section_gets_its_charts_and_tables():
     html = render_html(full_results(), {"status": "complete"}, _samples())
     kinds = re.findall(r'<figure class="chart" data-chart="([a-z-]+)"', html)
     assert {k: kinds.count(k) for k in EXPECTED_CHARTS} == EXPECTED_CHARTS
-    for section in ("summary", "groups", "calibration", "robustness", "slices", "training",
-                    "contamination", "judge", "cost", "health", "items", "facts"):  # fmt: skip
+    for section in (
+        "summary",
+        "groups",
+        "calibration",
+        "robustness",
+        "slices",
+        "training",
+        "contamination",
+        "judge",
+        "cost",
+        "health",
+        "items",
+        "facts",
+    ):
         assert f'<section id="{section}">' in html
     assert "hit max_new_tokens on 90% of summaries outputs (180 of 200)" in html
     assert "lora regressed on intents channel=chat (acc) while the task as a whole improved" in html
@@ -82,9 +98,19 @@ def test_item_data_cannot_close_the_script_element():
 
 
 def test_browser_data_pairs_arms_and_marks_outcomes():
-    data = browser_data(full_results(), _samples(), [{"task": "intents", "example_id": "e1",
-                                                        "prompt_hash": "h1", "prompt": "Q1?",
-                                                        "choices": ["login", "billing"]}])  # fmt: skip
+    data = browser_data(
+        full_results(),
+        _samples(),
+        [
+            {
+                "task": "intents",
+                "example_id": "e1",
+                "prompt_hash": "h1",
+                "prompt": "Q1?",
+                "choices": ["login", "billing"],
+            }
+        ],
+    )
     assert data["base"] == "base" and data["tasks"][0]["outcome"] == "acc"
     assert data["slice_fields"] == ["channel"]
     by_id = {item[1]: item for item in data["items"]}
@@ -110,11 +136,14 @@ def test_model_card_parses_as_the_hubs_model_index():
         assert name == entry["name"]
         lora_acc = [e for e in evals if e.task_name == "intents" and e.metric_name == "acc"]
         assert len(lora_acc) == 1 and lora_acc[0].metric_type == "accuracy"
-    lora = {(e.task_name, e.metric_name): e.metric_value
-            for e in model_index_to_eval_results(index[:1])[1]}  # fmt: skip
+    lora = {
+        (e.task_name, e.metric_name): e.metric_value
+        for e in model_index_to_eval_results(index[:1])[1]
+    }
     assert lora[("intents", "acc")] == 80.0 and lora[("summaries", "bleu")] == 15.8
-    assert (
-        "intents acc (n = 200): 80.0% [76.0, 84.0] (95% CI); +40.0 pts [+37.0, +43.0] vs base: improved"
-        in card
+    sentence = (
+        "intents acc (n = 200): 80.0% [76.0, 84.0] (95% CI); +40.0 pts [+37.0, +43.0] vs base: "
+        "improved"
     )
+    assert sentence in card
     assert model_index(results, arms=["full"])[0]["name"] == "full"

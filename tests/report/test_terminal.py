@@ -48,24 +48,43 @@ def test_colour_follows_tty_no_color_and_force_color():
     assert use_color(_Tty(), {"TERM": "dumb"}) is False
 
 
-def test_quiet_prints_one_verdict_line_per_task_and_metric():
+def test_quiet_prints_only_the_tables_and_loud_warnings():
     results = full_results()
-    text = render_terminal(results, "runs/x", quiet=True)
-    lines = text.splitlines()
-    assert lines[0].startswith("intents acc: lora ▲ improved +40.0 pts")
-    assert lines[-1] == "run directory: runs/x"
-    assert not any("vs full" in line or "−" in line for line in lines)
+    quiet = render_terminal(results, "runs/x", quiet=True)
+    full = render_terminal(results, "runs/x")
+    assert "verdicts:" in full and "verdicts:" not in quiet
+    assert "cost:" in full and "cost:" not in quiet
+    assert "Δ lora vs base" in quiet and quiet.rstrip().endswith("run directory: runs/x")
+    assert "WARNING: base hit max_new_tokens on 90% of summaries outputs" in " ".join(quiet.split())
 
 
-def test_cli_json_with_quiet_prints_only_the_json(tmp_path, task_file, capsys, monkeypatch):
+def test_cli_json_goes_to_stdout_and_the_summary_to_stderr(
+    tmp_path, task_file, capsys, monkeypatch
+):
     monkeypatch.setenv("NO_COLOR", "1")
-    args = ["run", "--base", "b", "--adapter", "lora=a", "--task", str(task_file),
-            "--backend", "fake", "--out", str(tmp_path / "run"), "--bootstrap", "200",
-            "--permutations", "200", "--json", "--quiet"]  # fmt: skip
+    args = [
+        "run",
+        "--base",
+        "b",
+        "--adapter",
+        "lora=a",
+        "--task",
+        str(task_file),
+        "--backend",
+        "fake",
+        "--out",
+        str(tmp_path / "run"),
+        "--bootstrap",
+        "200",
+        "--permutations",
+        "200",
+        "--json",
+        "--quiet",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["arms"][1]["name"] == "lora"
-    assert captured.err == ""
+    assert "Δ lora vs base" in captured.err and "verdicts:" not in captured.err
     assert main([*args[:-2], "--out", str(tmp_path / "run2")]) == 0
     plain = capsys.readouterr().out
     assert "verdicts:" in plain and ANSI.search(plain) is None

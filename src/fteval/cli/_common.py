@@ -28,21 +28,20 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False) -> None:
-    """The terminal summary; with ``--json`` the results object goes to stdout and the
-    summary to stderr (nothing with ``--quiet``). Colour and width follow the stream."""
+    """The terminal summary (only the tables with ``--quiet``); with ``--json`` the results
+    object goes to stdout and the summary to stderr. Colour and width follow the stream."""
     from fteval.records import dumps
     from fteval.report import render_terminal, terminal_width, use_color
 
     stream = sys.stderr if as_json else sys.stdout
-    if not (as_json and quiet):
-        text = render_terminal(
-            results,
-            results.get("run_dir"),
-            width=terminal_width(stream),
-            color=use_color(stream),
-            quiet=quiet,
-        )
-        print(text, file=stream, end="")
+    text = render_terminal(
+        results,
+        results.get("run_dir"),
+        width=terminal_width(stream),
+        color=use_color(stream),
+        quiet=quiet,
+    )
+    print(text, file=stream, end="")
     if as_json:
         print(dumps(results, indent=2))
 
@@ -53,7 +52,7 @@ def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None 
     parser.add_argument(
         "--quiet",
         action="store_true",
-        help=quiet_help or "one verdict line per task and metric; no progress bars",
+        help=quiet_help or "no progress bars; print only the tables",
     )
     parser.add_argument(
         "--log-to",

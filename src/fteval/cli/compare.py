@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> None:
     compare.add_argument(
         "--require", action="append", default=[], metavar="TASK[/METRIC][@ARM]=WANT"
     )
-    add_output_flags(compare, quiet_help="one verdict line per task and metric")
+    add_output_flags(compare, quiet_help="print only the tables")
     compare.set_defaults(handler=compare_command)
 
 

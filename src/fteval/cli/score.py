@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
     score.add_argument("--out", help="run directory (default runs/<UTC time>)")
     score.add_argument("--seed", type=int, default=0, help="statistics seed")
     add_stats_flags(score)
-    add_output_flags(score, quiet_help="one verdict line per task and metric")
+    add_output_flags(score, quiet_help="print only the tables")
     score.set_defaults(handler=score_command)
 
 

@@ -17,18 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from fteval.report.numbers import (
-    arm_kinds,
     correction_note,
-    delta_unit,
     fmt,
     fmt_bytes,
     fmt_params,
     fmt_seconds,
     is_number,
     is_proportion,
-    reference_kind,
-    verdict_symbol,
-    verdict_word,
 )
 from fteval.report.sections import LENGTH_ALERT_SHARE
 from fteval.report.table import TaskTable, build_tables, verdict_lines
@@ -81,11 +76,9 @@ def render_terminal(
         run_dir: the run directory, printed last.
         width: the widest line allowed (columns, >= 40).
         color: colour significant deltas and verdict words with ANSI codes.
-        quiet: only a one-line verdict per task and metric, and the run directory.
+        quiet: only the tables, warnings about cut-off outputs, and the run directory.
     """
     width = max(40, width)
-    if quiet:
-        return _quiet(results, run_dir, width, color)
     lines: list[str] = []
     for table in build_tables(results):
         lines.append("")
@@ -94,14 +87,18 @@ def render_terminal(
     notes = _unit_note(results)
     if notes:
         lines += ["", *_wrap(notes, width)]
-    if results.get("comparisons"):
+    if quiet:
+        lines += _length_alerts(results, width, color)
+    if results.get("comparisons") and not quiet:
         lines += ["", "verdicts:"]
         for line in verdict_lines(results):
             wrapped = _wrap(line, width, indent="  ", hanging="      ")
             lines += [_paint_words(part, color) for part in wrapped]
         lines += _wrap(correction_note(results), width)
-    lines += _notes(results, width, color)
-    lines += _cost_lines(results, width)
+    if not quiet:
+        lines += _notes(results, width, color)
+        lines += _length_alerts(results, width, color)
+        lines += _cost_lines(results, width)
     if run_dir:
         lines += ["", *_wrap(f"run directory: {run_dir}", width)]
     return "\n".join(lines).lstrip("\n") + "\n"
@@ -209,6 +206,19 @@ def _notes(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
             )
             lines += ["", *_wrap(text, width)]
     for row in results.get("generation", []):
+        if row.get("empty_predictions"):
+            text = (
+                f"note: {row['arm']} gave {row['empty_predictions']} empty outputs of "
+                f"{row.get('n')} on {row['task']}."
+            )
+            lines += ["", *_wrap(text, width)]
+    return lines
+
+
+def _length_alerts(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
+    """A loud line per task x arm whose outputs mostly hit max_new_tokens."""
+    lines: list[str] = []
+    for row in results.get("generation", []):
         finish = row.get("finish_reasons", {})
         total = sum(finish.values()) or row.get("n") or 0
         length = finish.get("length", 0)
@@ -218,13 +228,7 @@ def _notes(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
                 f"{row['task']} outputs ({length} of {total}); its answers are cut off. Raise "
                 "max_new_tokens or add stop strings."
             )
-            lines += [""] + [_paint(line, "warn", color) for line in _wrap(text, width)]
-        if row.get("empty_predictions"):
-            text = (
-                f"note: {row['arm']} gave {row['empty_predictions']} empty outputs of "
-                f"{row.get('n')} on {row['task']}."
-            )
-            lines += ["", *_wrap(text, width)]
+            lines += ["", *[_paint(line, "warn", color) for line in _wrap(text, width)]]
     return lines
 
 
@@ -249,27 +253,3 @@ def _cost_lines(results: Mapping[str, Any], width: int) -> list[str]:
             parts.append(f"peak {fmt_bytes(row['peak_memory_bytes'])} {row.get('memory_kind', '')}")
         lines += _wrap(f"{row['arm']}: " + ", ".join(parts), width, indent="  ", hanging="    ")
     return lines
-
-
-def _quiet(results: Mapping[str, Any], run_dir: str | None, width: int, color: bool) -> str:
-    """One line per task and metric: each arm's verdict vs base with its delta."""
-    kinds = arm_kinds(results)
-    lines: list[str] = []
-    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for row in results.get("comparisons", []):
-        if reference_kind(row, kinds) != "full":
-            grouped.setdefault((row["task"], row["metric"]), []).append(row)
-    for (task, metric), rows in grouped.items():
-        parts = []
-        for row in rows:
-            word = verdict_word(row, kinds)
-            unit = delta_unit(row["scale"])
-            delta = fmt(row["delta"], row["scale"], signed=True)
-            painted = _paint(word, WORD_TONES.get(word, ""), color)
-            parts.append(
-                f"{row['arm']} {verdict_symbol(row)} {painted} {delta}{' ' + unit if unit else ''}"
-            )
-        lines += _wrap(f"{task} {metric}: " + "; ".join(parts), width, hanging="    ")
-    if run_dir:
-        lines += _wrap(f"run directory: {run_dir}", width)
-    return "\n".join(lines) + ("\n" if lines else "")
