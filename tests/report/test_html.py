@@ -147,3 +147,21 @@ def test_model_card_parses_as_the_hubs_model_index():
     )
     assert sentence in card
     assert model_index(results, arms=["full"])[0]["name"] == "full"
+
+
+def test_fteval_report_rebuilds_the_reports_from_the_run_directory_alone(tmp_path, task_file):
+    from fteval.cli import main
+    from tests.pipeline.test_compare_runs import fake_run
+
+    run = fake_run(tmp_path / "run", task_file, {"lora": ("x", 0.8)})
+    written = (run / "report.html").read_text()
+    assert "status complete" in written and 'id="fteval-items"' in written
+    (run / "report.html").unlink()
+    (run / "report.md").unlink()
+    assert main(["report", str(run), "--html", str(tmp_path / "out.html")]) == 0
+    assert not (run / "report.md").exists()
+    rebuilt = (tmp_path / "out.html").read_text()
+    tables = re.compile(r'<table data-kind="(?!timings)[^"]*".*?</table>', re.S)
+    assert tables.findall(rebuilt) == tables.findall(written)  # the run's timings grew after
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.md").exists() and (run / "report.html").exists()

@@ -346,8 +346,9 @@ def compare_runs(
     items = merged_items(runs)
     run_dir.write_items(items)
     run_dir.write_results(results)
-    write_reports(run_dir, results, manifest, samples=samples, items=items)
-    manifest.update(status="complete", finished_at=utc_now())
+    finished = {"status": "complete", "finished_at": utc_now()}
+    write_reports(run_dir, results, {**manifest, **finished}, samples=samples, items=items)
+    manifest.update(finished)
     run_dir.write_manifest(manifest)
     return results, run_dir.path
 

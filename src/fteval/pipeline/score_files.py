@@ -392,7 +392,8 @@ def _write_records(
         for arm in arms
     }
     run_dir.write_results(results)
-    write_reports(run_dir, results, manifest, samples=samples, items=[])
-    manifest.update(status="complete", finished_at=utc_now())
+    finished = {"status": "complete", "finished_at": utc_now()}
+    write_reports(run_dir, results, {**manifest, **finished}, samples=samples, items=[])
+    manifest.update(finished)
     run_dir.write_manifest(manifest)
     return results

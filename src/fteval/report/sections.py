@@ -554,7 +554,8 @@ def health_section(ctx: Context) -> Section | None:
     cache = ctx.manifest.get("response_cache")
     if isinstance(cache, Mapping) and cache:
         body = []
-        for arm, stats in cache.items():
+        order = {name: index for index, name in enumerate(ctx.arms)}
+        for arm, stats in sorted(cache.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])):
             hits, misses = stats.get("hits", 0), stats.get("misses", 0)
             total = hits + misses
             body.append(
@@ -655,9 +656,9 @@ def facts_section(ctx: Context) -> Section:
             ("git commit", str(env.get("git_commit") or "–")),
         ]
     seeds = m.get("seeds", {})
-    facts += [(f"seed: {k}", str(v)) for k, v in seeds.items()]
+    facts += [(f"seed: {k}", str(v)) for k, v in sorted(seeds.items())]
     statistics = r.get("statistics", {})
-    facts += [(f"statistics: {k}", str(v)) for k, v in statistics.items()]
+    facts += [(f"statistics: {k}", str(v)) for k, v in sorted(statistics.items())]
     for source in m.get("sources", []):
         facts.append((f"source run {source.get('label', '')}", str(source.get("path", ""))))
     blocks: list[Any] = [
@@ -719,7 +720,7 @@ def arms_table(arms: Sequence[Mapping[str, Any]]) -> Table:
 
 def _timing_rows(timings: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    for key, value in timings.items():
+    for key, value in sorted(timings.items()):
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             rows += _timing_rows(value, f"{name} ")
