@@ -579,7 +579,7 @@ def health_section(ctx: Context) -> Section | None:
         blocks.append(
             Table(
                 ("counter", "value"),
-                tuple((k, fmt_count(v)) for k, v in counters.items()),
+                tuple((k, fmt_count(v)) for k, v in sorted(counters.items())),
                 caption="decoder work (all arms)",
                 kind="counters",
             )
