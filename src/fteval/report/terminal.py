@@ -94,7 +94,7 @@ def render_terminal(
         for line in verdict_lines(results):
             wrapped = _wrap(line, width, indent="  ", hanging="      ")
             lines += [_paint_words(part, color) for part in wrapped]
-        lines += _wrap(correction_note(results), width)
+        lines += ["", *_wrap(correction_note(results), width)]
     if not quiet:
         lines += _notes(results, width, color)
         lines += _length_alerts(results, width, color)
