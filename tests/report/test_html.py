@@ -165,3 +165,16 @@ def test_fteval_report_rebuilds_the_reports_from_the_run_directory_alone(tmp_pat
     assert tables.findall(rebuilt) == tables.findall(written)  # the run's timings grew after
     assert main(["report", str(run)]) == 0
     assert (run / "report.md").exists() and (run / "report.html").exists()
+
+
+def test_model_card_from_the_command_line(tmp_path, task_file, capsys):
+    from fteval.cli import main
+    from tests.pipeline.test_compare_runs import fake_run
+
+    run = fake_run(tmp_path / "run", task_file, {"lora": ("x", 0.8)})
+    capsys.readouterr()
+    assert main(["report", str(run), "--model-card"]) == 0
+    card = capsys.readouterr().out
+    assert card.startswith("---\nmodel-index:\n- name: lora\n")
+    assert main(["report", str(run), "--model-card", "--arm", "nosuch"]) == 2
+    assert "no such arm" in capsys.readouterr().err

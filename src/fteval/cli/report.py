@@ -84,6 +84,12 @@ def report_command(args: argparse.Namespace) -> int:
         unknown = [a for a in args.arm if a not in known]
         if unknown:
             raise ConfigError(f"--arm {unknown}: no such arm; arms: {sorted(known)}")
+        tuned = [a["name"] for a in results.get("arms", []) if a.get("kind") in ("adapter", "full")]
+        if not tuned or (args.arm and not set(args.arm) & set(tuned)):
+            raise ConfigError(
+                f"{args.run}: no fine-tuned arm (adapter or full) to describe in a model card; "
+                f"fine-tuned arms: {tuned or 'none'}"
+            )
         card = render_model_card(results, arms=args.arm or None)
         if args.model_card == "-":
             sys.stdout.write(card)
