@@ -40,25 +40,17 @@ def add_parser(sub: Any) -> None:
 
 def compare_command(args: argparse.Namespace) -> int:
     """Run ``fteval compare``; returns the exit code."""
+    from fteval.cli.validate import STATS_OPTION_NAMES, check_out_dir, stats_settings
     from fteval.compare.gate import Requirement
     from fteval.pipeline.compare_runs import compare_runs
 
     for text in args.require:
         Requirement.parse(text)
+    check_out_dir(args.out, "--out")
     check_trackers(args.log_to)
-    overrides = {
-        field: getattr(args, key)
-        for key, field in (
-            ("bootstrap_resamples", "n_resamples"),
-            ("permutations", "n_permutations"),
-            ("ci_method", "ci_method"),
-            ("correction", "correction"),
-            ("alpha", "alpha"),
-            ("confidence", "confidence"),
-            ("seed", "seed"),
-        )
-        if getattr(args, key) is not None
-    }
+    overrides = {STATS_OPTION_NAMES[k]: v for k, v in stats_settings(args).items()}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     results, run_dir = compare_runs(args.runs, out=args.out, overrides=overrides)
     results = {**results, "run_dir": str(run_dir)}
     print_results(results, as_json=args.json, quiet=args.quiet)
