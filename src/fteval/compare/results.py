@@ -44,7 +44,7 @@ def build_results(
     comparisons = comparison_rows(table, arms, options)
     return {
         "schema_version": SCHEMA_VERSION,
-        "arms": [dict(a) for a in arms],
+        "arms": [{k: v for k, v in a.items() if k != "cost"} for a in arms],  # cost: below
         "tasks": [t.to_json() for t in tasks],
         "scores": score_rows(table, options),
         "comparisons": comparisons,
