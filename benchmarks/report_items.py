@@ -132,14 +132,18 @@ def main() -> int:
     began = time.perf_counter()
     html = render_html(results, {}, samples, items)
     render_s = time.perf_counter() - began
-    folder = Path(tempfile.mkdtemp(prefix="fteval-report-bench-"))
-    page = folder / "report.html"
-    page.write_text(html, encoding="utf-8")
-    size = page.stat().st_size
-    print(
-        f"{args.items} items x {len(ARMS)} arms: report.html {size / 1e6:.2f} MB, "
-        f"rendered in {render_s:.2f} s"
-    )
+    with tempfile.TemporaryDirectory(prefix="fteval-report-bench-") as folder:
+        page = Path(folder) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        size = page.stat().st_size
+        print(
+            f"{args.items} items x {len(ARMS)} arms: report.html {size / 1e6:.2f} MB, "
+            f"rendered in {render_s:.2f} s"
+        )
+        return _browser_timings(page)
+
+
+def _browser_timings(page: Path) -> int:
     from tests.report.cdp import Browser, find_chromium
 
     chromium = find_chromium()
