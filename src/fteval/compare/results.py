@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
+from fteval.compare.cost import cost_rows
 from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
-from fteval.compare.cost import cost_rows
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult
 from fteval.scoring import ArmStats, TaskInfo, arm_stats

@@ -13,7 +13,8 @@ Anything else is refused, naming the first differences. Arms are then merged:
   different base becomes an ordinary arm (kind ``model``) compared with it. The first
   full fine-tune is the yardstick of the adapter-vs-full comparisons.
 
-The merged samples are scored with the same statistics (the first run's settings unless
+Judged tasks' saved judgments follow their arms (renamed alike). The merged samples are
+scored with the same statistics (the first run's settings unless
 overridden) and written as a run directory of kind ``compare``: manifest, samples,
 items, results and reports. Because comparison seeds derive from task, arm and metric
 names, an arm compared here gets exactly the numbers it would get in a single run with
@@ -31,7 +32,8 @@ from typing import Any
 from fteval.compare import StatsOptions
 from fteval.compare.results import build_results
 from fteval.errors import ConfigError, FtevalError
-from fteval.records import SCHEMA_VERSION, SampleResult
+from fteval.pipeline.judge import JUDGMENTS_FILE, read_judgments
+from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo
@@ -252,6 +254,16 @@ def merged_samples(runs: Sequence[SavedRun], arms: Sequence[MergedArm]) -> list[
     return out
 
 
+def merged_judgments(runs: Sequence[SavedRun], arms: Sequence[MergedArm]) -> list[dict[str, Any]]:
+    """Judged tasks' saved judgments of every chosen arm, renamed like its samples."""
+    out = []
+    for arm in arms:
+        for row in read_judgments(runs[arm.run].path):
+            if row.get("arm") == arm.source_name:
+                out.append({**row, "arm": arm.record["name"]})
+    return out
+
+
 def merged_items(runs: Sequence[SavedRun]) -> list[dict[str, Any]]:
     """items.jsonl records of every run, once per task x example x prompt."""
     seen = set()
@@ -337,9 +349,12 @@ def compare_runs(
     tasks = [TaskInfo.from_json(t) for t in runs[0].manifest.get("tasks", [])]
     if not tasks:
         raise FtevalError(f"{runs[0].path}: its manifest lists no tasks")
-    results = build_results(records, tasks, samples, options)
+    judgments = merged_judgments(runs, arms)
+    results = build_results(records, tasks, samples, options, judgments)
     run_dir = RunDirectory(out or default_run_dir())
     run_dir.create()
+    if judgments:
+        append_jsonl(run_dir.path / JUDGMENTS_FILE, judgments)
     manifest = _manifest(runs, records, runs[0].manifest.get("tasks", []), options)
     run_dir.write_manifest(manifest)
     run_dir.append_samples(samples)
