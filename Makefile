@@ -16,18 +16,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[all,dev]"
 	touch $@
 
-# Operating-system packages: bubblewrap (code sandbox) and WordNet 3.0 (METEOR).
+# Operating-system packages: bubblewrap (code sandbox), WordNet 3.0 (METEOR) and Chromium
+# (the report.html test opens the demo's report headless).
 system-deps:
-	@if command -v bwrap >/dev/null && [ -d /usr/share/wordnet ]; then :; \
+	@if command -v bwrap >/dev/null && [ -d /usr/share/wordnet ] && command -v chromium >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq bubblewrap wordnet-base wordnet-sense-index >/dev/null; \
-	else echo "note: install bubblewrap and wordnet-base for the sandbox and METEOR tests"; fi
+		apt-get update -qq && apt-get install -y -qq bubblewrap wordnet-base wordnet-sense-index chromium >/dev/null; \
+	else echo "note: install bubblewrap, wordnet-base and chromium for the sandbox, METEOR and browser tests"; fi
 
 test: setup system-deps
 	$(PY) -m pytest -q
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not real_model and not sandbox"
+	$(PY) -m pytest -q -m "not real_model and not sandbox and not browser"
 
 demo: setup
 	$(VENV)/bin/fteval demo

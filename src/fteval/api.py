@@ -111,6 +111,10 @@ def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> d
     directory = RunDirectory(path)
     manifest = directory.read_manifest()
     tasks = [TaskInfo.from_json(t) for t in manifest["tasks"]]
+    if stats_options is None and manifest.get("kind") == "compare":
+        statistics = manifest["config"]["statistics"]
+        margins = manifest["config"].get("non_inferiority") or None
+        stats_options = StatsOptions(**{**statistics, "margins": margins})
     if stats_options is None and manifest.get("kind") != "score":
         from fteval.config import RunConfig
         from fteval.pipeline.run import stats_options_of

@@ -83,4 +83,4 @@ def test_table_leaves_a_missing_arm_blank_never_zero():
     }
     (table,) = build_tables(results)
     assert table.header[:4] == ("metric", "base", "lora", "full")
-    assert table.rows[0][:4] == ("acc", "50.0", "70.0", "")
+    assert table.rows[0][:4] == ("acc (%)", "50.0", "70.0", "")

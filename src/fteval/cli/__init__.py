@@ -13,12 +13,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fteval.cli import check, demo, run, score, split, tasks
+from fteval.cli import check, compare, demo, report, run, score, split, tasks
 from fteval.cli._common import EXIT_INTERRUPTED, EXIT_USER, internal_error
 from fteval.errors import FtevalError
 from fteval.version import __version__
 
-COMMANDS = (run, score, check, split, demo, tasks)  # each module registers itself: add_parser(sub)
+COMMANDS = (run, score, compare, report, check, split, demo, tasks)  # each: add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,17 +27,61 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confidence", type=float)
 
 
-def print_results(results: dict[str, Any], *, as_json: bool) -> None:
-    """The terminal table (stderr with ``--json``, whose object goes to stdout)."""
+def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False) -> None:
+    """The terminal summary (only the tables with ``--quiet``); with ``--json`` the results
+    object goes to stdout and the summary to stderr. Colour and width follow the stream."""
     from fteval.records import dumps
-    from fteval.report import render_terminal
+    from fteval.report import render_terminal, terminal_width, use_color
 
-    table = render_terminal(results, results.get("run_dir"))
+    stream = sys.stderr if as_json else sys.stdout
+    text = render_terminal(
+        results,
+        results.get("run_dir"),
+        width=terminal_width(stream),
+        color=use_color(stream),
+        quiet=quiet,
+    )
+    print(text, file=stream, end="")
     if as_json:
-        print(table, file=sys.stderr, end="")
         print(dumps(results, indent=2))
-    else:
-        print(table, end="")
+
+
+def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None = None) -> None:
+    """``--json``, ``--quiet`` and ``--log-to`` (shared by the commands that print results)."""
+    parser.add_argument("--json", action="store_true", help="print the results object on stdout")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help=quiet_help or "no progress bars; print only the tables",
+    )
+    parser.add_argument(
+        "--log-to",
+        choices=["mlflow"],
+        action="append",
+        default=[],
+        help="also log parameters, scores, deltas and the reports to an experiment tracker "
+        "(mlflow: MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
+    )
+
+
+def check_trackers(targets: Sequence[str]) -> None:
+    """Fail before any work when a ``--log-to`` tracker is not installed."""
+    if targets:
+        from fteval.pipeline.tracking import require_tracker
+
+        for target in dict.fromkeys(targets):
+            require_tracker(target)
+
+
+def log_to_trackers(targets: Sequence[str], run_dir: str | None) -> None:
+    """Log a finished run directory to each tracker in ``targets`` (``--log-to``)."""
+    if not targets or not run_dir:
+        return
+    from fteval.pipeline.tracking import log_run_dir
+
+    for target in dict.fromkeys(targets):
+        location = log_run_dir(run_dir, target)
+        print(f"fteval: logged to {target}: {location}", file=sys.stderr)
 
 
 def gate(results: dict[str, Any], *, fail_on: str, require: Sequence[str]) -> int:

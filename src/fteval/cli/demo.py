@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fteval.cli._common import EXIT_OK, print_results
+from fteval.cli._common import (
+    EXIT_OK,
+    add_output_flags,
+    check_trackers,
+    log_to_trackers,
+    print_results,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -13,8 +19,7 @@ def add_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="build toy models offline and run the three-way evaluation")
     demo.add_argument("--out", help="run directory (default: a fresh folder under runs/)")
     demo.add_argument("--cache-dir", help="where the demo models are built (default: user cache)")
-    demo.add_argument("--json", action="store_true")
-    demo.add_argument("--quiet", action="store_true")
+    add_output_flags(demo)
     demo.set_defaults(handler=demo_command)
 
 
@@ -25,7 +30,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
     check_out_dir(args.out, "--out")
     check_out_dir(args.cache_dir, "--cache-dir")
+    check_trackers(args.log_to)
 
     results = run_demo(out=args.out, cache_dir=args.cache_dir, progress=not args.quiet)
-    print_results(results, as_json=args.json)
+    print_results(results, as_json=args.json, quiet=args.quiet)
+    log_to_trackers(args.log_to, results.get("run_dir"))
     return EXIT_OK

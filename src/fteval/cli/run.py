@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fteval.cli._common import add_stats_flags, gate, print_results
+from fteval.cli._common import (
+    add_output_flags,
+    add_stats_flags,
+    check_trackers,
+    gate,
+    log_to_trackers,
+    print_results,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -95,8 +102,7 @@ def add_parser(sub: Any) -> None:
         metavar="TASK[/METRIC][@ARM]=WANT",
         help="exit 3 unless met; WANT: improved, no-regression, non-inferior",
     )
-    run.add_argument("--json", action="store_true", help="print the results object on stdout")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_output_flags(run)
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=run_command)
 
@@ -228,6 +234,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     for text in args.require:  # a typo must not cost a whole evaluation
         Requirement.parse(text)
+    check_trackers(args.log_to)
     overrides = _run_overrides(args)
     config = (
         load_config_file(args.config, overrides)
@@ -235,7 +242,8 @@ def run_command(args: argparse.Namespace) -> int:
         else build_config(overrides, source="flags")
     )
     results = run(config, progress=not args.quiet)
-    print_results(results, as_json=args.json)
+    print_results(results, as_json=args.json, quiet=args.quiet)
+    log_to_trackers(args.log_to, results.get("run_dir"))
     return gate(results, fail_on=config.fail_on, require=args.require)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fteval.cli._common import EXIT_OK, add_stats_flags, print_results
+from fteval.cli._common import (
+    EXIT_OK,
+    add_output_flags,
+    add_stats_flags,
+    check_trackers,
+    log_to_trackers,
+    print_results,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -46,7 +53,7 @@ def add_parser(sub: Any) -> None:
     score.add_argument("--out", help="run directory (default runs/<UTC time>)")
     score.add_argument("--seed", type=int, default=0, help="statistics seed")
     add_stats_flags(score)
-    score.add_argument("--json", action="store_true")
+    add_output_flags(score, quiet_help="print only the tables")
     score.set_defaults(handler=score_command)
 
 
@@ -97,6 +104,7 @@ def score_command(args: argparse.Namespace) -> int:
     from fteval.pipeline.score_files import ScoreOptions, parse_file_args, score_files
 
     _check_flags(args)
+    check_trackers(args.log_to)
     stats = _score_stats(args)
     files = parse_file_args(args.files)
     if args.problems is not None:
@@ -130,5 +138,6 @@ def score_command(args: argparse.Namespace) -> int:
             labels=parse_labels(args.labels),
         )
         results, run_dir = score_files(files, options, out=args.out, stats_options=stats)
-    print_results({**results, "run_dir": str(run_dir)}, as_json=args.json)
+    print_results({**results, "run_dir": str(run_dir)}, as_json=args.json, quiet=args.quiet)
+    log_to_trackers(args.log_to, str(run_dir))
     return EXIT_OK

@@ -78,6 +78,9 @@ def stats_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(checked, name) for name in given}
 
 
+STATS_OPTION_NAMES = _STATS_OPTIONS  # RunConfig's statistics names -> StatsOptions fields
+
+
 def stats_options(args: argparse.Namespace, *, seed: int) -> Any:
     """A validated ``StatsOptions`` from the statistics flags and ``seed``."""
     from fteval.compare import StatsOptions

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
+from fteval.compare.cost import cost_rows
 from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
 from fteval.metrics.classification import F1, Precision, Recall
@@ -51,7 +52,7 @@ def build_results(
     sections = build_sections(arms, tasks, samples, options, table, comparisons, manifest)
     return {
         "schema_version": SCHEMA_VERSION,
-        "arms": [dict(a) for a in arms],
+        "arms": [{k: v for k, v in a.items() if k != "cost"} for a in arms],  # cost: below
         "tasks": [t.to_json() for t in tasks],
         "scores": score_rows(table, options),
         "comparisons": comparisons,
@@ -62,6 +63,7 @@ def build_results(
         "task_groups": group_records(tasks),
         "judge": judge_rows,
         **sections,
+        "cost": cost_rows(arms),
         "statistics": {
             "confidence": options.confidence,
             "bootstrap_resamples": options.n_resamples,

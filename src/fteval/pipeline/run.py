@@ -23,6 +23,7 @@ from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
+from fteval.pipeline.cost import CostMeter, arm_costs
 from fteval.pipeline.extras import (
     build_variants,
     check_same_variants,
@@ -33,6 +34,7 @@ from fteval.pipeline.extras import (
     with_guardrails,
 )
 from fteval.pipeline.fit import fit_tasks
+from fteval.pipeline.items import item_records
 from fteval.pipeline.judge import (
     Judge,
     make_judge,
@@ -45,7 +47,7 @@ from fteval.pipeline.manifest import arm_record, new_manifest
 from fteval.pipeline.requests import run_task
 from fteval.pipeline.task_setup import tasks_of
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
-from fteval.report.markdown import render_markdown
+from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.tasks import Task
 
@@ -202,6 +204,8 @@ def _run_in(
     if previous is not None:
         check_same_arms(previous, manifest)
     run_dir.write_manifest(manifest)
+    run_dir.write_items(item_records([*tasks, *variants]))
+    meter = CostMeter({a["name"]: a["identity"].get("device") for a in manifest["arms"]})
     from_ray = None
     if config.ray is not None:
         from fteval.pipeline.distributed import RayPool
@@ -210,7 +214,9 @@ def _run_in(
     if from_ray is not None:
         manifest["timings_s"] = from_ray.infer_all([*tasks, *variants], run_dir, done)
     else:
-        manifest["timings_s"] = _infer_all(config, [*tasks, *variants], backend, run_dir, done)
+        manifest["timings_s"] = _infer_all(
+            config, [*tasks, *variants], backend, run_dir, done, meter
+        )
     counters = backend.counters()
     if counters is not None:
         manifest["decode_counters"] = counters
@@ -218,6 +224,11 @@ def _run_in(
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats
     samples = run_dir.read_samples()
+    costs = arm_costs(
+        manifest["arms"], meter.measured, samples, cache_stats, resumed=previous is not None
+    )
+    for arm in manifest["arms"]:
+        arm["cost"] = costs[arm["name"]]
     if any(t.judge for t in tasks):
         began = time.monotonic()
         judge = judge or make_judge(config)
@@ -234,8 +245,11 @@ def _run_in(
     )  # fmt: skip
     manifest["timings_s"]["results"] = round(time.monotonic() - began, 3)
     run_dir.write_results(results)
-    run_dir.write_report(render_markdown(results, manifest))
-    manifest.update(status="complete", finished_at=utc_now())
+    began = time.monotonic()
+    finished = {"status": "complete", "finished_at": utc_now()}  # what the reports show
+    write_reports(run_dir, results, {**manifest, **finished}, samples=samples)
+    manifest["timings_s"]["reports"] = round(time.monotonic() - began, 3)
+    manifest.update(finished)
     return results
 
 
@@ -368,6 +382,7 @@ def _infer_all(
     backend: Backend,
     run_dir: RunDirectory,
     done: dict[tuple[str, str], set[str]],
+    meter: CostMeter | None = None,
 ) -> dict[str, Any]:
     """Answer every (arm, task) example not yet in samples.jsonl, flushing in chunks.
 
@@ -377,7 +392,9 @@ def _infer_all(
     """
     timings: dict[str, Any] = {"inference": {}, "scoring": 0.0}
     metrics = {task.name: task.build_metrics() for task in tasks}
+    meter = meter or CostMeter()
     for arm in config.arms():
+        meter.start(arm.name)
         for task in tasks:
             began = time.monotonic()
             for chunk in remaining_chunks(task, arm.name, done, config.flush_every):
@@ -387,6 +404,7 @@ def _infer_all(
                 timings["scoring"] += time.monotonic() - scoring_began
                 run_dir.append_samples(samples)
             timings["inference"][f"{arm.name}/{task.name}"] = round(time.monotonic() - began, 3)
+        meter.stop(arm.name)
         backend.release(arm.name)
     timings["scoring"] = round(timings["scoring"], 3)
     return timings

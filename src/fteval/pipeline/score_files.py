@@ -32,7 +32,7 @@ from fteval.errors import ConfigError, InputError
 from fteval.metrics import Metric, make_metrics
 from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
-from fteval.report.markdown import render_markdown
+from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
 from fteval.version import __version__
 
@@ -392,7 +392,8 @@ def _write_records(
         for arm in arms
     }
     run_dir.write_results(results)
-    run_dir.write_report(render_markdown(results, manifest))
-    manifest.update(status="complete", finished_at=utc_now())
+    finished = {"status": "complete", "finished_at": utc_now()}
+    write_reports(run_dir, results, {**manifest, **finished}, samples=samples, items=[])
+    manifest.update(finished)
     run_dir.write_manifest(manifest)
     return results

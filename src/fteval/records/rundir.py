@@ -1,4 +1,5 @@
-"""The run directory: manifest.json, samples.jsonl, results.json, report.md.
+"""The run directory: manifest.json, samples.jsonl, items.jsonl, results.json, report.md,
+report.html.
 
 Writes are atomic (temp file + rename); sample lines are appended whole. See
 docs/records.md for the schema.
@@ -17,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from fteval.errors import FtevalError, OutputError
-from fteval.records.jsonio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from fteval.records.jsonio import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    dumps,
+    read_jsonl,
+)
 from fteval.records.schema import check_before_write, validate_results
 from fteval.records.types import SampleResult
 
@@ -26,6 +33,8 @@ SAMPLES = "samples.jsonl"
 RESULTS = "results.json"
 REPORT_MD = "report.md"
 LOG = "fteval.log"
+REPORT_HTML = "report.html"
+ITEMS = "items.jsonl"
 LOCK = ".lock"
 
 # Config keys that do not change any sample: a run may resume with other values.
@@ -168,6 +177,15 @@ class RunDirectory:
 
     def write_report(self, text: str, name: str = REPORT_MD) -> None:
         atomic_write_text(self.path / name, text)
+
+    def write_items(self, items: Iterable[Mapping[str, Any]]) -> None:
+        """items.jsonl: the prompt of every task x example (rewritten whole, atomically)."""
+        atomic_write_text(self.path / ITEMS, "".join(dumps(item) + "\n" for item in items))
+
+    def read_items(self) -> list[dict[str, Any]]:
+        """items.jsonl's records; empty for runs that did not write it."""
+        path = self.path / ITEMS
+        return list(read_jsonl(path)) if path.exists() else []
 
     def read_manifest(self) -> dict[str, Any]:
         return _read_json(self.path / MANIFEST)

@@ -1,37 +1,54 @@
-"""The three-way table every report shows: per task and metric, each arm's score,
-each arm's delta vs base, and each adapter's gap to the full fine-tune.
+"""The three-way table the terminal shows: per task and metric, each arm's score, each
+arm's delta vs base, and each adapter's gap to the full fine-tune.
 
-Numbers are shown in display units (``value * scale``: percent for proportions, so
-deltas read as percentage points). A missing arm is an empty cell, never zero.
+Numbers are in display units (``value * scale``): percent for proportions, whose metric
+label says "(%)" and whose deltas are percentage points; other metrics in their own
+units. One precision per metric (see ``report.numbers``). A delta is starred exactly when
+its verdict is improved or regressed. A missing arm is an empty cell, never zero.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-SIGNIFICANT = "*"
+from fteval.report.numbers import (
+    SIGNIFICANT,
+    arm_kinds,
+    decimals_for,
+    delta_unit,
+    fmt,
+    fmt_interval,
+    fmt_p,
+    is_number,
+    is_significant,
+    metric_label,
+    verdict_word,
+)
+
+__all__ = ["SIGNIFICANT", "TaskTable", "build_tables", "fmt", "render_grid", "verdict_lines"]
 
 
 @dataclass(frozen=True)
 class TaskTable:
-    """One task's table: a header row and one row per metric (strings)."""
+    """One task's table: a header row and one row per metric (strings).
+
+    ``tones`` holds, per row, ``"up"``, ``"down"`` or ``""`` for each cell (colour for
+    significant deltas when the terminal supports it).
+    """
 
     task: str
     n: int
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    tones: tuple[tuple[str, ...], ...] = ()
 
 
-def fmt(value: Any, scale: float = 1.0, *, signed: bool = False) -> str:
-    """A number in display units with 1 decimal (3 significant digits when small)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    shown = value * scale
-    digits = 1 if abs(shown) >= 1 or shown == 0 else 3
-    return f"{shown:+.{digits}f}" if signed else f"{shown:.{digits}f}"
+def _decimals(results: Mapping[str, Any], task: str, metric: str) -> int:
+    rows = [r for r in results["scores"] if r["task"] == task and r["metric"] == metric]
+    scale = rows[0].get("scale", 1.0) if rows else 1.0
+    return decimals_for([r.get("value") for r in rows], scale)
 
 
 def build_tables(results: Mapping[str, Any]) -> list[TaskTable]:
@@ -45,62 +62,82 @@ def build_tables(results: Mapping[str, Any]) -> list[TaskTable]:
     comparisons = {
         (c["task"], c["metric"], c["arm"], c["reference_arm"]): c for c in results["comparisons"]
     }
-    alpha = results.get("statistics", {}).get("alpha", 0.05)
     tables = []
     for task in dict.fromkeys(r["task"] for r in results["scores"]):
         metrics = dict.fromkeys(r["metric"] for r in results["scores"] if r["task"] == task)
         header = ["metric", *arms]
         header += [f"Δ {a} vs {base}" for a in others] if base else []
         header += [f"{a} − {full}" for a in adapters] if full else []
-        rows = []
+        rows, tones = [], []
         for metric in metrics:
-            row = [metric]
+            digits = _decimals(results, task, metric)
+            scale = next(
+                (
+                    scores[(task, a, metric)].get("scale", 1.0)
+                    for a in arms
+                    if (task, a, metric) in scores
+                ),
+                1.0,
+            )
+            row, tone = [metric_label(metric, scale)], [""]
             for arm in arms:
                 score = scores.get((task, arm, metric))
-                row.append(fmt(score["value"], score["scale"]) if score else "")
-            if base:
-                for arm in others:
-                    row.append(_delta_cell(comparisons.get((task, metric, arm, base)), alpha))
-            if full:
-                for arm in adapters:
-                    row.append(_delta_cell(comparisons.get((task, metric, arm, full)), alpha))
+                row.append(fmt(score["value"], score["scale"], decimals=digits) if score else "")
+                tone.append("")
+            pairs = [(a, base) for a in others] if base else []
+            pairs += [(a, full) for a in adapters] if full else []
+            for arm, reference in pairs:
+                cell, cell_tone = _delta_cell(
+                    comparisons.get((task, metric, arm, reference)), digits
+                )
+                row.append(cell)
+                tone.append(cell_tone)
             rows.append(tuple(row))
+            tones.append(tuple(tone))
         n = max((r["n"] for r in results["scores"] if r["task"] == task), default=0)
-        tables.append(TaskTable(task, n, tuple(header), tuple(rows)))
+        tables.append(TaskTable(task, n, tuple(header), tuple(rows), tuple(tones)))
     return tables
 
 
-def _delta_cell(row: Mapping[str, Any] | None, alpha: float) -> str:
+def _delta_cell(row: Mapping[str, Any] | None, digits: int) -> tuple[str, str]:
     if row is None:
-        return ""
-    mark = SIGNIFICANT if _significant(row, alpha) else ""
-    return fmt(row["delta"], row["scale"], signed=True) + mark
-
-
-def _significant(row: Mapping[str, Any], alpha: float) -> bool:
-    p = row.get("p_adjusted")
-    return p is not None and not (isinstance(p, float) and math.isnan(p)) and p < alpha
+        return "", ""
+    significant = is_significant(row)
+    text = fmt(row["delta"], row["scale"], decimals=digits, signed=True)
+    if not significant:
+        return text, ""
+    tone = {"improved": "up", "regressed": "down"}.get(str(row.get("verdict")), "")
+    return text + SIGNIFICANT, tone
 
 
 def verdict_lines(results: Mapping[str, Any]) -> list[str]:
-    """One line per comparison: verdict, delta with CI, adjusted p and the test."""
+    """One line per comparison: verdict, delta with CI, adjusted p, the test, the MDE."""
+    kinds = arm_kinds(results)
+    decimals: dict[tuple[str, str], int] = {}
     lines = []
     for row in results["comparisons"]:
-        scale = row["scale"]
-        lines.append(
+        key = (row["task"], row["metric"])
+        if key not in decimals:
+            decimals[key] = _decimals(results, *key)
+        digits, scale = decimals[key], row["scale"]
+        unit = delta_unit(scale)
+        interval = fmt_interval(row["ci_low"], row["ci_high"], scale, digits, signed=True)
+        text = (
             f"{row['task']} {row['metric']}: {row['arm']} vs {row['reference_arm']}: "
-            f"{row['verdict']} (Δ {fmt(row['delta'], scale, signed=True)} "
-            f"[{fmt(row['ci_low'], scale, signed=True)}, "
-            f"{fmt(row['ci_high'], scale, signed=True)}], "
-            f"p_adj {_fmt_p(row['p_adjusted'])}, {row['test']})"
+            f"{verdict_word(row, kinds)} "
+            f"(Δ {fmt(row['delta'], scale, decimals=digits, signed=True)}"
+            f"{' ' + unit if unit else ''} {interval}, p_adj {fmt_p(row['p_adjusted'])}, "
+            f"{row['test']}"
         )
+        mde = row.get("mde")
+        if row.get("verdict") in ("no significant difference", "insufficient data") and is_number(
+            mde
+        ):
+            text += f"; MDE {fmt(mde, scale, decimals=digits)}{' ' + unit if unit else ''}"
+        if row.get("non_inferiority") is not None:
+            text += "; non-inferior" if row["non_inferiority"] else "; non-inferiority not shown"
+        lines.append(text + ")")
     return lines
-
-
-def _fmt_p(p: Any) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
-    return f"{p:.2g}" if p >= 0.001 else "<0.001"
 
 
 def render_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -1,44 +1,270 @@
-"""The terminal summary printed after a run."""
+"""The terminal summary printed after a run: fits the terminal's width (80 columns when
+piped), colours significant deltas when the stream is a colour terminal, plain otherwise.
+
+Colour follows the usual conventions: ``NO_COLOR`` set to anything non-empty turns it off
+(https://no-color.org), ``FORCE_COLOR`` turns it on, otherwise only a TTY whose ``TERM``
+is not ``dumb`` gets it. Colour never carries meaning alone: significant deltas also have
+a ``*`` and verdicts their words.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import os
+import re
+import shutil
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
-from fteval.report.sections import section_lines
-from fteval.report.table import build_tables, fmt, render_grid, verdict_lines
+from fteval.report.hidden_text import Grid, section_blocks
+from fteval.report.numbers import (
+    correction_note,
+    fmt,
+    fmt_bytes,
+    fmt_params,
+    fmt_seconds,
+    is_number,
+    is_proportion,
+)
+from fteval.report.sections import LENGTH_ALERT_SHARE
+from fteval.report.table import TaskTable, build_tables, verdict_lines
+
+DEFAULT_WIDTH = 80
+GAP = "  "
+ANSI = {"up": "\033[1;32m", "down": "\033[1;31m", "warn": "\033[33m", "bold": "\033[1m"}
+RESET = "\033[0m"
+WORD_TONES = {"improved": "up", "leads": "up", "regressed": "down", "trails": "down"}
+VERDICT_WORD = re.compile(r"(^\s*|: )(improved|regressed|leads|trails)(?= |$)")
 
 
-def render_terminal(results: Mapping[str, Any], run_dir: str | None = None) -> str:
-    """Tables per task, then verdicts and advice, as plain text."""
+def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether to colour output written to ``stream`` (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    if env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The width to fit: the terminal's columns for a TTY, else 80."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty and isatty():
+        return max(40, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
+    return DEFAULT_WIDTH
+
+
+def _paint(text: str, tone: str, color: bool) -> str:
+    return f"{ANSI[tone]}{text}{RESET}" if color and tone in ANSI and text else text
+
+
+def render_terminal(
+    results: Mapping[str, Any],
+    run_dir: str | None = None,
+    *,
+    width: int = DEFAULT_WIDTH,
+    color: bool = False,
+    quiet: bool = False,
+) -> str:
+    """Tables per task, verdicts, notes and cost, fitted to ``width`` columns.
+
+    Args:
+        results: the results object.
+        run_dir: the run directory, printed last.
+        width: the widest line allowed (columns, >= 40).
+        color: colour significant deltas and verdict words with ANSI codes.
+        quiet: only the tables, warnings about cut-off outputs, and the run directory.
+    """
+    width = max(40, width)
     lines: list[str] = []
     for table in build_tables(results):
-        lines.append(
-            f"\n{table.task}  (n={table.n}; scores in %, Δ in points; "
-            "* = significant after correction)"
-        )
-        lines.extend(render_grid(table.header, table.rows))
-    verdicts = verdict_lines(results)
-    if verdicts:
-        lines.append("\nverdicts:")
-        lines.extend(f"  {line}" for line in verdicts)
+        lines.append("")
+        lines += _wrap(f"{table.task}  (n={table.n})", width)
+        lines += fit_table(table, width, color)
+    notes = _unit_note(results)
+    if notes:
+        lines += ["", *_wrap(notes, width)]
+    if quiet:
+        lines += _length_alerts(results, width, color)
+    if results.get("comparisons") and not quiet:
+        lines += ["", "verdicts:"]
+        for line in verdict_lines(results):
+            wrapped = _wrap(line, width, indent="  ", hanging="      ")
+            lines += [_paint_words(part, color) for part in wrapped]
+        lines += ["", *_wrap(correction_note(results), width)]
+    lines += _hidden_sections(results, width, color)  # tables too: shown when quiet
+    if not quiet:
+        lines += _notes(results, width, color)
+        lines += _length_alerts(results, width, color)
+        lines += _cost_lines(results, width)
+    if run_dir:
+        lines += ["", *_wrap(f"run directory: {run_dir}", width)]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _unit_note(results: Mapping[str, Any]) -> str:
+    scales = {r.get("scale") for r in results.get("scores", [])}
+    if any(is_proportion(s) for s in scales):
+        return "(%) = percent; Δ of (%) metrics in percentage points; other metrics in own units."
+    return ""
+
+
+def fit_table(table: TaskTable, width: int, color: bool) -> list[str]:
+    """The table in blocks of columns that each fit ``width`` (the metric column repeats)."""
+    columns = len(table.header)
+    widths = [max(len(str(r[i])) for r in [table.header, *table.rows]) for i in range(columns)]
+    first = min(widths[0], max(8, width // 3))
+    blocks: list[list[int]] = []
+    current: list[int] = []
+    used = first
+    for index in range(1, columns):
+        need = len(GAP) + widths[index]
+        if current and used + need > width:
+            blocks.append(current)
+            current, used = [], first
+        current.append(index)
+        used += need
+    if current:
+        blocks.append(current)
+    lines: list[str] = []
+    for number, block in enumerate(blocks):
+        if number:
+            lines.append("")
+        header = [_clip(table.header[0], first)] + [
+            _clip(table.header[i], width - first - len(GAP)) for i in block
+        ]
+        cell_widths = [first] + [min(widths[i], width - first - len(GAP)) for i in block]
+        lines.append(_join(header, cell_widths, [""] * len(header), color))
+        lines.append(GAP.join("-" * w for w in cell_widths))
+        for row_number, row in enumerate(table.rows):
+            tones = table.tones[row_number] if table.tones else ("",) * columns
+            cells = [_clip(row[0], first)] + [row[i] for i in block]
+            cell_tones = [""] + [tones[i] for i in block]
+            lines.append(_join(cells, cell_widths, cell_tones, color))
+    return lines
+
+
+def _join(cells: Sequence[str], widths: Sequence[int], tones: Sequence[str], color: bool) -> str:
+    padded = [
+        (str(c).ljust(w) if i == 0 else str(c).rjust(w))
+        for i, (c, w) in enumerate(zip(cells, widths))
+    ]
+    painted = [
+        p.replace(str(c).strip(), _paint(str(c).strip(), t, color)) if t else p
+        for p, c, t in zip(padded, cells, tones)
+    ]
+    return GAP.join(painted).rstrip()
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
+
+
+def _wrap(text: str, width: int, indent: str = "", hanging: str = "  ") -> list[str]:
+    if not text:
+        return []
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=hanging,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+
+
+def _paint_words(line: str, color: bool) -> str:
+    """Colour the verdict word of a (wrapped) verdict line."""
+    if not color:
+        return line
+    return VERDICT_WORD.sub(
+        lambda m: m.group(1) + _paint(m.group(2), WORD_TONES[m.group(2)], True), line, count=1
+    )
+
+
+def _hidden_sections(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
+    """Robustness, slices, calibration, training and contamination, fitted to ``width``."""
+    lines: list[str] = []
+    for block in section_blocks(results):
+        if isinstance(block, Grid):
+            lines += fit_table(TaskTable("", 0, block.header, block.rows), width, color)
+            continue
+        if block.startswith("\n"):
+            lines.append("")
+        lines += _wrap(block.lstrip("\n"), width)
+    return lines
+
+
+def _notes(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
+    lines: list[str] = []
     for row in results.get("seed_groups", []):
         scale = row["scale"]
         warning = "  (seed spread ≥ effect: not credited)" if row["spread_exceeds_effect"] else ""
-        lines.append(
-            f"\nseeds {row['group']} {row['task']} {row['metric']}: "
-            f"{fmt(row['mean'], scale)} ± {fmt(row['std'], scale)} over {row['n_seeds']} seeds, "
-            f"Δ vs base {fmt(row['mean_delta_vs_reference'], scale, signed=True)}{warning}"
+        text = (
+            f"seeds {row['group']} {row['task']} {row['metric']}: {fmt(row['mean'], scale)} ± "
+            f"{fmt(row['std'], scale)} over {row['n_seeds']} seeds, Δ vs base "
+            f"{fmt(row['mean_delta_vs_reference'], scale, signed=True)}{warning}"
         )
-    lines.extend(section_lines(results))
+        lines += ["", *_wrap(text, width)]
     for note in results.get("advice", []):
-        lines.append(f"\nadvice: {note['message']}")
+        lines += ["", *_wrap(f"advice: {note['message']}", width)]
+    first_arm = results["arms"][0]["name"] if results.get("arms") else None
     for report in results.get("classification", []):
-        if report["imbalanced"] and report["arm"] == "base":
-            lines.append(
-                f"\nnote: {report['task']} is imbalanced (largest/smallest class = "
+        if report["imbalanced"] and report["arm"] == first_arm:
+            text = (
+                f"note: {report['task']} is imbalanced (largest/smallest class = "
                 f"{report['imbalance_ratio']:.1f}); read f1_macro/f1_weighted beside acc."
             )
-    if run_dir:
-        lines.append(f"\nrun directory: {run_dir}")
-    return "\n".join(lines).lstrip("\n") + "\n"
+            lines += ["", *_wrap(text, width)]
+    for row in results.get("generation", []):
+        if row.get("empty_predictions"):
+            text = (
+                f"note: {row['arm']} gave {row['empty_predictions']} empty outputs of "
+                f"{row.get('n')} on {row['task']}."
+            )
+            lines += ["", *_wrap(text, width)]
+    return lines
+
+
+def _length_alerts(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
+    """A loud line per task x arm whose outputs mostly hit max_new_tokens."""
+    lines: list[str] = []
+    for row in results.get("generation", []):
+        finish = row.get("finish_reasons", {})
+        total = sum(finish.values()) or row.get("n") or 0
+        length = finish.get("length", 0)
+        if total and length / total > LENGTH_ALERT_SHARE:
+            text = (
+                f"WARNING: {row['arm']} hit max_new_tokens on {100 * length / total:.0f}% of "
+                f"{row['task']} outputs ({length} of {total}); its answers are cut off. Raise "
+                "max_new_tokens or add stop strings."
+            )
+            lines += ["", *[_paint(line, "warn", color) for line in _wrap(text, width)]]
+    return lines
+
+
+def _cost_lines(results: Mapping[str, Any], width: int) -> list[str]:
+    rows = results.get("cost", [])
+    if not rows:
+        return []
+    lines = ["", "cost:"]
+    for row in rows:
+        trainable, total = row.get("trainable_params"), row.get("total_params")
+        params = (
+            f"{fmt_params(trainable)} of {fmt_params(total)} params trained"
+            if is_number(trainable)
+            else f"{fmt_params(total)} params"
+        )
+        parts = [
+            params,
+            f"{fmt_bytes(row.get('size_on_disk_bytes'))} on disk",
+            f"eval {fmt_seconds(row.get('eval_wall_s'))}",
+        ]
+        if is_number(row.get("peak_memory_bytes")):
+            parts.append(f"peak {fmt_bytes(row['peak_memory_bytes'])} {row.get('memory_kind', '')}")
+        lines += _wrap(f"{row['arm']}: " + ", ".join(parts), width, indent="  ", hanging="    ")
+    return lines

@@ -1,0 +1,417 @@
+"""A results object holding every section of the results contract (docs/records.md),
+with hand-set numbers, so that reports can be tested before the producers land."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+ARMS = [
+    {"name": "base", "kind": "base", "group": "base", "identity": {"path": "/m/base"}},
+    {"name": "lora", "kind": "adapter", "group": "lora", "identity": {"path": "/m/lora"}},
+    {"name": "qlora-r64", "kind": "adapter", "group": "qlora-r64", "identity": {"path": "/m/q"}},
+    {"name": "full", "kind": "full", "group": "full", "identity": {"path": "/m/full"}},
+]
+VALUES = {  # (task, metric) -> arm -> value (metric units), scale, higher_is_better
+    ("intents", "acc"): ({"base": 0.40, "lora": 0.80, "qlora-r64": 0.78, "full": 0.85}, 100.0),
+    ("intents", "f1_macro"): ({"base": 0.35, "lora": 0.79, "qlora-r64": 0.77, "full": 0.84}, 100.0),
+    ("summaries", "bleu"): ({"base": 12.5, "lora": 15.8, "qlora-r64": 15.0, "full": 16.1}, 1.0),
+    ("mmlu", "acc_micro"): ({"base": 0.45, "lora": 0.44, "qlora-r64": 0.45, "full": 0.43}, 100.0),
+    ("mmlu_stem", "acc"): ({"base": 0.41, "lora": 0.30, "qlora-r64": 0.40, "full": 0.39}, 100.0),
+}
+
+
+def _score(task: str, metric: str, arm: str, value: float, scale: float) -> dict[str, Any]:
+    width = 0.04 if scale == 100 else 1.2
+    return {
+        "task": task,
+        "arm": arm,
+        "metric": metric,
+        "value": value,
+        "ci_low": value - width,
+        "ci_high": value + width,
+        "n": 200,
+        "scale": scale,
+        "higher_is_better": True,
+        "signature": f"{metric}|ci:percentile|seed:1",
+    }
+
+
+def _comparison(
+    task: str, metric: str, arm: str, ref: str, values: dict, scale: float, verdict: str
+) -> dict[str, Any]:
+    delta = values[arm] - values[ref]
+    width = 0.03 if scale == 100 else 0.9
+    return {
+        "task": task,
+        "metric": metric,
+        "arm": arm,
+        "reference_arm": ref,
+        "reference_kind": "full" if ref == "full" else "base",
+        "value": values[arm],
+        "reference_value": values[ref],
+        "delta": delta,
+        "ci_low": delta - width,
+        "ci_high": delta + width,
+        "p_value": 0.001,
+        "p_adjusted": 0.004,
+        "test": "mcnemar_exact" if scale == 100 else "paired_permutation",
+        "verdict": verdict,
+        "reason": f"{verdict} because",
+        "mde": 0.05 if scale == 100 else 1.1,
+        "n": 200,
+        "scale": scale,
+        "higher_is_better": True,
+        "signature": "sig",
+    }
+
+
+def _verdict(delta: float, width: float, ref: str) -> str:
+    if delta - width > 0:
+        return "improved"
+    if delta + width < 0:
+        return "regressed"
+    return "no significant difference"
+
+
+def full_results() -> dict[str, Any]:
+    """Every section of the contract, for 4 arms and 3 tasks plus a task group."""
+    scores, comparisons = [], []
+    for (task, metric), (values, scale) in VALUES.items():
+        for arm, value in values.items():
+            scores.append(_score(task, metric, arm, value, scale))
+        width = 0.03 if scale == 100 else 0.9
+        for arm, ref in (
+            ("lora", "base"),
+            ("qlora-r64", "base"),
+            ("full", "base"),
+            ("lora", "full"),
+            ("qlora-r64", "full"),
+        ):
+            verdict = _verdict(values[arm] - values[ref], width, ref)
+            comparisons.append(_comparison(task, metric, arm, ref, values, scale, verdict))
+    results: dict[str, Any] = {
+        "schema_version": "1",
+        "arms": copy.deepcopy(ARMS),
+        "tasks": [
+            {
+                "name": "intents",
+                "kind": "multiple_choice",
+                "metrics": ["acc", "f1_macro"],
+                "labels": ["login", "billing"],
+                "n_examples": 200,
+                "source": "intents.yaml",
+            },
+            {
+                "name": "summaries",
+                "kind": "generate",
+                "metrics": ["bleu"],
+                "labels": [],
+                "n_examples": 200,
+                "source": "cnn_dailymail",
+            },
+            {
+                "name": "mmlu_stem",
+                "kind": "multiple_choice",
+                "metrics": ["acc"],
+                "labels": [],
+                "n_examples": 200,
+                "source": "cais/mmlu",
+                "role": "guardrail",
+            },
+        ],
+        "scores": scores,
+        "comparisons": comparisons,
+        "advice": [
+            {
+                "task": "intents",
+                "metric": "acc",
+                "arm": "qlora-r64",
+                "gap_points": -7.0,
+                "message": "qlora-r64 trails the full fine-tune by 7.0 points on intents acc.",
+            }
+        ],
+        "classification": [
+            {
+                "task": "intents",
+                "arm": arm,
+                "labels": ["login", "billing"],
+                "class_counts": {"login": 150, "billing": 50},
+                "imbalance_ratio": 3.0,
+                "imbalanced": True,
+                "confusion_matrix": [[140, 10], [30, 20]],
+                "predicted_outside_labels": [0, 0],
+                "per_class": {
+                    "login": {"precision": 0.82, "recall": 0.93, "f1": 0.87},
+                    "billing": {"precision": 0.67, "recall": 0.4, "f1": 0.5},
+                },
+            }
+            for arm in ("base", "lora", "qlora-r64", "full")
+        ],
+        "seed_groups": [],
+        "generation": [
+            {
+                "task": "summaries",
+                "arm": "base",
+                "n": 200,
+                "empty_predictions": 3,
+                "generated_tokens": 25000,
+                "finish_reasons": {"length": 180, "stop": 20},
+            },
+            {
+                "task": "summaries",
+                "arm": "lora",
+                "n": 200,
+                "empty_predictions": 0,
+                "generated_tokens": 9000,
+                "finish_reasons": {"length": 10, "stop": 190},
+            },
+        ],
+        "statistics": {
+            "confidence": 0.95,
+            "bootstrap_resamples": 2000,
+            "permutations": 10000,
+            "ci_method": "percentile",
+            "correction": "holm",
+            "alpha": 0.05,
+            "seed": 1234,
+        },
+        "task_groups": [
+            {
+                "name": "mmlu",
+                "parent": None,
+                "level": "group",
+                "members": ["mmlu_stem"],
+                "aggregations": ["micro", "macro"],
+            },
+            {
+                "name": "mmlu_stem",
+                "parent": "mmlu",
+                "level": "category",
+                "members": ["x"],
+                "aggregations": ["micro"],
+            },
+        ],
+        "robustness": [
+            {
+                "task": "intents",
+                "arm": arm,
+                "perturbation": "typo",
+                "perturbation_signature": "s",
+                "metric": "acc",
+                "n": 200,
+                "k": 3,
+                "clean": clean,
+                "perturbed": clean - drop,
+                "worst_of_k": clean - drop - 0.05,
+                "ratio": (clean - drop) / clean,
+                "drop": -drop,
+                "drop_ci_low": -drop - 0.03,
+                "drop_ci_high": -drop + 0.03,
+                "gap_vs_base": 0.01,
+                "gap_ci_low": -0.02,
+                "gap_ci_high": 0.04,
+                "gap_p_value": None if arm == "base" else 0.3,
+                "brittle": (clean - drop) / clean < 0.9,
+                "brittle_threshold": 0.9,
+                "scale": 100.0,
+                "higher_is_better": True,
+            }
+            for arm, clean, drop in (("base", 0.40, 0.02), ("lora", 0.80, 0.12))
+        ],
+        "slices": [
+            {
+                "task": "intents",
+                "field": "channel",
+                "slice": channel,
+                "arm": arm,
+                "metric": "acc",
+                "n": 100,
+                "value": value,
+                "ci_low": value - 0.05,
+                "ci_high": value + 0.05,
+                "delta_vs_base": value - 0.4,
+                "delta_ci_low": value - 0.45,
+                "delta_ci_high": value - 0.35,
+                "p_value": 0.01,
+                "p_adjusted": 0.02,
+                "verdict": "regressed" if value < 0.4 else "improved",
+                "is_worst": channel == "chat",
+                "regressed_while_task_improved": value < 0.4,
+                "scale": 100.0,
+                "higher_is_better": True,
+            }
+            for channel, arm, value in (("email", "lora", 0.9), ("chat", "lora", 0.3))
+        ],
+        "slice_summary": [
+            {
+                "task": "intents",
+                "field": "channel",
+                "arm": "lora",
+                "metric": "acc",
+                "worst_slice": "chat",
+                "best_slice": "email",
+                "best_worst_gap": 0.6,
+                "gap_ci_low": 0.5,
+                "gap_ci_high": 0.7,
+            }
+        ],
+        "calibration": [
+            {
+                "task": "intents",
+                "arm": arm,
+                "n": 200,
+                "accuracy": acc,
+                "mean_confidence": conf,
+                "overconfidence": conf - acc,
+                "ece": abs(conf - acc),
+                "ece_equal_mass": 0.1,
+                "n_bins": 15,
+                "brier": 0.2,
+                "nll": 0.6,
+                "temperature": 1.7,
+                "ece_after_temperature": 0.03,
+                "reliability": {
+                    "bin_lower": [0.0, 0.5],
+                    "bin_upper": [0.5, 1.0],
+                    "count": [50, 150],
+                    "mean_confidence": [0.4, 0.95],
+                    "accuracy": [0.3, 0.7],
+                },
+                "deltas_vs_base": {}
+                if arm == "base"
+                else {"ece": {"delta": 0.1, "ci_low": 0.05, "ci_high": 0.15, "p_value": 0.01}},
+                "overconfident": conf - acc > 0.1,
+            }
+            for arm, acc, conf in (("base", 0.4, 0.45), ("lora", 0.8, 0.97))
+        ],
+        "training": [
+            {
+                "arm": "lora",
+                "source": "trainer_state.json",
+                "steps": [10, 20, 30, 40],
+                "train_loss": [2.0, 1.2, 0.8, 0.5],
+                "eval_loss": [2.1, 1.5, None, 1.7],
+                "best_step": 20,
+                "best_eval_loss": 1.5,
+                "final_step": 40,
+                "final_eval_loss": 1.7,
+                "train_val_gap": -1.2,
+                "overfitting": True,
+                "message": "validation loss rose after step 20 while training loss fell",
+            }
+        ],
+        "checkpoints": [
+            {
+                "series": "lora-steps",
+                "task": "intents",
+                "metric": "acc",
+                "arms": ["lora", "qlora-r64"],
+                "steps": [100, 200],
+                "values": [0.8, 0.78],
+                "best_arm": "lora",
+                "last_vs_best": {
+                    "delta": -0.02,
+                    "ci_low": -0.05,
+                    "ci_high": 0.01,
+                    "p_value": 0.3,
+                    "verdict": "no significant difference",
+                },
+            }
+        ],
+        "contamination": [
+            {
+                "task": "intents",
+                "source": "train.jsonl",
+                "n": 200,
+                "exact": 4,
+                "near": 6,
+                "threshold": 0.8,
+                "duplicates_in_test": 2,
+                "by_arm": [
+                    {
+                        "arm": "lora",
+                        "metric": "acc",
+                        "clean_value": 0.79,
+                        "overlap_value": 0.95,
+                        "clean_delta_vs_base": 0.39,
+                        "overlap_delta_vs_base": 0.5,
+                        "clean_delta_ci_low": 0.3,
+                        "clean_delta_ci_high": 0.45,
+                        "overlap_delta_ci_low": 0.2,
+                        "overlap_delta_ci_high": 0.7,
+                    }
+                ],
+            }
+        ],
+        "judge": [
+            {
+                "task": "summaries",
+                "arm": "lora",
+                "opponent": "base",
+                "judge": "judge-7b",
+                "n": 200,
+                "wins": 120,
+                "ties": 20,
+                "losses": 58,
+                "unreadable": 2,
+                "win_rate": 0.65,
+                "lc_win_rate": 0.61,
+                "mean_length": 310.0,
+                "opponent_mean_length": 250.0,
+            }
+        ],
+        "cost": [
+            {
+                "arm": "base",
+                "kind": "base",
+                "trainable_params": None,
+                "total_params": 6_738_415_616,
+                "size_on_disk_bytes": 13_476_839_424,
+                "eval_wall_s": 120.5,
+                "tokens": 50_000,
+                "tokens_per_s": 415.0,
+                "peak_memory_bytes": 15_000_000_000,
+                "memory_kind": "cuda",
+            },
+            {
+                "arm": "lora",
+                "kind": "adapter",
+                "trainable_params": 4_194_304,
+                "total_params": 6_742_609_920,
+                "size_on_disk_bytes": 16_794_200,
+                "eval_wall_s": 130.0,
+                "tokens": 50_000,
+                "tokens_per_s": 384.6,
+                "peak_memory_bytes": 15_100_000_000,
+                "memory_kind": "cuda",
+            },
+            {
+                "arm": "full",
+                "kind": "full",
+                "trainable_params": 6_738_415_616,
+                "total_params": 6_738_415_616,
+                "size_on_disk_bytes": 13_476_839_424,
+                "eval_wall_s": 125.0,
+                "tokens": 50_000,
+                "tokens_per_s": 400.0,
+                "peak_memory_bytes": 15_000_000_000,
+                "memory_kind": "cuda",
+            },
+        ],
+    }
+    return results
+
+
+def all_table_cells(sections) -> list[str]:
+    """Every cell text of every table in a document."""
+    from fteval.report.document import Section, Table
+
+    cells = []
+    for section in sections:
+        for block in section.blocks:
+            if isinstance(block, Table):
+                cells += [str(c) for row in block.rows for c in row]
+            elif isinstance(block, Section):
+                cells += all_table_cells([block])
+    return cells
