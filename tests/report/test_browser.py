@@ -43,7 +43,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fteval.api import run as api_run
     from fteval.demo.train import TrainSettings
 
-    settings = dataclasses.replace(TrainSettings.tiny(), full_steps=3, full_lr=0.05)
+    settings = dataclasses.replace(TrainSettings.tiny(), full_steps=6, full_lr=0.1)
     build = assets.build_demo_assets
     patch = pytest.MonkeyPatch()
     patch.setattr(
@@ -71,6 +71,8 @@ def _expected_flips(run: Path, arm: str | None) -> list[str]:
     acc: dict[str, dict[str, float]] = {}
     for line in (run / "samples.jsonl").read_text().splitlines():
         sample = json.loads(line)
+        if "~" in sample["task"]:  # a perturbed or validation variant, not the clean item
+            continue
         acc.setdefault(sample["arm"], {})[sample["example_id"]] = sample["scores"]["acc"]
     arms = [arm] if arm else [a for a in acc if a != "base"]
     return sorted(i for i in acc["base"] if any(acc[a][i] != acc["base"][i] for a in arms))
@@ -83,6 +85,7 @@ SELECT = """(() => {{
     el.dispatchEvent(new Event("change"));
   }};
   set("f-page-size", "all");
+  set("f-perturbation", {perturbation});
   set("f-arm", {arm});
   set("f-outcome", {outcome});
   return {{
@@ -122,15 +125,24 @@ def test_demo_report_in_headless_chromium(demo_run):
         ):
             assert (kind in charts) == bool(results.get(section)), kind
         assert "cost" in charts
-        total = browser.evaluate(SELECT.format(arm='""', outcome='"all"'))
+        clean = '"(clean)"'
+        total = browser.evaluate(SELECT.format(arm='""', outcome='"all"', perturbation=clean))
         assert total["count"] == len(total["ids"]) == results["scores"][0]["n"]
+        perturbed = {r["perturbation"] for r in results.get("robustness", [])}
+        for name in perturbed:  # each perturbation's variants, one per item and variant
+            shown = browser.evaluate(
+                SELECT.format(arm='""', outcome='"all"', perturbation=json.dumps(name))
+            )
+            assert shown["count"] == results["scores"][0]["n"], name
 
         # "flips" shows exactly the items whose outcome differs from base's
         flipped_any = 0
         for arm in [None, *arms[1:]]:
             shown = browser.evaluate(
                 SELECT.format(
-                    arm=json.dumps(str(arms.index(arm)) if arm else ""), outcome='"flips"'
+                    arm=json.dumps(str(arms.index(arm)) if arm else ""),
+                    outcome='"flips"',
+                    perturbation=clean,
                 )
             )
             expected = _expected_flips(demo_run, arm)

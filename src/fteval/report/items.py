@@ -75,6 +75,12 @@ def slice_value(meta: Mapping[str, Any], field: str) -> str | None:
     return None
 
 
+def _internal(sample: SampleResult) -> bool:
+    """Items a run answers only for its own use (calibration's validation copy of a task,
+    ``<task>~validation``): not evaluated items, so not in the browser."""
+    return "~" in sample.task and sample.meta.get("split") == "validation"
+
+
 def perturbation_of(meta: Mapping[str, Any]) -> str:
     """The perturbation that made an item (``""`` for a clean item)."""
     value = meta.get("perturbation")
@@ -99,6 +105,8 @@ def browser_data(
     arm_index = {name: i for i, name in enumerate(arms)}
     by_task: dict[str, list[SampleResult]] = {}
     for sample in samples:
+        if _internal(sample):
+            continue
         by_task.setdefault(sample.task, []).append(sample)
     kinds = {t["name"]: t.get("kind", "") for t in results.get("tasks", [])}
     fields = list(dict.fromkeys(str(r["field"]) for r in results.get("slices", []) if "field" in r))
