@@ -1,7 +1,9 @@
 """The metric registry: names users write (``acc``, ``f1_macro``, ``bleu``) -> Metric objects.
 
 A factory takes keyword-only context (``labels`` for classification metrics) and returns
-one or more metrics; ``f1_per_class`` expands to one metric per label.
+one or more metrics; ``f1_per_class`` expands to one metric per label. The metric modules
+that register themselves (text, lm, semantic, code) are imported on the first lookup
+(their heavy imports are lazy, so this is cheap).
 """
 
 from __future__ import annotations
@@ -10,30 +12,34 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from fteval._util.registry import Registry
 from fteval.metrics.base import Metric
 from fteval.metrics.classification import F1, Accuracy, NormalisedAccuracy, Precision, Recall
 from fteval.metrics.options import coerce_options
 
 MetricFactory = Callable[..., Metric | list[Metric]]
-_FACTORIES: dict[str, MetricFactory] = {}
+METRICS: Registry[MetricFactory] = Registry(
+    "metric",
+    loaders=(
+        "fteval.metrics.lm",
+        "fteval.metrics.text",
+        "fteval.metrics.semantic",
+        "fteval.metrics.code",
+        "fteval.metrics.extraction",
+        "fteval.metrics.code_text",
+        "fteval.metrics.external",
+    ),
+)
 
 
 def register(name: str) -> Callable[[MetricFactory], MetricFactory]:
     """Register ``factory`` under ``name`` (a decorator). Names are unique."""
-
-    def decorate(factory: MetricFactory) -> MetricFactory:
-        if name in _FACTORIES:
-            raise ValueError(f"metric {name!r} is registered twice")
-        _FACTORIES[name] = factory
-        return factory
-
-    return decorate
+    return METRICS.register(name)
 
 
 def available_metrics() -> list[str]:
     """Every registered metric name, sorted."""
-    _load_optional_modules()
-    return sorted(_FACTORIES)
+    return METRICS.names()
 
 
 MetricSpec = str | Mapping[str, Any]
@@ -53,15 +59,12 @@ def make_metrics(
         ValueError: a name is unknown (the message lists the known ones), an option is
             not one the metric takes, or a metric needs context that was not given.
     """
-    _load_optional_modules()
     metrics: list[Metric] = []
     for spec in specs:
         name, own = metric_name_and_options(spec)
-        factory = _FACTORIES.get(name)
+        factory = METRICS.find(name)
         if factory is None:
-            raise ValueError(
-                f"unknown metric {name!r}; known metrics: {', '.join(sorted(_FACTORIES))}"
-            )
+            raise ValueError(METRICS.unknown(name))
         try:
             made = factory(labels=labels, **own)
         except TypeError as error:
@@ -151,30 +154,3 @@ register_class("acc_norm", NormalisedAccuracy)
 for _cls in (Precision, Recall, F1):
     for _average in ("macro", "weighted", "micro", "binary", None):
         register(f"{_cls.kind}_{_average or 'per_class'}")(_confusion_factory(_cls, _average))
-
-_OPTIONAL_MODULES = (
-    "fteval.metrics.lm",
-    "fteval.metrics.text",
-    "fteval.metrics.semantic",
-    "fteval.metrics.code",
-    "fteval.metrics.extraction",
-    "fteval.metrics.code_text",
-    "fteval.metrics.external",
-)
-_loaded = False
-
-
-def _load_optional_modules() -> None:
-    """Import metric modules that register themselves (cheap: heavy imports are lazy)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import importlib
-
-    for module in _OPTIONAL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise

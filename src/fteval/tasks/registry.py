@@ -7,18 +7,19 @@ Built-in modules (``fteval.tasks.builtin``) register themselves when first neede
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fteval._util.registry import Registry
 from fteval.errors import ConfigError
 from fteval.tasks.options import TaskOptions
 from fteval.tasks.task import Task
 from fteval.tasks.yaml_task import load_task_file
 
 BuiltinFactory = Callable[..., Task | Sequence[Task]]
-_BUILTINS: dict[str, BuiltinFactory] = {}
-_LOADED = False
+# importing ``fteval.tasks.builtin`` imports the built-in task modules, which register
+# themselves with ``register_builtin`` (cheap: no data is read until a task is loaded)
+BUILTINS: Registry[BuiltinFactory] = Registry("built-in task", loaders=("fteval.tasks.builtin",))
 LMEVAL_PREFIX = "lmeval:"
 
 
@@ -28,20 +29,12 @@ def register_builtin(name: str) -> Callable[[BuiltinFactory], BuiltinFactory]:
     The factory takes a ``TaskOptions`` (or nothing) and returns a task or a list of
     tasks (a group).
     """
-
-    def decorate(factory: BuiltinFactory) -> BuiltinFactory:
-        if name in _BUILTINS:
-            raise ValueError(f"built-in task {name!r} is registered twice")
-        _BUILTINS[name] = factory
-        return factory
-
-    return decorate
+    return BUILTINS.register(name)
 
 
 def builtin_tasks() -> list[str]:
     """Names of the built-in tasks."""
-    _load_builtin_modules()
-    return sorted(_BUILTINS)
+    return BUILTINS.names()
 
 
 def load_task(spec: str, *, limit: int | None = None, options: TaskOptions | None = None) -> Task:
@@ -84,9 +77,9 @@ def load_tasks(
         from fteval.tasks.lmeval import load_lmeval_tasks
 
         return [t.limited(limit) for t in load_lmeval_tasks(spec[len(LMEVAL_PREFIX) :], options)]
-    _load_builtin_modules()
-    if spec in _BUILTINS:
-        made = _BUILTINS[spec](options)
+    factory = BUILTINS.find(spec)
+    if factory is not None:
+        made = factory(options)
         tasks = [made] if isinstance(made, Task) else list(made)
         return [t.limited(limit) for t in tasks]
     known = ", ".join(builtin_tasks()) or "none yet"
@@ -94,12 +87,3 @@ def load_tasks(
         f"unknown task {spec!r}: not a .yaml task file, not lmeval:NAME and not a built-in "
         f"task (built-ins: {known}; `fteval tasks` lists them)"
     )
-
-
-def _load_builtin_modules() -> None:
-    """Import the built-in task modules, which register themselves (cheap: no data)."""
-    global _LOADED
-    if _LOADED:
-        return
-    importlib.import_module("fteval.tasks.builtin")
-    _LOADED = True
