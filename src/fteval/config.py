@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from fteval._util.validation import describe_validation_error
+from fteval.compare.options import DEFAULT_SEED, CorrectionScope, resolve_levels
 from fteval.data.yamltext import load_yaml
 from fteval.errors import ConfigError
 from fteval.records import ArmSpec
@@ -48,7 +49,7 @@ class RunConfig(BaseModel):
     dtype: DType = "auto"
     device: str = "auto"
     limit: int | None = Field(default=None, ge=1, description="first N examples per task")
-    seed: int = 1234
+    seed: int = Field(default=DEFAULT_SEED, description="decoding and statistics base seed")
     max_length: int | None = Field(default=None, ge=8, description="context window override")
     allow_base_mismatch: bool = False
     allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
@@ -59,12 +60,20 @@ class RunConfig(BaseModel):
     cache_dir: str | None = Field(
         default=None, description="response cache folder (default: user cache); 'off' disables"
     )
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="interval level; follows 1 - alpha"
+    )
     bootstrap_resamples: int = Field(default=2000, ge=100, le=1_000_000)
     permutations: int = Field(default=10_000, ge=100, le=10_000_000)
     ci_method: Literal["percentile", "bca"] = "percentile"
     correction: Literal["holm", "bh"] = "holm"
-    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    correction_scope: CorrectionScope = Field(
+        default="arm-pair",
+        description="comparisons corrected together: each arm pair's, or the whole run's",
+    )
+    alpha: float = Field(
+        default=0.05, gt=0.0, lt=0.5, description="significance level; follows 1 - confidence"
+    )
     non_inferiority: dict[str, float] = Field(
         default_factory=dict,
         description="TASK or TASK/METRIC -> largest tolerated drop vs base, in points",
@@ -165,6 +174,19 @@ class RunConfig(BaseModel):
                 raise ValueError(f"{key}: no arm named {unknown[0]!r} (arms: {sorted(names)})")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _levels(cls, data: Any) -> Any:
+        """One of alpha and confidence decides the other; a contradicting pair is an error."""
+        if not isinstance(data, Mapping):
+            return data
+        alpha, confidence = data.get("alpha"), data.get("confidence")
+        given = [v for v in (alpha, confidence) if v is not None]
+        if not given or not all(_is_number(v) for v in given):
+            return data  # nothing to resolve, or the field check names the bad value
+        alpha, confidence = resolve_levels(alpha, confidence)
+        return {**data, "alpha": alpha, "confidence": confidence}
+
     @field_validator("adapters")
     @classmethod
     def _adapter_names(cls, adapters: dict[str, str]) -> dict[str, str]:
@@ -240,6 +262,10 @@ def check_margins(margins: Mapping[str, float]) -> dict[str, float]:
         if not math.isfinite(margin) or margin < 0:
             raise ValueError(f"the margin of {key!r} must be finite and >= 0 points, got {margin}")
     return dict(margins)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_adapter_flags(values: list[str]) -> dict[str, str]:

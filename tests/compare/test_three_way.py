@@ -42,7 +42,7 @@ def test_rows_carry_the_record_contract_and_adjusted_p_values_are_no_smaller():
     }
     table = {**table_of(outcomes, "t1"), **table_of(outcomes, "t2")}
     arms = [ARMS[0], ARMS[1], ARMS[3]]
-    rows = comparison_rows(table, arms, StatsOptions(n_resamples=200, n_permutations=200))
+    rows = comparison_rows(table, arms, StatsOptions(bootstrap_resamples=200, permutations=200))
     assert len(rows) == 2 * 3
     for row in rows:
         assert row["p_adjusted"] >= row["p_value"]
@@ -54,8 +54,9 @@ def test_rows_carry_the_record_contract_and_adjusted_p_values_are_no_smaller():
 def test_advice_only_when_an_adapter_trails_full_by_more_than_5_points():
     def row(delta, kind="full", higher=True):
         return {"task": "t", "metric": "acc", "arm": "lora", "reference_arm": "full",
-                "reference_kind": kind, "delta": delta, "scale": 100.0,
-                "higher_is_better": higher}  # fmt: skip
+                "reference_kind": kind, "delta": delta, "scale": 100.0, "unit": "proportion",
+                "higher_is_better": higher, "n": 100, "verdict": "regressed",
+                "significant": True}  # fmt: skip
 
     assert advice([row(-0.051)])[0]["gap_points"] == pytest.approx(-5.1)
     assert advice([row(-0.049)]) == []
@@ -65,10 +66,10 @@ def test_advice_only_when_an_adapter_trails_full_by_more_than_5_points():
 
 def test_non_inferiority_margin_in_points_is_applied_vs_base_only():
     outcomes = {"base": [1] * 100, "lora": [1] * 99 + [0]}
-    options = StatsOptions(n_resamples=300, n_permutations=300, margins={"t": 5.0})
+    options = StatsOptions(bootstrap_resamples=300, permutations=300, non_inferiority={"t": 5.0})
     rows = comparison_rows(table_of(outcomes), ARMS[:2], options)
     assert rows[0]["non_inferiority"] is True
-    strict = StatsOptions(n_resamples=300, n_permutations=300, margins={"t/acc": 0.1})
+    strict = StatsOptions(bootstrap_resamples=300, permutations=300, non_inferiority={"t/acc": 0.1})
     assert comparison_rows(table_of(outcomes), ARMS[:2], strict)[0]["non_inferiority"] is False
 
 

@@ -20,7 +20,9 @@ def describe_validation_error(
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
+        if not item["loc"]:  # a rule over several keys: its message names them
+            lines.append(f"{source}: {str(item['msg']).removeprefix('Value error, ')}")
+        elif item["type"] == "extra_forbidden":
             known = ", ".join(sorted(known_keys(tuple(item["loc"]))))
             lines.append(f"{source}: unknown key {key!r} (known keys: {known})")
         elif item["type"] == "missing":

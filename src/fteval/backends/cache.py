@@ -66,10 +66,10 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fteval._util.versions import installed_versions
 from fteval.errors import FtevalError
 from fteval.records import (
     GenerateRequest,
@@ -252,13 +252,7 @@ def support_file_hashes(folder: str | Path) -> dict[str, str]:
 
 def software_versions() -> dict[str, str | None]:
     """Versions of fteval and the libraries whose upgrades can change numerics."""
-    versions: dict[str, str | None] = {"fteval": __version__}
-    for package in SOFTWARE:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
+    return {"fteval": __version__, **installed_versions(SOFTWARE)}
 
 
 # ---- values ----

@@ -9,10 +9,10 @@ gold answers to simulate a fine-tune that helps.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 
+from fteval._util.hashing import stable_unit as _unit
 from fteval.backends.base import (
     GENERATE,
     LOGLIKELIHOOD,
@@ -30,12 +30,6 @@ from fteval.records import (
     RollingLoglikelihoodRequest,
     RollingLoglikelihoodResult,
 )
-
-
-def _unit(*parts: str) -> float:
-    """A stable pseudo-random number in [0, 1) from strings."""
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 class FakeBackend(Backend):

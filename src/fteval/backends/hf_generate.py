@@ -13,12 +13,12 @@ against tokens generated, so the cost of padding and finished rows is visible.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fteval._util.hashing import stable_int
 from fteval.records import GenerateRequest, GenerationResult
 
 
@@ -61,8 +61,7 @@ def _cache_keyword(model: Any) -> str:
 
 def row_seed(seed: int, prompt: str, sample: int) -> int:
     """The sampling seed of one (prompt, sample index): independent of batching."""
-    digest = hashlib.sha256(f"{seed}\x1f{sample}\x1f{prompt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+    return stable_int(seed, sample, prompt, bits=63)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

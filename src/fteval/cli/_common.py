@@ -9,6 +9,12 @@ from typing import Any
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+REQUIRE_HELP = (
+    "exit 3 unless every matching comparison vs base shows WANT: improved, no-regression "
+    "or non-inferior (needs --non-inferiority); without /METRIC every metric of the task, "
+    "without @ARM every non-base arm (repeatable); one that matches nothing exits 2"
+)
+
 
 def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     """The statistics options shared by ``run`` and ``score``."""
@@ -23,8 +29,20 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ci-method", choices=["percentile", "bca"])
     parser.add_argument("--correction", choices=["holm", "bh"])
-    parser.add_argument("--alpha", type=float)
-    parser.add_argument("--confidence", type=float)
+    parser.add_argument(
+        "--correction-scope",
+        choices=["arm-pair", "run"],
+        help="comparisons corrected together: each arm pair's tasks x metrics (default), "
+        "or every comparison of the run",
+    )
+    parser.add_argument(
+        "--alpha", type=float, help="significance level (default 0.05; sets --confidence)"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        help="interval level (default 1 - alpha); given with --alpha, it must equal 1 - alpha",
+    )
 
 
 def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False) -> None:

@@ -5,15 +5,27 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fteval.cli._common import EXIT_OK, gate
+from fteval.cli._common import EXIT_OK, REQUIRE_HELP, gate
 
 
 def add_parser(sub: Any) -> None:
     """Register ``check``."""
     check = sub.add_parser("check", help="CI gate over a results.json (exit 3 when it fails)")
     check.add_argument("results", help="results.json or a run directory")
-    check.add_argument("--fail-on", choices=["regression", "none"], default="regression")
-    check.add_argument("--require", action="append", default=[], metavar="TASK[/METRIC][@ARM]=WANT")
+    check.add_argument(
+        "--fail-on",
+        choices=["regression", "none"],
+        default="regression",
+        help="regression (default): exit 3 when a comparison vs base is a significant "
+        "regression, or misses its non-inferiority margin; none: only --require gates",
+    )
+    check.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="TASK[/METRIC][@ARM]=WANT",
+        help=REQUIRE_HELP,
+    )
     check.set_defaults(handler=check_command)
 
 

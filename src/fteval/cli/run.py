@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from fteval.cli._common import (
+    REQUIRE_HELP,
     add_output_flags,
     add_stats_flags,
     check_trackers,
@@ -93,14 +94,15 @@ def add_parser(sub: Any) -> None:
     run.add_argument(
         "--fail-on",
         choices=["regression", "none"],
-        help="exit 3 on a significant regression vs base",
+        help="regression: exit 3 on a significant regression vs base (or a missed "
+        "non-inferiority margin); default none here (fteval check defaults to regression)",
     )
     run.add_argument(
         "--require",
         action="append",
         default=[],
         metavar="TASK[/METRIC][@ARM]=WANT",
-        help="exit 3 unless met; WANT: improved, no-regression, non-inferior",
+        help=REQUIRE_HELP,
     )
     add_output_flags(run)
     run.add_argument("--verbose", action="store_true")
@@ -214,6 +216,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "permutations",
         "ci_method",
         "correction",
+        "correction_scope",
         "alpha",
         "confidence",
         "fail_on",
@@ -232,16 +235,18 @@ def run_command(args: argparse.Namespace) -> int:
     from fteval.compare.gate import Requirement
     from fteval.config import build_config, load_config_file
 
-    for text in args.require:  # a typo must not cost a whole evaluation
-        Requirement.parse(text)
-    check_trackers(args.log_to)
+    requirements = [Requirement.parse(text) for text in args.require]  # before the run:
+    check_trackers(args.log_to)  # a typo must not cost a whole evaluation
     overrides = _run_overrides(args)
     config = (
         load_config_file(args.config, overrides)
         if args.config
         else build_config(overrides, source="flags")
     )
-    results = run(config, progress=not args.quiet)
+    arms = [arm.name for arm in config.arms() if arm.kind != "base"]
+    for requirement in requirements:
+        requirement.check_before_run(arms, config.non_inferiority)
+    results = dict(run(config, progress=not args.quiet))  # the results object and run_dir
     print_results(results, as_json=args.json, quiet=args.quiet)
     log_to_trackers(args.log_to, results.get("run_dir"))
     return gate(results, fail_on=config.fail_on, require=args.require)

@@ -51,7 +51,9 @@ def add_parser(sub: Any) -> None:
         help="run code WITHOUT isolation when bubblewrap is missing",
     )
     score.add_argument("--out", help="run directory (default runs/<UTC time>)")
-    score.add_argument("--seed", type=int, default=0, help="statistics seed")
+    score.add_argument(
+        "--seed", type=int, help="statistics base seed (default: fteval run's default)"
+    )
     add_stats_flags(score)
     add_output_flags(score, quiet_help="print only the tables")
     score.set_defaults(handler=score_command)

@@ -5,8 +5,9 @@ with a message naming the flag (or file) and the value, never a traceback and ne
 half-made run directory:
 
 * ``stats_options``: ``--bootstrap``, ``--permutations``, ``--ci-method``,
-  ``--correction``, ``--alpha``, ``--confidence`` with the bounds a run config has
-  (``fteval.config.RunConfig``: one source for ``run``, ``score``, ``compare``...);
+  ``--correction``, ``--correction-scope``, ``--alpha``, ``--confidence`` with the bounds
+  a run config has (``fteval.config.RunConfig``: one source for ``run``, ``score``,
+  ``compare``...), and alpha and confidence made to agree (``resolve_levels``);
 * ``check_out_dir``: ``--out``/``--out-dir``/``--cache-dir`` must be (or become) a
   directory: not a file, not under one;
 * ``parse_labels``: ``--labels`` as a non-empty list of distinct, non-empty labels;
@@ -32,17 +33,9 @@ STATS_FLAGS = {
     "permutations": "--permutations",
     "ci_method": "--ci-method",
     "correction": "--correction",
+    "correction_scope": "--correction-scope",
     "alpha": "--alpha",
     "confidence": "--confidence",
-}
-# RunConfig field -> StatsOptions field
-_STATS_OPTIONS = {
-    "bootstrap_resamples": "n_resamples",
-    "permutations": "n_permutations",
-    "ci_method": "ci_method",
-    "correction": "correction",
-    "alpha": "alpha",
-    "confidence": "confidence",
 }
 
 
@@ -78,15 +71,25 @@ def stats_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(checked, name) for name in given}
 
 
-STATS_OPTION_NAMES = _STATS_OPTIONS  # RunConfig's statistics names -> StatsOptions fields
+def stats_options(args: argparse.Namespace, *, seed: int | None) -> Any:
+    """A validated ``StatsOptions`` from the statistics flags and ``seed`` (None: default).
 
+    ``StatsOptions`` takes the run config's option names, so the flags' values pass as
+    they are; one of ``--alpha`` and ``--confidence`` sets the other.
 
-def stats_options(args: argparse.Namespace, *, seed: int) -> Any:
-    """A validated ``StatsOptions`` from the statistics flags and ``seed``."""
+    Raises:
+        ConfigError: a flag is out of bounds, or alpha and confidence contradict.
+    """
     from fteval.compare import StatsOptions
 
     settings = stats_settings(args)
-    return StatsOptions(seed=seed, **{_STATS_OPTIONS[k]: v for k, v in settings.items()})
+    if seed is not None:
+        settings["seed"] = seed
+    alpha, confidence = settings.pop("alpha", None), settings.pop("confidence", None)
+    try:
+        return StatsOptions.with_levels(alpha=alpha, confidence=confidence, **settings)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_out_dir(path: str | None, flag: str) -> None:

@@ -1,7 +1,7 @@
-"""Paired comparisons, verdicts and advice."""
+"""Paired comparisons, correction families, verdicts, advice and the CI gate."""
 
+from fteval.compare.options import CORRECTION_SCOPES, DEFAULT_SEED, StatsOptions, resolve_levels
 from fteval.compare.three_way import (
-    StatsOptions,
     advice,
     arm_pairs,
     comparison_rows,
@@ -10,10 +10,13 @@ from fteval.compare.three_way import (
 )
 
 __all__ = [
+    "CORRECTION_SCOPES",
+    "DEFAULT_SEED",
     "StatsOptions",
     "advice",
     "arm_pairs",
     "comparison_rows",
     "reference_arm",
+    "resolve_levels",
     "score_rows",
 ]

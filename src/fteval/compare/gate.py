@@ -1,12 +1,20 @@
 """The CI gate: turn a results object into pass/fail for a pipeline.
 
-``--fail-on regression`` fails when any comparison against the reference arm is judged
-``regressed`` (after multiple-comparison correction), or when a non-inferiority margin
-was set for a task and non-inferiority is not shown. ``--require TASK[/METRIC][@ARM]=WANT``
-fails unless the named comparisons (vs the reference arm) meet WANT:
-``improved``, ``no-regression`` (anything but regressed) or ``non-inferior``.
+``--fail-on regression`` (the default of ``fteval check``; ``fteval run`` gates only when
+asked) fails when a comparison against the base arm is ``regressed`` (significant after
+multiple-comparison correction, ``stats.significant``). Where a non-inferiority margin
+was set for the comparison, the margin decides instead: a loss within the margin is
+tolerated, a loss the interval does not bound within it fails.
 
-Exit codes (see cli.py): 0 passed, 3 the gate failed, 2 bad input.
+``--require TASK[/METRIC][@ARM]=WANT`` fails unless every matching comparison (vs the
+base arm) meets WANT: ``improved``, ``no-regression`` (anything but regressed) or
+``non-inferior`` (the interval rules out a loss larger than the margin). Without
+``/METRIC`` it applies to every metric of the task; without ``@ARM`` to every non-base
+arm. A requirement that matches no comparison (a misspelt task, metric or arm) is a usage
+error, as is ``non-inferior`` where no margin was set.
+
+Each failing comparison is explained in one line. Exit codes (see cli): 0 passed, 3 the
+gate failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -15,16 +23,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fteval.compare.three_way import reference_arm
 from fteval.errors import ConfigError
 
 WANTS = ("improved", "no-regression", "non-inferior")
 FAIL_ON = ("regression", "none")
+DEFAULT_FAIL_ON = "regression"
 
 
 @dataclass(frozen=True)
 class Requirement:
     """One ``--require``: which comparisons, and what they must show."""
 
+    text: str
     task: str
     metric: str | None
     arm: str | None
@@ -32,6 +43,11 @@ class Requirement:
 
     @classmethod
     def parse(cls, text: str) -> Requirement:
+        """Parse ``TASK[/METRIC][@ARM]=WANT``.
+
+        Raises:
+            ConfigError: the syntax is wrong or WANT is not one of ``WANTS``.
+        """
         selector, sep, want = text.partition("=")
         if not sep or want not in WANTS:
             raise ConfigError(f"--require {text!r}: expected TASK[/METRIC][@ARM]=one of {WANTS}")
@@ -39,9 +55,38 @@ class Requirement:
         task, _, metric = selector.partition("/")
         if not task:
             raise ConfigError(f"--require {text!r}: no task named")
-        return cls(task, metric or None, arm or None, want)
+        return cls(text, task, metric or None, arm or None, want)
+
+    def check_before_run(self, arms: Sequence[str], margins: Mapping[str, float]) -> None:
+        """Refuse, before any model loads, what a run's config already shows cannot match.
+
+        Args:
+            arms: the run's non-base arm names.
+            margins: the run's non-inferiority margins (``TASK`` or ``TASK/METRIC`` keys).
+
+        Raises:
+            ConfigError: the arm is not one of ``arms``, or ``non-inferior`` is wanted
+                where no margin covers the task (and metric).
+        """
+        if self.arm is not None and self.arm not in arms:
+            raise ConfigError(
+                f"--require {self.text}: no arm {self.arm!r} is compared with the base "
+                f"(arms: {', '.join(arms) or 'none'})"
+            )
+        if self.want == "non-inferior":
+            keys = {self.task, f"{self.task}/{self.metric}"}
+            covered = any(
+                k in keys or (self.metric is None and k.startswith(f"{self.task}/"))
+                for k in margins
+            )
+            if not covered:
+                raise ConfigError(
+                    f"--require {self.text}: no non-inferiority margin covers it; set one "
+                    f"with --non-inferiority {self.task}[/METRIC]=POINTS"
+                )
 
     def matches(self, row: Mapping[str, Any]) -> bool:
+        """Whether a comparison row is one this requirement is about."""
         return (
             row["task"] == self.task
             and (self.metric is None or row["metric"] == self.metric)
@@ -49,47 +94,114 @@ class Requirement:
         )
 
 
-def _against_reference(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    base = next((a["name"] for a in results["arms"] if a["kind"] == "base"), None)
+def against_reference(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The comparison rows of each non-base arm against the base arm."""
+    base = reference_arm(results["arms"])
     return [c for c in results["comparisons"] if c["reference_arm"] == base]
 
 
 def check(
-    results: Mapping[str, Any], *, fail_on: str = "regression", require: Sequence[str] = ()
+    results: Mapping[str, Any], *, fail_on: str = DEFAULT_FAIL_ON, require: Sequence[str] = ()
 ) -> list[str]:
-    """Reasons the gate fails (empty: it passes)."""
+    """Reasons the gate fails (empty: it passes), one line per failing comparison.
+
+    Raises:
+        ConfigError: ``fail_on`` is unknown, a requirement is malformed, matches no
+            comparison, or asks for non-inferiority where no margin was set.
+    """
     if fail_on not in FAIL_ON:
         raise ConfigError(f"--fail-on must be one of {FAIL_ON}, got {fail_on!r}")
-    rows = _against_reference(results)
-    failures = []
+    rows = against_reference(results)
+    requirements = [Requirement.parse(text) for text in require]
+    reasons: dict[str, dict[str, list[str]]] = {}  # comparison -> reason -> requirements
     if fail_on == "regression":
         for row in rows:
-            if row["verdict"] == "regressed":
-                failures.append(f"{_name(row)} regressed (Δ {_points(row)})")
-            if row.get("non_inferiority") is False:
-                failures.append(f"{_name(row)}: non-inferiority within the margin not shown")
-    for text in require:
-        requirement = Requirement.parse(text)
+            problem = _regression(row)
+            if problem:
+                reasons.setdefault(_name(row), {}).setdefault(problem, [])
+    for requirement in requirements:
         matched = [row for row in rows if requirement.matches(row)]
         if not matched:
-            failures.append(f"--require {text}: no comparison matches")
+            raise ConfigError(_no_match(requirement, rows))
         for row in matched:
-            if not _meets(row, requirement.want):
-                failures.append(f"--require {text}: {_name(row)} is {row['verdict']}")
-    return failures
+            problem = _unmet(row, requirement)
+            if problem:
+                asked = reasons.setdefault(_name(row), {}).setdefault(problem, [])
+                asked.append(f"--require {requirement.text}")
+    return [f"{name}: {_explain(why)}" for name, why in reasons.items()]
 
 
-def _meets(row: Mapping[str, Any], want: str) -> bool:
-    if want == "improved":
-        return row["verdict"] == "improved"
-    if want == "no-regression":
-        return row["verdict"] != "regressed"
-    return row.get("non_inferiority") is True
+def _explain(why: Mapping[str, Sequence[str]]) -> str:
+    """A comparison's reasons in one line, each with the requirements that asked for it."""
+    parts = []
+    for problem, asked in why.items():
+        parts.append(f"{problem} ({', '.join(asked)})" if asked else problem)
+    return "; ".join(parts)
 
 
-def _points(row: Mapping[str, Any]) -> str:
-    delta = row.get("delta")
-    return f"{delta * row['scale']:+.2f}" if isinstance(delta, (int, float)) else "unknown"
+def _regression(row: Mapping[str, Any]) -> str | None:
+    """Why a row fails ``--fail-on regression`` (None: it passes)."""
+    if "non_inferiority" in row:
+        return None if row["non_inferiority"] else _non_inferiority_not_shown(row)
+    if row["verdict"] == "regressed":
+        return f"regressed (Δ {_points(row, row['delta'])}, {_p(row)})"
+    return None
+
+
+def _unmet(row: Mapping[str, Any], requirement: Requirement) -> str | None:
+    """Why a row does not meet a requirement (None: it does)."""
+    if requirement.want == "improved":
+        return None if row["verdict"] == "improved" else f"not improved: {row['verdict']}"
+    if requirement.want == "no-regression":
+        return (
+            None
+            if row["verdict"] != "regressed"
+            else f"regressed (Δ {_points(row, row['delta'])}, {_p(row)})"
+        )
+    if "non_inferiority" not in row:
+        raise ConfigError(
+            f"--require {requirement.text}: no non-inferiority margin was set for "
+            f"{row['task']}/{row['metric']}; set one with --non-inferiority "
+            f"{row['task']}[/{row['metric']}]=POINTS"
+        )
+    return None if row["non_inferiority"] else _non_inferiority_not_shown(row)
+
+
+def _non_inferiority_not_shown(row: Mapping[str, Any]) -> str:
+    """Which interval end fails which margin, in display units."""
+    margin = row.get("non_inferiority_margin")
+    size = _points(row, margin, signed=False) if margin is not None else "the margin"
+    if row["higher_is_better"]:
+        end = f"the CI's low end {_points(row, row['ci_low'])} is at or below -{size}"
+    else:
+        end = f"the CI's high end {_points(row, row['ci_high'])} is at or above +{size}"
+    return f"not shown non-inferior within {size}: {end}"
+
+
+def _no_match(requirement: Requirement, rows: Sequence[Mapping[str, Any]]) -> str:
+    tasks = sorted({r["task"] for r in rows})
+    metrics = sorted({r["metric"] for r in rows if r["task"] == requirement.task}) or sorted(
+        {r["metric"] for r in rows}
+    )
+    arms = sorted({r["arm"] for r in rows})
+    return (
+        f"--require {requirement.text}: matches no comparison against the base arm; "
+        f"tasks: {', '.join(tasks) or 'none'}; metrics: {', '.join(metrics) or 'none'}; "
+        f"arms: {', '.join(arms) or 'none'}"
+    )
+
+
+def _points(row: Mapping[str, Any], value: float | None, *, signed: bool = True) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "unknown"  # null in a results.json: the delta was undefined
+    shown = value * row["scale"]
+    text = f"{shown:+.2f}" if signed else f"{shown:.2f}"
+    return f"{text} pts" if row["scale"] == 100 else text
+
+
+def _p(row: Mapping[str, Any]) -> str:
+    p = row.get("p_adjusted")
+    return f"adjusted p {p:.2g}" if isinstance(p, (int, float)) else "adjusted p unknown"
 
 
 def _name(row: Mapping[str, Any]) -> str:

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from fteval.compare import StatsOptions, advice, comparison_rows, score_rows
 from fteval.compare.cost import cost_rows
 from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
+from fteval.compare.options import StatsOptions
+from fteval.compare.three_way import advice, comparison_rows, reference_arm, score_rows
 from fteval.metrics.classification import F1, Precision, Recall
-from fteval.records import SCHEMA_VERSION, SampleResult
+from fteval.records import SCHEMA_VERSION, SampleResult, is_empty_prediction
 from fteval.robustness import build_sections
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
 from fteval.stats import spread_exceeds_effect, summarize_seeds
@@ -64,15 +65,7 @@ def build_results(
         "judge": judge_rows,
         **sections,
         "cost": cost_rows(arms),
-        "statistics": {
-            "confidence": options.confidence,
-            "bootstrap_resamples": options.n_resamples,
-            "permutations": options.n_permutations,
-            "ci_method": options.ci_method,
-            "correction": options.correction,
-            "alpha": options.alpha,
-            "seed": options.seed,
-        },
+        "statistics": options.to_json(),
     }
 
 
@@ -95,7 +88,8 @@ def generation_summary(
 ) -> list[dict[str, Any]]:
     """Per generation task x arm: empty outputs, generated tokens, finish reasons.
 
-    An output is empty when it is "" or whitespace only after stop-string trimming.
+    An output is empty (``records.is_empty_prediction``) when it is "" or whitespace only
+    after stop-string trimming.
     """
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     kinds = {t.name: t.kind for t in tasks}
@@ -108,7 +102,7 @@ def generation_summary(
              "generated_tokens": 0, "finish_reasons": {}},
         )  # fmt: skip
         row["n"] += 1
-        row["empty_predictions"] += not str(sample.prediction or "").strip()
+        row["empty_predictions"] += is_empty_prediction(sample.prediction)
         row["generated_tokens"] += sum(sample.meta.get("generated_tokens", []))
         for reason in sample.meta.get("finish_reasons", []):
             row["finish_reasons"][reason] = row["finish_reasons"].get(reason, 0) + 1
@@ -128,7 +122,7 @@ def seed_group_rows(
     for arm in arms:
         if arm["kind"] == "adapter":
             groups.setdefault(arm.get("group", arm["name"]), []).append(arm["name"])
-    base = next((a["name"] for a in arms if a["kind"] == "base"), None)
+    base = reference_arm(arms)
     rows = []
     for group, members in groups.items():
         if len(members) < 2:

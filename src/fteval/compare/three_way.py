@@ -2,8 +2,14 @@
 
 For each (task, metric, arm, reference arm): the delta with a paired-bootstrap CI, a
 p-value from the test that fits the metric (exact McNemar for 0/1 outcomes, paired
-permutation otherwise), Holm (or BH) adjustment across the family of tasks x metrics of
-that arm pair, and a verdict. A missing arm is absent from the rows, never zero.
+permutation otherwise), a multiple-comparison adjustment within the comparison's family
+(``family``), whether the difference is significant (``stats.significant``, the one rule)
+and a verdict. A missing arm is absent from the rows, never zero.
+
+Every interval's and test's generator is seeded from the run's base seed and the content
+of the statistics it resamples (``ArmStats.digest``), never from task or arm names: the
+same predictions get the same intervals from ``fteval run``, ``fteval score`` and a
+re-score, and adding a task does not move any other interval.
 """
 
 from __future__ import annotations
@@ -13,31 +19,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from fteval import stats
+from fteval._util.hashing import stable_int
+from fteval.compare.family import adjust_families
+from fteval.compare.options import StatsOptions
+from fteval.records import base_arm_name
 from fteval.scoring import ArmStats
 
-LORA_FULL_GAP_POINTS = 5.0  # advice threshold, in display points (percentage points)
+LORA_FULL_GAP_POINTS = 5.0
+"""Advice threshold for metrics on a 0-100 display scale: an adapter that trails the full
+fine-tune by more than this many (percentage) points, as displayed (one decimal)."""
 
-
-@dataclass(frozen=True)
-class StatsOptions:
-    """Statistical settings of a run (recorded in every signature)."""
-
-    confidence: float = stats.DEFAULT_CONFIDENCE
-    n_resamples: int = stats.DEFAULT_N_RESAMPLES
-    n_permutations: int = stats.DEFAULT_N_PERMUTATIONS
-    ci_method: str = "percentile"
-    correction: str = "holm"
-    alpha: float = stats.DEFAULT_ALPHA
-    seed: int = 0
-    margins: Mapping[str, float] | None = None  # "task" or "task/metric" -> margin (display units)
+LORA_FULL_GAP_RELATIVE = 0.05
+"""Advice threshold for metrics with no fixed range (perplexity, cross-entropy): an
+adapter worse than the full fine-tune by more than this share of the full's value."""
 
 
 def reference_arm(arms: Sequence[Mapping[str, Any]]) -> str | None:
     """The name of the arm every other arm is compared with (kind ``base``)."""
-    return next((a["name"] for a in arms if a["kind"] == "base"), None)
+    return base_arm_name(arms)
 
 
 def arm_pairs(arms: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -50,6 +50,11 @@ def arm_pairs(arms: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return pairs
 
 
+def content_seed(base: int, kind: str, *items: ArmStats) -> int:
+    """The seed of one interval or test: the base seed and the statistics it resamples."""
+    return stable_int(base, kind, *(item.digest for item in items))
+
+
 def score_rows(
     table: Mapping[tuple[str, str, str], ArmStats], options: StatsOptions
 ) -> list[dict[str, Any]]:
@@ -60,9 +65,9 @@ def score_rows(
             item.metric,
             item.stats,
             confidence=options.confidence,
-            n_resamples=options.n_resamples,
+            n_resamples=options.bootstrap_resamples,
             method=options.ci_method,
-            seed=_seed(options.seed, task, arm, key),
+            seed=content_seed(options.seed, "score", item),
         )
         rows.append(
             {
@@ -74,6 +79,7 @@ def score_rows(
                 "ci_high": ci.high,
                 "n": len(item.stats),
                 "scale": item.metric.scale,
+                "unit": item.metric.unit,
                 "higher_is_better": item.metric.higher_is_better,
                 "signature": f"{item.metric.signature()}|{ci.signature()}",
             }
@@ -81,48 +87,58 @@ def score_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """A comparison row before correction, with what its MDE and identity need."""
+
+    row: dict[str, Any]
+    test_key: tuple[str, ...]
+    se: float
+    discordance_rate: float | None
+
+
 def comparison_rows(
     table: Mapping[tuple[str, str, str], ArmStats],
     arms: Sequence[Mapping[str, Any]],
     options: StatsOptions,
 ) -> list[dict[str, Any]]:
-    """Paired comparison rows with adjusted p-values and verdicts (record contract)."""
+    """Paired comparison rows with adjusted p-values, significance and verdicts."""
     kinds = {a["name"]: a["kind"] for a in arms}
     pairs = arm_pairs(arms)
-    rows = []
+    measured = []
     for task, arm, key in table:
         for left, right in pairs:
             if arm != left or (task, right, key) not in table:
                 continue
-            row = _compare(table[(task, left, key)], table[(task, right, key)], options)
-            row["reference_kind"] = kinds[right]
-            rows.append(row)
-    _adjust(rows, options)
-    for row in rows:
-        _judge(row, options)
-    return rows
+            item = _compare(table[(task, left, key)], table[(task, right, key)], options)
+            item.row["reference_kind"] = kinds[right]
+            measured.append(item)
+    adjust_families([m.row for m in measured], [m.test_key for m in measured], options)
+    for item in measured:
+        item.row["mde"] = _mde(item, item.row["mde_alpha"])
+        _judge(item.row, options)
+    return [m.row for m in measured]
 
 
-def _compare(a: ArmStats, b: ArmStats, options: StatsOptions) -> dict[str, Any]:
-    seed = _seed(options.seed, a.task, a.arm, b.arm, a.metric.key)
+def _compare(a: ArmStats, b: ArmStats, options: StatsOptions) -> _Measured:
+    seed = content_seed(options.seed, "paired", a, b)
     delta = stats.paired_bootstrap_delta(
         a.metric, a.stats, b.stats,
-        confidence=options.confidence, n_resamples=options.n_resamples,
+        confidence=options.confidence, n_resamples=options.bootstrap_resamples,
         method=options.ci_method, seed=seed,
     )  # fmt: skip
     test = stats.paired_test(
-        a.metric, a.stats, b.stats, n_resamples=options.n_permutations, seed=seed
+        a.metric, a.stats, b.stats, n_resamples=options.permutations, seed=seed
     )
+    discordance = None
     if a.metric.binary_outcome:
         discordant = sum(stats.discordant_pairs(a.stats[:, 0], b.stats[:, 0]))
-        mde = stats.minimum_detectable_effect(
-            n_items=len(a.stats),
-            discordance_rate=discordant / max(1, len(a.stats)),
-            alpha=options.alpha,
-        )
-    else:
-        mde = stats.minimum_detectable_effect(se=delta.se, alpha=options.alpha)
-    return {
+        discordance = discordant / max(1, len(a.stats))
+    # Tests that read exactly the same numbers (two 0/1 metrics with equal outcomes in both
+    # arms, e.g. acc and acc_norm when every choice has the same length) are one test.
+    identity = (test.test, a.digest, b.digest)
+    test_key = identity if a.metric.binary_outcome else (*identity, a.metric.key)
+    row = {
         "task": a.task,
         "metric": a.metric.key,
         "arm": a.arm,
@@ -136,30 +152,31 @@ def _compare(a: ArmStats, b: ArmStats, options: StatsOptions) -> dict[str, Any]:
         "p_adjusted": math.nan,
         "test": test.test,
         "verdict": None,
+        "significant": False,
         "n": len(a.stats),
-        "mde": mde,
         "scale": a.metric.scale,
+        "unit": a.metric.unit,
         "higher_is_better": a.metric.higher_is_better,
         "signature": f"{a.metric.signature()}|{delta.signature()}|test:{test.test}"
-        f"|correction:{options.correction}",
+        f"|correction:{options.correction}|scope:{options.correction_scope}",
     }
+    return _Measured(row, test_key, delta.se, discordance)
 
 
-def _adjust(rows: list[dict[str, Any]], options: StatsOptions) -> None:
-    """Adjust p-values within each arm pair's family of tasks x metrics."""
-    families: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        families.setdefault((row["arm"], row["reference_arm"]), []).append(row)
-    for family in families.values():
-        adjusted = stats.adjust_pvalues(
-            np.array([r["p_value"] for r in family], dtype=float), method=options.correction
+def _mde(item: _Measured, alpha: float) -> float:
+    """The minimum detectable effect at the level the decision used (NaN if none)."""
+    if not (math.isfinite(alpha) and 0.0 < alpha < 1.0):
+        return math.nan
+    if item.discordance_rate is not None:
+        return stats.minimum_detectable_effect(
+            n_items=item.row["n"], discordance_rate=item.discordance_rate, alpha=alpha
         )
-        for row, value in zip(family, adjusted):
-            row["p_adjusted"] = float(value)
+    se = item.se if math.isfinite(item.se) else 0.0
+    return stats.minimum_detectable_effect(se=se, alpha=alpha)
 
 
 def _margin(row: Mapping[str, Any], options: StatsOptions) -> float | None:
-    margins = options.margins or {}
+    margins = options.non_inferiority
     margin = margins.get(f"{row['task']}/{row['metric']}", margins.get(row["task"]))
     if margin is None or row.get("reference_kind") != "base":
         return None
@@ -171,39 +188,79 @@ def _judge(row: dict[str, Any], options: StatsOptions) -> None:
         row["delta"], row["ci_low"], row["ci_high"], row["p_adjusted"],
         n_items=row["n"], alpha=options.alpha, higher_is_better=row["higher_is_better"],
         non_inferiority_margin=_margin(row, options), mde=row["mde"],
+        mde_alpha=row["mde_alpha"],
     )  # fmt: skip
     row["verdict"] = result.label
+    row["significant"] = result.significant
     row["reason"] = result.reason
     if result.non_inferiority is not None:
         row["non_inferiority"] = result.non_inferiority
+        row["non_inferiority_margin"] = _margin(row, options)
 
 
 def advice(comparisons: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Advice where an adapter trails the full fine-tune by more than 5 points."""
+    """Advice where an adapter trails the full fine-tune by more than the threshold.
+
+    The gap is judged as displayed: in points rounded to one decimal for metrics on a
+    0-100 display scale (``unit`` ``proportion`` or ``points``; more than
+    ``LORA_FULL_GAP_POINTS``), relative to the full fine-tune's value for metrics with no
+    fixed range (more than ``LORA_FULL_GAP_RELATIVE``). No advice when the comparison has
+    fewer items than a verdict needs; the message says whether the gap is significant.
+    """
     notes = []
     for row in comparisons:
-        if row.get("reference_kind") != "full" or row["delta"] is None or math.isnan(row["delta"]):
+        if row.get("reference_kind") != "full" or not _enough_data(row):
             continue
-        gap = row["delta"] * row["scale"] * (1 if row["higher_is_better"] else -1)
-        if gap < -LORA_FULL_GAP_POINTS:
-            notes.append(
-                {
-                    "task": row["task"],
-                    "metric": row["metric"],
-                    "arm": row["arm"],
-                    "gap_points": gap,
-                    "message": (
-                        f"{row['arm']} trails the full fine-tune by {-gap:.1f} points on "
-                        f"{row['task']} {row['metric']}: raise the LoRA rank (r) or train longer."
-                    ),
-                }
-            )
+        note = _gap_note(row)
+        if note is not None:
+            notes.append(note)
     return notes
 
 
-def _seed(base: int, *parts: str) -> int:
-    """A stable per-comparison seed, so adding a task does not shift other CIs."""
-    import hashlib
+def _enough_data(row: Mapping[str, Any]) -> bool:
+    delta = row.get("delta")
+    return (
+        delta is not None
+        and math.isfinite(delta)
+        and row.get("n", 0) >= stats.DEFAULT_MIN_ITEMS
+        and row.get("verdict") != stats.INSUFFICIENT_DATA
+    )
 
-    digest = hashlib.sha256("\x1f".join((str(base), *parts)).encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big")
+
+def _gap_note(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The advice record for one adapter-vs-full row, or None below the threshold."""
+    worse = -1.0 if row["higher_is_better"] else 1.0  # sign that makes "trails" negative
+    on_display_scale = row.get("unit", "proportion") in ("proportion", "points")
+    if on_display_scale:
+        gap = round(row["delta"] * row["scale"] * -worse, 1)
+        if not gap < -LORA_FULL_GAP_POINTS:
+            return None
+        unit = "percentage points" if row.get("unit", "proportion") == "proportion" else "points"
+        size = f"{-gap:.1f} {unit}"
+    else:
+        reference = row.get("reference_value")
+        if reference is None or not math.isfinite(reference) or reference == 0:
+            return None
+        gap = round(row["delta"] / abs(reference) * -worse * 100.0, 1)
+        if not gap < -LORA_FULL_GAP_RELATIVE * 100.0:
+            return None
+        size = f"{-gap:.1f}% of the full fine-tune's value"
+    significance = (
+        "significant after multiple-comparison correction"
+        if row.get("significant")
+        else "not significant: it may be noise"
+    )
+    return {
+        "task": row["task"],
+        "metric": row["metric"],
+        "arm": row["arm"],
+        "reference_arm": row["reference_arm"],
+        "gap": gap,
+        "gap_kind": "points" if on_display_scale else "relative",
+        "gap_points": gap if on_display_scale else None,
+        "significant": bool(row.get("significant")),
+        "message": (
+            f"{row['arm']} trails the full fine-tune by {size} on {row['task']} "
+            f"{row['metric']} ({significance}): raise the LoRA rank (r) or train longer."
+        ),
+    }

@@ -47,10 +47,12 @@ def run_demo(
         source="fteval demo",
     )
     results = run(config, progress=progress)
-    results["demo"] = {
-        "cached_models": assets.cached,
-        "build_seconds": round(assets.build_seconds, 1),
-        "total_seconds": round(time.monotonic() - started, 1),
-        "models_dir": str(assets.base_dir.parent),
+    return {
+        **results,  # the results object and run_dir
+        "demo": {
+            "cached_models": assets.cached,
+            "build_seconds": round(assets.build_seconds, 1),
+            "total_seconds": round(time.monotonic() - started, 1),
+            "models_dir": str(assets.base_dir.parent),
+        },
     }
-    return results

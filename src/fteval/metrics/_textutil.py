@@ -7,13 +7,13 @@ Private to ``fteval.metrics``; the public names live in ``text``, ``meteor`` and
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
+from fteval._util.versions import installed_version
 from fteval.errors import MissingDependencyError
 from fteval.records import as_reference_list
 
@@ -37,20 +37,8 @@ def require(module: str, package: str, purpose: str, extra: str = "metrics") -> 
 
 
 def version_of(distribution: str) -> str:
-    """The installed version of ``distribution``, or ``"unknown"``."""
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def check_lengths(metric: str, targets: Sequence[Any], predictions: Sequence[Any]) -> None:
-    """Raise ValueError when targets and predictions differ in length."""
-    if len(targets) != len(predictions):
-        raise ValueError(
-            f"{metric}: targets and predictions differ in length: "
-            f"{len(targets)} != {len(predictions)}"
-        )
+    """The installed version of ``distribution`` for a signature, or ``"unknown"``."""
+    return installed_version(distribution) or "unknown"
 
 
 def reference_lists(metric: str, targets: Sequence[Any]) -> list[list[str]]:

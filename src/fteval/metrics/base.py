@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+UNITS = ("proportion", "points", "native")
+
 
 class Metric(abc.ABC):
     """A metric as sufficient statistics + aggregate. Instances are immutable.
@@ -29,6 +31,13 @@ class Metric(abc.ABC):
             ``prediction_norm`` for length-normalised choice scoring).
         scale: multiply by this to show the score to people (100 for proportions, shown
             as percent; deltas then read as percentage points).
+        unit: what a displayed value is (``UNITS``): ``"proportion"`` — a share in
+            [0, 1] shown x100 as a percentage, deltas in percentage points (accuracy,
+            precision, recall, F1, exact match, pass@k); ``"points"`` — a score on a
+            0-100 display scale that is not a share of anything (BLEU, chrF, ROUGE,
+            METEOR, SQuAD F1), deltas in points; ``"native"`` — the metric's own unit
+            with no fixed range (perplexity, nats per token, BERTScore similarity),
+            compared by ratios rather than points.
         store_stats: True for metrics that need a model of their own (BERTScore, BLEURT):
             their per-item statistics are written to samples.jsonl, so re-scoring and
             reports never load that model again.
@@ -43,6 +52,7 @@ class Metric(abc.ABC):
     binary_outcome: ClassVar[bool] = False
     reads: ClassVar[str] = "prediction"
     scale: ClassVar[float] = 1.0
+    unit: ClassVar[str] = "native"
     store_stats: ClassVar[bool] = False
     input_kind: ClassVar[str] = "text"
 
@@ -90,3 +100,18 @@ class MeanMetric(Metric):
         n = np.asarray(n, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, totals[..., 0] / np.where(n > 0, n, 1), np.nan)
+
+
+def check_lengths(metric: str, targets: Sequence[Any], predictions: Sequence[Any]) -> None:
+    """Raise ValueError when targets and predictions differ in length (every metric's check).
+
+    Args:
+        metric: the metric's name, for the message.
+        targets: one target per item.
+        predictions: one prediction per item.
+    """
+    if len(targets) != len(predictions):
+        raise ValueError(
+            f"{metric}: targets and predictions differ in length: "
+            f"{len(targets)} != {len(predictions)}"
+        )

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval.metrics.base import MeanMetric, Metric
+from fteval.metrics.base import MeanMetric, Metric, check_lengths
 from fteval.version import __version__
 
 AVERAGES = ("macro", "weighted", "micro", "binary")
@@ -29,9 +29,10 @@ class Accuracy(MeanMetric):
     name: ClassVar[str] = "acc"
     binary_outcome: ClassVar[bool] = True
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "proportion"
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
-        _check_lengths(targets, predictions)
+        check_lengths(self.name, targets, predictions)
         hits = [float(t == p) for t, p in zip(targets, predictions)]
         return np.asarray(hits, dtype=np.float64).reshape(-1, 1)
 
@@ -50,6 +51,7 @@ class _ConfusionMetric(Metric):
     """Base for metrics computed from the confusion matrix over a fixed label set."""
 
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "proportion"  # ratios of counts, reported as percentages
     kind: ClassVar[str]  # "precision" | "recall" | "f1"
 
     def __init__(
@@ -95,7 +97,7 @@ class _ConfusionMetric(Metric):
         return f"{self.kind}_{self.average}"
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
-        _check_lengths(targets, predictions)
+        check_lengths(self.key, targets, predictions)
         n_labels = len(self.labels)
         cells = np.zeros((len(targets), n_labels * (n_labels + 1)), dtype=np.float64)
         for row, (target, prediction) in enumerate(zip(targets, predictions)):
@@ -191,10 +193,3 @@ def confusion_matrix(
     """
     metric = F1(labels=labels)
     return metric.confusion(metric.item_stats(targets, predictions))[:, : len(labels)]
-
-
-def _check_lengths(targets: Sequence[Any], predictions: Sequence[Any]) -> None:
-    if len(targets) != len(predictions):
-        raise ValueError(
-            f"targets and predictions differ in length: {len(targets)} != {len(predictions)}"
-        )

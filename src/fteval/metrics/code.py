@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval.metrics.base import MeanMetric
+from fteval.metrics.base import MeanMetric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
@@ -133,6 +133,7 @@ class PassAtK(MeanMetric):
     name: ClassVar[str] = "pass@k"
     scale: ClassVar[float] = 100.0
     input_kind: ClassVar[str] = "executions"
+    unit: ClassVar[str] = "proportion"
 
     def __init__(self, *, k: int) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -145,11 +146,7 @@ class PassAtK(MeanMetric):
         return f"pass@{self.k}"
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
-        if len(targets) != len(predictions):
-            raise ValueError(
-                f"{self.key}: targets and predictions differ in length: "
-                f"{len(targets)} != {len(predictions)}"
-            )
+        check_lengths(self.key, targets, predictions)
         values = np.empty((len(predictions), 1), dtype=np.float64)
         for i, prediction in enumerate(predictions):
             n, c = counts_of(prediction, item=i)

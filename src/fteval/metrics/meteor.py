@@ -57,14 +57,13 @@ import numpy as np
 from fteval._util.paths import user_cache_dir
 from fteval.errors import FtevalError
 from fteval.metrics._textutil import (
-    check_lengths,
     prediction_strings,
     reference_lists,
     require,
     unicode_tokens,
     version_of,
 )
-from fteval.metrics.base import MeanMetric
+from fteval.metrics.base import MeanMetric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
@@ -382,6 +381,7 @@ class METEOR(MeanMetric):
 
     name: ClassVar[str] = "meteor"
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "points"
 
     def __init__(
         self,

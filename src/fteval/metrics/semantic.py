@@ -62,13 +62,12 @@ import numpy as np
 
 from fteval.errors import FtevalError, MissingDependencyError
 from fteval.metrics._textutil import (
-    check_lengths,
     prediction_strings,
     reference_lists,
     require,
     version_of,
 )
-from fteval.metrics.base import MeanMetric
+from fteval.metrics.base import MeanMetric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.version import __version__
 

@@ -47,15 +47,15 @@ import numpy as np
 
 from fteval.metrics._textutil import (
     UnicodeTokenizer,
-    check_lengths,
     is_mostly_non_ascii,
     prediction_strings,
     reference_lists,
     require,
     version_of,
 )
-from fteval.metrics.base import MeanMetric, Metric
+from fteval.metrics.base import MeanMetric, Metric, check_lengths
 from fteval.metrics.registry import register_class
+from fteval.records import is_empty_prediction
 from fteval.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def count_empty(predictions: Sequence[Any]) -> int:
     Reports show this next to text metrics: a model that stops generating scores 0 on
     most metrics, and the count says why.
     """
-    return sum(1 for p in predictions if p is None or not str(p).strip())
+    return sum(1 for p in predictions if is_empty_prediction(p))
 
 
 # --------------------------------------------------------------------------- sacrebleu
@@ -91,6 +91,7 @@ def count_empty(predictions: Sequence[Any]) -> int:
 class _SacrebleuMetric(Metric):
     """sacrebleu's sufficient statistics per item; its own aggregate on the sums."""
 
+    unit: ClassVar[str] = "points"  # BLEU and chrF are 0-100 scores, not percentages
     _corpus: Any  # the sacrebleu metric object for the corpus score
     _item: Any  # the sacrebleu metric object for per-item (sentence) scores
     _k: int
@@ -287,6 +288,7 @@ class Rouge(MeanMetric):
 
     name: ClassVar[str] = "rouge"
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "points"
     rouge_type: ClassVar[str]
 
     def __init__(
@@ -448,6 +450,7 @@ class ExactMatch(MeanMetric):
     """
 
     name: ClassVar[str] = "exact_match"
+    unit: ClassVar[str] = "proportion"
     binary_outcome: ClassVar[bool] = True
     scale: ClassVar[float] = 100.0
 
@@ -540,6 +543,7 @@ def _squad_em(prediction: str, reference: str) -> float:
 
 class _SquadMetric(MeanMetric):
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "points"
     _pair: ClassVar[Callable[[str, str], float]]
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
@@ -558,6 +562,7 @@ class SquadEM(_SquadMetric):
     """SQuAD v1.1 exact match: 1 when the normalised answer equals a normalised reference."""
 
     name: ClassVar[str] = "squad_em"
+    unit: ClassVar[str] = "proportion"
     binary_outcome: ClassVar[bool] = True
     _pair = staticmethod(_squad_em)
 

@@ -1,18 +1,24 @@
-"""The manifest of a model run: config, arms with their identities, tasks, seeds, environment."""
+"""The manifest of a run directory: config, arms with their identities, tasks, seeds,
+statistics settings, environment.
+
+One builder (``new_manifest``) for every way a run directory is made — a model run
+(``kind: run``) and scored prediction or code files (``kind: score``) — so every run
+directory records the same facts; ``run_manifest`` fills it from a ``RunConfig``.
+"""
 
 from __future__ import annotations
 
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fteval._util.versions import installed_versions
 from fteval.backends import Backend
 from fteval.compare import StatsOptions
 from fteval.config import RunConfig
-from fteval.records import SCHEMA_VERSION
+from fteval.records import SCHEMA_VERSION, ArmSpec
 from fteval.records.rundir import utc_now
 from fteval.scoring import TaskInfo
 from fteval.tasks import Task
@@ -31,51 +37,69 @@ PACKAGES = (
 )
 
 
-def arm_record(backend: Backend, arm: Any) -> dict[str, Any]:
+def arm_record(backend: Backend, arm: ArmSpec) -> dict[str, Any]:
     """An arm's manifest record: name, kind, seed group and the backend's identity of it."""
-    record = {
-        "name": arm.name,
-        "kind": arm.kind,
-        "group": arm.group,
-        "identity": backend.identity(arm.name).to_json(),
-    }
+    identity = backend.identity(arm.name).to_json()
     facts = backend.tokenizer_facts(arm.name)
     if facts is not None:
-        record["identity"]["tokenizer"] = facts
-    return record
+        identity["tokenizer"] = facts
+    return arm.record(identity)
 
 
-def new_manifest(config: RunConfig, tasks: Sequence[Task], options: StatsOptions) -> dict[str, Any]:
-    """The manifest of a run about to start (status ``running``)."""
+def new_manifest(
+    kind: str,
+    *,
+    config: Mapping[str, Any],
+    arms: Sequence[Mapping[str, Any]],
+    tasks: Sequence[Mapping[str, Any]],
+    seeds: Mapping[str, int],
+    options: StatsOptions,
+) -> dict[str, Any]:
+    """The manifest of a run directory about to be written (status ``running``).
+
+    Args:
+        kind: ``"run"`` (a model run) or ``"score"`` (scored prediction or code files).
+        config: the settings that made the run, JSON-ready.
+        arms: the arms' records (``ArmSpec.record``).
+        tasks: the tasks' records.
+        seeds: ``run`` (decoding, model runs only) and ``statistics``.
+        options: the statistical settings, recorded so a re-score uses them.
+    """
     return {
         "schema_version": SCHEMA_VERSION,
         "fteval_version": __version__,
+        "kind": kind,
         "status": "running",
         "started_at": utc_now(),
-        "config": config.model_dump(),
-        "arms": [
-            {"name": a.name, "kind": a.kind, "group": a.group, "identity": {"path": a.path}}
-            for a in config.arms()
-        ],
-        "tasks": [{**TaskInfo.of(t).to_json(), "data_sha256": t.data_sha256} for t in tasks],
-        "seeds": {"run": config.seed, "statistics": options.seed},
-        "environment": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "packages": _package_versions(),
-            "git_commit": _git_commit(),
-        },
+        "config": dict(config),
+        "arms": [dict(a) for a in arms],
+        "tasks": [dict(t) for t in tasks],
+        "seeds": dict(seeds),
+        "statistics": options.to_json(),
+        "environment": environment(),
     }
 
 
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+def run_manifest(config: RunConfig, tasks: Sequence[Task], options: StatsOptions) -> dict[str, Any]:
+    """The manifest of a model run about to start (arms identified by path until loaded)."""
+    return new_manifest(
+        "run",
+        config=config.model_dump(),
+        arms=[arm.record() for arm in config.arms()],
+        tasks=[{**TaskInfo.of(t).to_json(), "data_sha256": t.data_sha256} for t in tasks],
+        seeds={"run": config.seed, "statistics": options.seed},
+        options=options,
+    )
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform, installed versions of the packages that shape numbers, git commit."""
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {k: v for k, v in installed_versions(PACKAGES).items() if v is not None},
+        "git_commit": _git_commit(),
+    }
 
 
 def _git_commit() -> str | None:

@@ -43,7 +43,7 @@ from fteval.pipeline.judge import (
     run_judge,
     with_judge_name,
 )
-from fteval.pipeline.manifest import arm_record, new_manifest
+from fteval.pipeline.manifest import arm_record, run_manifest
 from fteval.pipeline.requests import run_task
 from fteval.pipeline.task_setup import tasks_of
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
@@ -152,10 +152,10 @@ def execute(
     tasks = realign_spans(fit_tasks(tasks, backend, arms))
     variants = fit_tasks(build_variants(tasks, config, backend, arms), backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
-    options = stats_options or stats_options_of(config)
+    options = stats_options or StatsOptions.from_settings(config)
     with run_dir.lock():
         resumed = run_dir.open_for(config.model_dump())
-        manifest = new_manifest(config, tasks, options)
+        manifest = run_manifest(config, tasks, options)
         if training_logs:
             manifest["training_logs"] = training_logs
         if variants:
@@ -344,20 +344,6 @@ def check_same_arms(previous: dict[str, Any], manifest: dict[str, Any]) -> None:
                     f"cannot resume: arm {arm['name']!r} changed since the run started "
                     f"({key} differs); start a new run with another --out"
                 )
-
-
-def stats_options_of(config: RunConfig) -> StatsOptions:
-    """The statistical settings a run config asks for."""
-    return StatsOptions(
-        confidence=config.confidence,
-        n_resamples=config.bootstrap_resamples,
-        n_permutations=config.permutations,
-        ci_method=config.ci_method,
-        correction=config.correction,
-        alpha=config.alpha,
-        seed=config.seed,
-        margins=dict(config.non_inferiority),
-    )
 
 
 def remaining_chunks(

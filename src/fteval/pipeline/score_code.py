@@ -15,7 +15,7 @@ from typing import Any
 from fteval._util.paths import check_dir_target
 from fteval.compare import StatsOptions
 from fteval.errors import ConfigError
-from fteval.pipeline.score_files import write_scored_run
+from fteval.pipeline.score_files import scored_arm, write_scored_run
 from fteval.records import SampleResult
 from fteval.scoring import TaskInfo
 
@@ -56,14 +56,7 @@ def score_code_files(
             problems, path, k=k, timeout_s=timeout_s, max_workers=max_workers,
             allow_unsafe=allow_unsafe,
         )  # fmt: skip
-        arms.append(
-            {
-                "name": arm,
-                "kind": "base" if index == 0 else "model",
-                "group": arm,
-                "identity": {"file": path, "isolation": result.isolation},
-            }
-        )
+        arms.append(scored_arm(index, arm, path, isolation=result.isolation))
         for task_id, (n, c) in result.counts.items():
             smallest_n = n if smallest_n is None else min(smallest_n, n)
             samples.append(

@@ -30,11 +30,11 @@ from fteval.data.checks import check_unique_ids, reference_texts, require_field,
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError
 from fteval.metrics import Metric, make_metrics
-from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
+from fteval.pipeline.manifest import new_manifest
+from fteval.records import ArmSpec, SampleResult, append_jsonl, is_empty_prediction
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
-from fteval.version import __version__
 
 CLASSIFICATION_PREFIXES = ("acc", "f1_", "precision_", "recall_")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -236,17 +236,17 @@ def check_labels_cover(samples: Sequence[SampleResult], labels: Sequence[str]) -
         )
 
 
+def scored_arm(index: int, name: str, path: str, **identity: Any) -> dict[str, Any]:
+    """A scored file's arm record: the first is the reference (kind ``base``), the others
+    are ``model`` arms compared with it; the identity names the file."""
+    spec = ArmSpec(name, "base" if index == 0 else "model", path, name)
+    return spec.record({"file": path, **identity})
+
+
 def _arm_records(arm_names: Sequence[str], files: Sequence[tuple[str, str]]) -> list[dict]:
-    """The first arm is the reference (kind ``base``); the others are compared with it."""
     paths = dict(files)
     return [
-        {
-            "name": arm,
-            "kind": "base" if index == 0 else "model",
-            "group": arm,
-            "identity": {"file": paths.get(arm, files[0][1])},
-        }
-        for index, arm in enumerate(arm_names)
+        scored_arm(index, arm, paths.get(arm, files[0][1])) for index, arm in enumerate(arm_names)
     ]
 
 
@@ -352,17 +352,14 @@ def write_scored_run(
             raise InputError(source, None, None, f"cannot be scored: {error}") from None
     run_dir = RunDirectory(out or default_run_dir())
     run_dir.create()
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "fteval_version": __version__,
-        "kind": "score",
-        "status": "running",
-        "started_at": utc_now(),
-        "config": config,
-        "arms": list(arms),
-        "tasks": [task.to_json()],
-        "seeds": {"statistics": stats.seed},
-    }
+    manifest = new_manifest(
+        "score",
+        config=config,
+        arms=arms,
+        tasks=[task.to_json()],
+        seeds={"statistics": stats.seed},
+        options=stats,
+    )
     run_dir.write_manifest(manifest)
     try:
         results = _write_records(run_dir, samples, arms, task, manifest, stats, extra_files)
@@ -387,7 +384,7 @@ def _write_records(
     results = build_results(arms, [task], samples, stats)
     results["empty_predictions"] = {
         arm["name"]: sum(
-            1 for s in samples if s.arm == arm["name"] and not str(s.prediction).strip()
+            1 for s in samples if s.arm == arm["name"] and is_empty_prediction(s.prediction)
         )
         for arm in arms
     }

@@ -13,6 +13,7 @@ from fteval.records.jsonio import (
     sha256_file,
 )
 from fteval.records.types import (
+    ARM_KINDS,
     SCHEMA_VERSION,
     ArmSpec,
     Example,
@@ -26,9 +27,12 @@ from fteval.records.types import (
     SampleResult,
     SamplingParams,
     as_reference_list,
+    base_arm_name,
+    is_empty_prediction,
 )
 
 __all__ = [
+    "ARM_KINDS",
     "SCHEMA_VERSION",
     "ArmSpec",
     "Example",
@@ -45,7 +49,9 @@ __all__ = [
     "as_reference_list",
     "atomic_write_json",
     "atomic_write_text",
+    "base_arm_name",
     "dumps",
+    "is_empty_prediction",
     "read_jsonl",
     "sha256_file",
 ]

@@ -41,8 +41,8 @@ LOCK = ".lock"
 RESUME_INSENSITIVE = frozenset(
     {
         "out", "batch_size", "cache_dir", "fail_on", "flush_every", "confidence",
-        "bootstrap_resamples", "permutations", "ci_method", "correction", "alpha",
-        "non_inferiority", "ray", "ray_workers", "concurrency", "request_timeout_s",
+        "bootstrap_resamples", "permutations", "ci_method", "correction", "correction_scope",
+        "alpha", "non_inferiority", "ray", "ray_workers", "concurrency", "request_timeout_s",
         "max_retries", "api_key_env", "brittle_threshold", "training_logs", "guardrail_margin",
         "contamination_threshold",
     }

@@ -9,11 +9,17 @@ field changes meaning or is removed. Fields may be added without a version chang
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = "1"
+
+ARM_KINDS = ("base", "adapter", "full", "model")
+"""``base``: the reference every other arm is compared with; ``adapter``: a LoRA (or other
+PEFT) adapter on the base; ``full``: a fully fine-tuned checkpoint, the reference of each
+adapter too; ``model``: any other arm, compared with the base only (``fteval score``'s
+prediction files after the first)."""
 
 
 @dataclass(frozen=True)
@@ -22,8 +28,9 @@ class ArmSpec:
 
     Attributes:
         name: ``base``, the adapter's name, or ``full``.
-        kind: ``base`` | ``adapter`` | ``full``.
-        path: local directory or hub id of the weights (the adapter's own folder for adapters).
+        kind: one of ``ARM_KINDS``.
+        path: local directory or hub id of the weights (the adapter's own folder for
+            adapters), or the prediction file an arm of ``fteval score`` was read from.
         group: arms of one seed group (``lora@seed1``, ``lora@seed2`` -> ``lora``).
     """
 
@@ -31,6 +38,48 @@ class ArmSpec:
     kind: str
     path: str
     group: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARM_KINDS:
+            raise ValueError(
+                f"arm {self.name!r}: kind must be one of {ARM_KINDS}, got {self.kind!r}"
+            )
+
+    def record(self, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The arm's record in manifest.json and results.json.
+
+        Args:
+            identity: what identifies the arm's outputs (the backend's identity, or the
+                file it was read from); default ``{"path": path}``.
+
+        Returns:
+            ``{"name", "kind", "group", "identity"}``.
+        """
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "group": self.group,
+            "identity": dict(identity) if identity is not None else {"path": self.path},
+        }
+
+
+def base_arm_name(arms: Iterable[ArmSpec | Mapping[str, Any]]) -> str | None:
+    """The name of the base arm (kind ``base``) among specs or records, or None."""
+    for arm in arms:
+        kind, name = (
+            (arm.kind, arm.name) if isinstance(arm, ArmSpec) else (arm["kind"], arm["name"])
+        )
+        if kind == "base":
+            return str(name)
+    return None
+
+
+def is_empty_prediction(prediction: Any) -> bool:
+    """Whether a prediction is empty: None, or text that is empty or whitespace only.
+
+    Non-text predictions (labels of choice tasks, numbers) are never empty.
+    """
+    return prediction is None or (isinstance(prediction, str) and not prediction.strip())
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ manifest), so a saved run can be re-scored or re-reported without loading a mode
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -79,7 +81,21 @@ class ArmStats:
 
     @property
     def value(self) -> float:
+        """The metric on all items (metric units)."""
         return float(self.metric.from_totals(self.stats.sum(axis=0), len(self.stats)))
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the per-item statistics (shape and float64 values, in item order).
+
+        Equal for equal numbers whatever the task, arm or metric is called: intervals and
+        tests are seeded from it, so the same predictions get the same intervals however
+        they were scored (``fteval run``, ``fteval score``, a re-score).
+        """
+        array = np.ascontiguousarray(self.stats, dtype=np.float64)
+        digest = hashlib.sha256(repr(array.shape).encode("ascii"))
+        digest.update(array.tobytes())
+        return digest.hexdigest()
 
 
 def prediction_of(sample: SampleResult, metric: Metric) -> Any:

@@ -13,7 +13,7 @@ from fteval.stats.bootstrap import (
     BootstrapCI,
     bootstrap_ci,
 )
-from fteval.stats.correction import CORRECTIONS, adjust_pvalues
+from fteval.stats.correction import CORRECTIONS, adjust_pvalues, step_levels
 from fteval.stats.paired import (
     DEFAULT_N_PERMUTATIONS,
     MCNEMAR_EXACT,
@@ -39,6 +39,7 @@ from fteval.stats.verdicts import (
     VERDICT_LABELS,
     Verdict,
     minimum_detectable_effect,
+    significant,
     verdict,
 )
 
@@ -73,7 +74,9 @@ __all__ = [
     "paired_bootstrap_delta",
     "paired_permutation_test",
     "paired_test",
+    "significant",
     "spread_exceeds_effect",
+    "step_levels",
     "summarize_seeds",
     "verdict",
 ]

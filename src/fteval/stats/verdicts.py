@@ -5,14 +5,18 @@ into one of four labels (rules in order; the first that applies wins):
 
 1. ``"insufficient data"`` — fewer than ``min_items`` items, or the delta, an interval
    end or the p-value is NaN (undefined metric, 0–1 items, test not run).
-2. ``"improved"`` / ``"regressed"`` — ``p_adjusted < alpha`` **and** the interval lies
-   entirely on the delta's side of zero. Which of the two depends on the sign of the
+2. ``"improved"`` / ``"regressed"`` — the difference is *significant*
+   (``significant``): ``p_adjusted < alpha`` **and** the interval lies entirely on the
+   delta's side of zero. ``significant`` is the one rule fteval uses wherever it calls a
+   difference significant (the verdict, the comparison rows' ``significant`` field, the
+   tables' mark, the CI gate). Which of the two depends on the sign of the
    delta and ``higher_is_better`` (for error rates and perplexity a negative delta is an
    improvement). The test and the interval come from different procedures (exact
    McNemar or permutation vs bootstrap), so requiring both makes the claim robust to
    either one's approximation error.
 3. ``"no significant difference"`` — everything else; the reason says which criterion
-   failed, and quotes the minimum detectable effect when one is given, because "no
+   failed, and quotes the minimum detectable effect when one is given (at the level the
+   decision used, ``mde_alpha``: after a correction, the step's level), because "no
    difference found" means little if only huge effects were detectable.
 
 Non-inferiority is judged separately from the label, against a margin ``m >= 0`` in the
@@ -67,6 +71,8 @@ class Verdict:
 
     Attributes:
         label: one of ``VERDICT_LABELS``.
+        significant: True exactly when the label is ``improved`` or ``regressed``
+            (``significant``).
         mde: minimum detectable effect in the metric's units (NaN when not supplied or not
             estimable; see the module docstring).
         non_inferiority: True when non-inferiority within the margin is shown, False when
@@ -78,6 +84,42 @@ class Verdict:
     mde: float
     non_inferiority: bool | None
     reason: str
+    significant: bool = False
+
+
+def significant(
+    delta: float,
+    ci_low: float,
+    ci_high: float,
+    p_adjusted: float,
+    *,
+    n_items: int,
+    alpha: float = DEFAULT_ALPHA,
+    min_items: int = DEFAULT_MIN_ITEMS,
+) -> bool:
+    """Whether a paired difference is significant: the one rule, used everywhere.
+
+    True when there are at least ``min_items`` items, every input is finite, the
+    adjusted p-value is below ``alpha`` and the interval lies entirely on the delta's
+    side of zero (the test and the interval agree).
+
+    Args:
+        delta: ``score(arm) - score(reference)`` in metric units.
+        ci_low: lower end of the delta's interval (at confidence ``1 - alpha``).
+        ci_high: upper end of the delta's interval.
+        p_adjusted: the p-value after multiple-comparison correction.
+        n_items: items the comparison rests on.
+        alpha: significance level in (0, 1).
+        min_items: fewest items for a significant difference.
+
+    Returns:
+        The decision; False whenever the data are insufficient.
+    """
+    values = (delta, ci_low, ci_high, p_adjusted)
+    if n_items < min_items or not all(math.isfinite(v) for v in values):
+        return False
+    interval_agrees = (delta > 0 and ci_low > 0) or (delta < 0 and ci_high < 0)
+    return p_adjusted < alpha and interval_agrees
 
 
 def verdict(
@@ -92,6 +134,7 @@ def verdict(
     non_inferiority_margin: float | None = None,
     min_items: int = DEFAULT_MIN_ITEMS,
     mde: float = math.nan,
+    mde_alpha: float | None = None,
 ) -> Verdict:
     """Label a paired comparison (rules in the module docstring).
 
@@ -106,6 +149,8 @@ def verdict(
         non_inferiority_margin: tolerated loss ``m >= 0`` in metric units, or None.
         min_items: fewest items for any verdict other than "insufficient data".
         mde: the comparison's minimum detectable effect, quoted in the reason.
+        mde_alpha: the significance level ``mde`` was computed at (after a correction,
+            the step's level), quoted beside it; None when it is ``alpha``.
 
     Returns:
         The label, the MDE passed in, the non-inferiority result and a reason.
@@ -126,15 +171,16 @@ def verdict(
         return Verdict(INSUFFICIENT_DATA, mde, None, reason)
 
     interval = f"[{ci_low:.4g}, {ci_high:.4g}]"
-    significant = p_adjusted < alpha
-    interval_agrees = (delta > 0 and ci_low > 0) or (delta < 0 and ci_high < 0)
-    if significant and interval_agrees:
+    decided = significant(
+        delta, ci_low, ci_high, p_adjusted, n_items=n_items, alpha=alpha, min_items=min_items
+    )
+    if decided:
         better = (delta > 0) == higher_is_better
         label = IMPROVED if better else REGRESSED
         reason = f"delta {delta:+.4g}, adjusted p = {p_adjusted:.3g} < {alpha:g}, CI {interval}"
     else:
         label = NO_DIFFERENCE
-        if significant:
+        if p_adjusted < alpha:
             reason = (
                 f"adjusted p = {p_adjusted:.3g} < {alpha:g} but the CI {interval} "
                 f"includes 0; the test and the interval must agree"
@@ -147,11 +193,12 @@ def verdict(
         else:
             reason = f"adjusted p = {p_adjusted:.3g} >= {alpha:g}, CI {interval} includes 0"
         if math.isfinite(mde):
-            reason += f"; minimum detectable effect ~{mde:.3g}"
+            level = alpha if mde_alpha is None else mde_alpha
+            reason += f"; minimum detectable effect ~{mde:.3g} (at level {level:.3g})"
     passes, note = _non_inferiority(ci_low, ci_high, margin, higher_is_better)
     if note:
         reason += f"; {note}"
-    return Verdict(label, mde, passes, reason)
+    return Verdict(label, mde, passes, reason, decided)
 
 
 def minimum_detectable_effect(

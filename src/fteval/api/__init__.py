@@ -1,7 +1,8 @@
 """The Python API: what ``fteval run`` does, for notebooks and scripts.
 
 >>> results = fteval.evaluate("gpt2", adapters={"lora": "./adapter"}, tasks=["my_task.yaml"])
->>> [r for r in results["comparisons"] if r["verdict"] == "improved"]
+>>> [c for c in results.comparisons if c.verdict == "improved"]
+>>> results.comparison("my_task", "acc", "lora").delta
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fteval.api.results import Advice, Arm, Comparison, Results, Score, TaskRecord
 from fteval.backends import BACKENDS, Backend
 from fteval.compare import StatsOptions
 from fteval.compare.results import build_results
@@ -19,6 +21,21 @@ from fteval.pipeline.run import execute
 from fteval.records import SampleResult
 from fteval.records.rundir import RunDirectory
 from fteval.scoring import TaskInfo
+
+__all__ = [
+    "Advice",
+    "Arm",
+    "Comparison",
+    "Results",
+    "Run",
+    "Score",
+    "StatsOptions",
+    "TaskRecord",
+    "evaluate",
+    "load_run",
+    "rescore",
+    "run",
+]
 
 
 def evaluate(
@@ -32,8 +49,8 @@ def evaluate(
     progress: bool = True,
     judge: Any = None,
     **options: Any,
-) -> dict[str, Any]:
-    """Evaluate base, adapters and full fine-tune on the same items; return results.
+) -> Results:
+    """Evaluate base, adapters and full fine-tune on the same items; return the results.
 
     Args:
         base: base model directory or hub id.
@@ -46,10 +63,14 @@ def evaluate(
         judge: the judge of judged tasks: a model directory or hub id, or a ready
             ``pipeline.judge.Judge``.
         **options: any other ``RunConfig`` field (``batch_size``, ``dtype``, ``device``,
-            ``limit``, ``seed``, ``max_length``, ``allow_base_mismatch``...).
+            ``limit``, ``seed``, ``max_length``, ``alpha``, ``correction_scope``...).
 
     Returns:
-        The results object (the record contract of results.json), with ``run_dir`` added.
+        The typed results (``Results.to_dict()`` is results.json), with ``run_dir`` set.
+
+    Raises:
+        ConfigError: a bad option, task or arm (before any model loads).
+        InputError: a bad data row (before any model loads).
     """
     ready = backend if isinstance(backend, Backend) else None
     if isinstance(judge, str):
@@ -76,22 +97,29 @@ def run(
     backend: Backend | None = None,
     progress: bool = True,
     judge: Any = None,
-) -> dict[str, Any]:
-    """Run a validated ``RunConfig``; results with ``run_dir`` added.
+) -> Results:
+    """Run a validated ``RunConfig``; the typed results, with ``run_dir`` set.
 
     ``judge`` (a ``pipeline.judge.Judge``) replaces the config's judge model.
     """
     results, run_dir = execute(config, backend=backend, progress=progress, judge=judge)
-    return {**results, "run_dir": str(run_dir)}
+    return Results.from_dict(results, run_dir=run_dir)
 
 
 @dataclass(frozen=True)
 class Run:
-    """A saved run directory, read back."""
+    """A saved run directory, read back.
+
+    Attributes:
+        path: the run directory.
+        manifest: manifest.json (config, arms, tasks, seeds, environment, status).
+        results: results.json, typed.
+        samples: every line of samples.jsonl.
+    """
 
     path: Path
     manifest: dict[str, Any]
-    results: dict[str, Any]
+    results: Results
     samples: list[SampleResult]
 
 
@@ -101,29 +129,35 @@ def load_run(path: str | Path) -> Run:
     return Run(
         directory.path,
         directory.read_manifest(),
-        directory.read_results(),
+        Results.from_dict(directory.read_results(), run_dir=directory.path),
         directory.read_samples(),
     )
 
 
-def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> dict[str, Any]:
-    """Rebuild a run's results from its samples and manifest alone (no model)."""
+def rescore(path: str | Path, *, stats_options: StatsOptions | None = None) -> Results:
+    """Rebuild a run's results from its samples and manifest alone (no model).
+
+    Args:
+        path: the run directory.
+        stats_options: other statistical settings; default: those the run was made with.
+    """
     directory = RunDirectory(path)
     manifest = directory.read_manifest()
     tasks = [TaskInfo.from_json(t) for t in manifest["tasks"]]
-    if stats_options is None and manifest.get("kind") == "compare":
-        statistics = manifest["config"]["statistics"]
-        margins = manifest["config"].get("non_inferiority") or None
-        stats_options = StatsOptions(**{**statistics, "margins": margins})
-    if stats_options is None and manifest.get("kind") != "score":
-        from fteval.config import RunConfig
-        from fteval.pipeline.run import stats_options_of
-
-        stats_options = stats_options_of(RunConfig(**manifest["config"]))
-    options = stats_options or StatsOptions(seed=manifest["seeds"]["statistics"])
+    options = stats_options or recorded_options(manifest)
     from fteval.pipeline.judge import read_judgments
 
     judgments = read_judgments(directory.path)
-    return build_results(
+    results = build_results(
         manifest["arms"], tasks, directory.read_samples(), options, judgments, manifest=manifest
     )
+    return Results.from_dict(results, run_dir=directory.path)
+
+
+def recorded_options(manifest: Mapping[str, Any]) -> StatsOptions:
+    """The statistical settings a run directory was made with (older manifests too)."""
+    if "statistics" in manifest:
+        return StatsOptions.from_json(manifest["statistics"])
+    if manifest.get("kind") not in ("score", "compare"):
+        return StatsOptions.from_settings(RunConfig(**manifest["config"]))
+    return StatsOptions(seed=manifest["seeds"]["statistics"])
