@@ -24,8 +24,10 @@ system-deps:
 		apt-get update -qq && apt-get install -y -qq bubblewrap wordnet-base wordnet-sense-index chromium >/dev/null; \
 	else echo "note: install bubblewrap, wordnet-base and chromium for the sandbox, METEOR and browser tests"; fi
 
+# Every reference library and data set the tests compare with is installed here, so a
+# missing one fails the run instead of skipping its tests (tests/conftest.py).
 test: setup system-deps
-	$(PY) -m pytest -q
+	FTEVAL_REQUIRE_REFERENCES=1 $(PY) -m pytest -q
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not real_model and not sandbox and not browser"

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -34,6 +35,32 @@ settings.register_profile("explore", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 INTENTS = ["login", "billing", "refund"]
+
+# Under `make test` (and so in CI) every reference library and data set the tests compare
+# fteval's numbers with is installed, so a missing one is a failure, not a silent skip.
+REQUIRE_REFERENCES = os.environ.get("FTEVAL_REQUIRE_REFERENCES") == "1"
+
+
+def skip_unless_required(reason: str) -> None:
+    """Skip a test whose reference is missing, or fail it when references are required."""
+    if REQUIRE_REFERENCES:
+        pytest.fail(f"{reason} (FTEVAL_REQUIRE_REFERENCES=1: references must be installed)")
+    pytest.skip(reason)
+
+
+def _import_or_fail(modname: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return _importorskip(modname, *args, **kwargs)
+    except pytest.skip.Exception as skipped:
+        pytest.fail(
+            f"{skipped.msg} (FTEVAL_REQUIRE_REFERENCES=1: reference libraries must be installed)",
+            pytrace=False,
+        )
+
+
+_importorskip = pytest.importorskip
+if REQUIRE_REFERENCES:  # test modules call pytest.importorskip when they run
+    pytest.importorskip = _import_or_fail  # type: ignore[assignment]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fteval.errors import BackendError
 from fteval.records import ArmSpec, GenerateRequest, SamplingParams
 
 pytestmark = pytest.mark.real_model
@@ -117,5 +118,7 @@ def test_chat_template_wraps_the_prompt_when_asked(tiny_models, tmp_path):
     manual = served.generate("base", [GenerateRequest("<user>Hi there\n<assistant>", (), 10)])[0]
     assert chat.texts == manual.texts
     plain = backend(tiny_models)
-    with pytest.raises(Exception, match="chat template"):
+    with pytest.raises(
+        BackendError, match="the task asks for the chat template, but the tokenizer has none"
+    ):
         plain.generate("base", [GenerateRequest("Hi", (), 4, chat=True)])

@@ -268,8 +268,17 @@ def test_mixed_type_column_names_the_row_that_differs():
 
 def test_column_type_check_leaves_nan_to_the_missing_value_check():
     # pandas writes a missing string as NaN; that is an empty value, not a "number"
-    rows = [Row(1, {"label": "login"}), Row(2, {"label": math.nan})]
-    check_column_type("f.jsonl", rows, "label")
+    rows = [Row(1, {"label": math.nan}), Row(2, {"label": "login"}), Row(3, {"label": math.nan})]
+    assert check_column_type("f.jsonl", rows, "label") is None  # not a mixed column
+    with pytest.raises(InputError) as caught:
+        require_field("f.jsonl", rows[2], "label")  # reported here, as a missing value
+    assert "f.jsonl, row 3, field 'label': empty value (null or NaN)" in str(caught.value)
+    # the column's kind comes from its first real value, so a number after it still fails
+    with pytest.raises(InputError) as caught:
+        check_column_type("f.jsonl", [*rows, Row(4, {"label": 7})], "label")
+    assert "row 4, field 'label': mixed-type column: a number here, a string at row 2" in str(
+        caught.value
+    )
 
 
 def test_malformed_json_document_names_the_line_not_a_row(tmp_path):

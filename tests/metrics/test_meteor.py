@@ -25,6 +25,7 @@ from fteval.metrics.meteor import (  # noqa: E402
     find_wordnet,
     lexnames_text,
 )
+from tests.conftest import skip_unless_required  # noqa: E402
 
 from .test_text import EDGE, UNICODE, _as_list, generation_pairs  # noqa: E402
 
@@ -54,7 +55,7 @@ def metric(private_cache: Path) -> METEOR:
     try:
         return METEOR()
     except WordNetNotFoundError as error:
-        pytest.skip(f"no WordNet on this machine: {error}")
+        skip_unless_required(f"no WordNet on this machine: {error}")
 
 
 def test_lexnames_has_the_45_wordnet_30_lexicographer_files() -> None:
