@@ -346,3 +346,17 @@ def test_split_command_rejects_a_validation_fraction_outside_0_1(capsys):
         _parse("d.jsonl", "--label-field", "label", "--validation", "1.5")
     assert caught.value.code == 2
     assert "strictly between 0 and 1" in capsys.readouterr().err
+
+
+def test_split_command_refuses_to_overwrite_existing_outputs_without_force(tmp_path):
+    from fteval.errors import ConfigError
+
+    data = _write_jsonl(tmp_path / "d.jsonl", [{"y": "a"}] * 10 + [{"y": "b"}] * 10)
+    assert run_split(_parse(str(data), "--label-field", "y")) == 0
+    train = tmp_path / "d.train.jsonl"
+    train.write_text("kept\n")
+    with pytest.raises(ConfigError, match=r"d\.train\.jsonl and .*d\.validation\.jsonl already"):
+        run_split(_parse(str(data), "--label-field", "y", "--seed", "1"))
+    assert train.read_text() == "kept\n"  # untouched
+    assert run_split(_parse(str(data), "--label-field", "y", "--force")) == 0
+    assert len(read_rows(train)) == 16

@@ -1,8 +1,9 @@
 """The ``fteval split`` command: a stratified train/validation split and class weights.
 
 ``fteval split DATA --label-field label [--validation 0.2] [--seed 0] [--out-dir DIR]
-[--json]`` writes ``<stem>.train<ext>`` and ``<stem>.validation<ext>`` (default: next to
-DATA) and prints the class distribution, the imbalance ratio and suggested class weights.
+[--force] [--json]`` writes ``<stem>.train<ext>`` and ``<stem>.validation<ext>`` (default:
+next to DATA; existing files only with ``--force``) and prints the class distribution,
+the imbalance ratio and suggested class weights.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="balanced",
         help="class weight scheme (default balanced, as scikit-learn's)",
     )
+    split.add_argument(
+        "--force", action="store_true", help="overwrite split files that already exist"
+    )
     split.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     split.set_defaults(handler=run_split)
     return split
@@ -66,6 +70,18 @@ def split_output_paths(data: str | Path, out_dir: str | Path | None) -> tuple[Pa
     )
 
 
+def refuse_to_overwrite(paths: tuple[Path, ...], *, force: bool) -> None:
+    """Refuse (``ConfigError``) to replace existing files unless ``force``."""
+    from fteval.errors import ConfigError
+
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{' and '.join(existing)} already exist(s); pass --force to overwrite, or "
+            "--out-dir to write elsewhere"
+        )
+
+
 def run_split(args: argparse.Namespace) -> int:
     """Run ``fteval split``; returns the exit code (0). Bad input raises ``FtevalError``."""
     from fteval.cli.validate import check_out_dir, check_text
@@ -77,11 +93,12 @@ def run_split(args: argparse.Namespace) -> int:
     check_out_dir(args.out_dir, "--out-dir")
     path = Path(args.data)
     writable_suffix(path)  # fail before reading a file whose split could not be written
+    out_train, out_validation = split_output_paths(path, args.out_dir)
+    refuse_to_overwrite((out_train, out_validation), force=args.force)
     rows = read_rows(path)
     train, held_out = stratified_split(
         rows, label_field=args.label_field, validation=args.validation, seed=args.seed, path=path
     )
-    out_train, out_validation = split_output_paths(path, args.out_dir)
     write_split(path, (train, held_out), out_train, out_validation)
     report = split_report(
         path,

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,28 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     )
 
 
+def new_file_mode() -> int:
+    """The permissions ``open()`` gives a new file: ``0o666`` less the process umask.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; files written
+    through it get this mode instead, so every file of a run directory has the same
+    permissions, whichever way it was written.
+    """
+    with _UMASK_LOCK:  # the umask can only be read by setting it
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file in the same folder and a rename.
 
     Readers see the old file or the new one, never a partial one. On any error the
-    temp file is removed and the old file stays as it was.
+    temp file is removed and the old file stays as it was. The file gets the mode any
+    new file would (``new_file_mode``).
     """
     path = Path(path)
     try:
@@ -61,6 +79,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), new_file_mode())
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -15,7 +15,7 @@ import os
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fteval.errors import FtevalError, OutputError
 from fteval.records.jsonio import (
@@ -140,30 +140,44 @@ class RunDirectory:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock on the directory for this process's lifetime.
+        """Hold an exclusive lock on the directory while the block runs; remove it after.
 
         The lock is an ``flock`` on ``.lock``: the kernel drops it when the process dies,
-        SIGKILL included, so a crashed run never leaves a stale lock.
+        SIGKILL included, so a crashed run never leaves a stale lock (only a harmless
+        file). When the block ends the file is removed while still locked; a process
+        that opened the old file meanwhile sees it is gone and tries the new one.
         """
         self._mkdir()
-        handle = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115
+        handle = self._acquire()
         try:
+            yield
+        finally:
+            (self.path / LOCK).unlink(missing_ok=True)
+            handle.close()
+
+    def _acquire(self) -> IO[str]:
+        """The open, flocked lock file (retried when another process removed it first)."""
+        path = self.path / LOCK
+        while True:
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
                 owner = handle.read().strip() or "unknown"
+                handle.close()
                 raise FtevalError(
                     f"{self.path}: another fteval process (pid {owner}) is writing this run "
                     "directory; wait for it or choose another --out"
                 ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield
-        finally:
-            handle.close()
+            if _same_file(handle, path):
+                break
+            handle.close()  # locked a file its owner had just removed: lock the new one
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.path / MANIFEST, manifest)
@@ -221,6 +235,13 @@ class RunDirectory:
         if not self.samples_path.exists():
             return []
         return [SampleResult.from_json(d) for d in read_jsonl(self.samples_path)]
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
