@@ -67,7 +67,16 @@ class OutputError(FtevalError):
 
 
 class MissingDependencyError(FtevalError):
-    """An optional dependency is not installed; the message names the extra to install."""
+    """A dependency is not installed; the message says what to install.
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(f"{purpose} needs the '{package}' package: pip install 'fteval[{extra}]'")
+    Args:
+        package: the distribution that is missing (a pip name).
+        extra: the fteval extra that installs it (one of pyproject's
+            ``optional-dependencies``), or None for a core dependency (then the package
+            itself is named).
+        purpose: what needs it, e.g. ``"BLEU"``.
+    """
+
+    def __init__(self, package: str, extra: str | None, purpose: str) -> None:
+        install = f"pip install 'fteval[{extra}]'" if extra else f"pip install '{package}'"
+        super().__init__(f"{purpose} needs the '{package}' package: {install}")

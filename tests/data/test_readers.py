@@ -287,3 +287,37 @@ def test_malformed_json_document_names_the_line_not_a_row(tmp_path):
         read_rows(path)
     assert caught.value.row is None  # lines of a JSON document are not its rows
     assert "d.json: malformed JSON on line 3" in str(caught.value)
+
+
+def test_an_unreadable_parquet_file_is_bad_input_but_out_of_memory_is_not(tmp_path, monkeypatch):
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"not parquet")
+    with pytest.raises(InputError, match=r"d\.parquet: not a readable Parquet file"):
+        read_rows(path)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(pq, "read_table", out_of_memory)
+    with pytest.raises(MemoryError, match="no room"):
+        read_rows(path)
+
+
+def test_a_dataset_that_cannot_load_is_bad_input_but_a_library_bug_is_not(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from fteval.data.readers import read_hf_dataset
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("no dataset 'nobody/none'")
+
+    monkeypatch.setattr(datasets, "load_dataset", missing)
+    with pytest.raises(InputError, match=r"nobody/none\[test\]: could not load the dataset"):
+        read_hf_dataset("nobody/none", name=None, split="test", revision=None)
+
+    def bug(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'features'")
+
+    monkeypatch.setattr(datasets, "load_dataset", bug)
+    with pytest.raises(AttributeError):
+        read_hf_dataset("nobody/none", name=None, split="test", revision=None)

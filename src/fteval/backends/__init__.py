@@ -41,7 +41,8 @@ def make_backend(
             import torch  # noqa: F401
             import transformers  # noqa: F401
         except ModuleNotFoundError as error:
-            raise MissingDependencyError(error.name or "torch", "hf", "the hf backend") from None
+            # core dependencies of fteval: name the package itself, there is no extra
+            raise MissingDependencyError(error.name or "torch", None, "the hf backend") from None
         from fteval.backends.hf import HFBackend
 
         return HFBackend(arms, progress=progress, **settings)

@@ -205,9 +205,11 @@ class HFBackend(Backend):
                     else:
                         model.load_adapter(arm.path, adapter_name=arm.name, is_trainable=False)
             except Exception as error:
+                if not loading.caused_by_the_files(error):
+                    raise
                 raise AdapterError(
                     f"adapter {arm.name!r} ({arm.path}): could not load: {error}"
-                ) from None
+                ) from error
         model.eval()
         for arm in self._adapters:
             change = self._probe(model, loaded, arm.name)

@@ -158,6 +158,26 @@ def check_adapter_base(
     return message
 
 
+def caused_by_the_files(error: BaseException) -> bool:
+    """Whether a loading error is one that a model or adapter's files (or hub id) cause.
+
+    Those are reported as bad input (exit 2): missing or corrupt files and hub errors
+    (``OSError``), an unknown architecture or a bad config (``ValueError``,
+    ``KeyError``), a model that needs a package not installed (``ImportError``), weights
+    whose shapes do not fit the model (a ``RuntimeError`` about the state dict) and
+    corrupt safetensors files. Anything else — running out of memory, a bug in a
+    library — is raised as it is, with its traceback (exit 1).
+    """
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return False
+    if isinstance(error, (OSError, ValueError, KeyError, ImportError)):
+        return True
+    if isinstance(error, RuntimeError):
+        message = str(error)
+        return "state_dict" in message or "size mismatch" in message
+    return type(error).__name__ == "SafetensorError"
+
+
 def load_tokenizer(path: str, *, trust_remote_code: bool) -> Any:
     """The tokenizer saved with a model (or adapter) directory."""
     from transformers import AutoTokenizer
@@ -165,7 +185,9 @@ def load_tokenizer(path: str, *, trust_remote_code: bool) -> Any:
     try:
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as error:
-        raise BackendError(f"{path}: could not load a tokenizer: {error}") from None
+        if not caused_by_the_files(error):
+            raise
+        raise BackendError(f"{path}: could not load a tokenizer: {error}") from error
 
 
 def has_tokenizer(path: str) -> bool:
@@ -189,5 +211,7 @@ def load_causal_lm(
             use_safetensors=use_safetensors or None,
         )
     except Exception as error:
-        raise BackendError(f"{path}: could not load a causal LM: {error}") from None
+        if not caused_by_the_files(error):
+            raise
+        raise BackendError(f"{path}: could not load a causal LM: {error}") from error
     return model.to(device).eval()

@@ -194,13 +194,16 @@ def _check_header(path: Path, header: list[str]) -> None:
 
 def _read_parquet(path: Path, suffix: str) -> list[Row]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
         raise MissingDependencyError("pyarrow", "data", "reading Parquet files") from None
     try:
         table = pq.read_table(path)
-    except Exception as error:  # pyarrow raises several unrelated types
-        raise InputError(path, None, None, f"not a readable Parquet file: {error}") from None
+    except (OSError, ValueError, pa.ArrowException) as error:  # what a bad file raises
+        if isinstance(error, MemoryError):  # pyarrow's out-of-memory error is an ArrowException
+            raise
+        raise InputError(path, None, None, f"not a readable Parquet file: {error}") from error
     return [Row(i, record) for i, record in enumerate(table.to_pylist(), start=1)]
 
 
@@ -218,6 +221,8 @@ def read_hf_dataset(path: str, *, name: str | None, split: str, revision: str | 
             dataset = datasets.load_from_disk(path)
         else:
             dataset = datasets.load_dataset(path, name, split=split, revision=revision)
-    except Exception as error:
-        raise InputError(where, None, None, f"could not load the dataset: {error}") from None
+    except (OSError, ValueError, KeyError, datasets.exceptions.DatasetsError) as error:
+        # a missing or malformed dataset, split or config, or a hub error; out-of-memory
+        # and library bugs are not bad input and keep their traceback
+        raise InputError(where, None, None, f"could not load the dataset: {error}") from error
     return [Row(i, record) for i, record in enumerate(dataset, start=1)]

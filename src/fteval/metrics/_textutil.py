@@ -18,14 +18,15 @@ from fteval.errors import MissingDependencyError
 from fteval.records import as_reference_list
 
 
-def require(module: str, package: str, purpose: str, extra: str = "metrics") -> ModuleType:
+def require(module: str, package: str, purpose: str, extra: str | None = "metrics") -> ModuleType:
     """Import ``module`` or raise :class:`MissingDependencyError` naming the extra.
 
     Args:
         module: the import name (``sacrebleu``, ``rouge_score.rouge_scorer``...).
         package: the distribution to install, shown in the message.
         purpose: what needs it, e.g. ``"BLEU"``.
-        extra: the fteval extra that installs it.
+        extra: the fteval extra that installs it; None for a core dependency of fteval
+            (torch, transformers), whose message names the package itself.
     """
     try:
         return importlib.import_module(module)

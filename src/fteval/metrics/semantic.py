@@ -103,8 +103,8 @@ def default_bertscore_model() -> str:
 
 
 def _torch_stack(purpose: str) -> tuple[Any, Any]:
-    torch = require("torch", "torch", purpose)
-    transformers = require("transformers", "transformers", purpose)
+    torch = require("torch", "torch", purpose, extra=None)
+    transformers = require("transformers", "transformers", purpose, extra=None)
     return torch, transformers
 
 
@@ -199,7 +199,7 @@ class _BertScoreEngine:
     def baseline(self) -> Any:
         """The (P, R, F) baseline row for ``num_layers``, float32, as bert-score reads it."""
         if self._baseline is None:
-            torch = require("torch", "torch", "BERTScore")
+            torch = require("torch", "torch", "BERTScore", extra=None)
             pandas = require("pandas", "pandas", "BERTScore baselines")
             table = pandas.read_csv(self.baseline_path)
             if self.num_layers >= len(table):
@@ -223,7 +223,7 @@ class _BertScoreEngine:
 
     def _embed(self, sentences: Sequence[str]) -> dict[str, tuple[Any, Any]]:
         """sentence -> (token embeddings [len, dim], idf weights [len]), as bert-score."""
-        torch = require("torch", "torch", "BERTScore")
+        torch = require("torch", "torch", "BERTScore", extra=None)
         utils = require("bert_score.utils", "bert-score", "BERTScore")
         tokenizer, model = self.models
         # bert-score's order: longest (in words) first, batches of batch_size.
@@ -271,7 +271,7 @@ class _BertScoreEngine:
             return values
 
     def _compute(self, refs: list[list[str]], preds: list[str]) -> np.ndarray:
-        torch = require("torch", "torch", "BERTScore")
+        torch = require("torch", "torch", "BERTScore", extra=None)
         utils = require("bert_score.utils", "bert-score", "BERTScore")
         if not preds:
             return np.zeros((0, 3), dtype=np.float64)
@@ -565,7 +565,7 @@ class BLEURT(MeanMetric):
         check_lengths(self.name, targets, predictions)
         refs = reference_lists(self.name, targets)
         preds = prediction_strings(self.name, predictions)
-        torch = require("torch", "torch", "BLEURT")
+        torch = require("torch", "torch", "BLEURT", extra=None)
         tokenizer, model = _bleurt_model(self.checkpoint, self.device)
         flat_refs = [r for group in refs for r in group]
         flat_cands = [p for p, group in zip(preds, refs) for _ in group]
