@@ -102,16 +102,23 @@ class MeanMetric(Metric):
             return np.where(n > 0, totals[..., 0] / np.where(n > 0, n, 1), np.nan)
 
 
-def check_lengths(metric: str, targets: Sequence[Any], predictions: Sequence[Any]) -> None:
+def check_lengths(
+    metric: str,
+    targets: Sequence[Any],
+    predictions: Sequence[Any],
+    *,
+    names: tuple[str, str] = ("targets", "predictions"),
+) -> None:
     """Raise ValueError when targets and predictions differ in length (every metric's check).
 
     Args:
         metric: the metric's name, for the message.
         targets: one target per item.
         predictions: one prediction per item.
+        names: what the two sequences are called in the message.
     """
     if len(targets) != len(predictions):
         raise ValueError(
-            f"{metric}: targets and predictions differ in length: "
+            f"{metric}: {names[0]} and {names[1]} differ in length: "
             f"{len(targets)} != {len(predictions)}"
         )

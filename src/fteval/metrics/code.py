@@ -79,10 +79,7 @@ def pass_at_k_per_problem(
         samples = [int(num_samples)] * len(correct)
     else:
         samples = [int(n) for n in num_samples]
-    if len(samples) != len(correct):
-        raise ValueError(
-            f"num_samples and num_correct differ in length: {len(samples)} != {len(correct)}"
-        )
+    check_lengths("pass@k", samples, correct, names=("num_samples", "num_correct"))
     out: dict[int, np.ndarray] = {}
     for k in ks:
         values = np.empty(len(correct), dtype=np.float64)
