@@ -112,7 +112,17 @@ class _ConfusionMetric(Metric):
         return cells
 
     def from_totals(self, totals: np.ndarray, n: int | np.ndarray) -> np.ndarray:
-        totals = np.asarray(totals, dtype=np.float64)
+        """The score from summed cells; NaN for no items (``zero_division`` is for classes).
+
+        Args:
+            totals: summed one-hot cells, shape ``[k]`` or ``[b, k]``.
+            n: items summed, scalar or ``[b]``.
+        """
+        with np.errstate(invalid="ignore"):
+            values = self._from_cells(np.asarray(totals, dtype=np.float64))
+        return np.where(np.asarray(n) > 0, values, np.nan)
+
+    def _from_cells(self, totals: np.ndarray) -> np.ndarray:
         n_labels = len(self.labels)
         matrix = totals.reshape(*totals.shape[:-1], n_labels, n_labels + 1)
         tp = np.diagonal(matrix[..., :n_labels], axis1=-2, axis2=-1)
