@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup system-deps test test-fast demo lint bench clean
+.PHONY: setup system-deps test test-fast test-min demo lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,23 @@ test: setup system-deps
 test-fast: setup
 	$(PY) -m pytest -q -m "not real_model and not sandbox and not browser"
 
+# The declared minimum versions (pyproject's ">=" floors, tools/min_requirements.py) in a
+# separate virtual environment, then the fast tests: proves the floors are true. Not part
+# of CI (it downloads the old releases). torch is the CPU build of TORCH_SPEC (only CPU
+# builds may be installed here), not its floor.
+MIN_VENV ?= .venv-min
+MIN_PY := $(MIN_VENV)/bin/python
+
+test-min: system-deps
+	test -x $(MIN_PY) || python3 -m venv $(MIN_VENV)
+	$(MIN_PY) -m pip install --quiet --upgrade pip
+	$(MIN_PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(MIN_PY) tools/min_requirements.py > $(MIN_VENV)/min-requirements.txt
+	$(MIN_PY) -m pip install --quiet --prefer-binary -r $(MIN_VENV)/min-requirements.txt
+	$(MIN_PY) -m pip install --quiet --no-deps -e .
+	$(MIN_PY) -m pip freeze > $(MIN_VENV)/installed.txt
+	FTEVAL_REQUIRE_REFERENCES=1 $(MIN_PY) -m pytest -q -m "not real_model and not sandbox"
+
 demo: setup
 	$(VENV)/bin/fteval demo
 
@@ -40,4 +57,4 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) .pytest_cache build *.egg-info

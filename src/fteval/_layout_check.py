@@ -18,7 +18,7 @@ a higher one:
 8. ``report``: terminal, Markdown and HTML views of results.
 9. ``config``: the validated run configuration.
 10. ``pipeline``: the run loop and the other ways a run directory is made.
-11. ``api``: the Python API.
+11. ``api``, ``results``: the Python API and the typed results it returns.
 12. ``cli``, ``demo``, the package's ``__init__``/``__main__`` and this module: entry points.
 """
 
@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("config",),
     ("pipeline",),
-    ("api",),
+    ("api", "results"),
     ("cli", "demo", "__init__", "__main__", "_layout_check"),
 )
 

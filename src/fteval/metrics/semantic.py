@@ -494,7 +494,8 @@ def _bleurt_model(checkpoint: str, device: str) -> tuple[Any, Any]:
                 _, transformers = _torch_stack("BLEURT")
                 tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
                 model = transformers.AutoModelForSequenceClassification.from_pretrained(checkpoint)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # older huggingface_hub: a ValueError for
+            # a path that is neither a folder nor a valid hub id
             raise ValueError(f"bleurt: cannot load checkpoint {checkpoint!r}: {error}") from error
         if getattr(model.config, "num_labels", None) != 1:
             raise ValueError(

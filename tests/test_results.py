@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import fteval
-from fteval.api import Comparison, Results, Score, evaluate, load_run
+from fteval.api import evaluate, load_run
+from fteval.results import Comparison, Results, Score
 from tests.conftest import intent_rows, write_task
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fteval.api.results import Advice, Arm, Comparison, Results, Score, TaskRecord
 from fteval.backends import BACKENDS, Backend
 from fteval.compare import StatsOptions
 from fteval.compare.results import build_results
@@ -20,6 +19,7 @@ from fteval.config import RunConfig, build_config
 from fteval.pipeline.run import execute
 from fteval.records import SampleResult
 from fteval.records.rundir import RunDirectory
+from fteval.results import Advice, Arm, Comparison, Results, Score, TaskRecord
 from fteval.scoring import TaskInfo
 
 __all__ = [
