@@ -23,6 +23,7 @@ from fteval.records import (
     LoglikelihoodResult,
     RollingLoglikelihoodRequest,
     RollingLoglikelihoodResult,
+    base_arm_name,
 )
 
 LOGLIKELIHOOD, ROLLING, GENERATE = "loglikelihood", "loglikelihood_rolling", "generate"
@@ -93,6 +94,11 @@ class Backend(abc.ABC):
             return self._by_name[name]
         except KeyError:
             raise KeyError(f"no arm named {name!r}; arms: {list(self._by_name)}") from None
+
+    def base_arm(self) -> ArmSpec | None:
+        """The spec of the base arm (kind ``base``), or None when no arm is one."""
+        name = base_arm_name(self.arms)
+        return None if name is None else self.arm(name)
 
     def require(self, kinds: Sequence[str], *, why: str = "the tasks") -> None:
         """Fail (``ConfigError``) unless every request kind in ``kinds`` is supported."""

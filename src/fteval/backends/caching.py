@@ -91,7 +91,7 @@ class CachingBackend(Backend):
         spec = self.arm(arm)
         identity = self.inner.identity(arm).to_json()
         folders = {"arm": spec.path}
-        base = next((a for a in self.arms if a.kind == "base"), None)
+        base = self.base_arm()
         if base is not None and base.name != spec.name:
             folders["base"] = base.path
         identity["support_files_sha256"] = {

@@ -131,7 +131,10 @@ class HFBackend(Backend):
         self.allow_pickle = allow_pickle
         self.trust_remote_code = trust_remote_code
         self.progress = progress
-        self._base = next(a for a in self.arms if a.kind == "base")
+        base = self.base_arm()
+        if base is None:
+            raise BackendError("the hf backend needs a base arm (kind 'base') to serve the others")
+        self._base = base
         self._adapters = [a for a in self.arms if a.kind == "adapter"]
         self._adapter_configs: dict[str, dict[str, Any]] = {}
         self._adapter_warnings: dict[str, str] = {}
