@@ -68,7 +68,8 @@ def test_score_statistics_flags_are_in_bounds_or_refused(flags):
     except FtevalError:
         return
     assert 0.5 < options.confidence < 1 and 0 < options.alpha < 0.5
-    assert options.n_resamples >= 100 and options.n_permutations >= 100
+    assert options.bootstrap_resamples >= 100 and options.permutations >= 100
+    assert options.confidence == pytest.approx(1 - options.alpha)  # one level for both
 
 
 @given(

@@ -67,7 +67,8 @@ def _options(name: str) -> set[str]:
     """The options a registered metric takes (its factory's or constructor's)."""
     from fteval.metrics import registry
 
-    factory = registry._FACTORIES[name]
+    factory = registry.METRICS.find(name)
+    assert factory is not None, name
     closure = dict(zip(factory.__code__.co_freevars, factory.__closure__ or ()))
     if "cls" in closure and "fixed" in closure:  # register_class
         cls, fixed = closure["cls"].cell_contents, closure["fixed"].cell_contents
