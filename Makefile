@@ -52,9 +52,11 @@ test-min: system-deps
 demo: setup
 	$(VENV)/bin/fteval demo
 
+# ruff (with Google-style docstring rules for public code) and mypy over src, clean.
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) .pytest_cache build *.egg-info

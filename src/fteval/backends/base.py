@@ -32,8 +32,9 @@ REQUEST_KINDS = (LOGLIKELIHOOD, ROLLING, GENERATE)
 
 @dataclass(frozen=True)
 class ArmIdentity:
-    """What identifies an arm's outputs: the manifest's ``arms[].identity`` and the
-    response cache key's input.
+    """What identifies an arm's outputs.
+
+    It is the manifest's ``arms[].identity`` and the response cache key's input.
 
     Attributes:
         backend: the backend's name (``hf``, ``fake``, ...).
@@ -150,12 +151,12 @@ class Backend(abc.ABC):
     def loglikelihood(
         self, arm: str, requests: Sequence[LoglikelihoodRequest]
     ) -> list[LoglikelihoodResult]:
-        """log P(continuation | context) for each request."""
+        """Log P(continuation | context) for each request."""
 
     def loglikelihood_rolling(
         self, arm: str, requests: Sequence[RollingLoglikelihoodRequest]
     ) -> list[RollingLoglikelihoodResult]:
-        """log P(text) over whole texts (perplexity)."""
+        """Log P(text) over whole texts (perplexity)."""
         raise NotImplementedError(f"the {self.name} backend does not score rolling loglikelihood")
 
     def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:

@@ -507,8 +507,11 @@ class ResponseCache:
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): take the write lock
-    up front, so two writers wait on the busy timeout instead of deadlocking."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error).
+
+    The write lock is taken up front, so two writers wait on the busy timeout instead of
+    deadlocking.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

@@ -213,6 +213,7 @@ class HFBackend(Backend):
                 raise AdapterError(
                     f"adapter {arm.name!r} ({arm.path}): could not load: {error}"
                 ) from error
+        assert model is not None, "called with at least one adapter"
         model.eval()
         for arm in self._adapters:
             change = self._probe(model, loaded, arm.name)

@@ -1,4 +1,6 @@
-"""Batched decoding for the HF backend: our own loop over a KV cache, so that
+"""Batched decoding for the HF backend: our own loop over a KV cache.
+
+It is written so that
 
 * rows are left-padded with explicit position ids (padding never shifts positions);
 * a row that has finished (stop string, EOS or ``max_new_tokens``) leaves the batch and
@@ -64,6 +66,14 @@ def row_seed(seed: int, prompt: str, sample: int) -> int:
     return stable_int(seed, sample, prompt, bits=63)
 
 
+def _cache_of(out: Any) -> Any:
+    """The KV cache a forward pass with ``use_cache=True`` returned."""
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    if cache is None:
+        raise RuntimeError("the model returned no KV cache although use_cache=True")
+    return cache
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """``text`` up to (not including) the earliest stop string, and whether one occurred."""
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
@@ -105,9 +115,15 @@ def generate_group(
     """Decode every prompt of a group that shares decoding settings.
 
     Args:
+        model: the loaded model (adapter set by the caller), in eval mode.
+        tokenizer: its tokenizer (decodes the generated ids).
         prompts: token ids of each prompt (already truncated to fit).
         prompt_texts: the prompts as text (for per-row seeds).
         request: the settings (stop, max_new_tokens, sampling) shared by the group.
+        pad_id: the token id that pads rows on the left.
+        eos_ids: token ids that end a row.
+        device: where the ids go (the model's device).
+        counters: forward passes and row-steps, updated in place.
 
     Returns:
         Per prompt, ``sampling.n`` tuples of (text, n_tokens, finish_reason).
@@ -116,10 +132,10 @@ def generate_group(
 
     n = request.sampling.n if request.sampling.temperature > 0 else 1
     rows = []
-    for index, (ids, text) in enumerate(zip(prompts, prompt_texts)):
+    for index, (prompt_ids, text) in enumerate(zip(prompts, prompt_texts)):
         for sample in range(n):
             generator = torch.Generator().manual_seed(row_seed(request.sampling.seed, text, sample))
-            rows.append(_Row(index, sample, list(ids), generator, []))
+            rows.append(_Row(index, sample, list(prompt_ids), generator, []))
     keyword = _cache_keyword(model)
     width = max(len(r.prompt) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -133,7 +149,7 @@ def generate_group(
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
         counters.prefill_passes += 1
-        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        cache = _cache_of(out)
         logits = out.logits[:, -1, :]
         next_position = positions[:, -1] + 1
         for _ in range(request.max_new_tokens):
@@ -172,7 +188,7 @@ def generate_group(
             )  # fmt: skip
             counters.decode_passes += 1
             counters.row_steps += len(active)
-            cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+            cache = _cache_of(out)
             logits = out.logits[:, -1, :]
             next_position = next_position + 1
     for row in rows:

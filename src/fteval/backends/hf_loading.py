@@ -29,8 +29,10 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' own load/save progress bars and deprecation notices (fteval
-    shows its own progress), restoring the previous setting afterwards."""
+    """Silence transformers' own load/save progress bars and deprecation notices.
+
+    fteval shows its own progress; the previous setting is restored afterwards.
+    """
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()

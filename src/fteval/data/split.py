@@ -41,8 +41,9 @@ def class_distribution(labels: Iterable[Hashable]) -> dict[Any, int]:
         in order of first appearance.
     """
     counts = Counter(labels)
+    seen: list[Any] = list(counts)
     try:
-        order = sorted(counts)
+        order = sorted(seen)
     except TypeError:  # labels of unorderable types: keep first-seen order
         order = list(counts)
     return {label: counts[label] for label in order}

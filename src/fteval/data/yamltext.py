@@ -20,7 +20,7 @@ from fteval.errors import ConfigError
 _SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(_SafeBase):  # type: ignore[misc, valid-type]
+class _StrictLoader(_SafeBase):
     """A safe loader that refuses a key repeated within one mapping."""
 
 

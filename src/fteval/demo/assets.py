@@ -229,7 +229,11 @@ def _build_into(
     write_jsonl(({"text": t} for t in dataset.unlabeled), data_dir / "pretrain.jsonl")
     (data_dir / TASK_FILE_NAME).write_text(task_yaml(), encoding="utf-8")
 
-    common = {"template": PROMPT_TEMPLATE, "delimiter": TARGET_DELIMITER, "settings": settings}
+    common: dict[str, Any] = {
+        "template": PROMPT_TEMPLATE,
+        "delimiter": TARGET_DELIMITER,
+        "settings": settings,
+    }
     with quiet_transformers():
         t = time.perf_counter()
         stats = train.pretrain_base(

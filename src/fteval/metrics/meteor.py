@@ -165,7 +165,7 @@ class WordNetSource:
 
 
 def cache_dir() -> Path:
-    """fteval's per-user cache directory (see the module docstring)."""
+    """Fteval's per-user cache directory (see the module docstring)."""
     return user_cache_dir()
 
 
@@ -185,7 +185,7 @@ def _is_wordnet_dict(path: Path) -> bool:
 
 
 def _nltk_wordnet() -> Any:
-    """nltk's pointer to ``corpora/wordnet`` on ``nltk.data.path``, or None."""
+    """Nltk's pointer to ``corpora/wordnet`` on ``nltk.data.path``, or None."""
     nltk = require("nltk", "nltk", "METEOR")
     for resource in ("corpora/wordnet", "corpora/wordnet.zip"):
         try:
@@ -332,7 +332,7 @@ def _load_reader(kind: str, origin: str) -> Any:
 
 
 def wordnet_reader(source: WordNetSource) -> Any:
-    """nltk's WordNet reader for ``source`` (cached per process)."""
+    """Nltk's WordNet reader for ``source`` (cached per process)."""
     origin = str(source.path) if source.path is not None else source.origin
     with _reader_lock:
         return _load_reader(source.kind, origin)
@@ -405,7 +405,7 @@ class METEOR(MeanMetric):
 
     @property
     def wordnet(self) -> Any:
-        """nltk's WordNet reader this metric uses (loaded on first use, then shared)."""
+        """Nltk's WordNet reader this metric uses (loaded on first use, then shared)."""
         return wordnet_reader(self.source)
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:

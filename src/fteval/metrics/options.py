@@ -174,7 +174,7 @@ def _float(value: Any) -> float:
 
 
 def _hints(constructor: Callable[..., Any]) -> dict[str, Any]:
-    target = constructor.__init__ if isinstance(constructor, type) else constructor
+    target = constructor.__init__ if isinstance(constructor, type) else constructor  # type: ignore[misc]
     try:
         return typing.get_type_hints(target)
     except (NameError, TypeError):  # an annotation this Python cannot evaluate

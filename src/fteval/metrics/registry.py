@@ -136,8 +136,12 @@ def _need_labels(name: str, labels: Sequence[Any] | None) -> Sequence[Any]:
     return labels
 
 
-def _confusion_factory(cls: type, average: str | None) -> MetricFactory:
-    def factory(*, labels: Sequence[Any] | None = None, pos_label: Any = None):
+def _confusion_factory(
+    cls: type[Precision] | type[Recall] | type[F1], average: str | None
+) -> MetricFactory:
+    def factory(
+        *, labels: Sequence[Any] | None = None, pos_label: Any = None
+    ) -> Metric | list[Metric]:
         name = f"{cls.kind}_{average or 'per_class'}"
         labels = _need_labels(name, labels)
         if average is None:

@@ -222,7 +222,7 @@ class _BertScoreEngine:
         return utils.sent_encode(tokenizer, sentence)
 
     def _embed(self, sentences: Sequence[str]) -> dict[str, tuple[Any, Any]]:
-        """sentence -> (token embeddings [len, dim], idf weights [len]), as bert-score."""
+        """Sentence -> (token embeddings [len, dim], idf weights [len]), as bert-score."""
         torch = require("torch", "torch", "BERTScore", extra=None)
         utils = require("bert_score.utils", "bert-score", "BERTScore")
         tokenizer, model = self.models

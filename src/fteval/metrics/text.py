@@ -40,7 +40,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -127,7 +127,7 @@ class _SacrebleuMetric(Metric):
 
 
 def _score_rows(scorer: Any, totals: np.ndarray, n: int | np.ndarray, k: int) -> np.ndarray:
-    """sacrebleu's score for each row of ``totals`` (shape [..., k]); NaN where n == 0."""
+    """Sacrebleu's score for each row of ``totals`` (shape [..., k]); NaN where n == 0."""
     totals = np.asarray(totals, dtype=np.float64)
     if totals.shape[-1] != k:
         raise ValueError(f"expected statistics with {k} columns, got shape {totals.shape}")
@@ -544,7 +544,11 @@ def _squad_em(prediction: str, reference: str) -> float:
 class _SquadMetric(MeanMetric):
     scale: ClassVar[float] = 100.0
     unit: ClassVar[str] = "points"
-    _pair: ClassVar[Callable[[str, str], float]]
+
+    @staticmethod
+    def _pair(prediction: str, reference: str) -> float:
+        """The item's score against one reference (max over references is taken)."""
+        raise NotImplementedError
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
         check_lengths(self.name, targets, predictions)

@@ -1,5 +1,7 @@
-"""The manifest of a run directory: config, arms with their identities, tasks, seeds,
-statistics settings, environment.
+"""The manifest of a run directory.
+
+It holds the config, the arms with their identities, tasks, seeds, statistics settings
+and the environment.
 
 One builder (``new_manifest``) for every way a run directory is made — a model run
 (``kind: run``) and scored prediction or code files (``kind: score``) — so every run

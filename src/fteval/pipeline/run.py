@@ -100,8 +100,10 @@ def check_output_paths(config: RunConfig) -> None:
 
 
 def check_targets(task: Task) -> None:
-    """Let each metric refuse targets it would score wrongly (e.g. ROUGE's ASCII-only
-    tokenizer on non-Latin references), before any model loads."""
+    """Let each metric refuse targets it would score wrongly, before any model loads.
+
+    For example ROUGE's ASCII-only tokenizer on non-Latin references.
+    """
     targets = [example.target for example in task.examples]
     for metric in task.build_metrics():
         check = getattr(metric, "check_targets", None)

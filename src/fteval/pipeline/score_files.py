@@ -237,8 +237,11 @@ def check_labels_cover(samples: Sequence[SampleResult], labels: Sequence[str]) -
 
 
 def scored_arm(index: int, name: str, path: str, **identity: Any) -> dict[str, Any]:
-    """A scored file's arm record: the first is the reference (kind ``base``), the others
-    are ``model`` arms compared with it; the identity names the file."""
+    """A scored file's arm record; the identity names the file.
+
+    The first file is the reference (kind ``base``), the others are ``model`` arms
+    compared with it.
+    """
     spec = ArmSpec(name, "base" if index == 0 else "model", path, name)
     return spec.record({"file": path, **identity})
 

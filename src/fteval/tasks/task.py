@@ -124,8 +124,11 @@ class Task:
         return counts
 
     def with_imbalance_metrics(self, threshold: float) -> Task:
-        """When largest/smallest present class count >= threshold, add macro and weighted
-        F1 beside accuracy (so a majority-class predictor cannot look good)."""
+        """Add macro and weighted F1 beside accuracy when the classes are imbalanced.
+
+        Imbalanced: the largest / smallest present class count >= ``threshold``; then a
+        majority-class predictor cannot look good.
+        """
         counts = [c for c in self.class_counts().values() if c > 0]
         if self.kind != "multiple_choice" or len(counts) < 2:
             return self
@@ -142,7 +145,9 @@ class Task:
         return dataclasses.replace(self, examples=self.examples[:limit])
 
 
-def validate_metric_names(task_name: str, names: Sequence[str], labels: Sequence[str]) -> None:
+def validate_metric_names(
+    task_name: str, names: Sequence[str | Mapping[str, Any]], labels: Sequence[str]
+) -> None:
     """Build the metrics once so an unknown name fails at load time, not after inference."""
     try:
         make_metrics(names, labels=labels or None)

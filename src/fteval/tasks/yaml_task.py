@@ -34,7 +34,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,6 +53,8 @@ from fteval.records import Example, sha256_file
 from fteval.tasks.task import GenerationSpec, Task, validate_metric_names
 
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_T = TypeVar("_T")
+
 DEFAULT_CHOICE_METRICS = ("acc", "acc_norm", "f1_macro")
 DEFAULT_GENERATE_METRICS = ("exact_match",)
 DEFAULT_PERPLEXITY_METRICS = ("perplexity", "cross_entropy")
@@ -402,7 +404,10 @@ def _describe(path: Path, error: ValidationError) -> str:
 def _split_source(path: Path, spec: TaskFile, split: str) -> str:
     if spec.hf_dataset is not None:
         return f"{spec.hf_dataset.path}[{split}]"
-    relative = spec.data if isinstance(spec.data, str) else spec.data[split]
+    data = spec.data
+    if data is None:  # parsing refused a file with neither data nor hf_dataset
+        raise ConfigError(f"{path}: the task file needs 'data' or 'hf_dataset'")
+    relative = data if isinstance(data, str) else data[split]
     return str(path.parent / relative)
 
 
@@ -489,7 +494,7 @@ def _row_choices(source: str, row: Row, spec: TaskFile) -> tuple[list[str], list
         return list(spec.choices), list(spec.choices.values())
     if spec.choices is not None:
         return list(spec.choices), list(spec.choices)
-    field = spec.choices_field
+    field = _given(spec.choices_field, "choices_field")
     value = require_field(source, row, field)
     if not isinstance(value, (list, tuple)) or len(value) < 2:
         raise InputError(source, row.number, field, "expected a list of >= 2", value)
@@ -661,12 +666,14 @@ def _choice_examples(
     splits: Mapping[str, list[Row]],
     sources: Mapping[str, str],
 ) -> tuple[list[Example], list[str]]:
-    check_column_type(source, rows, spec.label_field)
+    label_field = _given(spec.label_field, "label_field")
+    template = _given(spec.template, "template")
+    check_column_type(source, rows, label_field)
     ids = _example_ids(source, rows, spec)
 
     def answer_of(src: str, row: Row) -> str:
         labels, texts = _row_choices(src, row, spec)
-        return texts[labels.index(_resolve_label(src, row, spec.label_field, labels))]
+        return texts[labels.index(_resolve_label(src, row, label_field, labels))]
 
     shots = _Shots(spec, splits, sources, answer_of)
     examples = []
@@ -700,10 +707,12 @@ def _generate_examples(
     splits: Mapping[str, list[Row]],
     sources: Mapping[str, str],
 ) -> list[Example]:
+    reference_field = _given(spec.reference_field, "reference_field")
+    template = _given(spec.template, "template")
     ids = _example_ids(source, rows, spec)
 
     def references(src: str, row: Row) -> list[str]:
-        value = reference_texts(src, row, spec.reference_field)  # the rule of fteval score
+        value = reference_texts(src, row, reference_field)  # the rule of fteval score
         return [value] if isinstance(value, str) else value
 
     shots = _Shots(spec, splits, sources, lambda s, r: references(s, r)[0])
@@ -718,12 +727,13 @@ def _generate_examples(
 
 def _text_examples(source: str, rows: list[Row], spec: TaskFile) -> list[Example]:
     """Perplexity items: each row's text, scored whole (no prompt, no target)."""
+    text_field = _given(spec.text_field, "text_field")
     ids = _example_ids(source, rows, spec)
     examples = []
     for example_id, row in zip(ids, rows):
-        text = require_field(source, row, spec.text_field)
+        text = require_field(source, row, text_field)
         if not isinstance(text, str) or not text:
-            raise InputError(source, row.number, spec.text_field, "expected non-empty text", text)
+            raise InputError(source, row.number, text_field, "expected non-empty text", text)
         examples.append(
             Example(example_id, text, None, meta={"row": row.number}, fields=row.fields)
         )
