@@ -8,19 +8,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests import conftest
+
 TESTS = Path(__file__).resolve().parent
 
 
-def run_pytest(folder: Path, require: bool) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FTEVAL_REQUIRE_REFERENCES": "1" if require else "0"}
-    env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],
-        capture_output=True, text=True, env=env, cwd=folder, timeout=120,
-    )  # fmt: skip
+def test_a_missing_reference_fails_instead_of_skipping_when_references_are_required(
+    monkeypatch,
+):
+    with pytest.raises(pytest.fail.Exception, match="fteval_no_such_reference_library"):
+        conftest._import_or_fail("fteval_no_such_reference_library")
+    assert conftest._import_or_fail("json").__name__ == "json"
+    monkeypatch.setattr(conftest, "REQUIRE_REFERENCES", False)
+    with pytest.raises(pytest.skip.Exception, match="no WordNet"):
+        conftest.skip_unless_required("no WordNet")
+    monkeypatch.setattr(conftest, "REQUIRE_REFERENCES", True)
+    with pytest.raises(pytest.fail.Exception, match="no WordNet"):
+        conftest.skip_unless_required("no WordNet")
 
 
-def test_a_missing_reference_library_skips_by_hand_and_fails_under_make_test(tmp_path):
+def test_make_tests_setting_turns_pytest_importorskip_into_a_failure(tmp_path):
     tests = tmp_path / "tests"
     tests.mkdir()
     (tests / "__init__.py").write_text("")
@@ -30,9 +39,12 @@ def test_a_missing_reference_library_skips_by_hand_and_fails_under_make_test(tmp
         "def test_equals_the_reference():\n"
         "    assert pytest.importorskip('fteval_no_such_reference_library')\n"
     )
-    by_hand = run_pytest(tmp_path, require=False)
-    assert by_hand.returncode == 0 and "1 skipped" in by_hand.stdout
-    required = run_pytest(tmp_path, require=True)
-    assert required.returncode != 0
-    assert "fteval_no_such_reference_library" in required.stdout
-    assert "FTEVAL_REQUIRE_REFERENCES=1" in required.stdout
+    env = {**os.environ, "FTEVAL_REQUIRE_REFERENCES": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    required = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert required.returncode == 1, required.stdout
+    assert "1 failed" in required.stdout
+    assert "FTEVAL_REQUIRE_REFERENCES=1: reference libraries must be installed" in required.stdout
