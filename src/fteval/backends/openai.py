@@ -1,5 +1,7 @@
-"""An OpenAI-compatible HTTP backend: vLLM, llama.cpp, TGI, SGLang or any server that
-speaks ``/v1/completions``, ``/v1/chat/completions`` and ``/v1/models``.
+"""An OpenAI-compatible HTTP backend.
+
+It serves vLLM, llama.cpp, TGI, SGLang or any server that speaks ``/v1/completions``,
+``/v1/chat/completions`` and ``/v1/models``.
 
 **Arms.** Each arm names a served model: ``openai:NAME`` (on ``--base-url``) or
 ``openai:NAME@http(s)://host/v1`` (its own server, e.g. the full fine-tune on a second
@@ -79,6 +81,7 @@ from fteval.records import (
     LoglikelihoodResult,
     RollingLoglikelihoodRequest,
     RollingLoglikelihoodResult,
+    base_arm_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -248,7 +251,7 @@ class OpenAIBackend(Backend):
                 else None
             )
         if self.tokenizer_source:
-            self._load_tokenizer()
+            self._load_tokenizer(self.tokenizer_source)
         for arm in self.endpoints:
             self._probes[arm] = self._probe(arm)
         self._check_arms_differ()
@@ -264,15 +267,10 @@ class OpenAIBackend(Backend):
             raise
         return model_entries(reply, what=f"GET {url}/models")
 
-    def _load_tokenizer(self) -> None:
-        from transformers import AutoTokenizer
+    def _load_tokenizer(self, source: str) -> None:
+        from fteval.backends.hf_loading import load_tokenizer
 
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_source)
-        except Exception as error:
-            raise BackendError(
-                f"{self.tokenizer_source}: could not load a tokenizer: {error}"
-            ) from None
+        self._tokenizer = load_tokenizer(source, trust_remote_code=False)
         t = self._tokenizer
         self._prefix_token = t.bos_token_id if t.bos_token_id is not None else t.eos_token_id
 
@@ -298,9 +296,9 @@ class OpenAIBackend(Backend):
         return _Probe(echo.tokens, echo.logprobs)
 
     def _check_arms_differ(self) -> None:
-        base = next((a.name for a in self.arms if a.kind == "base"), None)
-        reference = self._probes.get(base) if base else None
-        if reference is None or reference.unsupported is not None:
+        base = base_arm_name(self.arms)
+        reference = self._probes.get(base) if base is not None else None
+        if base is None or reference is None or reference.unsupported is not None:
             return
         for arm in self.arms:
             probe = self._probes[arm.name]
@@ -521,6 +519,8 @@ class OpenAIBackend(Backend):
         self, arm: str, request: RollingLoglikelihoodRequest
     ) -> list[tuple[tuple[int, ...], int]]:
         """(token ids sent, targets at their end) per window; at most max_length - 1 sent."""
+        if self._prefix_token is None:
+            raise BackendError("rolling loglikelihood needs a BOS or EOS token as prefix")
         tokens = (self._prefix_token, *self._encode(request.text))
         limit = self._max_length(arm)
         window = (limit - 2) if limit is not None else len(tokens)
@@ -543,11 +543,11 @@ class OpenAIBackend(Backend):
 
     def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
         """Each request's samples, each sample its own request with its own seed."""
-        jobs = []
+        jobs: list[tuple[int, int, Any, int]] = []
         for index, request in enumerate(requests):
-            samples = request.sampling.n if request.sampling.temperature > 0 else 1
+            n_samples = request.sampling.n if request.sampling.temperature > 0 else 1
             prompt, cut = self._generation_prompt(arm, request)
-            jobs.extend((index, sample, prompt, cut) for sample in range(samples))
+            jobs.extend((index, sample, prompt, cut) for sample in range(n_samples))
         done = self._map(
             lambda job: self._generate_one(arm, requests[job[0]], *job[1:]),
             jobs,
@@ -595,7 +595,7 @@ class OpenAIBackend(Backend):
         self, arm: str, request: GenerateRequest, sample: int, prompt: Any, cut: int
     ) -> tuple[str, int, str]:
         sampling = request.sampling
-        options = {
+        options: dict[str, Any] = {
             "max_tokens": request.max_new_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -619,8 +619,10 @@ class OpenAIBackend(Backend):
 
 
 def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
-    """Tokens ``a`` and ``b`` share at their start: lm-evaluation-harness's boundary rule
-    (the continuation is what follows the context's own tokens in the whole text's)."""
+    """Tokens ``a`` and ``b`` share at their start: lm-evaluation-harness's boundary rule.
+
+    The continuation is what follows the context's own tokens in the whole text's.
+    """
     n = 0
     for x, y in zip(a, b):
         if x != y:

@@ -1,5 +1,6 @@
-"""The vLLM backend: one engine serves the base and every adapter; the full fine-tune gets
-a second engine once the first is released.
+"""The vLLM backend: one engine serves the base and every adapter.
+
+The full fine-tune gets a second engine once the first is released.
 
 * **Arms.** The first engine is built with ``enable_lora`` (``max_loras`` = the number of
   adapters, ``max_lora_rank`` = the largest adapter rank rounded up to a rank vLLM
@@ -33,9 +34,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
+from fteval._util.versions import installed_version
 from fteval.backends import hf_loading as loading
 from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
 from fteval.backends.hf_generate import cut_at_stop, row_seed
@@ -115,7 +116,12 @@ class VLLMBackend(Backend):
         self.seed = seed
         self.allow_base_mismatch = allow_base_mismatch
         self.progress = progress
-        self._base = next(a for a in self.arms if a.kind == "base")
+        base = self.base_arm()
+        if base is None:
+            raise BackendError(
+                "the vllm backend needs a base arm (kind 'base') to serve the others"
+            )
+        self._base = base
         self._adapters = [a for a in self.arms if a.kind == "adapter"]
         self._lora_ids = {a.name: index + 1 for index, a in enumerate(self._adapters)}
         self._adapter_configs: dict[str, dict[str, Any]] = {}
@@ -182,7 +188,9 @@ class VLLMBackend(Backend):
         try:
             llm = LLM(**args)
         except Exception as error:
-            raise BackendError(f"{path}: vLLM could not start an engine: {error}") from None
+            if not loading.caused_by_the_files(error):
+                raise  # out of memory, a bug: exit 1 with the traceback
+            raise BackendError(f"{path}: vLLM could not start an engine: {error}") from error
         tokenizer = llm.get_tokenizer()
         prefix = tokenizer.bos_token_id
         if prefix is None:
@@ -221,8 +229,8 @@ class VLLMBackend(Backend):
         return LoRARequest(arm, self._lora_ids[arm], self.arm(arm).path)
 
     def _probe(self, engine: _Engine, adapter: str) -> float:
-        ids = [engine.prefix_token, *_encode(engine.tokenizer, PROBE_TEXT)]
-        ids = [i for i in ids if i is not None][: engine.max_length - 1]
+        candidates = [engine.prefix_token, *_encode(engine.tokenizer, PROBE_TEXT)]
+        ids = [i for i in candidates if i is not None][: engine.max_length - 1]
         plain = self._prompt_logprobs(engine, None, [ids])[0]
         adapted = self._prompt_logprobs(engine, self._lora(adapter), [ids])[0]
         change = max(
@@ -259,7 +267,7 @@ class VLLMBackend(Backend):
             "max_length_override": self.max_length_override,
             "trust_remote_code": self.trust_remote_code,
             "engine_args": self.engine_args,
-            "vllm_version": _version("vllm"),
+            "vllm_version": installed_version("vllm"),
         }
         if spec.kind == "adapter":
             facts["adapter_config"] = self._adapter_configs.get(arm) or (
@@ -275,6 +283,7 @@ class VLLMBackend(Backend):
     def tokenizer_facts(self, arm: str) -> dict[str, Any]:
         """Tokenizer facts of the arm's engine (the full arm's from its files until then)."""
         engine = self._engine
+        max_length: int | None
         if engine is not None and arm in engine.arms:
             tokenizer, max_length, prefix = engine.tokenizer, engine.max_length, engine.prefix_token
         else:
@@ -302,8 +311,10 @@ class VLLMBackend(Backend):
     def _prompt_logprobs(
         self, engine: _Engine, lora: Any, prompts: Sequence[Sequence[int]]
     ) -> list[list[tuple[float, bool] | None]]:
-        """Per prompt, per token: (its log-probability, whether it ranks first); the first
-        token has none."""
+        """Per prompt, per token: (its log-probability, whether it ranks first).
+
+        The first token has none.
+        """
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
@@ -338,10 +349,10 @@ class VLLMBackend(Backend):
             cut = max(0, len(sequence) - fed)
             rows.append((sequence[cut:], len(pair.continuation), cut))
         scored = self._prompt_logprobs(engine, self._lora(arm), [r[0] for r in rows])
-        by_pair = {}
-        for pair, (ids, n, cut), entries in zip(unique, rows, scored):
+        by_pair: dict[tuple[str, str], LoglikelihoodResult] = {}
+        for key, (ids, n, cut), entries in zip(unique, rows, scored):
             span = entries[len(ids) - n :]
-            by_pair[pair] = LoglikelihoodResult(
+            by_pair[key] = LoglikelihoodResult(
                 logprob=float(sum(e[0] for e in span if e is not None)),
                 is_greedy=all(e is not None and e[1] for e in span),
                 n_tokens=n,
@@ -380,8 +391,8 @@ class VLLMBackend(Backend):
         for index, request in enumerate(requests):
             ids, cuts[index] = _generation_prompt(engine, request)
             sampling = request.sampling
-            samples = sampling.n if sampling.temperature > 0 else 1
-            for sample in range(samples):
+            n_samples = sampling.n if sampling.temperature > 0 else 1
+            for sample in range(n_samples):
                 prompts.append({"prompt_token_ids": ids})
                 owners.append(index)
                 params.append(
@@ -497,13 +508,6 @@ def _lora_rank(configs: Any) -> int:
     """The smallest rank vLLM accepts that holds every adapter's rank."""
     largest = max((int(c.get("r", 8)) for c in configs), default=8)
     return next((r for r in LORA_RANKS if r >= largest), largest)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 __all__ = ["VLLMBackend", "require_vllm"]

@@ -246,8 +246,10 @@ class RayPool(Backend):
             raise
 
     def _schedule(self, n_tasks: int, submit: Callable[[Any, int], Any]) -> Any:
-        """Run tasks ``0..n_tasks-1`` on free workers, yielding (task, result) as each
-        finishes; a dead worker's task runs again on another."""
+        """Run tasks ``0..n_tasks-1`` on free workers, yielding (task, result) as each ends.
+
+        A dead worker's task runs again on another.
+        """
         ray = self._ray
         queue = deque(range(n_tasks))
         idle = deque(range(len(self._workers)))
@@ -384,8 +386,10 @@ class RayPool(Backend):
 
 
 def forwarded_env(num_cpus: int) -> dict[str, str]:
-    """The driver's settings that workers need; never anything named like a secret (actor
-    arguments are kept by Ray's control store): workers read their own."""
+    """The driver's settings that workers need; never anything named like a secret.
+
+    Actor arguments are kept by Ray's control store: workers read their own secrets.
+    """
     env = {
         key: value
         for key, value in os.environ.items()

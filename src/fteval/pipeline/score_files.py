@@ -16,7 +16,6 @@ the manifest ``failed`` with the error.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,13 @@ from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError
 from fteval.metrics import Metric, make_metrics
 from fteval.pipeline.manifest import new_manifest
-from fteval.records import ArmSpec, SampleResult, append_jsonl, is_empty_prediction
+from fteval.records import (
+    ArmSpec,
+    SampleResult,
+    append_jsonl,
+    is_empty_prediction,
+    prompt_hash,
+)
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
@@ -154,7 +159,7 @@ def _samples(path: str, arm: str, rows: list[Row], options: ScoreOptions) -> lis
                 task=options.task_name,
                 example_id=example_id,
                 arm=arm,
-                prompt_hash=hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16],
+                prompt_hash=prompt_hash(prompt),
                 target=target,
                 prediction=prediction,
                 generation=prediction,

@@ -29,6 +29,7 @@ from fteval.records.types import (
     as_reference_list,
     base_arm_name,
     is_empty_prediction,
+    prompt_hash,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "base_arm_name",
     "dumps",
     "is_empty_prediction",
+    "prompt_hash",
     "read_jsonl",
     "sha256_file",
 ]

@@ -63,6 +63,11 @@ class ArmSpec:
         }
 
 
+def prompt_hash(prompt: str) -> str:
+    """The ``prompt_hash`` of samples.jsonl: sha256 of the prompt's UTF-8, 16 hex digits."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
 def base_arm_name(arms: Iterable[ArmSpec | Mapping[str, Any]]) -> str | None:
     """The name of the base arm (kind ``base``) among specs or records, or None."""
     for arm in arms:
@@ -116,8 +121,8 @@ class Example:
 
     @property
     def prompt_hash(self) -> str:
-        """sha256 of the prompt text (first 16 hex digits)."""
-        return hashlib.sha256(self.prompt.encode("utf-8")).hexdigest()[:16]
+        """sha256 of the prompt text (first 16 hex digits): ``prompt_hash``."""
+        return prompt_hash(self.prompt)
 
 
 # ---- requests: what a backend is asked (string level, backend neutral) ----
