@@ -25,7 +25,7 @@ def _sources():
     [
         ("int.from_bytes(", "_util/hashing.py"),  # hash -> number
         ("metadata.version(", "_util/versions.py"),  # installed versions
-        ("differ in length", "metrics/base.py"),  # the length check of every metric
+        ("targets and predictions differ", "metrics/base.py"),  # every metric's length check
         ('"kind": "base" if', None),  # arm records come from ArmSpec.record
         ('"kind": "model"', None),
     ],

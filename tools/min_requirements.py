@@ -5,7 +5,8 @@ tests, which proves the floors in pyproject.toml. torch is left out: only its CP
 may be installed on machines without a GPU, and ``make test-min`` installs the one the
 Makefile names (``TORCH_SPEC``) first.
 
-Usage: ``python tools/min_requirements.py [EXTRA ...]`` (default: every extra but ``all``).
+Usage: ``python tools/min_requirements.py [EXTRA ...]`` (default: every extra but ``all``
+and ``vllm``, which needs a CUDA build of torch).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ else:  # pragma: no cover
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 SKIP = {"torch"}
+SKIP_EXTRAS = {"all", "vllm"}
 FLOOR = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[[^\]]*\])?\s*>=\s*([^,;\s]+)")
 
 
@@ -28,19 +30,22 @@ def pins(extras: list[str] | None = None) -> list[str]:
     """``name==floor`` for the core dependencies and the given extras' dependencies."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     optional = project["optional-dependencies"]
-    chosen = extras if extras else [e for e in optional if e != "all"]
+    chosen = extras if extras else [e for e in optional if e not in SKIP_EXTRAS]
     requirements = list(project["dependencies"])
     for extra in chosen:
         requirements += [r for r in optional[extra] if not r.startswith("fteval[")]
-    out = []
+    floors: dict[str, str] = {}
     for requirement in requirements:
         match = FLOOR.match(requirement)
         if match is None:
             raise SystemExit(f"{PYPROJECT}: {requirement!r} has no '>=' floor")
         name, version = match.groups()
-        if name.lower() not in SKIP:
-            out.append(f"{name}=={version}")
-    return sorted(set(out), key=str.lower)
+        if name.lower() in SKIP:
+            continue
+        if name in floors and floors[name] != version:  # the same package in two groups
+            raise SystemExit(f"{PYPROJECT}: {name} has two floors: {floors[name]}, {version}")
+        floors[name] = version
+    return [f"{name}=={floors[name]}" for name in sorted(floors, key=str.lower)]
 
 
 if __name__ == "__main__":
