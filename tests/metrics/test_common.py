@@ -88,6 +88,22 @@ def _log_likelihoods(n: int) -> tuple[list[Any], list[Any]]:
     ]
 
 
+def _answers(n: int) -> tuple[list[Any], list[Any]]:
+    """GSM8K-style: a number to find, and outputs that end (or not) with ``#### N``."""
+    rng = np.random.default_rng(n)
+    targets = [str(int(x)) for x in rng.integers(0, 500, n)]
+    predictions = [
+        f"so the answer is #### {t}" if i % 3 == 0 else f"about {int(t) + i} apples"
+        for i, t in enumerate(targets)
+    ]
+    return targets, predictions
+
+
+def _lmeval_values(n: int) -> tuple[list[Any], list[Any]]:
+    rng = np.random.default_rng(n)
+    return [None] * n, [{"acc": float(x)} for x in rng.integers(0, 2, n)]
+
+
 def _code(n: int) -> tuple[list[Any], list[Any]]:
     rng = np.random.default_rng(n)
     return [None] * n, [{"n": 100, "c": int(c)} for c in rng.integers(0, 101, n)]
@@ -99,6 +115,8 @@ KINDS = {
     "text": Kind(_texts, perfect=_first_reference),
     "lm": Kind(_log_likelihoods),
     "code": Kind(_code, perfect=lambda targets: [{"n": 100, "c": 100}] * len(targets)),
+    "answer": Kind(_answers, perfect=lambda targets: [f"#### {t}" for t in targets]),
+    "lmeval": Kind(_lmeval_values, perfect=lambda targets: [{"acc": 1.0}] * len(targets)),
 }
 
 # metric -> its kind, or "model" for metrics that run a model of their own (their
@@ -111,10 +129,14 @@ CLASSIFIED: dict[str, str] = {
        for a in ("macro", "weighted", "micro", "per_class")},
     **{f"{k}_binary": "binary" for k in ("precision", "recall", "f1")},
     **{m: "text" for m in ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum",
-                           "meteor", "exact_match", "squad_em", "squad_f1")},
+                           "meteor", "exact_match", "squad_em", "squad_f1",
+                           "codexglue_bleu", "codexglue_em", "codebleu")},
+    "strict_match": "answer",
+    "flexible_extract": "answer",
+    "lmeval_metric": "lmeval",
     "cross_entropy": "lm",
     "perplexity": "lm",
-    **{m: "code" for m in ("pass@1", "pass@10", "pass@100", "pass@k")},
+    **{m: "code" for m in ("pass@1", "pass@10", "pass@100", "pass@k", "executed_pass@k")},
     **{m: "model" for m in ("bertscore", "bertscore_precision", "bertscore_recall", "bleurt")},
 }  # fmt: skip
 
@@ -127,10 +149,15 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "exact_match": {"lowercase": True, "strip_punctuation": True},
     **{f"{k}_binary": {"pos_label": "no"} for k in ("precision", "recall", "f1")},
     "pass@k": {"k": 5},
+    "executed_pass@k": {"k": 2},
+    "codebleu": {"lang": "c_sharp"},  # the grammars fteval[code] installs: java, c_sharp
+    "lmeval_metric": {"higher_is_better": False},
     "bertscore": {"rescale_with_baseline": False},
 }
 REQUIRED: dict[str, dict[str, Any]] = {
     "pass@k": {"k": 3},
+    "executed_pass@k": {"k": 1},
+    "lmeval_metric": {"key": "acc"},
     "bleurt": {"checkpoint": "a BLEURT checkpoint"},
     # the default refuses references in scripts rouge-score's tokenizer deletes
     **{m: {"tokenizer": "unicode"} for m in ("rouge1", "rouge2", "rougeL", "rougeLsum")},

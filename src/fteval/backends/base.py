@@ -123,8 +123,11 @@ class Backend(abc.ABC):
         return None
 
     def token_budget(self, arm: str) -> TokenBudget | None:
-        """The arm's tokenizer and context window, without loading weights; None when the
-        backend cannot tell (then prompts are not fitted to a window before the run)."""
+        """The arm's tokenizer and context window, without loading weights.
+
+        None when the backend cannot tell (then prompts are not fitted to a window before
+        the run).
+        """
         return None
 
     def counters(self) -> dict[str, int] | None:

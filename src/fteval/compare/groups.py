@@ -41,6 +41,7 @@ class GroupMicro(MeanMetric):
         self.n_tasks = n_tasks
         self.binary_outcome = member.binary_outcome  # type: ignore[misc]
         self.scale = member.scale  # type: ignore[misc]
+        self.unit = member.unit  # type: ignore[misc]
         self.higher_is_better = member.higher_is_better  # type: ignore[misc]
 
     @property
@@ -67,6 +68,7 @@ class GroupMacro(Metric):
         self.group = group
         self.n_tasks = n_tasks
         self.scale = member.scale  # type: ignore[misc]
+        self.unit = member.unit  # type: ignore[misc]
         self.higher_is_better = member.higher_is_better  # type: ignore[misc]
 
     @property

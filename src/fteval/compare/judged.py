@@ -50,6 +50,7 @@ class WinRate(MeanMetric):
 
     name: ClassVar[str] = "win_rate"
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "proportion"
 
     def __init__(self, judge: str = "", opponent: str = "reference") -> None:
         self.judge = judge
@@ -76,6 +77,7 @@ class LengthControlledWinRate(Metric):
 
     name: ClassVar[str] = "lc_win_rate"
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "proportion"
 
     def __init__(self, n_items: int, judge: str = "", opponent: str = "reference") -> None:
         self.n_items = n_items

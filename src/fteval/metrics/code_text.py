@@ -29,13 +29,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fteval.metrics._textutil import (
-    check_lengths,
     prediction_strings,
     reference_lists,
     require,
     version_of,
 )
-from fteval.metrics.base import MeanMetric, Metric
+from fteval.metrics.base import MeanMetric, Metric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
@@ -69,6 +68,7 @@ class CodeXGLUEBLEU(Metric):
     """CodeXGLUE's smoothed corpus BLEU-4, 0-100 (see the module docstring)."""
 
     name: ClassVar[str] = "codexglue_bleu"
+    unit: ClassVar[str] = "points"
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
         check_lengths(self.name, targets, predictions)
@@ -102,6 +102,7 @@ class CodeExactMatch(MeanMetric):
     name: ClassVar[str] = "codexglue_em"
     binary_outcome: ClassVar[bool] = True
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "proportion"
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
         check_lengths(self.name, targets, predictions)
@@ -126,6 +127,7 @@ class CodeBLEU(Metric):
 
     name: ClassVar[str] = "codebleu"
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "points"
     _k = 2 * MAX_ORDER + 2 + 2 * MAX_ORDER + 2 + 2 + 2
 
     def __init__(self, *, lang: str = "java") -> None:
@@ -150,7 +152,7 @@ class CodeBLEU(Metric):
         flat = totals.reshape(-1, self._k)
         counts = np.broadcast_to(np.asarray(n, dtype=np.float64), totals.shape[:-1]).reshape(-1)
         out = np.array(
-            [_codebleu.score(row) if c > 0 else math.nan for row, c in zip(flat, counts)]
+            [_codebleu.score(row.tolist()) if c > 0 else math.nan for row, c in zip(flat, counts)]
         )
         return out.reshape(totals.shape[:-1])
 

@@ -14,8 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval.metrics._textutil import check_lengths
-from fteval.metrics.base import MeanMetric
+from fteval.metrics.base import MeanMetric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
@@ -38,7 +37,9 @@ class LmevalMetric(MeanMetric):
             raise ValueError("lmeval_metric: needs the metric's key")
         self.metric_key = key
         self.higher_is_better = higher_is_better  # type: ignore[misc]
-        self.scale = 100.0 if key.startswith(PERCENT_PREFIXES) else 1.0  # type: ignore[misc]
+        percent = key.startswith(PERCENT_PREFIXES)
+        self.scale = 100.0 if percent else 1.0  # type: ignore[misc]
+        self.unit = "proportion" if percent else "native"  # type: ignore[misc]
 
     @property
     def key(self) -> str:

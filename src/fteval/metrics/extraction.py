@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval.metrics._textutil import check_lengths, prediction_strings, reference_lists
-from fteval.metrics.base import MeanMetric
+from fteval.metrics._textutil import prediction_strings, reference_lists
+from fteval.metrics.base import MeanMetric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.version import __version__
 
@@ -57,6 +57,7 @@ class _ExtractMatch(MeanMetric):
 
     binary_outcome: ClassVar[bool] = True
     scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "proportion"
     pattern: ClassVar[re.Pattern[str]]
     group_select: ClassVar[int]
 

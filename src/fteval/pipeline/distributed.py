@@ -344,8 +344,10 @@ class RayPool(Backend):
         return facts
 
     def token_budget(self, arm: str) -> TokenBudget | None:
-        """The driver's own backend measures prompts (tokenizer files only, no weights),
-        so prompts are fitted once, before any work is sent to the workers."""
+        """The driver's own backend measures prompts (tokenizer files only, no weights).
+
+        So prompts are fitted once, before any work is sent to the workers.
+        """
         return self.local.token_budget(arm)
 
     def counters(self) -> dict[str, int] | None:

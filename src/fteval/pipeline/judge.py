@@ -53,8 +53,11 @@ JUDGE_TEMPLATE = (
 
 
 class Judge(Protocol):
-    """Decides between two answers. ``prefer`` returns, per prompt, the log-likelihoods
-    of "response 1 is better" and "response 2 is better", or None when unreadable."""
+    """Decides between two answers.
+
+    ``prefer`` returns, per prompt, the log-likelihoods of "response 1 is better" and
+    "response 2 is better", or None when unreadable.
+    """
 
     def identity(self) -> dict[str, Any]:
         """What identifies the judge (recorded in the manifest)."""

@@ -119,7 +119,7 @@ def _convert(task_name: str, task: Any, options: TaskOptions, group: tuple[str, 
 
 
 def _metrics(task_name: str, task: Any) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """fteval metric specs and their (metric, filter) keys: the mean-aggregated metrics."""
+    """Fteval metric specs and their (metric, filter) keys: the mean-aggregated metrics."""
     aggregation = task.aggregation()
     better = task.higher_is_better()
     means = [m for m, fn in aggregation.items() if getattr(fn, "__name__", "") == "mean"]

@@ -343,9 +343,11 @@ def _check_format(path: Path, spec: TaskFile) -> None:
             raise ConfigError(f"{path}: key 'choices': needs at least 2, got {spec.choices!r}")
         if spec.choices is not None and len(set(spec.choices)) != len(spec.choices):
             raise ConfigError(f"{path}: key 'choices': duplicates in {spec.choices!r}")
-        texts = list(spec.choices.values()) if isinstance(spec.choices, dict) else spec.choices
-        if texts is not None and any(not str(text).strip() for text in [*texts, *spec.choices]):
-            raise ConfigError(f"{path}: key 'choices': an empty choice in {spec.choices!r}")
+        if spec.choices is not None:
+            choices = spec.choices
+            texts = list(choices.values()) if isinstance(choices, dict) else choices
+            if any(not str(text).strip() for text in [*texts, *choices]):
+                raise ConfigError(f"{path}: key 'choices': an empty choice in {choices!r}")
         if isinstance(spec.choices, dict) and len(set(spec.choices.values())) != len(spec.choices):
             raise ConfigError(f"{path}: key 'choices': two labels share a text {spec.choices!r}")
         if spec.label_field is None:
@@ -560,6 +562,13 @@ def _example_ids(source: str, rows: Sequence[Row], spec: TaskFile) -> list[str]:
     return check_unique_ids(source, rows, spec.id_field)
 
 
+def _given(value: _T | None, key: str) -> _T:
+    """A key the task's type requires; parsing already refused a file without it."""
+    if value is None:
+        raise ConfigError(f"the task file needs {key!r} for its type")
+    return value
+
+
 def _row_id(spec: TaskFile, row: Row) -> str:
     if spec.id_field is None:
         return str(row.number)
@@ -625,7 +634,7 @@ class _Shots:
     def _shot(self, index: int) -> str:
         if index not in self._formatted:
             row = self.pool[index]
-            text = format_prompt(self.source, row, self.spec.template)
+            text = format_prompt(self.source, row, _given(self.spec.template, "template"))
             self._formatted[index] = (
                 text + self.spec.target_delimiter + self.answer_of(self.source, row)
             )
@@ -639,7 +648,7 @@ def _render(
     head = format_prompt(source, row, spec.description) if spec.description else ""
     head += shots.prefix(example_id)
     field = spec.truncate.field if spec.truncate else None
-    text, span = _format_with_span(source, row, spec.template, field)
+    text, span = _format_with_span(source, row, _given(spec.template, "template"), field)
     meta: dict[str, Any] = {"row": row.number}
     if span is not None:
         meta["truncatable"] = [len(head) + span[0], len(head) + span[1]]
@@ -667,7 +676,6 @@ def _choice_examples(
     sources: Mapping[str, str],
 ) -> tuple[list[Example], list[str]]:
     label_field = _given(spec.label_field, "label_field")
-    template = _given(spec.template, "template")
     check_column_type(source, rows, label_field)
     ids = _example_ids(source, rows, spec)
 
@@ -681,7 +689,7 @@ def _choice_examples(
     fixed = _row_choices(source, rows[0], spec) if spec.choices is not None else None
     for example_id, row in zip(ids, rows):
         labels, texts = fixed or _row_choices(source, row, spec)
-        target = _resolve_label(source, row, spec.label_field, labels)
+        target = _resolve_label(source, row, label_field, labels)
         prompt, meta = _render(source, row, spec, shots, example_id)
         meta["choice_chars"] = [len(t) for t in texts]
         examples.append(
@@ -708,7 +716,6 @@ def _generate_examples(
     sources: Mapping[str, str],
 ) -> list[Example]:
     reference_field = _given(spec.reference_field, "reference_field")
-    template = _given(spec.template, "template")
     ids = _example_ids(source, rows, spec)
 
     def references(src: str, row: Row) -> list[str]:

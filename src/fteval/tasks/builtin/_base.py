@@ -172,10 +172,10 @@ def hf_format_rows(
                     f"--data {name}={path}: no Parquet file for split(s) {missing} "
                     f"(looked for <split>-*.parquet and <split>.parquet, also under data/)"
                 )
-            rows = {s: _concat(files) for s, files in found.items()}
+            split_rows = {s: _concat(files) for s, files in found.items()}
             all_files = [f for files in found.values() for f in files]
             return Loaded(
-                rows,
+                split_rows,
                 {s: str(files[0].parent) for s, files in found.items()},
                 hash_files(all_files, path),
                 _parquet_label_names(all_files),

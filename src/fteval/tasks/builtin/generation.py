@@ -42,6 +42,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fteval.data.readers import Row, decode_text, read_rows
 from fteval.errors import ConfigError, InputError
@@ -81,7 +82,7 @@ def _squad_original(path: Path, splits: Sequence[str]) -> Loaded | None:
         raise InputError(path, None, None, f"malformed JSON on line {error.lineno}") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise InputError(path, None, "data", "expected SQuAD's {'data': [articles]}")
-    rows = []
+    rows: list[Row] = []
     for article in document["data"]:
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
@@ -170,14 +171,16 @@ def _cnndm_tsv(path: Path) -> list[Row]:
 
 
 def _cnndm_csv(path: Path) -> list[Row]:
-    """A CSV with a header naming ``article`` and ``highlights`` (``id`` optional); a
-    pandas index column with an empty name is allowed."""
+    """A CSV with a header naming ``article`` and ``highlights`` (``id`` optional).
+
+    A pandas index column with an empty name is allowed.
+    """
     text = decode_text(path, path.read_bytes(), header_lines=1)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or "article" not in header or "highlights" not in header:
         raise InputError(path, None, None, "expected a header with article and highlights", header)
-    rows = []
+    rows: list[Row] = []
     for record in reader:
         if not record:
             continue
@@ -229,7 +232,9 @@ def load_cnn_dailymail(options: TaskOptions) -> Task:
         read_original=_cnndm_original, convert=_cnndm_hub,
     )  # fmt: skip
     shots_for("cnn_dailymail", options, 0, loaded, "train")
-    rouge = [{"name": m, "use_stemmer": True} for m in ("rouge1", "rouge2", "rougeL", "rougeLsum")]
+    rouge: list[str | dict[str, Any]] = [
+        {"name": m, "use_stemmer": True} for m in ("rouge1", "rouge2", "rougeL", "rougeLsum")
+    ]
     spec = TaskFile(
         name="cnn_dailymail",
         type="generate",
