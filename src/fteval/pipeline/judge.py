@@ -116,16 +116,20 @@ class LoglikelihoodJudge:
 
 
 def _refused_request(error: HttpError) -> bool:
-    """A 4xx reply about the request itself (not auth, not rate limits): the server will
-    never answer this request, so its judgment is unreadable rather than the run failed."""
+    """A 4xx reply about the request itself (not auth, not rate limits).
+
+    The server will never answer this request, so its judgment is unreadable rather than
+    the run failed.
+    """
     return error.status is not None and 400 <= error.status < 500 and error.status not in (
         401, 403, 404, 429,
     )  # fmt: skip
 
 
 def make_judge(config: RunConfig) -> Judge:
-    """The judge the run names: a local HF model directory (or hub id), or a served model
-    (``openai:NAME[@URL]``).
+    """The judge the run names: a local HF model (directory or hub id) or a served model.
+
+    A served model is named ``openai:NAME[@URL]``.
 
     A local model's files are checked (no weights load); it loads when first asked. A
     served model is found on its server and probed now, so a wrong name or address fails
@@ -153,8 +157,10 @@ def make_judge(config: RunConfig) -> Judge:
 
 
 def _endpoint_judge(config: RunConfig) -> Judge:
-    """A judge served by an OpenAI-compatible server; its key comes from the run's
-    ``api_key_env`` (never recorded)."""
+    """A judge served by an OpenAI-compatible server.
+
+    Its key comes from the run's ``api_key_env`` (never recorded).
+    """
     arm = ArmSpec("judge", "base", config.judge or "", "judge")
     backend = make_backend(
         "openai",
