@@ -1,5 +1,7 @@
 """Print the declared minimum version of every dependency as a pin (``name==floor``).
 
+A requirement without a ``>=`` floor (an upper bound only) is printed as declared.
+
 ``make test-min`` installs these into a separate virtual environment and runs the fast
 tests, which proves the floors in pyproject.toml. torch is left out: only its CPU build
 may be installed on machines without a GPU, and ``make test-min`` installs the one the
@@ -35,17 +37,20 @@ def pins(extras: list[str] | None = None) -> list[str]:
     for extra in chosen:
         requirements += [r for r in optional[extra] if not r.startswith("fteval[")]
     floors: dict[str, str] = {}
+    unbounded: list[str] = []
     for requirement in requirements:
         match = FLOOR.match(requirement)
-        if match is None:
-            raise SystemExit(f"{PYPROJECT}: {requirement!r} has no '>=' floor")
+        if match is None:  # no floor (an upper bound only): installed as declared
+            unbounded.append(requirement.strip())
+            continue
         name, version = match.groups()
         if name.lower() in SKIP:
             continue
         if name in floors and floors[name] != version:  # the same package in two groups
             raise SystemExit(f"{PYPROJECT}: {name} has two floors: {floors[name]}, {version}")
         floors[name] = version
-    return [f"{name}=={floors[name]}" for name in sorted(floors, key=str.lower)]
+    pins = [f"{name}=={floors[name]}" for name in sorted(floors, key=str.lower)]
+    return pins + sorted(set(unbounded), key=str.lower)
 
 
 if __name__ == "__main__":
