@@ -14,7 +14,7 @@ from fteval.scoring import ArmStats
 from fteval.tasks import load_task
 from tests.conftest import intent_rows, write_task
 
-OPTIONS = StatsOptions(n_resamples=500, n_permutations=500)
+OPTIONS = StatsOptions(bootstrap_resamples=500, permutations=500)
 ARMS = [{"name": "base", "kind": "base"}, {"name": "lora", "kind": "adapter"}]
 
 

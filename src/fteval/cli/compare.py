@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> None:
 
 def compare_command(args: argparse.Namespace) -> int:
     """Run ``fteval compare``; returns the exit code."""
-    from fteval.cli.validate import STATS_OPTION_NAMES, check_out_dir, stats_settings
+    from fteval.cli.validate import check_out_dir, stats_settings
     from fteval.compare.gate import Requirement
     from fteval.pipeline.compare_runs import compare_runs
 
@@ -48,7 +48,7 @@ def compare_command(args: argparse.Namespace) -> int:
         Requirement.parse(text)
     check_out_dir(args.out, "--out")
     check_trackers(args.log_to)
-    overrides = {STATS_OPTION_NAMES[k]: v for k, v in stats_settings(args).items()}
+    overrides = stats_settings(args)  # the run config's names are StatsOptions's
     if args.seed is not None:
         overrides["seed"] = args.seed
     results, run_dir = compare_runs(args.runs, out=args.out, overrides=overrides)

@@ -72,15 +72,17 @@ def build_results(
 def with_guardrail_margins(
     options: StatsOptions, tasks: Sequence[TaskInfo], config: Mapping[str, Any] | None
 ) -> StatsOptions:
-    """Guardrail tasks (and the groups they belong to) get the default non-inferiority
-    margin (``guardrail_margin`` points, 1 by default) unless a margin was set for them."""
+    """Guardrail tasks (and their groups) get the default non-inferiority margin.
+
+    The margin is ``guardrail_margin`` points (1 by default) unless one was set for them.
+    """
     guardrails = [t for t in tasks if t.role == "guardrail"]
     if not guardrails:
         return options
     margin = float((config or {}).get("guardrail_margin", GUARDRAIL_MARGIN_POINTS))
     names = {t.name for t in guardrails} | {g for t in guardrails for g in t.groups}
     margins = dict.fromkeys(sorted(names), margin)
-    return dataclasses.replace(options, margins={**margins, **(options.margins or {})})
+    return dataclasses.replace(options, non_inferiority={**margins, **options.non_inferiority})
 
 
 def generation_summary(

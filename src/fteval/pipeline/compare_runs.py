@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fteval.compare import StatsOptions
+from fteval.compare import StatsOptions, resolve_levels
 from fteval.compare.results import build_results
 from fteval.errors import ConfigError, FtevalError
 from fteval.pipeline.judge import JUDGMENTS_FILE, read_judgments
@@ -278,20 +278,37 @@ def merged_items(runs: Sequence[SavedRun]) -> list[dict[str, Any]]:
 
 
 def stats_options_of(run: SavedRun) -> StatsOptions:
-    """The statistics a saved run used (its results' ``statistics`` and margins)."""
-    statistics = run.results.get("statistics", {})
-    defaults = StatsOptions()
-    margins = (run.manifest.get("config") or {}).get("non_inferiority") or None
-    return StatsOptions(
-        confidence=float(statistics.get("confidence", defaults.confidence)),
-        n_resamples=int(statistics.get("bootstrap_resamples", defaults.n_resamples)),
-        n_permutations=int(statistics.get("permutations", defaults.n_permutations)),
-        ci_method=str(statistics.get("ci_method", defaults.ci_method)),
-        correction=str(statistics.get("correction", defaults.correction)),
-        alpha=float(statistics.get("alpha", defaults.alpha)),
-        seed=int(statistics.get("seed", defaults.seed)),
-        margins=dict(margins) if isinstance(margins, Mapping) else None,
-    )
+    """The statistics a saved run used (its results' ``statistics`` and margins).
+
+    Raises:
+        ConfigError: the recorded settings are not valid statistics settings.
+    """
+    statistics = dict(run.results.get("statistics") or {})
+    margins = (run.manifest.get("config") or {}).get("non_inferiority")
+    if isinstance(margins, Mapping):
+        statistics["non_inferiority"] = dict(margins)
+    try:
+        return StatsOptions.from_json(statistics)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{run.path}: unusable statistics settings: {error}") from None
+
+
+def with_overrides(options: StatsOptions, overrides: Mapping[str, Any]) -> StatsOptions:
+    """``options`` with some fields replaced; one of alpha and confidence sets the other.
+
+    Raises:
+        ConfigError: alpha and confidence contradict.
+    """
+    values = dict(overrides)
+    try:
+        if "alpha" in values or "confidence" in values:
+            alpha, confidence = resolve_levels(
+                values.pop("alpha", None), values.pop("confidence", None)
+            )
+            values.update(alpha=alpha, confidence=confidence)
+        return replace(options, **values)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_options(options: StatsOptions) -> None:
@@ -301,10 +318,10 @@ def check_options(options: StatsOptions) -> None:
         problems.append(f"--confidence must be in (0.5, 1), got {options.confidence}")
     if not 0.0 < options.alpha < 0.5:
         problems.append(f"--alpha must be in (0, 0.5), got {options.alpha}")
-    if not 100 <= options.n_resamples <= 1_000_000:
-        problems.append(f"--bootstrap must be in [100, 1000000], got {options.n_resamples}")
-    if not 100 <= options.n_permutations <= 10_000_000:
-        problems.append(f"--permutations must be in [100, 10000000], got {options.n_permutations}")
+    if not 100 <= options.bootstrap_resamples <= 1_000_000:
+        problems.append(f"--bootstrap must be in [100, 1000000], got {options.bootstrap_resamples}")
+    if not 100 <= options.permutations <= 10_000_000:
+        problems.append(f"--permutations must be in [100, 10000000], got {options.permutations}")
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -332,11 +349,12 @@ def compare_runs(
     check_same_items(runs)
     options = stats_options_of(runs[0])
     if overrides:
-        options = replace(options, **dict(overrides))
+        options = with_overrides(options, overrides)
     check_options(options)
     for run in runs[1:]:
         other = stats_options_of(run)
-        if replace(other, margins=None) != replace(stats_options_of(runs[0]), margins=None):
+        first = stats_options_of(runs[0])
+        if replace(other, non_inferiority={}) != replace(first, non_inferiority={}):
             logger.warning(
                 "%s used other statistics settings than %s; the comparison uses %s's",
                 run.path,
@@ -382,9 +400,10 @@ def _manifest(
         "started_at": utc_now(),
         "config": {
             "runs": [str(r.path) for r in runs],
-            "statistics": {k: v for k, v in vars(options).items() if k != "margins"},
-            "non_inferiority": dict(options.margins or {}),
+            "statistics": {k: v for k, v in options.to_json().items() if k != "non_inferiority"},
+            "non_inferiority": dict(options.non_inferiority),
         },
+        "statistics": options.to_json(),
         "sources": [
             {
                 "label": r.label,

@@ -74,6 +74,7 @@ def _yes(flag: Any, text: str) -> str | Cell:
 
 
 def groups_section(ctx: Context) -> Section | None:
+    """The task groups (MMLU-style) and their member tasks, or None when the run has none."""
     groups = ctx.results.get("task_groups", [])
     if not groups:
         return None
@@ -127,6 +128,7 @@ def groups_section(ctx: Context) -> Section | None:
 
 
 def calibration_section(ctx: Context) -> Section | None:
+    """Calibration per log-likelihood task and arm, or None when the run has none."""
     rows = ctx.results.get("calibration", [])
     if not rows:
         return None
@@ -227,6 +229,7 @@ def calibration_section(ctx: Context) -> Section | None:
 
 
 def robustness_section(ctx: Context) -> Section | None:
+    """Scores under each perturbation with their drops, or None when the run has none."""
     rows = ctx.results.get("robustness", [])
     if not rows:
         return None
@@ -344,6 +347,7 @@ def _grouped(rows: Sequence[Mapping[str, Any]], *keys: str) -> dict[tuple, list]
 
 
 def slices_section(ctx: Context) -> Section | None:
+    """Scores per slice of the data and the worst slices, or None when the run has none."""
     rows = ctx.results.get("slices", [])
     summary = ctx.results.get("slice_summary", [])
     if not rows and not summary:
@@ -482,6 +486,7 @@ def slices_section(ctx: Context) -> Section | None:
 
 
 def training_section(ctx: Context) -> Section | None:
+    """Training logs and checkpoint series, or None when the run has none."""
     rows = ctx.results.get("training", [])
     checkpoints = ctx.results.get("checkpoints", [])
     if not rows and not checkpoints:
@@ -598,6 +603,7 @@ def _ci_pair(row: Mapping[str, Any], name: str) -> tuple[Any, Any]:
 
 
 def contamination_section(ctx: Context) -> Section | None:
+    """Overlap with training data and clean-part scores, or None when none."""
     rows = ctx.results.get("contamination", [])
     if not rows:
         return None
@@ -727,6 +733,7 @@ def contamination_section(ctx: Context) -> Section | None:
 
 
 def judge_section(ctx: Context) -> Section | None:
+    """Judged win rates per task, arm and opponent, or None when the run has none."""
     rows = ctx.results.get("judge", [])
     if not rows:
         return None

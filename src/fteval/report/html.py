@@ -40,7 +40,7 @@ OUTCOMES = (
 
 @cache
 def _static(name: str) -> str:
-    return resources.files("fteval.report").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("fteval.report").joinpath("static").joinpath(name).read_text("utf-8")
 
 
 def render_html(

@@ -385,11 +385,11 @@ def line_chart(
         body.append(_text(x + 3, top + 12, label))
     for line in series:
         segments: list[list[tuple[float, float]]] = [[]]
-        for x, y in zip(line.xs, line.ys):
-            if y is None or not math.isfinite(float(y)):
+        for x_value, y_value in zip(line.xs, line.ys):
+            if y_value is None or not math.isfinite(float(y_value)):
                 segments.append([])
                 continue
-            segments[-1].append(pos(float(x), float(y)))
+            segments[-1].append(pos(float(x_value), float(y_value)))
         dash = ' stroke-dasharray="6 3"' if line.dashed else ""
         for points in segments:
             if len(points) > 1:

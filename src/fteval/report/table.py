@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fteval.records import base_arm_name
 from fteval.report.numbers import (
     SIGNIFICANT,
     arm_kinds,
@@ -54,7 +55,7 @@ def _decimals(results: Mapping[str, Any], task: str, metric: str) -> int:
 def build_tables(results: Mapping[str, Any]) -> list[TaskTable]:
     """The three-way tables of a results object, one per task, in task order."""
     arms = [a["name"] for a in results["arms"]]
-    base = next((a["name"] for a in results["arms"] if a["kind"] == "base"), None)
+    base = base_arm_name(results["arms"])
     full = next((a["name"] for a in results["arms"] if a["kind"] == "full"), None)
     adapters = [a["name"] for a in results["arms"] if a["kind"] == "adapter"]
     others = [a for a in arms if a != base]

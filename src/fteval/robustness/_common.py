@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
+from fteval._util.hashing import stable_int
 from fteval.metrics import Metric
 from fteval.records import SampleResult
 from fteval.scoring import prediction_of
@@ -30,8 +30,7 @@ def metric_stats(metric: Metric, samples: Sequence[SampleResult]) -> np.ndarray:
 def stable_seed(base: int, *parts: Any) -> int:
     """A per-row seed from the run's statistics seed and the row's identity, so adding a
     task or an arm does not move any other row's interval."""
-    text = "\x1f".join((str(base), *map(str, parts)))
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big")
+    return stable_int(base, *parts)
 
 
 def wald_p_value(estimate: float, se: float) -> float:

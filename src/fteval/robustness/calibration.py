@@ -297,7 +297,7 @@ def _arm_row(
     seed = stable_seed(options.seed, "calibration", task, arm)
     over = stats.bootstrap_ci(
         _metric("overconfidence"), cal.per_item["overconfidence"], confidence=options.confidence,
-        n_resamples=options.n_resamples, method=options.ci_method, seed=seed,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
     )  # fmt: skip
     accuracy = float(cal.correct.mean()) if n else math.nan
     mean_conf = float(cal.confidence.mean()) if n else math.nan
@@ -346,11 +346,11 @@ def _deltas(
         b = reference.per_item[name][b_index]
         seed = stable_seed(options.seed, "calibration-delta", task, arm, name)
         delta = stats.paired_bootstrap_delta(
-            metric, a, b, confidence=options.confidence, n_resamples=options.n_resamples,
+            metric, a, b, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
             method=options.ci_method, seed=seed,
         )  # fmt: skip
         test = stats.paired_permutation_test(
-            metric, a, b, n_resamples=options.n_permutations, seed=seed
+            metric, a, b, n_resamples=options.permutations, seed=seed
         )
         out[name] = {"delta": delta.delta, "ci_low": delta.low, "ci_high": delta.high,
                      "p_value": test.p_value}  # fmt: skip

@@ -115,12 +115,12 @@ def overlaps(
         texts = [*strings, "\n".join(strings)] if len(strings) > 1 else list(strings)
         exact_found.update(k for k in map(normalise, texts) if k in exact_keys)
         words = _tokens("\n".join(strings))
-        for size, keys in wanted.items():
-            hits = found[size]
+        for size, wanted_keys in wanted.items():
+            matched = found[size]
             for i in range(len(words) - size + 1):
                 key = hash(tuple(words[i : i + size]))
-                if key in keys:
-                    hits.add(key)
+                if key in wanted_keys:
+                    matched.add(key)
     out = []
     for text, keys in zip(inputs, grams):
         size = min(ngram, len(_tokens(text)))
@@ -253,8 +253,8 @@ def _delta(
     seed = stable_seed(options.seed, "contamination", task, source, name, item.arm, item.metric.key)
     a, b = item.stats[members], reference.stats[members]
     delta = stats.paired_bootstrap_delta(
-        item.metric, a, b, confidence=options.confidence, n_resamples=options.n_resamples,
+        item.metric, a, b, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
         method=options.ci_method, seed=seed,
     )  # fmt: skip
-    test = stats.paired_test(item.metric, a, b, n_resamples=options.n_permutations, seed=seed)
+    test = stats.paired_test(item.metric, a, b, n_resamples=options.permutations, seed=seed)
     return dict(zip(keys, (delta.delta, delta.low, delta.high, test.p_value)))

@@ -35,7 +35,7 @@ import numpy as np
 
 from fteval import stats
 from fteval.metrics import Metric
-from fteval.records import SampleResult
+from fteval.records import SampleResult, base_arm_name
 from fteval.robustness._common import metric_stats, oriented, stable_seed, wald_p_value
 from fteval.robustness._metrics import DifferenceMetric, GroupGapMetric
 from fteval.scoring import ArmStats, TaskInfo
@@ -82,7 +82,7 @@ def robustness_rows(
 ) -> list[dict[str, Any]]:
     """The ``robustness`` rows (see the module docstring)."""
     sets = variant_sets(samples)
-    base = next((a["name"] for a in arms if a["kind"] == "base"), None)
+    base = base_arm_name(arms)
     rows = []
     for task in tasks:
         labels = list(dict.fromkeys(label for (t, label, _) in sets if t == task.name))
@@ -140,16 +140,20 @@ def _metric_rows(
     if paired:
         aligned = {arm: _align(metric, clean[arm], perturbed[arm]) for arm in clean}
         for arm, item in aligned.items():
-            row = _paired_row(metric, item, aligned.get(base) if arm != base else None, options,
-                              (task, label, arm))  # fmt: skip
+            reference = aligned.get(base) if base is not None and arm != base else None
+            row = _paired_row(metric, item, reference, options, (task, label, arm))
             rows.append({"task": task, "arm": arm, "perturbation": label,
                          "perturbation_signature": first.signature, "k": k, **row})  # fmt: skip
     else:
         ood = {arm: metric_stats(metric, _ordered(perturbed[arm].samples)) for arm in clean}
         for arm in clean:
-            reference = (clean[base].stats, ood[base]) if base in clean and arm != base else None
+            unpaired = (
+                (clean[base].stats, ood[base])
+                if base is not None and base in clean and arm != base
+                else None
+            )
             row = _unpaired_row(
-                metric, clean[arm].stats, ood[arm], reference, options, (task, label, arm)
+                metric, clean[arm].stats, ood[arm], unpaired, options, (task, label, arm)
             )
             rows.append({"task": task, "arm": arm, "perturbation": label,
                          "perturbation_signature": first.signature, "k": 1, **row})  # fmt: skip
@@ -211,7 +215,7 @@ def _paired_row(
     stacked = DifferenceMetric.stack(item.clean, item.perturbed)
     seed = stable_seed(options.seed, "robustness", metric.key, *identity)
     ci = stats.bootstrap_ci(
-        difference, stacked, confidence=options.confidence, n_resamples=options.n_resamples,
+        difference, stacked, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
         method=options.ci_method, seed=seed,
     )  # fmt: skip
     clean, perturbed = _score(metric, item.clean), _score(metric, item.perturbed)
@@ -224,10 +228,10 @@ def _paired_row(
         base_stacked = DifferenceMetric.stack(base.clean, base.perturbed)
         delta = stats.paired_bootstrap_delta(
             difference, stacked, base_stacked, confidence=options.confidence,
-            n_resamples=options.n_resamples, method=options.ci_method, seed=seed,
+            n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
         )  # fmt: skip
         test = stats.paired_test(
-            difference, stacked, base_stacked, n_resamples=options.n_permutations, seed=seed
+            difference, stacked, base_stacked, n_resamples=options.permutations, seed=seed
         )
         gap_low, gap_high = oriented(delta.low, delta.high, sign)
         row.update(gap_vs_base=sign * delta.delta, gap_ci_low=gap_low, gap_ci_high=gap_high,
@@ -248,7 +252,7 @@ def _unpaired_row(
     seed = stable_seed(options.seed, "robustness", metric.key, *identity)
     ci = stats.bootstrap_ci(
         gap_metric, GroupGapMetric.stack(clean, ood), confidence=options.confidence,
-        n_resamples=options.n_resamples, method=options.ci_method, seed=seed,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
     )  # fmt: skip
     low, high = oriented(ci.low, ci.high, sign)
     row = _row(metric, len(ood), _score(metric, clean), _score(metric, ood), sign * ci.estimate,
@@ -262,8 +266,8 @@ def _unpaired_row(
             DifferenceMetric.stack(clean, base[0]), DifferenceMetric.stack(ood, base[1])
         )
         gap = stats.bootstrap_ci(
-            metric_dd, stacked, confidence=options.confidence, n_resamples=options.n_resamples,
-            method=options.ci_method, seed=seed,
+            metric_dd, stacked, confidence=options.confidence,
+            n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
         )  # fmt: skip
         gap_low, gap_high = oriented(gap.low, gap.high, sign)
         row.update(

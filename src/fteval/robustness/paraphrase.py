@@ -209,7 +209,7 @@ CLOSED_CLASS = (
 
 @lru_cache(maxsize=1)
 def _wordnet() -> Any:
-    """nltk's WordNet 3.0 reader, located and loaded as METEOR does (once per process)."""
+    """Nltk's WordNet 3.0 reader, located and loaded as METEOR does (once per process)."""
     from fteval.metrics.meteor import WordNetNotFoundError, find_wordnet, wordnet_reader
 
     try:

@@ -45,6 +45,7 @@ The perturbations (docs/robustness.md has the full reference):
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -396,7 +397,7 @@ def _rewrite(text: str, rules: Sequence[tuple[re.Pattern[str], str]]) -> tuple[s
         return new
 
     for pattern, form in rules:
-        text = pattern.sub(lambda m, form=form: replace(m, form), text)
+        text = pattern.sub(functools.partial(replace, form=form), text)
     return text, edits
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fteval.records import SampleResult
+from fteval.records import SampleResult, base_arm_name
 from fteval.robustness.calibration import calibration_rows
 from fteval.robustness.contamination import (
     DEFAULT_NGRAM,
@@ -68,7 +68,7 @@ def build_sections(
     """Every section of issue 11 (see the module docstring)."""
     manifest = manifest or {}
     settings = RobustnessOptions.from_config(manifest.get("config"))
-    base = next((a["name"] for a in arms if a["kind"] == "base"), None)
+    base = base_arm_name(arms)
     by_task: dict[str, dict[str, list[SampleResult]]] = {}
     for sample in samples:
         by_task.setdefault(sample.task, {}).setdefault(sample.arm, []).append(sample)

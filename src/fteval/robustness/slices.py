@@ -89,7 +89,7 @@ def _slice_values(task: Task, name: str) -> list[str]:
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in present
     )
     if numeric and len(set(present)) > MAX_CATEGORIES:
-        labels = _terciles([float(v) for v in present], ("low", "mid", "high"), "")
+        labels = _terciles([float(v) for v in present if v is not None], ("low", "mid", "high"), "")
         found = iter(labels)
         return [MISSING if _missing(v) else next(found) for v in raw]
     values = [MISSING if _missing(v) else _text(v) for v in raw]
@@ -163,8 +163,8 @@ def slice_rows(
     rows, summary = [], []
     for field in fields:
         groups: dict[str, list[int]] = {}
-        for index, item in enumerate(ids):
-            groups.setdefault(slices_of.get(item, {}).get(field, MISSING), []).append(index)
+        for index, example_id in enumerate(ids):
+            groups.setdefault(slices_of.get(example_id, {}).get(field, MISSING), []).append(index)
         field_rows = []
         for (arm, key), item in entries.items():
             reference = entries.get((base, key)) if base is not None and arm != base else None
@@ -195,7 +195,7 @@ def _slice_row(
     seed = stable_seed(options.seed, "slice", task, field, value, item.arm, metric.key)
     ci = stats.bootstrap_ci(
         metric, item.stats[members], confidence=options.confidence,
-        n_resamples=options.n_resamples, method=options.ci_method, seed=seed,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
     )  # fmt: skip
     row: dict[str, Any] = {
         "task": task, "field": field, "slice": value, "arm": item.arm, "metric": metric.key,
@@ -208,12 +208,12 @@ def _slice_row(
     if reference is not None:
         delta = stats.paired_bootstrap_delta(
             metric, item.stats[members], reference.stats[members],
-            confidence=options.confidence, n_resamples=options.n_resamples,
+            confidence=options.confidence, n_resamples=options.bootstrap_resamples,
             method=options.ci_method, seed=seed,
         )  # fmt: skip
         test = stats.paired_test(
             metric, item.stats[members], reference.stats[members],
-            n_resamples=options.n_permutations, seed=seed,
+            n_resamples=options.permutations, seed=seed,
         )  # fmt: skip
         row.update(delta_vs_base=delta.delta, delta_ci_low=delta.low, delta_ci_high=delta.high,
                    p_value=test.p_value, test=test.test)  # fmt: skip
@@ -251,7 +251,7 @@ def _summary(
     )
     seed = stable_seed(options.seed, "slice-gap", task, field, item.arm, metric.key)
     ci = stats.bootstrap_ci(
-        gap_metric, stacked, confidence=options.confidence, n_resamples=options.n_resamples,
+        gap_metric, stacked, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
         method="percentile", seed=seed,
     )  # fmt: skip
     sign = 1.0 if metric.higher_is_better else -1.0

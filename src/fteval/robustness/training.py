@@ -133,7 +133,9 @@ def _csv_points(path: Path) -> list[list[Any]]:
         step = _step(path, row.number, row.fields.get("step"))
         point = points.setdefault(step, [step, None, None])
         for index, column in ((1, train), (2, evaluation)):
-            value = row.fields.get(column) if column else None
+            if not column:
+                continue
+            value = row.fields.get(column)
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
             point[index] = _loss(path, row.number, column, value)
@@ -274,10 +276,10 @@ def _series_row(
     seed = stable_seed(options.seed, "checkpoints", series, task, key)
     delta = stats.paired_bootstrap_delta(
         metric, last.stats, top.stats, confidence=options.confidence,
-        n_resamples=options.n_resamples, method=options.ci_method, seed=seed,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
     )  # fmt: skip
     test = stats.paired_test(
-        metric, last.stats, top.stats, n_resamples=options.n_permutations, seed=seed
+        metric, last.stats, top.stats, n_resamples=options.permutations, seed=seed
     )
     return {
         "series": series, "task": task, "metric": key, "arms": [a for _, a in members],

@@ -242,7 +242,7 @@ def _long_target(
                 "the target length as long:tokens=N"
             )
         return room
-    if room is not None and asked > room:
+    if context_window is not None and room is not None and asked > room:
         raise ConfigError(
             f"--perturb {spec.text}: tokens={asked} does not fit the context window of "
             f"{context_window} tokens with room for the answer ({context_window - room} "

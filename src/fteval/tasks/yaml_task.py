@@ -652,7 +652,7 @@ def _render(
     meta: dict[str, Any] = {"row": row.number}
     if span is not None:
         meta["truncatable"] = [len(head) + span[0], len(head) + span[1]]
-    meta[_SPANS] = input_spans(source, row, spec.template, len(head))
+    meta[_SPANS] = input_spans(source, row, _given(spec.template, "template"), len(head))
     return head + text, meta
 
 
