@@ -66,7 +66,7 @@ def test_non_inferiority_not_shown_is_one_line_that_explains_itself():
     short = row(non_inferiority=False, non_inferiority_margin=0.02, ci_low=-0.05)
     lines = check(results(short), require=["t/acc=non-inferior", "t=no-regression"])
     assert lines == [
-        "t/acc@lora vs base: not shown non-inferior within 2.00 pts: the CI's low end "
+        "t/acc@lora vs base: non-inferiority within 2.00 pts not shown: the CI's low end "
         "-5.00 pts is at or below -2.00 pts (--require t/acc=non-inferior)"
     ]
 

@@ -175,7 +175,7 @@ def _non_inferiority_not_shown(row: Mapping[str, Any]) -> str:
         end = f"the CI's low end {_points(row, row['ci_low'])} is at or below -{size}"
     else:
         end = f"the CI's high end {_points(row, row['ci_high'])} is at or above +{size}"
-    return f"not shown non-inferior within {size}: {end}"
+    return f"non-inferiority within {size} not shown: {end}"
 
 
 def _no_match(requirement: Requirement, rows: Sequence[Mapping[str, Any]]) -> str:

@@ -18,6 +18,8 @@ from fteval.errors import FtevalError, OutputError
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
+    if callable(getattr(value, "to_dict", None)):  # fteval.Results: its results object
+        return value.to_dict()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, Path):
