@@ -139,3 +139,21 @@ def test_inputs_are_not_modified():
     render_markdown(results)
     render_terminal(results)
     assert results == before
+
+
+def test_a_score_on_a_0_100_scale_is_not_called_a_percent():
+    """ROUGE, METEOR and SQuAD-F1 are stored in [0, 1] with scale 100 like accuracy, but
+    their rows say unit "points": the unit decides, not the scale."""
+    results = _results()
+    for row in results["scores"]:
+        if row["metric"] == "acc":
+            row["unit"] = "proportion"
+        else:
+            row.update(metric="rougeL", scale=100.0, unit="points", value=row["value"] / 100)
+    for row in results["comparisons"]:
+        if row["metric"] == "bleu":
+            row.update(metric="rougeL", scale=100.0, unit="points")
+    (table,) = build_tables(results)
+    assert [r[0] for r in table.rows] == ["acc (%)", "rougeL"]
+    assert "rougeL (%)" not in render_markdown(results)
+    assert "rougeL (%)" not in render_terminal(results)

@@ -243,7 +243,11 @@ def robustness_section(ctx: Context) -> Section | None:
                 row["task"],
                 row["arm"],
                 str(row.get("perturbation", "")),
-                metric_label(row.get("metric", ""), scale),
+                metric_label(
+                    row.get("metric", ""),
+                    scale,
+                    ctx.unit_of(str(row.get("task", "")), str(row.get("metric", ""))),
+                ),
                 fmt_count(row.get("n")),
                 str(row.get("k", "")),
                 _value(row.get("clean"), scale, digits),
@@ -380,7 +384,11 @@ def slices_section(ctx: Context) -> Section | None:
                 str(row.get("field", "")),
                 str(row.get("slice", "")),
                 row["arm"],
-                metric_label(row.get("metric", ""), scale),
+                metric_label(
+                    row.get("metric", ""),
+                    scale,
+                    ctx.unit_of(str(row.get("task", "")), str(row.get("metric", ""))),
+                ),
                 fmt_count(row.get("n")),
                 _with_ci(row.get("value"), row.get("ci_low"), row.get("ci_high"), scale, digits),
                 _with_ci(
@@ -475,7 +483,8 @@ def slices_section(ctx: Context) -> Section | None:
             )
             for r in sorted(group, key=lambda r: (str(r.get("slice")), ctx.style.get(r["arm"], 0)))
         ]
-        title = f"{task}: {metric_label(str(metric), scale)} per {field} slice and arm"
+        label = metric_label(str(metric), scale, ctx.unit_of(str(task), str(metric)))
+        title = f"{task}: {label} per {field} slice and arm"
         blocks.append(
             Chart("slices", svg.interval_chart(chart_rows, title=title, kind="slices"), title)
         )
@@ -552,6 +561,7 @@ def training_section(ctx: Context) -> Section | None:
 def _checkpoint_blocks(ctx: Context, series: Mapping[str, Any]) -> list[Any]:
     task, metric = series.get("task", ""), series.get("metric", "")
     scale = ctx.scores.get((task, (series.get("arms") or [""])[0], metric), {}).get("scale", 1.0)
+    label = metric_label(metric, scale, ctx.unit_of(str(task), str(metric)))
     digits = decimals_for(series.get("values") or [], scale)
     last = series.get("last_vs_best") or {}
     body = [
@@ -561,7 +571,7 @@ def _checkpoint_blocks(ctx: Context, series: Mapping[str, Any]) -> list[Any]:
         )
     ]
     caption = (
-        f"checkpoints {series.get('series', '')} on {task} {metric_label(metric, scale)}; best: "
+        f"checkpoints {series.get('series', '')} on {task} {label}; best: "
         f"{series.get('best_arm', '')}; last − best "
         + _with_ci(
             last.get("delta"), last.get("ci_low"), last.get("ci_high"), scale, digits, signed=True
@@ -580,10 +590,10 @@ def _checkpoint_blocks(ctx: Context, series: Mapping[str, Any]) -> list[Any]:
     shown = [_shown(v, scale) for v in series.get("values") or []]
     chart = svg.line_chart(
         [svg.Series(f"{task} {metric}", series.get("steps") or [], shown, 0)],
-        title=f"{series.get('series', '')}: {task} {metric_label(metric, scale)} by step",
+        title=f"{series.get('series', '')}: {task} {label} by step",
         kind="training",
         x_label="step",
-        y_label=metric_label(metric, scale),
+        y_label=label,
     )
     if chart:
         blocks.append(Chart("training", chart, caption))
@@ -664,7 +674,11 @@ def contamination_section(ctx: Context) -> Section | None:
                 (
                     row["task"],
                     arm_row["arm"],
-                    metric_label(str(arm_row.get("metric", "")), scale),
+                    metric_label(
+                        str(arm_row.get("metric", "")),
+                        scale,
+                        ctx.unit_of(str(row["task"]), str(arm_row.get("metric", ""))),
+                    ),
                     _value(arm_row.get("clean_value"), scale, digits),
                     _value(arm_row.get("overlap_value"), scale, digits),
                     _with_ci(

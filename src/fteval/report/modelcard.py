@@ -162,7 +162,7 @@ def _sentence(
 ) -> str:
     scale = row.get("scale")
     digits = _digits(results, row["task"], row["metric"], scale)
-    shown = fmt(row["value"], scale, decimals=digits) + unit(scale)
+    shown = fmt(row["value"], scale, decimals=digits) + unit(scale, row.get("unit"))
     interval = fmt_interval(row.get("ci_low"), row.get("ci_high"), scale, digits)
     text = (
         f"{row['task']} {row['metric']} (n = {row.get('n')}): {shown} {interval} "

@@ -36,14 +36,23 @@ def is_number(value: Any) -> bool:
     )
 
 
-def is_proportion(scale: Any) -> bool:
-    """True when a metric with this ``scale`` is a proportion shown as percent."""
+def is_proportion(scale: Any, kind: str | None = None) -> bool:
+    """True when a metric is a proportion shown as percent.
+
+    Args:
+        scale: the metric's display scale (100 for proportions and 0-100 scores alike).
+        kind: the row's ``unit`` (``proportion``, ``points`` or ``native``) when known; it
+            decides (BLEU, ROUGE and SQuAD-F1 have scale 100 but are scores, not percents).
+            Without it, a scale of 100 counts as a proportion.
+    """
+    if kind is not None:
+        return kind == "proportion"
     return is_number(scale) and float(scale) == PROPORTION_SCALE
 
 
-def unit(scale: Any) -> str:
+def unit(scale: Any, kind: str | None = None) -> str:
     """The unit of a displayed score: ``"%"`` for proportions, else ``""``."""
-    return "%" if is_proportion(scale) else ""
+    return "%" if is_proportion(scale, kind) else ""
 
 
 def delta_unit(scale: Any) -> str:
@@ -51,9 +60,9 @@ def delta_unit(scale: Any) -> str:
     return "pts" if is_proportion(scale) else ""
 
 
-def metric_label(metric: str, scale: Any) -> str:
-    """``"acc (%)"`` for proportions, the bare metric name otherwise."""
-    return f"{metric} (%)" if is_proportion(scale) else metric
+def metric_label(metric: str, scale: Any, kind: str | None = None) -> str:
+    """``"acc (%)"`` for proportions, the bare metric name otherwise (see ``is_proportion``)."""
+    return f"{metric} (%)" if is_proportion(scale, kind) else metric
 
 
 def decimals_for(values: Iterable[Any], scale: Any) -> int:

@@ -64,6 +64,14 @@ class Context:
         for key, values in by_metric.items():
             self._decimals[key] = decimals_for(values, scales[key])
 
+    def unit_of(self, task: str, metric: str) -> str | None:
+        """The metric's ``unit`` (``proportion``, ``points``, ``native``) from its scores."""
+        for arm in self.arms:
+            row = self.scores.get((task, arm, metric))
+            if row is not None and row.get("unit"):
+                return str(row["unit"])
+        return None
+
     def decimals(self, task: str, metric: str, scale: Any) -> int:
         """Decimals of one metric of one task (one precision per scale and metric)."""
         return self._decimals.get((task, metric), decimals_for([], scale))
@@ -209,7 +217,7 @@ def verdict_table(ctx: Context, rows: Sequence[Mapping[str, Any]], caption: str)
         body.append(
             (
                 row["task"],
-                metric_label(row["metric"], row.get("scale")),
+                metric_label(row["metric"], row.get("scale"), row.get("unit")),
                 row["arm"],
                 row["reference_arm"],
                 verdict_cell(ctx, row),
@@ -282,7 +290,7 @@ def scores_table(ctx: Context, task: str, metrics: Sequence[str]) -> Table:
         )
         rows.append(
             (
-                metric_label(metric, scale),
+                metric_label(metric, scale, ctx.unit_of(task, metric)),
                 *(score_cell(ctx, ctx.scores.get((task, a, metric))) for a in arms),
             )
         )
@@ -330,7 +338,7 @@ def scores_chart(ctx: Context, task: str, metric: str) -> Chart:
                 text=score_cell(ctx, row),
             )
         )
-    label = metric_label(metric, scale)
+    label = metric_label(metric, scale, ctx.unit_of(task, metric))
     title = f"{task}: {label} per arm with confidence intervals"
     return Chart("scores", svg.interval_chart(rows, title=title, kind="scores"), title)
 

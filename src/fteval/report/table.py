@@ -80,7 +80,15 @@ def build_tables(results: Mapping[str, Any]) -> list[TaskTable]:
                 ),
                 1.0,
             )
-            row, tone = [metric_label(metric, scale)], [""]
+            kind = next(
+                (
+                    scores[(task, a, metric)].get("unit")
+                    for a in arms
+                    if (task, a, metric) in scores
+                ),
+                None,
+            )
+            row, tone = [metric_label(metric, scale, kind)], [""]
             for arm in arms:
                 score = scores.get((task, arm, metric))
                 row.append(fmt(score["value"], score["scale"], decimals=digits) if score else "")

@@ -107,8 +107,8 @@ def render_terminal(
 
 
 def _unit_note(results: Mapping[str, Any]) -> str:
-    scales = {r.get("scale") for r in results.get("scores", [])}
-    if any(is_proportion(s) for s in scales):
+    kinds = {(r.get("scale"), r.get("unit")) for r in results.get("scores", [])}
+    if any(is_proportion(scale, kind) for scale, kind in kinds):
         return "(%) = percent; Δ of (%) metrics in percentage points; other metrics in own units."
     return ""
 
