@@ -57,6 +57,16 @@ class RunConfig(BaseModel):
     adapter_serving: Literal["auto", "merge_restore", "switch"] = Field(
         default="auto", description="how one loaded base serves adapter arms"
     )
+    batch_tokens: int | None = Field(
+        default=None, ge=16, description="padded tokens per forward pass (default: by device)"
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for torch (default: the CPUs available)"
+    )
+    add_bos_token: Literal["auto", "true", "false"] = Field(
+        default="auto",
+        description="BOS before every input: auto (as lm-evaluation-harness), true or false",
+    )
     cache_dir: str | None = Field(
         default=None, description="response cache folder (default: user cache); 'off' disables"
     )

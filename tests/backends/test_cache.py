@@ -228,23 +228,53 @@ def test_arm_without_content_hashes_is_never_cached(folders, tmp_path):
     assert len(backend.cache) == 0
 
 
-def test_arm_keys_are_computed_at_first_request_not_before(folders, tmp_path):
-    class LateIdentity(HashedFake):
-        prepared = False
-
+def test_prepare_waits_for_the_first_miss_and_never_runs_when_all_hit(folders, tmp_path):
+    class CountingPrepare(HashedFake):
         def prepare(self):
-            self.prepared = True
+            self.log.append(("prepare", "", ()))
 
-        def identity(self, arm):
-            if not self.prepared:
-                raise RuntimeError("identity asked before prepare")
-            return super().identity(arm)
+    def run() -> CachingBackend:
+        backend = cached(folders, tmp_path / "c.sqlite", "lora", inner_cls=CountingPrepare)
+        backend.prepare()
+        assert backend.inner.log == []  # nothing loaded before a request needs it
+        serve_all(backend)
+        return backend
 
-    backend = cached(folders, tmp_path / "c.sqlite", inner_cls=LateIdentity)
-    backend.prepare()
-    assert backend.loglikelihood("base", LL) == LateIdentity(make_arms(folders)).loglikelihood(
-        "base", LL
-    )
+    first = run()
+    assert [entry[0] for entry in first.inner.log].count("prepare") == 1
+    assert first.inner.log[0][0] == "prepare"  # before anything is computed
+    assert run().inner.log == []  # every answer cached: no prepare, no compute
+
+
+def test_tokenizer_facts_are_kept_in_the_cache(folders, tmp_path):
+    class WithFacts(HashedFake):
+        def tokenizer_facts(self, arm):
+            self.log.append(("tokenizer_facts", arm, ()))
+            return {"pad_policy": f"pad token of {arm}"}
+
+    first = cached(folders, tmp_path / "c.sqlite", "lora", inner_cls=WithFacts)
+    second = cached(folders, tmp_path / "c.sqlite", "lora", inner_cls=WithFacts)
+    assert first.tokenizer_facts("lora") == {"pad_policy": "pad token of lora"}
+    assert second.tokenizer_facts("lora") == {"pad_policy": "pad token of lora"}
+    assert len(first.inner.log) == 1 and second.inner.log == []
+
+
+def test_weight_hash_memo_rehashes_a_changed_file_and_skips_an_unchanged_one(tmp_path):
+    import os
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"first")
+    old = os.stat(weights).st_mtime_ns - 10**10
+    os.utime(weights, ns=(old, old))  # older than the racy window: memoised
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    assert cache.file_sha256(weights) == hashlib.sha256(b"first").hexdigest()
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:  # a forged memo proves it is read
+        conn.execute("UPDATE file_hashes SET sha256 = 'memo'")
+    assert cache.file_sha256(weights) == "memo"
+    weights.write_bytes(b"second")  # new size and mtime: hashed again, not memoised (racy)
+    assert cache.file_sha256(weights) == hashlib.sha256(b"second").hexdigest()
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:
+        assert conn.execute("SELECT sha256 FROM file_hashes").fetchall() == [("memo",)]
 
 
 def test_delegates_every_hook_to_the_inner_backend(folders, tmp_path):

@@ -1,10 +1,12 @@
 """Backends: the three-request model interface and its implementations.
 
-Heavy imports (torch, transformers, peft) happen inside ``make_backend``.
+Heavy imports (torch, transformers, peft) happen only when a model is needed: ``make_backend``
+checks they are installed without importing them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,13 +38,11 @@ def make_backend(
         settings.setdefault("delay_s", float(os.environ.get("FTEVAL_FAKE_DELAY_S", "0")))
         return FakeBackend(arms, **settings)
     if name == "hf":
-        try:
-            import peft  # noqa: F401
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except ModuleNotFoundError as error:
-            # core dependencies of fteval: name the package itself, there is no extra
-            raise MissingDependencyError(error.name or "torch", None, "the hf backend") from None
+        # found, not imported: a run served from the response cache never imports them
+        for module in ("torch", "transformers", "peft"):
+            if importlib.util.find_spec(module) is None:
+                # core dependencies of fteval: name the package itself, there is no extra
+                raise MissingDependencyError(module, None, "the hf backend")
         from fteval.backends.hf import HFBackend
 
         return HFBackend(arms, progress=progress, **settings)

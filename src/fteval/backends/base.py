@@ -5,6 +5,10 @@ placement live inside the backend; tasks see only strings. Every hook the run lo
 is declared here with a no-op default, so a backend overrides what it has and the run
 loop never probes with ``getattr``. A backend lists the request kinds it answers in
 ``supports``; a run asking for another kind fails before any model loads.
+
+``identity`` must work before ``prepare``: the response cache computes an arm's key from
+it to look answers up, and calls ``prepare`` only at the first request it cannot answer,
+so a run served wholly from the cache loads no model.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fteval.errors import ConfigError
@@ -137,6 +142,13 @@ class Backend(abc.ABC):
     def cache_stats(self) -> dict[str, dict[str, Any]] | None:
         """Per arm response-cache hits and misses, or None when there is no cache."""
         return None
+
+    def token_counts(self) -> dict[str, dict[str, dict[str, Any]]] | None:
+        """Per arm and request kind: tokens executed and the minimum needed, or None."""
+        return None
+
+    def use_file_hasher(self, hasher: Callable[[Path], str]) -> None:  # noqa: B027
+        """Hash weight files with ``hasher`` (a memo that skips unchanged files)."""
 
     def release(self, arm: str) -> None:  # noqa: B027 - optional hook
         """Free what only ``arm`` needs, once its work is done."""

@@ -18,7 +18,8 @@ later is keyed by default: a spurious miss costs compute, a spurious hit costs c
   transformers and peft (library upgrades change numerics).
 * Removed (``EXCLUDED_FIELDS``): the path and other location facts (a model moved to
   another folder still hits; an adapter rewritten in place misses because its hash
-  changed); ``batch_size`` (scores do not depend on it); the adapter probe's logit change
+  changed); ``batch_size``, ``batch_tokens`` and ``threads`` (scores do not depend on
+  them beyond float rounding, which tests bound at 1e-5); the adapter probe's logit change
   (known only after ``prepare``, and a function of the weights anyway); the base-mismatch
   warning (a message holding paths). Keys naming a location (``_name_or_path``,
   ``base_model_name_or_path``) are removed at any depth, in JSON files too.
@@ -45,6 +46,14 @@ calls (batching on a GPU) only misses more often. Where this is not good enough,
 
 **Request key** (``request_key``): sha256 of a canonical JSON of the request dataclass —
 its type and every field, sampling params and seed included.
+
+**Beside the responses**, two small tables make a run served from the cache instant:
+``facts`` keeps per arm key the facts a manifest records that would otherwise need the
+model's libraries (the tokenizer's pad and BOS policy), and ``file_hashes`` memoises the
+sha256 of weight files by path, size, modification time (ns), inode and device, as git's
+index does: a file that changed in any of these is hashed again, and a hash is stored only
+for a file last modified over ``RACY_WINDOW_S`` seconds before it was read (a file still
+being written could otherwise keep its stat and change its bytes).
 
 **Concurrency.** SQLite in WAL mode (``synchronous=NORMAL``, a busy timeout): readers do
 not block the writer, and two processes may share one file. Each process opens its own
@@ -78,6 +87,7 @@ from fteval.records import (
     LoglikelihoodResult,
     RollingLoglikelihoodRequest,
     RollingLoglikelihoodResult,
+    sha256_file,
 )
 from fteval.version import __version__
 
@@ -87,7 +97,17 @@ SCHEMA_VERSION = "1"
 KEY_VERSION = "1"  # bump when the meaning of a cached response changes (scoring semantics)
 
 EXCLUDED_FIELDS = frozenset(
-    {"path", "base_path", "local", "batch_size", "probe_max_abs_logit_change", "base_mismatch"}
+    {
+        "path",
+        "base_path",
+        "local",
+        "batch_size",
+        "batch_tokens",
+        "threads",
+        "threads_policy",
+        "probe_max_abs_logit_change",
+        "base_mismatch",
+    }
 )
 LOCATION_KEYS = frozenset({"_name_or_path", "name_or_path", "base_model_name_or_path"})
 SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".py", ".jinja", ".tiktoken")
@@ -100,6 +120,7 @@ KINDS: dict[str, tuple[type, type]] = {
 }
 
 _SQL_VARIABLES = 500  # request keys per SELECT (SQLite limits bound parameters)
+RACY_WINDOW_S = 2.0  # a file modified this recently is hashed but not memoised
 
 
 class CacheError(FtevalError):
@@ -356,6 +377,7 @@ class ResponseCache:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
             )
+            self._create_side_tables()
             logger.info("created response cache %s", self.path)
             return
         if not {"meta", "responses"} <= tables:
@@ -371,6 +393,19 @@ class ResponseCache:
                     f"version {SCHEMA_VERSION!r}"
                 )
             )
+        if not {"facts", "file_hashes"} <= tables:
+            self._create_side_tables()  # a cache made before these tables existed
+
+    def _create_side_tables(self) -> None:
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS facts (arm_key TEXT NOT NULL, name TEXT NOT NULL,"
+            " value TEXT NOT NULL, PRIMARY KEY (arm_key, name)) WITHOUT ROWID"
+        )
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, device INTEGER NOT NULL,"
+            " sha256 TEXT NOT NULL)"
+        )
 
     # ---- errors ----
 
@@ -483,6 +518,76 @@ class ResponseCache:
             except sqlite3.Error as error:
                 raise self._error(error) from None
         self.writes += len(rows)
+
+    # ---- facts and file hashes ----
+
+    def get_fact(self, arm_key: str, name: str) -> Any | None:
+        """The JSON value stored as fact ``name`` of the arm, or None."""
+        with self._lock:
+            try:
+                row = (
+                    self._open()
+                    .execute(
+                        "SELECT value FROM facts WHERE arm_key = ? AND name = ?", (arm_key, name)
+                    )
+                    .fetchone()
+                )
+            except sqlite3.Error as error:
+                raise self._error(error) from None
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return None
+
+    def put_fact(self, arm_key: str, name: str, value: Any) -> None:
+        """Store a JSON-ready ``value`` as fact ``name`` of the arm (replacing any)."""
+        text = json.dumps(value, sort_keys=True, allow_nan=False, default=_canonical_default)
+        self._write(
+            "INSERT OR REPLACE INTO facts (arm_key, name, value) VALUES (?, ?, ?)",
+            [(arm_key, name, text)],
+        )
+
+    def file_sha256(self, path: str | Path) -> str:
+        """Hex sha256 of a file, from the memo when its stat is unchanged (see the module
+        docstring), else read and hashed (and memoised when not modified just now)."""
+        resolved = str(Path(path).resolve())
+        stat = Path(resolved).stat()
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+        with self._lock:
+            try:
+                row = (
+                    self._open()
+                    .execute(
+                        "SELECT size, mtime_ns, inode, device, sha256 FROM file_hashes "
+                        "WHERE path = ?",
+                        (resolved,),
+                    )
+                    .fetchone()
+                )
+            except sqlite3.Error as error:
+                raise self._error(error) from None
+        if row is not None and tuple(row[:4]) == signature:
+            return str(row[4])
+        read_at = time.time()
+        digest = sha256_file(resolved)
+        if read_at - stat.st_mtime_ns / 1e9 > RACY_WINDOW_S:
+            self._write(
+                "INSERT OR REPLACE INTO file_hashes "
+                "(path, size, mtime_ns, inode, device, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                [(resolved, *signature, digest)],
+            )
+        return digest
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            try:
+                self._open()
+                with self._transaction():
+                    self._conn.executemany(sql, rows)
+            except sqlite3.Error as error:
+                raise self._error(error) from None
 
     def stats(self) -> dict[str, int]:
         """This object's lookups: ``hits``, ``misses`` (requests) and ``writes`` (rows)."""

@@ -5,20 +5,26 @@ every request up under the arm's cache key, sends the misses (each distinct requ
 in their original relative order) to ``inner``, stores their results in one transaction,
 and returns all results in request order. When every request hits, ``inner`` is not called.
 
-An arm's key is computed at its first request, not before: an inner backend may complete
-its identity (weights hashed, adapter config read) only in ``prepare``. The key is built
+An arm's key is computed when first needed (its first request, or its tokenizer facts),
 from ``inner.identity(arm)`` plus the hashes of the arm's and the base's small non-weight
-files and the library versions (see ``fteval.backends.cache``). An arm whose identity has no
-content hash is served uncached, with a warning.
+files and the library versions (see ``fteval.backends.cache``); weight files are hashed
+through the cache's memo (``use_file_hasher``). An arm whose identity has no content hash
+is served uncached, with a warning.
 
-Every other hook of ``Backend`` (``identity``, ``prepare``, ``check_inputs``,
-``tokenizer_facts``, ``token_budget``, ``counters``, ``release``, ``close``) goes to ``inner``.
+Laziness: ``prepare`` is deferred to the first request the cache cannot answer (the inner
+backend then loads and checks every arm, adapter probes included, before computing
+anything); the arm's tokenizer facts are kept in the cache beside its answers. So a run
+answered wholly from the cache loads no model and imports no model library.
+
+Every other hook of ``Backend`` (``identity``, ``check_inputs``, ``counters``,
+``token_counts``, ``token_budget``, ``release``, ``close``) goes to ``inner``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from fteval.backends.base import ArmIdentity, Backend, TokenBudget
@@ -65,6 +71,8 @@ class CachingBackend(Backend):
         self.hits: dict[str, int] = {arm.name: 0 for arm in self.arms}
         self.misses: dict[str, int] = {arm.name: 0 for arm in self.arms}
         self._keys: dict[str, str | None] = {}
+        self._prepare_pending = False
+        inner.use_file_hasher(cache.file_sha256)
 
     # ---- keys ----
 
@@ -135,6 +143,7 @@ class CachingBackend(Backend):
         key = self.arm_key(arm)
         if key is None:
             self.misses[arm] += len(requests)
+            self._prepare_now()
             return compute(arm, requests)
         results = self.cache.get_many(key, kind, requests)
         todo: dict[Any, list[int]] = {}
@@ -146,6 +155,7 @@ class CachingBackend(Backend):
         self.misses[arm] += missed
         if todo:
             unique = list(todo)  # first occurrences, in request order
+            self._prepare_now()
             fresh = compute(arm, unique)
             if len(fresh) != len(unique):
                 raise BackendError(
@@ -174,13 +184,36 @@ class CachingBackend(Backend):
         return self.inner.token_budget(arm)
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
-        return self.inner.tokenizer_facts(arm)
+        """The inner backend's facts, kept in the cache under the arm's key (they are a
+        function of the keyed files), so a cached run needs no tokenizer library."""
+        key = self.arm_key(arm)
+        if key is None:
+            return self.inner.tokenizer_facts(arm)
+        stored = self.cache.get_fact(key, "tokenizer_facts")
+        if isinstance(stored, dict):
+            return stored
+        facts = self.inner.tokenizer_facts(arm)
+        if facts is not None:
+            self.cache.put_fact(key, "tokenizer_facts", facts)
+        return facts
 
     def counters(self) -> dict[str, int] | None:
         return self.inner.counters()
 
+    def token_counts(self) -> dict[str, dict[str, dict[str, Any]]] | None:
+        return self.inner.token_counts()
+
+    def use_file_hasher(self, hasher: Callable[[Path], str]) -> None:
+        self.inner.use_file_hasher(hasher)
+
     def prepare(self) -> None:
-        self.inner.prepare()
+        """Deferred: the inner backend prepares at the first request the cache misses."""
+        self._prepare_pending = True
+
+    def _prepare_now(self) -> None:
+        if self._prepare_pending:
+            self._prepare_pending = False
+            self.inner.prepare()
 
     def release(self, arm: str) -> None:
         if self.hits[arm] or self.misses[arm]:

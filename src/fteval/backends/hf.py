@@ -19,7 +19,19 @@ float16/bfloat16 a merge rounds small LoRA updates away (W + BA in 16 bits), so 
 The full fine-tune arm is a separate model, loaded when first used.
 
 Before any scoring, ``prepare`` checks each adapter's recorded base and proves on a probe
-that it changes the model's logits; an adapter that changes nothing is an error.
+that it changes the model's logits; an adapter that changes nothing is an error. Behind the
+response cache, ``prepare`` runs at the first request the cache cannot answer, so a run
+served wholly from the cache loads no model (and imports no torch where it can avoid it).
+
+Scoring (``hf_fast``): the LM head runs only at scored positions, each shared context runs
+once per arm, and batches are formed by a token budget (``batch_tokens``; ``batch_size``
+caps the rows). ``scoring="plain"`` keeps the reference path (full logits, one row per
+request). Work is counted per arm and request kind (``token_counts``).
+
+BOS policy (``add_bos_token``): ``false`` encodes without special tokens; ``true`` puts
+the tokenizer's BOS before every context, text and prompt; ``auto`` follows
+lm-evaluation-harness: no special tokens for causal LMs, except the families it forces BOS
+for (Gemma). The resolved policy is recorded in the arm's tokenizer facts.
 """
 
 from __future__ import annotations
@@ -27,8 +39,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fteval._util.progress import progress_bar
@@ -41,6 +54,7 @@ from fteval.backends.base import (
     Backend,
     TokenBudget,
 )
+from fteval.backends.hf_fast import FastScorer, WorkCounters
 from fteval.backends.hf_generate import DecodeCounters, generate_group, results_from_groups
 from fteval.backends.hf_scoring import (
     ModelInput,
@@ -48,7 +62,6 @@ from fteval.backends.hf_scoring import (
     length_sorted_batches,
     model_input,
     rolling_windows,
-    score_batch,
 )
 from fteval.errors import AdapterError, BackendError
 from fteval.records import (
@@ -59,19 +72,31 @@ from fteval.records import (
     LoglikelihoodResult,
     RollingLoglikelihoodRequest,
     RollingLoglikelihoodResult,
+    sha256_file,
 )
 
 logger = logging.getLogger(__name__)
 
 ADAPTER_SERVINGS = ("auto", "merge_restore", "switch")
+BOS_POLICIES = ("auto", "true", "false")
+SCORING_PATHS = ("fast", "plain")
+# model_type substrings that lm-evaluation-harness gives a BOS token (Gemma family)
+BOS_FAMILIES = ("gemma",)
 PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 0123456789"
 PROBE_MIN_CHANGE = 1e-6  # max |Δlogit| at or below this means "no change"
 DEFAULT_MAX_LENGTH = 2048
+# Padded tokens per forward pass, and logits (positions x vocabulary) per pass, by device
+# kind: enough rows for efficient matrix products, bounded activations and logits.
+DEFAULT_BATCH_TOKENS = {"cpu": 4096, "accelerator": 32768}
+DEFAULT_LOGIT_ELEMENTS = {"cpu": 1 << 26, "accelerator": 1 << 28}
 
 
 @dataclass
 class _Loaded:
-    """A loaded model with its tokenizer and the facts recorded about it."""
+    """A loaded model with its tokenizer and the facts recorded about it.
+
+    ``bos``: the token put before every encoding (the BOS policy), or None.
+    """
 
     model: Any
     tokenizer: Any
@@ -79,6 +104,8 @@ class _Loaded:
     pad_id: int
     prefix_token: int | None
     notes: dict[str, Any] = field(default_factory=dict)
+    bos: int | None = None
+    scorer: FastScorer | None = None
 
 
 class HFBackend(Backend):
@@ -96,6 +123,12 @@ class HFBackend(Backend):
         progress: show progress bars.
         adapter_serving: ``auto``, ``merge_restore`` or ``switch`` (see the module
             docstring); ``auto`` merges in float32 and switches in 16-bit dtypes.
+        batch_tokens: padded tokens per forward pass (default: 4096 on CPU, 32768 on
+            accelerators); results do not depend on it.
+        threads: CPU threads for torch (default: chosen when the first model loads,
+            ``hf_loading.choose_threads``); ignored off the CPU.
+        add_bos_token: ``auto`` | ``true`` | ``false`` (see the module docstring).
+        scoring: ``fast`` (default) or ``plain`` (the reference path).
     """
 
     name = "hf"
@@ -114,17 +147,32 @@ class HFBackend(Backend):
         trust_remote_code: bool = False,
         progress: bool = True,
         adapter_serving: str = "auto",
+        batch_tokens: int | None = None,
+        threads: int | None = None,
+        add_bos_token: str = "auto",
+        scoring: str = "fast",
     ) -> None:
         super().__init__(arms)
-        if adapter_serving not in ADAPTER_SERVINGS:
-            raise BackendError(
-                f"adapter_serving must be one of {ADAPTER_SERVINGS}, got {adapter_serving!r}"
-            )
+        for name, value, allowed in (
+            ("adapter_serving", adapter_serving, ADAPTER_SERVINGS),
+            ("add_bos_token", add_bos_token, BOS_POLICIES),
+            ("scoring", scoring, SCORING_PATHS),
+        ):
+            if value not in allowed:
+                raise BackendError(f"{name} must be one of {allowed}, got {value!r}")
         self._merged: str | None = None
         self._saved_base: dict[str, Any] = {}
         self.device = loading.resolve_device(device)
-        self.dtype = loading.resolve_dtype(dtype, self.device)
-        self.adapter_serving = _serving_for(adapter_serving, self.dtype)
+        self.dtype_name = loading.resolve_dtype(dtype, self.device)
+        self.adapter_serving = _serving_for(adapter_serving, self.dtype_name)
+        kind = "cpu" if self.device == "cpu" else "accelerator"
+        self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS[kind]
+        self.logit_elements = DEFAULT_LOGIT_ELEMENTS[kind]
+        self.threads_requested = threads
+        self.threads: int | None = None  # chosen when the first model loads (CPU only)
+        self.threads_policy: str | None = None
+        self.add_bos_token = add_bos_token
+        self.scoring = scoring
         self.batch_size = batch_size
         self.max_length_override = max_length
         self.allow_base_mismatch = allow_base_mismatch
@@ -143,7 +191,19 @@ class HFBackend(Backend):
         self._full: _Loaded | None = None
         self._done: set[str] = set()
         self._hashes: dict[str, dict[str, str]] = {}
+        self._hash_file: Callable[[Path], str] = sha256_file
         self.decode_counters = DecodeCounters()
+        self._work: dict[str, dict[str, WorkCounters]] = {}
+        self._paths: dict[str, str] = {}
+
+    @property
+    def dtype(self) -> Any:
+        """The torch dtype models are loaded in."""
+        return loading.torch_dtype(self.dtype_name)
+
+    def use_file_hasher(self, hasher: Callable[[Path], str]) -> None:
+        """Hash weight files with ``hasher`` (e.g. the response cache's memo)."""
+        self._hash_file = hasher
 
     # ---- loading and checks ----
 
@@ -173,6 +233,7 @@ class HFBackend(Backend):
             self._load_group()
 
     def _load(self, path: str, tokenizer_path: str) -> _Loaded:
+        loading.check_device(self.device)
         with loading.quiet_transformers():
             model = loading.load_causal_lm(
                 path,
@@ -182,7 +243,51 @@ class HFBackend(Backend):
                 trust_remote_code=self.trust_remote_code,
             )
         tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        return _describe_loaded(model, tokenizer, self.max_length_override)
+        loaded = _describe_loaded(
+            model, tokenizer, self.max_length_override, self._bos_policy(path)
+        )
+        if self.device == "cpu" and self.threads is None:
+            self.threads, self.threads_policy = loading.choose_threads(
+                self.threads_requested, lambda: self._probe_forward(loaded)
+            )
+            logger.info("torch CPU threads: %d (%s)", self.threads, self.threads_policy)
+        return loaded
+
+    def _probe_forward(self, loaded: _Loaded) -> None:
+        """One forward pass over the probe text, four rows (for choosing threads)."""
+        import torch
+
+        ids = _encode(loaded.tokenizer, PROBE_TEXT)[: loaded.max_length] or [loaded.pad_id]
+        with torch.inference_mode():
+            loaded.model(input_ids=torch.tensor([ids] * 4, device=self.device))
+
+    def _bos_policy(self, path: str) -> tuple[bool, str]:
+        """(put BOS first?, why) for the model at ``path``."""
+        if self.add_bos_token != "auto":
+            return self.add_bos_token == "true", f"add_bos_token={self.add_bos_token}"
+        family = loading.model_type(path) or ""
+        if any(name in family for name in BOS_FAMILIES):
+            return True, f"auto: {family} models get BOS, as in lm-evaluation-harness"
+        return False, "auto: no special tokens (causal LM, as in lm-evaluation-harness)"
+
+    def _scorer(self, loaded: _Loaded) -> FastScorer:
+        """The loaded model's scorer, self-checked against the plain path on first use."""
+        if loaded.scorer is None:
+            vocab = max(1, int(getattr(loaded.model.config, "vocab_size", 0) or 0))
+            scorer = FastScorer(
+                loaded.model,
+                pad_id=loaded.pad_id,
+                device=self.device,
+                max_tokens=self.batch_tokens,
+                max_rows=self.batch_size,
+                max_scored=max(1, self.logit_elements // vocab),
+            )
+            if self.scoring == "plain":
+                scorer.plain, scorer.path = True, "plain (asked for)"
+            else:
+                scorer.verify(_encode(loaded.tokenizer, PROBE_TEXT * 2), self.dtype_name)
+            loaded.scorer = scorer
+        return loaded.scorer
 
     def _load_group(self) -> _Loaded:
         if self._group is not None:
@@ -312,12 +417,16 @@ class HFBackend(Backend):
     def identity(self, arm: str) -> ArmIdentity:
         spec = self.arm(arm)
         if spec.path not in self._hashes:
-            self._hashes[spec.path] = loading.weight_hashes(spec.path)
+            self._hashes[spec.path] = loading.weight_hashes(spec.path, self._hash_file)
         facts: dict[str, Any] = {
             "local": loading.is_local(spec.path),
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": self.dtype_name,
             "device": self.device,
             "batch_size": self.batch_size,
+            "batch_tokens": self.batch_tokens,
+            "threads": self.threads if self.threads is not None else self.threads_requested,
+            "threads_policy": self.threads_policy,
+            "add_bos_token": self.add_bos_token,
             "max_length_override": self.max_length_override,
             "trust_remote_code": self.trust_remote_code,
         }
@@ -338,25 +447,47 @@ class HFBackend(Backend):
         """Decode passes, prefill passes, row-steps and generated tokens so far."""
         return self.decode_counters.as_dict()
 
-    def tokenizer_facts(self, arm: str) -> dict[str, Any]:
-        """Padding, truncation and template facts of the arm's tokenizer (for the manifest).
+    def token_counts(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per arm and request kind: forward passes, tokens executed and the minimum
+        needed, their ratio, and the scoring path used (see ``hf_fast``)."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for arm, kinds in self._work.items():
+            for kind, work in kinds.items():
+                record: dict[str, Any] = work.as_dict()
+                record["executed_per_minimum"] = (
+                    round(work.executed_tokens / work.minimum_tokens, 4)
+                    if work.minimum_tokens
+                    else None
+                )
+                if kind != GENERATE and arm in self._paths:
+                    record["scoring_path"] = self._paths[arm]
+                out.setdefault(arm, {})[kind] = record
+        return out
 
-        Never loads weights for this: the full fine-tune's facts come from its config and
-        tokenizer files until it is loaded for its own turn.
+    def _counters(self, arm: str, kind: str) -> WorkCounters:
+        return self._work.setdefault(arm, {}).setdefault(kind, WorkCounters())
+
+    def tokenizer_facts(self, arm: str) -> dict[str, Any]:
+        """Padding, truncation, template and BOS facts of the arm's tokenizer (for the
+        manifest).
+
+        Never loads weights for this: until the arm's model is loaded for its own turn,
+        the facts come from its config and tokenizer files.
         """
         spec = self.arm(arm)
-        if spec.kind != "full":
-            return dict(self._load_group().notes)
-        if self._full is not None:
-            return dict(self._full.notes)
+        loaded = self._full if spec.kind == "full" else self._group
+        if loaded is not None:
+            return dict(loaded.notes)
         from transformers import AutoConfig
 
-        tokenizer_path = spec.path if loading.has_tokenizer(spec.path) else self._base.path
+        path = spec.path if spec.kind == "full" else self._base.path
+        tokenizer_path = path if loading.has_tokenizer(path) else self._base.path
         tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        config = AutoConfig.from_pretrained(spec.path, trust_remote_code=self.trust_remote_code)
-        return dict(
-            _describe_loaded(_ConfigOnly(config), tokenizer, self.max_length_override).notes
+        config = AutoConfig.from_pretrained(path, trust_remote_code=self.trust_remote_code)
+        described = _describe_loaded(
+            _ConfigOnly(config), tokenizer, self.max_length_override, self._bos_policy(path)
         )
+        return dict(described.notes)
 
     def token_budget(self, arm: str) -> TokenBudget:
         """The arm's tokenizer and context window, read from its files (no weights)."""
@@ -383,10 +514,13 @@ class HFBackend(Backend):
             encode = lambda text: _encode(loaded.tokenizer, text)  # noqa: E731
             unique = list(dict.fromkeys((r.context, r.continuation) for r in requests))
             rows = [
-                model_input(encode_pair(encode, c, x, loaded.prefix_token), loaded.max_length)
+                model_input(
+                    encode_pair(encode, c, x, loaded.prefix_token, bos_token=loaded.bos),
+                    loaded.max_length,
+                )
                 for c, x in unique
             ]
-            scored = self._score_rows(loaded, rows, f"{arm}: loglikelihood")
+            scored = self._score_rows(loaded, rows, arm, LOGLIKELIHOOD, share=True)
         by_pair = {
             pair: LoglikelihoodResult(
                 logprob=logprob,
@@ -416,7 +550,7 @@ class HFBackend(Backend):
                 for start, predict, end in windows:
                     rows.append(ModelInput(tokens[start : end - 1], tokens[predict:end], start))
                     owners.append(index)
-            scored = self._score_rows(loaded, rows, f"{arm}: rolling loglikelihood")
+            scored = self._score_rows(loaded, rows, arm, ROLLING, share=False)
         totals = [0.0] * len(requests)
         counts = [0] * len(requests)
         for owner, row, (logprob, _) in zip(owners, rows, scored):
@@ -449,6 +583,7 @@ class HFBackend(Backend):
                         [requests[members[b]].prompt for b in batch],
                         request, pad_id=loaded.pad_id, eos_ids=eos,
                         device=self.device, counters=self.decode_counters,
+                        work=self._counters(arm, GENERATE),
                     )  # fmt: skip
                     made = results_from_groups(groups_out, [prompts[b][1] for b in batch])
                     for b, result in zip(batch, made):
@@ -473,6 +608,8 @@ class HFBackend(Backend):
                 [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
             )
         ids = _encode(loaded.tokenizer, text)
+        if loaded.bos is not None and ids[:1] != [loaded.bos]:
+            ids = [loaded.bos, *ids]  # a chat template may already start with BOS text
         if not ids:
             ids = [loaded.prefix_token] if loaded.prefix_token is not None else []
         room = loaded.max_length - request.max_new_tokens
@@ -485,18 +622,20 @@ class HFBackend(Backend):
         return ids[cut:], cut
 
     def _score_rows(
-        self, loaded: _Loaded, rows: Sequence[ModelInput], label: str
+        self, loaded: _Loaded, rows: Sequence[ModelInput], arm: str, kind: str, *, share: bool
     ) -> list[tuple[float, bool]]:
-        results: list[tuple[float, bool]] = [(0.0, False)] * len(rows)
-        batches = length_sorted_batches([len(r.input_ids) for r in rows], self.batch_size)
+        """Score rows in chunks (for the progress bar), each chunk by the fast scorer."""
+        scorer = self._scorer(loaded)
+        self._paths[arm] = scorer.path
+        counters = self._counters(arm, kind)
+        results: list[tuple[float, bool]] = []
+        chunk = max(1, 8 * self.batch_size)
+        label = f"{arm}: {kind.replace('_', ' ')}"
         with progress_bar(total=len(rows), desc=label, enabled=self.progress) as bar:
-            for batch in batches:
-                scored = score_batch(
-                    loaded.model, [rows[i] for i in batch], loaded.pad_id, self.device
-                )
-                for i, value in zip(batch, scored):
-                    results[i] = value
-                bar.update(len(batch))
+            for start in range(0, len(rows), chunk):
+                part = rows[start : start + chunk]
+                results.extend(scorer.score(part, counters, share=share))
+                bar.update(len(part))
         return results
 
 
@@ -545,11 +684,21 @@ def _context_window(config: Any, tokenizer: Any, override: int | None) -> int:
     return DEFAULT_MAX_LENGTH
 
 
-def _describe_loaded(model: Any, tokenizer: Any, override: int | None) -> _Loaded:
-    """Pad and prefix policy, made explicit and recorded (never silently patched)."""
+def _describe_loaded(
+    model: Any, tokenizer: Any, override: int | None, bos_policy: tuple[bool, str] = (False, "")
+) -> _Loaded:
+    """Pad, prefix and BOS policy, made explicit and recorded (never silently patched).
+
+    Raises:
+        BackendError: BOS is asked for and the tokenizer has none.
+    """
     prefix = (
         tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     )
+    add_bos, why = bos_policy
+    if add_bos and tokenizer.bos_token_id is None:
+        raise BackendError(f"the BOS policy ({why}) needs a BOS token; the tokenizer has none")
+    bos = tokenizer.bos_token_id if add_bos else None
     if tokenizer.pad_token_id is not None:
         pad_id, pad_note = tokenizer.pad_token_id, f"pad token {tokenizer.pad_token!r}"
     elif tokenizer.eos_token_id is not None:
@@ -568,22 +717,22 @@ def _describe_loaded(model: Any, tokenizer: Any, override: int | None) -> _Loade
         "truncation_side": "left",
         "max_length": max_length,
         "prefix_token_id": prefix,
+        "add_bos_token": add_bos,
+        "bos_policy": why,
         "chat_template_sha256": (
             hashlib.sha256(template.encode("utf-8")).hexdigest()
             if isinstance(template, str)
             else None
         ),
     }
-    return _Loaded(model, tokenizer, max_length, pad_id, prefix, notes)
+    return _Loaded(model, tokenizer, max_length, pad_id, prefix, notes, bos)
 
 
-def _serving_for(choice: str, dtype: Any) -> str:
+def _serving_for(choice: str, dtype_name: str) -> str:
     """``auto`` -> ``merge_restore`` in float32, ``switch`` in 16-bit dtypes."""
-    import torch
-
     if choice != "auto":
         return choice
-    return "merge_restore" if dtype == torch.float32 else "switch"
+    return "merge_restore" if dtype_name == "float32" else "switch"
 
 
 @dataclass(frozen=True)

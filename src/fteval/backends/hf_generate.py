@@ -15,12 +15,12 @@ against tokens generated, so the cost of padding and finished rows is visible.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fteval._util.hashing import stable_int
+from fteval.backends.hf_fast import WorkCounters, cache_keyword, forward_at
 from fteval.records import GenerateRequest, GenerationResult
 
 
@@ -48,17 +48,6 @@ class _Row:
     tokens: list[int]
     text: str = ""
     finish: str | None = None
-
-
-def _cache_keyword(model: Any) -> str:
-    """``cache`` (transformers >= 5.x) or ``past_key_values`` (older)."""
-    forward = inspect.signature(model.forward).parameters
-    if "cache" in forward:
-        return "cache"
-    inner = getattr(model, "get_base_model", lambda: model)()
-    if "cache" in inspect.signature(inner.forward).parameters:
-        return "cache"
-    return "past_key_values"
 
 
 def row_seed(seed: int, prompt: str, sample: int) -> int:
@@ -111,8 +100,11 @@ def generate_group(
     eos_ids: set[int],
     device: str,
     counters: DecodeCounters,
+    work: WorkCounters | None = None,
 ) -> list[list[str | Any]]:
     """Decode every prompt of a group that shares decoding settings.
+
+    The prefill projects the LM head at each row's last position only.
 
     Args:
         model: the loaded model (adapter set by the caller), in eval mode.
@@ -124,6 +116,8 @@ def generate_group(
         eos_ids: token ids that end a row.
         device: where the ids go (the model's device).
         counters: forward passes and row-steps, updated in place.
+        work: where tokens fed (padding included) and the minimum (each distinct prompt
+            once, plus every token fed back) are added.
 
     Returns:
         Per prompt, ``sampling.n`` tuples of (text, n_tokens, finish_reason).
@@ -136,7 +130,7 @@ def generate_group(
         for sample in range(n):
             generator = torch.Generator().manual_seed(row_seed(request.sampling.seed, text, sample))
             rows.append(_Row(index, sample, list(prompt_ids), generator, []))
-    keyword = _cache_keyword(model)
+    keyword = cache_keyword(model)
     width = max(len(r.prompt) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -146,11 +140,19 @@ def generate_group(
     positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
     ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
     active = list(range(len(rows)))
+    work = work if work is not None else WorkCounters()
+    work.forward_passes += 1
+    work.executed_tokens += len(rows) * width
+    work.minimum_tokens += sum(len(p) for p in {tuple(p) for p in prompts})
+    work.projected_positions += len(rows)
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        last = [row * width + width - 1 for row in range(len(rows))]
+        out, logits = forward_at(
+            model, last, input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True
+        )
         counters.prefill_passes += 1
         cache = _cache_of(out)
-        logits = out.logits[:, -1, :]
+        del out
         next_position = positions[:, -1] + 1
         for _ in range(request.max_new_tokens):
             chosen = _next_tokens(logits, [rows[i] for i in active], request)
@@ -188,6 +190,10 @@ def generate_group(
             )  # fmt: skip
             counters.decode_passes += 1
             counters.row_steps += len(active)
+            work.forward_passes += 1
+            work.executed_tokens += len(active)
+            work.minimum_tokens += len(active)
+            work.projected_positions += len(active)
             cache = _cache_of(out)
             logits = out.logits[:, -1, :]
             next_position = next_position + 1

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +50,18 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``mps``, else ``cpu``; others unchanged."""
+    """``auto`` -> ``cuda`` when available, else ``mps``, else ``cpu``; others unchanged.
+
+    Imports torch only when it must: a CPU-only build of torch (``+cpu``) off macOS
+    answers ``cpu`` from its version string, so a run served from the response cache
+    never pays for importing torch. An explicit ``cuda`` is checked when a model loads.
+    """
+    if device != "auto":
+        return device
+    if sys.platform != "darwin" and _installed_torch_is_cpu_only():
+        return "cpu"
     import torch
 
-    if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise BackendError(f"device {device!r} asked for, but CUDA is not available here")
-        return device
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -61,15 +69,141 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto`` -> bfloat16 on a GPU that supports it, else float32."""
+def _installed_torch_is_cpu_only() -> bool:
+    try:
+        return metadata.version("torch").endswith("+cpu")
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def check_device(device: str) -> None:
+    """Fail clearly when a CUDA device is asked for on a machine without CUDA."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} asked for, but CUDA is not available here")
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The dtype's name: ``auto`` -> ``bfloat16`` on a GPU that supports it, else
+    ``float32`` (decided without importing torch off CUDA devices)."""
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return "bfloat16"
+    return "float32"
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype called ``name`` (``float32``, ``float16``, ``bfloat16``)."""
     import torch
 
-    if dtype == "auto":
-        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def default_threads() -> int:
+    """CPU threads for torch: the CPUs this process may run on (affinity), capped by the
+    cgroup CPU quota (a container's ``cpu.max``), at least 1.
+
+    torch's own default counts the machine's cores, which in a container limited to a
+    few CPUs oversubscribes them: every parallel region then waits for descheduled threads.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        available = min(available, max(1, math.ceil(quota)))
+    return max(1, available)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by the cgroup v2 ``cpu.max`` (None when unlimited or unknown)."""
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()
+    except OSError:
+        return None
+    if len(text) != 2 or text[0] == "max":
+        return None
+    try:
+        return int(text[0]) / int(text[1])
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def choose_threads(requested: int | None, probe: Callable[[], Any]) -> tuple[int, str]:
+    """Set torch's CPU threads on purpose, and say how they were chosen.
+
+    ``requested`` wins; then ``OMP_NUM_THREADS`` from the environment (torch already
+    follows it). Otherwise the candidates are ``default_threads()``, half of it and 1, and
+    the one that runs ``probe`` (a short forward pass of the loaded model) fastest is kept.
+    On an idle machine that is all available CPUs; when other processes keep some of them
+    busy, worker threads that spin and wait for each other at every operation make torch
+    several times slower than one thread (measured 7-10x on 2 shared cores), which only a
+    probe through the model's own Python-interleaved operations shows (a bare matrix
+    product does not).
+
+    Returns:
+        The number of threads now set, and the reason (recorded in the manifest).
+    """
+    import torch
+
+    if requested:
+        torch.set_num_threads(requested)
+        return requested, "asked for"
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads(), "OMP_NUM_THREADS"
+    if _AUTO_THREADS:  # torch's setting is the process's: probe once per process
+        torch.set_num_threads(_AUTO_THREADS[0][0])
+        return _AUTO_THREADS[0]
+    limit = default_threads()
+    if limit == 1:
+        chosen = (1, "one CPU available")
+    else:
+        candidates = sorted({limit, max(1, limit // 2), 1}, reverse=True)
+        seconds = {n: _probe_seconds(n, probe) for n in candidates}
+        best = min(candidates, key=lambda n: seconds[n])
+        timings = ", ".join(f"{n}: {seconds[n] * 1e3:.1f} ms" for n in candidates)
+        chosen = (best, f"auto: fastest on a probe forward pass ({timings})")
+    torch.set_num_threads(chosen[0])
+    _AUTO_THREADS.append(chosen)
+    return chosen
+
+
+_AUTO_THREADS: list[tuple[int, str]] = []
+
+
+def _probe_seconds(threads: int, probe: Callable[[], Any]) -> float:
+    """Best of three timings of ``probe`` with ``threads`` threads, after a warm-up."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(threads)
+    probe()
+    best = math.inf
+    for _ in range(3):
+        began = time.perf_counter()
+        probe()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def model_type(path: str) -> str | None:
+    """``model_type`` from a local model's ``config.json`` (None when unknown)."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        value = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def is_local(path: str) -> bool:
@@ -109,11 +243,17 @@ def check_weight_format(path: str, *, allow_pickle: bool) -> bool:
     return False
 
 
-def weight_hashes(path: str) -> dict[str, str]:
-    """sha256 of each weight file of a local directory (empty for hub ids)."""
+def weight_hashes(path: str, hasher: Callable[[Path], str] = sha256_file) -> dict[str, str]:
+    """sha256 of each weight file of a local directory (empty for hub ids).
+
+    Args:
+        path: the model or adapter directory.
+        hasher: file -> hex sha256 (the response cache passes a memo that skips files
+            whose size, modification time and inode are unchanged).
+    """
     if not is_local(path):
         return {}
-    return {f.name: sha256_file(f) for f in weight_files(path)}
+    return {f.name: hasher(f) for f in weight_files(path)}
 
 
 def read_adapter_config(path: str) -> dict[str, Any]:

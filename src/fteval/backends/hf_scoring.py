@@ -1,14 +1,24 @@
-"""Token-level scoring for the HF backend: boundary-correct encoding and batched
-log-likelihoods that do not depend on batch size.
+"""Token-level scoring for the HF backend: boundary-correct encoding, the plain reference
+scorer, and how rows are grouped into batches. Scores never depend on the batching.
 
 Boundary rule (as lm-evaluation-harness, so numbers are comparable with published ones):
 trailing whitespace of the context moves to the start of the continuation; the pair is
 encoded whole and the continuation's tokens are those after the context's own encoding.
-An empty context is replaced by the model's BOS (or EOS) token.
+An empty context is replaced by the model's BOS (or EOS) token. When the tokenizer merges
+across the boundary so that the whole encoding shares *no* token with the context's own
+(a one-token context merged into its continuation), the context is treated as empty: the
+prefix token, then the whole encoding as the continuation.
+
+BOS policy (``bos_token``): when given, it is put before every encoding (the context's,
+the whole pair's, an empty context's), once.
 
 Overlong inputs are cut from the left (the oldest context tokens go), and the number of
 tokens dropped is reported per request. A continuation longer than the context window is
 an error: it cannot be scored faithfully.
+
+``score_batch`` is the plain path: one forward pass per row, logits at every position. It
+is the reference the fast paths (``hf_fast``) are tested against, and the fallback when a
+model fails their self-check.
 """
 
 from __future__ import annotations
@@ -34,32 +44,52 @@ def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
 
 
 def encode_pair(
-    encode: Callable[[str], list[int]], context: str, continuation: str, prefix_token: int | None
+    encode: Callable[[str], list[int]],
+    context: str,
+    continuation: str,
+    prefix_token: int | None,
+    *,
+    bos_token: int | None = None,
 ) -> EncodedPair:
     """Encode a loglikelihood request at the token boundary described above.
 
     Args:
         encode: text -> token ids, without special tokens.
-        prefix_token: BOS/EOS id used when the context is empty.
+        context: the conditioning text (may be empty).
+        continuation: the text scored (not empty).
+        prefix_token: BOS/EOS id used when the context is empty (or merges away).
+        bos_token: when not None, put before every encoding (the BOS policy).
+
+    Raises:
+        BackendError: the continuation is empty or encodes to no tokens, or the context
+            is empty and there is no prefix token.
     """
     if not continuation:
         raise BackendError("a loglikelihood request has an empty continuation")
     context, continuation = split_trailing_space(context, continuation)
-    if not context:
-        if prefix_token is None:
-            raise BackendError("empty context and the tokenizer has no BOS or EOS token")
-        return EncodedPair((prefix_token,), tuple(encode(continuation)))
-    whole = encode(context + continuation)
-    context_ids = encode(context)
-    # Tokenizers may merge across the boundary; the continuation is what follows the
-    # context's own tokens in the whole encoding (lm-evaluation-harness's rule).
-    cut = len(context_ids)
-    if whole[:cut] != context_ids:
-        cut = _common_prefix(whole, context_ids)
-    continuation_ids = whole[cut:]
+    lead = () if bos_token is None else (bos_token,)
+    if context:
+        whole = (*lead, *encode(context + continuation))
+        context_ids = (*lead, *encode(context))
+        # Tokenizers may merge across the boundary; the continuation is what follows the
+        # context's own tokens in the whole encoding (lm-evaluation-harness's rule).
+        cut = len(context_ids)
+        if whole[:cut] != context_ids:
+            cut = _common_prefix(whole, context_ids)
+        if cut > 0:
+            if not whole[cut:]:
+                raise BackendError(
+                    f"continuation {continuation!r} encodes to no tokens after the context"
+                )
+            return EncodedPair(whole[:cut], whole[cut:])
+        continuation = context + continuation  # nothing of the context survives the merge
+    start = lead or ((prefix_token,) if prefix_token is not None else ())
+    if not start:
+        raise BackendError("empty context and the tokenizer has no BOS or EOS token")
+    continuation_ids = tuple(encode(continuation))
     if not continuation_ids:
-        raise BackendError(f"continuation {continuation!r} encodes to no tokens after the context")
-    return EncodedPair(tuple(whole[:cut]), tuple(continuation_ids))
+        raise BackendError(f"continuation {continuation!r} encodes to no tokens")
+    return EncodedPair(start, continuation_ids)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -99,6 +129,54 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def budget_batches(
+    lengths: Sequence[int],
+    *,
+    max_tokens: int,
+    max_rows: int,
+    scored: Sequence[int] | None = None,
+    max_scored: int | None = None,
+) -> list[list[int]]:
+    """Indices grouped longest first into batches that respect three budgets.
+
+    A batch is padded to its first (longest) row, so it holds ``rows x longest`` tokens;
+    it grows while that stays within ``max_tokens``, its rows within ``max_rows`` and the
+    sum of ``scored`` within ``max_scored``. A row that alone exceeds a budget is a batch
+    of its own. Sorting by length keeps the padding small.
+
+    Args:
+        lengths: tokens of each row (>= 1).
+        max_tokens: padded tokens per batch (>= 1).
+        max_rows: rows per batch (>= 1).
+        scored: positions each row sends through the LM head (default: none counted).
+        max_scored: most such positions per batch (default: no limit).
+
+    Returns:
+        Batches of row indices; every index appears exactly once.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = used = 0
+    for index in order:
+        cost = scored[index] if scored is not None else 0
+        full = current and (
+            len(current) + 1 > max_rows
+            or (len(current) + 1) * width > max_tokens
+            or (max_scored is not None and used + cost > max_scored)
+        )
+        if full:
+            batches.append(current)
+            current, used = [], 0
+        if not current:
+            width = lengths[index]
+        current.append(index)
+        used += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
 def score_batch(
     model, rows: Sequence[ModelInput], pad_id: int, device: str
 ) -> list[tuple[float, bool]]:
@@ -123,7 +201,7 @@ def score_batch(
         start = end - len(row.target_ids)
         span = logits[i, start:end].float().log_softmax(dim=-1)
         targets = torch.tensor(row.target_ids, dtype=torch.long, device=span.device)
-        logprob = span.gather(-1, targets[:, None]).sum().item()
+        logprob = span.gather(-1, targets[:, None]).double().sum().item()  # no float32 sum error
         greedy = bool((span.argmax(dim=-1) == targets).all().item())
         results.append((float(logprob), greedy))
     return results

@@ -79,6 +79,15 @@ def add_parser(sub: Any) -> None:
         choices=["auto", "merge_restore", "switch"],
         help="auto (merge in float32, switch in 16-bit), merge_restore or switch",
     )
+    run.add_argument(
+        "--batch-tokens", type=int, help="padded tokens per forward pass (default: by device)"
+    )
+    run.add_argument("--threads", type=int, help="CPU threads for torch (default: CPUs available)")
+    run.add_argument(
+        "--add-bos-token",
+        choices=["auto", "true", "false"],
+        help="BOS before every input; auto follows lm-evaluation-harness (BOS for Gemma only)",
+    )
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
     run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
     _add_scale_flags(run)
@@ -200,6 +209,9 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "allow_pickle",
         "trust_remote_code",
         "adapter_serving",
+        "batch_tokens",
+        "threads",
+        "add_bos_token",
         "cache_dir",
         "flush_every",
         "base_url",

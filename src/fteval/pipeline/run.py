@@ -219,9 +219,14 @@ def _run_in(
         manifest["timings_s"] = _infer_all(
             config, [*tasks, *variants], backend, run_dir, done, meter
         )
+    # again: facts known only once models loaded (adapter probes) join the records
+    manifest["arms"] = [arm_record(backend, arm) for arm in config.arms()]
     counters = backend.counters()
     if counters is not None:
         manifest["decode_counters"] = counters
+    token_counts = backend.token_counts()
+    if token_counts is not None:
+        manifest["token_counts"] = token_counts
     cache_stats = backend.cache_stats()
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats
@@ -298,6 +303,9 @@ def backend_settings(config: RunConfig) -> dict[str, Any]:
         "allow_pickle": config.allow_pickle,
         "trust_remote_code": config.trust_remote_code,
         "adapter_serving": config.adapter_serving,
+        "batch_tokens": config.batch_tokens,
+        "threads": config.threads,
+        "add_bos_token": config.add_bos_token,
     }
 
 
