@@ -80,3 +80,45 @@ def test_same_seed_and_config_give_byte_identical_samples(tmp_path, task_file, t
     assert {"torch", "transformers", "peft"} <= set(manifest["environment"]["packages"])
     assert all(t["data_sha256"] for t in manifest["tasks"])
     assert manifest["arms"][0]["identity"]["tokenizer"]["chat_template_sha256"] is None
+
+
+CACHED_RUN = """
+import json, sys
+from fteval.api import evaluate
+results = evaluate(sys.argv[1], adapters={"lora": sys.argv[2]}, full=sys.argv[3],
+                   tasks=[sys.argv[4]], out=sys.argv[5], cache_dir=sys.argv[6], progress=False)
+heavy = sorted(m for m in ("torch", "transformers", "peft") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "scores": results["scores"]}))
+"""
+
+
+def test_a_run_answered_wholly_from_the_cache_loads_no_model_and_no_model_library(
+    tmp_path, task_file, tiny_models
+):
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    models = [str(tiny_models[name]) for name in ("base", "lora", "full")]
+    first = evaluate(
+        models[0], adapters={"lora": models[1]}, full=models[2], tasks=[str(task_file)],
+        out=tmp_path / "first", cache_dir=str(cache), progress=False,
+    )  # fmt: skip
+    manifest = json.loads((tmp_path / "first" / "manifest.json").read_text())
+    counts = manifest["token_counts"]
+    for arm in ("base", "lora", "full"):  # each shared context once, little padding
+        assert 1.0 <= counts[arm]["loglikelihood"]["executed_per_minimum"] <= 1.10
+    assert manifest["arms"][1]["identity"]["probe_max_abs_logit_change"] > 0
+    out = subprocess.run(
+        [sys.executable, "-c", CACHED_RUN, *models, str(task_file), str(tmp_path / "second"),
+         str(cache)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    second = json.loads(out.stdout.splitlines()[-1])
+    assert second["heavy"] == []
+    assert second["scores"] == json.loads(json.dumps(first["scores"]))
+    again = json.loads((tmp_path / "second" / "manifest.json").read_text())
+    assert all(s["misses"] == 0 for s in again["response_cache"].values())
+    assert [a["identity"]["tokenizer"] for a in again["arms"]] == [
+        a["identity"]["tokenizer"] for a in manifest["arms"]
+    ]
