@@ -125,11 +125,14 @@ def test_shared_context_runs_once_and_the_head_projects_only_scored_positions(ti
 def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(tiny_models, monkeypatch):
     from fteval.backends import hf_fast
 
-    def wrong_rows(cache, rows):  # a broken cache selection: every choice sees row 0
-        return select(cache, torch.zeros_like(rows))
+    def skewed(model, positions, **inputs):  # a model whose cached continuation drifts
+        out, logits = forward_at(model, positions, **inputs)
+        if inputs.get("cache") is not None or inputs.get("past_key_values") is not None:
+            logits = logits + torch.linspace(0, 1, logits.shape[-1])
+        return out, logits
 
-    select = hf_fast.select_cache_rows
-    monkeypatch.setattr(hf_fast, "select_cache_rows", wrong_rows)
+    forward_at = hf_fast.forward_at
+    monkeypatch.setattr(hf_fast, "forward_at", skewed)
     served = backend(tiny_models)
     got = logprobs(served, "base", REQUESTS)
     assert served.token_counts()["base"]["loglikelihood"]["scoring_path"].startswith("plain")

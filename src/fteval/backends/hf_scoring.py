@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 from fteval.errors import BackendError
 
+# padded tokens per real token a batch may hold: keeps executed / minimum tokens <= 1.10
+MAX_PADDING = 0.1
+
 
 @dataclass(frozen=True)
 class EncodedPair:
@@ -136,13 +139,15 @@ def budget_batches(
     max_rows: int,
     scored: Sequence[int] | None = None,
     max_scored: int | None = None,
+    max_padding: float = MAX_PADDING,
 ) -> list[list[int]]:
-    """Indices grouped longest first into batches that respect three budgets.
+    """Indices grouped longest first into batches that respect four budgets.
 
     A batch is padded to its first (longest) row, so it holds ``rows x longest`` tokens;
-    it grows while that stays within ``max_tokens``, its rows within ``max_rows`` and the
-    sum of ``scored`` within ``max_scored``. A row that alone exceeds a budget is a batch
-    of its own. Sorting by length keeps the padding small.
+    it grows while that stays within ``max_tokens``, its rows within ``max_rows``, the sum
+    of ``scored`` within ``max_scored``, and its tokens within ``1 + max_padding`` times
+    the real ones (so padding never costs more than that share, however few or uneven the
+    rows). A row that alone exceeds a budget is a batch of its own.
 
     Args:
         lengths: tokens of each row (>= 1).
@@ -150,6 +155,7 @@ def budget_batches(
         max_rows: rows per batch (>= 1).
         scored: positions each row sends through the LM head (default: none counted).
         max_scored: most such positions per batch (default: no limit).
+        max_padding: padded tokens per real token allowed in a batch (>= 0).
 
     Returns:
         Batches of row indices; every index appears exactly once.
@@ -157,21 +163,24 @@ def budget_batches(
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
-    width = used = 0
+    width = used = real = 0
     for index in order:
         cost = scored[index] if scored is not None else 0
+        rows = len(current) + 1
         full = current and (
-            len(current) + 1 > max_rows
-            or (len(current) + 1) * width > max_tokens
+            rows > max_rows
+            or rows * width > max_tokens
             or (max_scored is not None and used + cost > max_scored)
+            or rows * width > (1.0 + max_padding) * (real + lengths[index])
         )
         if full:
             batches.append(current)
-            current, used = [], 0
+            current, used, real = [], 0, 0
         if not current:
             width = lengths[index]
         current.append(index)
         used += cost
+        real += lengths[index]
     if current:
         batches.append(current)
     return batches
