@@ -624,19 +624,12 @@ class HFBackend(Backend):
     def _score_rows(
         self, loaded: _Loaded, rows: Sequence[ModelInput], arm: str, kind: str, *, share: bool
     ) -> list[tuple[float, bool]]:
-        """Score rows in chunks (for the progress bar), each chunk by the fast scorer."""
+        """Score every row with the loaded model's scorer, counting the arm's work."""
         scorer = self._scorer(loaded)
         self._paths[arm] = scorer.path
-        counters = self._counters(arm, kind)
-        results: list[tuple[float, bool]] = []
-        chunk = max(1, 8 * self.batch_size)
         label = f"{arm}: {kind.replace('_', ' ')}"
         with progress_bar(total=len(rows), desc=label, enabled=self.progress) as bar:
-            for start in range(0, len(rows), chunk):
-                part = rows[start : start + chunk]
-                results.extend(scorer.score(part, counters, share=share))
-                bar.update(len(part))
-        return results
+            return scorer.score(rows, self._counters(arm, kind), share=share, progress=bar.update)
 
 
 def _targeted_base_weights(model: Any) -> dict[str, Any]:

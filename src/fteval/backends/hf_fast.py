@@ -33,7 +33,7 @@ import contextlib
 import copy
 import inspect
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,7 +217,7 @@ class FastScorer:
         if not rows:
             return
         plain = score_batch(self.model, rows, self.pad_id, self.device)
-        fast = self._score(rows, share=True, counters=WorkCounters())
+        fast = self._score(rows, share=True, counters=WorkCounters(), report=lambda done: None)
         tolerance = VERIFY_TOLERANCE["float32" if dtype == "float32" else "16-bit"]
         worst = max(abs(a[0] - b[0]) / len(row.target_ids) for a, b, row in zip(plain, fast, rows))
         if not worst <= tolerance:
@@ -228,7 +228,12 @@ class FastScorer:
     # ---- scoring ----
 
     def score(
-        self, rows: Sequence[ModelInput], counters: WorkCounters, *, share: bool = True
+        self,
+        rows: Sequence[ModelInput],
+        counters: WorkCounters,
+        *,
+        share: bool = True,
+        progress: Callable[[int], Any] | None = None,
     ) -> list[tuple[float, bool]]:
         """Summed log-prob and greediness of each row's targets, in row order.
 
@@ -237,14 +242,16 @@ class FastScorer:
             counters: where the work is added.
             share: group rows by shared context part (choice tasks); off for rolling
                 windows, which never share one.
+            progress: called with the number of rows finished after each batch.
         """
         counters.minimum_tokens += _minimum_tokens(rows, share)
+        report = progress or (lambda done: None)
         if self.plain:
-            return self._score_plain(rows, counters)
-        return self._score(rows, share=share, counters=counters)
+            return self._score_plain(rows, counters, report)
+        return self._score(rows, share=share, counters=counters, report=report)
 
     def _score_plain(
-        self, rows: Sequence[ModelInput], counters: WorkCounters
+        self, rows: Sequence[ModelInput], counters: WorkCounters, report: Callable[[int], Any]
     ) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool]] = [(0.0, False)] * len(rows)
         lengths = [len(r.input_ids) for r in rows]
@@ -256,10 +263,16 @@ class FastScorer:
             for i, value in zip(batch, score_batch(self.model, [rows[i] for i in batch],
                                                    self.pad_id, self.device)):  # fmt: skip
                 results[i] = value
+            report(len(batch))
         return results
 
     def _score(
-        self, rows: Sequence[ModelInput], *, share: bool, counters: WorkCounters
+        self,
+        rows: Sequence[ModelInput],
+        *,
+        share: bool,
+        counters: WorkCounters,
+        report: Callable[[int], Any],
     ) -> list[tuple[float, bool]]:
         logprobs = [0.0] * len(rows)
         greedy = [True] * len(rows)
@@ -272,7 +285,9 @@ class FastScorer:
             max_scored=self.max_scored,
         )
         for batch in batches:
-            self._run_batch([first[i] for i in batch], rows, logprobs, greedy, counters)
+            members = [first[i] for i in batch]
+            self._run_batch(members, rows, logprobs, greedy, counters)
+            report(sum(len({r for _, _, r in row.scored}) for row in members))
         return list(zip(logprobs, greedy))
 
     def _run_batch(
