@@ -240,3 +240,21 @@ def test_bad_row_fails_the_run_before_a_backend_is_built(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="row 4"):
         runner.execute(_bad_row_config(tmp_path), progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_speed_and_bos_flags_reach_the_config_and_the_hf_backend_settings(tmp_path):
+    import argparse
+
+    from fteval.cli import run as run_command
+
+    parser = argparse.ArgumentParser()
+    run_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["run", "--base", "b", "--task", "t.yaml", "--add-bos-token",
+                              "true", "--batch-tokens", "2048", "--threads", "3"])  # fmt: skip
+    config = build_config(run_command._run_overrides(args))
+    settings = runner.backend_settings(config)
+    assert (settings["add_bos_token"], settings["batch_tokens"], settings["threads"]) == (
+        "true", 2048, 3
+    )  # fmt: skip
+    assert "add_bos_token" in _config_error({"base": "b", "tasks": ["t"], "add_bos_token": "yes"})
+    assert build_config({"base": "b", "tasks": ["t"]}).add_bos_token == "auto"
