@@ -122,7 +122,10 @@ def test_shared_context_runs_once_and_the_head_projects_only_scored_positions(ti
     assert plain.token_counts()["base"]["loglikelihood"]["executed_tokens"] == 2 * 12
 
 
-def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(tiny_models, monkeypatch):
+@pytest.mark.parametrize("breakage", ["drift", "error"])
+def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(
+    tiny_models, monkeypatch, breakage
+):
     from fteval.backends import hf_fast
 
     def skewed(model, positions, **inputs):  # a model whose cached continuation drifts
@@ -131,11 +134,19 @@ def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(tiny_models,
             logits = logits + torch.linspace(0, 1, logits.shape[-1])
         return out, logits
 
+    def unselectable(cache, rows):  # a cache layout the fast path cannot handle
+        raise TypeError(f"cannot select rows of {type(cache).__name__}")
+
     forward_at = hf_fast.forward_at
-    monkeypatch.setattr(hf_fast, "forward_at", skewed)
+    if breakage == "drift":
+        monkeypatch.setattr(hf_fast, "forward_at", skewed)
+    else:
+        monkeypatch.setattr(hf_fast, "select_cache_rows", unselectable)
     served = backend(tiny_models)
     got = logprobs(served, "base", REQUESTS)
-    assert served.token_counts()["base"]["loglikelihood"]["scoring_path"].startswith("plain")
+    path = served.token_counts()["base"]["loglikelihood"]["scoring_path"]
+    assert path.startswith("plain (the fast path " + ("differed" if breakage == "drift" else
+                                                      "failed on a probe: TypeError"))  # fmt: skip
     assert_close(got, logprobs(backend(tiny_models, scoring="plain"), "base", REQUESTS))
 
 

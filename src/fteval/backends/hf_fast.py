@@ -145,11 +145,13 @@ def forward_at(model: Any, positions: Sequence[int], **inputs: Any) -> tuple[Any
 def select_cache_rows(cache: Any, rows: Any) -> Any:
     """A new cache holding the batch rows ``rows`` (repeats allowed) of ``cache``,
     which is left unchanged."""
+    if isinstance(cache, tuple):  # the legacy layout: per layer, (key, value, ...)
+        return tuple(tuple(t.index_select(0, rows) for t in layer) for layer in cache)
     layers = getattr(cache, "layers", None)
     if isinstance(layers, list):
         selected = copy.copy(cache)
         selected.layers = [copy.copy(layer) for layer in layers]
-    else:  # an older cache layout: copy it whole
+    else:  # an older cache object: copy it whole
         selected = copy.deepcopy(cache)
     selected.reorder_cache(rows)  # replaces each layer's tensors, never writes into them
     return selected
@@ -217,13 +219,22 @@ class FastScorer:
         if not rows:
             return
         plain = score_batch(self.model, rows, self.pad_id, self.device)
-        fast = self._score(rows, share=True, counters=WorkCounters(), report=lambda done: None)
+        try:
+            fast = self._score(rows, share=True, counters=WorkCounters(), report=lambda n: None)
+        except (RuntimeError, TypeError, ValueError, AttributeError, NotImplementedError,
+                BackendError) as error:  # fmt: skip
+            # a model the fast path cannot drive (its cache, its head): the plain path can
+            self._fall_back(f"the fast path failed on a probe: {type(error).__name__}: {error}")
+            return
         tolerance = VERIFY_TOLERANCE["float32" if dtype == "float32" else "16-bit"]
         worst = max(abs(a[0] - b[0]) / len(row.target_ids) for a, b, row in zip(plain, fast, rows))
         if not worst <= tolerance:
-            self.plain = True
-            self.path = f"plain (the fast path differed by {worst:.3g} per token on a probe)"
-            logger.warning("%s: scoring by the %s", type(self.model).__name__, self.path)
+            self._fall_back(f"the fast path differed by {worst:.3g} per token on a probe")
+
+    def _fall_back(self, why: str) -> None:
+        self.plain = True
+        self.path = f"plain ({why})"
+        logger.warning("%s: scoring by the %s", type(self.model).__name__, self.path)
 
     # ---- scoring ----
 
