@@ -228,8 +228,29 @@ def test_arm_without_content_hashes_is_never_cached(folders, tmp_path):
     assert len(backend.cache) == 0
 
 
+def test_arm_keys_are_computed_after_prepare_unless_identity_comes_first(folders, tmp_path):
+    class LateIdentity(HashedFake):
+        prepared = False
+
+        def prepare(self):
+            self.prepared = True
+
+        def identity(self, arm):
+            if not self.prepared:
+                raise RuntimeError("identity asked before prepare")
+            return super().identity(arm)
+
+    backend = cached(folders, tmp_path / "c.sqlite", inner_cls=LateIdentity)
+    backend.prepare()
+    assert backend.loglikelihood("base", LL) == LateIdentity(make_arms(folders)).loglikelihood(
+        "base", LL
+    )
+
+
 def test_prepare_waits_for_the_first_miss_and_never_runs_when_all_hit(folders, tmp_path):
     class CountingPrepare(HashedFake):
+        identity_before_prepare = True
+
         def prepare(self):
             self.log.append(("prepare", "", ()))
 

@@ -6,9 +6,10 @@ is declared here with a no-op default, so a backend overrides what it has and th
 loop never probes with ``getattr``. A backend lists the request kinds it answers in
 ``supports``; a run asking for another kind fails before any model loads.
 
-``identity`` must work before ``prepare``: the response cache computes an arm's key from
-it to look answers up, and calls ``prepare`` only at the first request it cannot answer,
-so a run served wholly from the cache loads no model.
+A backend whose ``identity`` is complete before ``prepare`` says so
+(``identity_before_prepare``): the response cache then computes arm keys without it and
+calls ``prepare`` only at the first request it cannot answer, so a run served wholly
+from the cache loads no model. Otherwise ``prepare`` runs first, as the run loop asks.
 """
 
 from __future__ import annotations
@@ -85,10 +86,14 @@ class Backend(abc.ABC):
     Attributes:
         name: the backend's name, recorded in each arm's identity.
         supports: the request kinds (``REQUEST_KINDS``) this backend answers.
+        identity_before_prepare: ``identity`` needs nothing ``prepare`` does (weights are
+            hashed from files, configs read), so ``prepare`` may wait for the first
+            request the response cache cannot answer.
     """
 
     name: str = "backend"
     supports: frozenset[str] = frozenset({LOGLIKELIHOOD})
+    identity_before_prepare: bool = False
 
     def __init__(self, arms: Sequence[ArmSpec]) -> None:
         self.arms = list(arms)

@@ -11,10 +11,13 @@ files and the library versions (see ``fteval.backends.cache``); weight files are
 through the cache's memo (``use_file_hasher``). An arm whose identity has no content hash
 is served uncached, with a warning.
 
-Laziness: ``prepare`` is deferred to the first request the cache cannot answer (the inner
-backend then loads and checks every arm, adapter probes included, before computing
-anything); the arm's tokenizer facts are kept in the cache beside its answers. So a run
-answered wholly from the cache loads no model and imports no model library.
+Laziness: when the inner backend's identity needs nothing from ``prepare``
+(``identity_before_prepare``, as the HF backend's), ``prepare`` is deferred to the first
+request the cache cannot answer (the inner backend then loads and checks every arm,
+adapter probes included, before computing anything), and the arm's tokenizer facts are
+kept in the cache beside its answers. So a run answered wholly from the cache loads no
+model and imports no model library. Other backends (an endpoint whose identity holds a
+probe of the server) are prepared at once.
 
 Every other hook of ``Backend`` (``identity``, ``check_inputs``, ``counters``,
 ``token_counts``, ``token_budget``, ``release``, ``close``) goes to ``inner``.
@@ -207,8 +210,12 @@ class CachingBackend(Backend):
         self.inner.use_file_hasher(hasher)
 
     def prepare(self) -> None:
-        """Deferred: the inner backend prepares at the first request the cache misses."""
-        self._prepare_pending = True
+        """Deferred to the first request the cache misses when the inner backend allows
+        it (``identity_before_prepare``); at once otherwise."""
+        if self.inner.identity_before_prepare:
+            self._prepare_pending = True
+        else:
+            self.inner.prepare()
 
     def _prepare_now(self) -> None:
         if self._prepare_pending:

@@ -133,6 +133,7 @@ class HFBackend(Backend):
 
     name = "hf"
     supports = frozenset({LOGLIKELIHOOD, ROLLING, GENERATE})
+    identity_before_prepare = True  # weights hashed from files, adapter configs read
 
     def __init__(
         self,
