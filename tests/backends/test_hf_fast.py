@@ -240,3 +240,13 @@ def test_bos_policy_auto_gives_bos_to_gemma_only_and_true_needs_a_bos(tiny_model
 
     with pytest.raises(BackendError, match="needs a BOS token; the tokenizer has none"):
         backend(tiny_models, add_bos_token="true").loglikelihood("base", REQUESTS[:1])
+
+
+def test_merge_restore_reads_exact_base_weights_back_from_the_checkpoint(tiny_models):
+    from fteval.backends import hf_restore
+
+    served = backend(tiny_models, adapter_serving="merge_restore")
+    before = logprobs(served, "base", REQUESTS)
+    logprobs(served, "lora", REQUESTS)  # merged: the targeted base weights are saved
+    assert served._saved_base and hf_restore.kept_in_memory(served._saved_base) == 0
+    assert logprobs(served, "base", REQUESTS) == before  # restored bit for bit

@@ -46,6 +46,7 @@ from typing import Any
 
 from fteval._util.progress import progress_bar
 from fteval.backends import hf_loading as loading
+from fteval.backends import hf_restore
 from fteval.backends.base import (
     GENERATE,
     LOGLIKELIHOOD,
@@ -87,7 +88,7 @@ PROBE_MIN_CHANGE = 1e-6  # max |Δlogit| at or below this means "no change"
 DEFAULT_MAX_LENGTH = 2048
 # Padded tokens per forward pass, and logits (positions x vocabulary) per pass, by device
 # kind: enough rows for efficient matrix products, bounded activations and logits.
-DEFAULT_BATCH_TOKENS = {"cpu": 4096, "accelerator": 32768}
+DEFAULT_BATCH_TOKENS = {"cpu": 1024, "accelerator": 32768}
 DEFAULT_LOGIT_ELEMENTS = {"cpu": 1 << 26, "accelerator": 1 << 28}
 
 
@@ -123,7 +124,7 @@ class HFBackend(Backend):
         progress: show progress bars.
         adapter_serving: ``auto``, ``merge_restore`` or ``switch`` (see the module
             docstring); ``auto`` merges in float32 and switches in 16-bit dtypes.
-        batch_tokens: padded tokens per forward pass (default: 4096 on CPU, 32768 on
+        batch_tokens: padded tokens per forward pass (default: 1024 on CPU, 32768 on
             accelerators); results do not depend on it.
         threads: CPU threads for torch (default: chosen when the first model loads,
             ``hf_loading.choose_threads``); ignored off the CPU.
@@ -382,19 +383,14 @@ class HFBackend(Backend):
             self._merged = None
         if adapter is not None:
             if not self._saved_base:
-                self._saved_base = _targeted_base_weights(model)
+                self._saved_base = hf_restore.save_targeted(model, self._base.path)
             model.set_adapter(adapter)
             model.merge_adapter()
             self._merged = adapter
 
     def _restore_base(self, model: Any) -> None:
-        """Copy the saved base weights back: exact, unlike unmerging's subtraction."""
-        import torch
-
-        modules = dict(model.named_modules())
-        with torch.no_grad():
-            for name, weight in self._saved_base.items():
-                modules[name].base_layer.weight.copy_(weight)
+        """Write the saved base weights back: exact, unlike unmerging's subtraction."""
+        hf_restore.restore(model, self._saved_base)
 
     def release(self, arm: str) -> None:
         self._done.add(arm)
@@ -633,16 +629,6 @@ class HFBackend(Backend):
             return scorer.score(rows, self._counters(arm, kind), share=share, progress=bar.update)
 
 
-def _targeted_base_weights(model: Any) -> dict[str, Any]:
-    """A copy of the base weight of every LoRA-wrapped module, by module name."""
-    saved = {}
-    for name, module in model.named_modules():
-        base_layer = getattr(module, "base_layer", None)
-        if base_layer is not None and hasattr(module, "lora_A"):
-            saved[name] = base_layer.weight.detach().clone()
-    return saved
-
-
 def _eos_ids(loaded: _Loaded) -> set[int]:
     ids = set()
     if loaded.tokenizer.eos_token_id is not None:
@@ -737,6 +723,8 @@ class _ConfigOnly:
 
 
 def _free_memory(device: str) -> None:
+    """Collect garbage and hand freed memory back (CUDA cache; glibc's heap, which keeps
+    freed activations otherwise, so the next model would load on top of them)."""
     import gc
 
     gc.collect()
@@ -744,3 +732,18 @@ def _free_memory(device: str) -> None:
         import torch
 
         torch.cuda.empty_cache()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim(0)

@@ -395,14 +395,19 @@ def _accumulate(
 
     if not targets:
         return
-    scores = logits.log_softmax(dim=-1)
-    where = torch.tensor([t[0] for t in targets], dtype=torch.long, device=scores.device)
-    tokens = torch.tensor([t[1] for t in targets], dtype=torch.long, device=scores.device)
-    values = scores[where, tokens].tolist()
-    best = scores.argmax(dim=-1).index_select(0, where).eq(tokens).tolist()
-    for (_, _, request), value, hit in zip(targets, values, best):
+    where = torch.tensor([t[0] for t in targets], dtype=torch.long, device=logits.device)
+    tokens = torch.tensor([t[1] for t in targets], dtype=torch.long, device=logits.device)
+    # log_softmax = logit - logsumexp, a row block at a time: no second [N, vocab] tensor
+    norms = torch.cat([block.logsumexp(dim=-1) for block in logits.split(_NORM_ROWS)])
+    best = torch.cat([block.argmax(dim=-1) for block in logits.split(_NORM_ROWS)])
+    values = (logits[where, tokens] - norms.index_select(0, where)).tolist()
+    hits = best.index_select(0, where).eq(tokens).tolist()
+    for (_, _, request), value, hit in zip(targets, values, hits):
         logprobs[request] += value
         greedy[request] = greedy[request] and bool(hit)
+
+
+_NORM_ROWS = 128  # logit rows normalised at once (bounds the temporaries of logsumexp)
 
 
 def _pad(
