@@ -496,9 +496,10 @@ class HFBackend(Backend):
         tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
         config = AutoConfig.from_pretrained(weights, trust_remote_code=self.trust_remote_code)
         window = _context_window(config, tokenizer, self.max_length_override)
+        lead = int(self._bos_policy(weights)[0])  # the BOS put before every prompt
 
         def count(texts: Sequence[str]) -> list[int]:
-            return [len(_encode(tokenizer, text)) for text in texts]
+            return [lead + len(_encode(tokenizer, text)) for text in texts]
 
         return TokenBudget(count, window, f"{tokenizer_path}|{window}")
 
