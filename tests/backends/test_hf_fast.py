@@ -75,12 +75,13 @@ def test_fast_path_equals_plain_path_for_every_arm(tiny_models, batch_size):
     assert fast.token_counts()["lora"]["loglikelihood"]["scoring_path"] == "fast"
 
 
-def test_truncated_contexts_score_as_on_the_plain_path(tiny_models):
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_truncated_contexts_score_as_on_the_plain_path(tiny_models, batch_size):
     long = "an old context that will not fit in the window " * 3
     requests = [LoglikelihoodRequest(long, c) for c in (" x", " yes", " a longer choice")]
     requests += [LoglikelihoodRequest("short " + long, " x")]
     plain = backend(tiny_models, scoring="plain", max_length=40)
-    fast = backend(tiny_models, max_length=40, batch_size=1)
+    fast = backend(tiny_models, max_length=40, batch_size=batch_size)
     expected = plain.loglikelihood("lora", requests)
     got = fast.loglikelihood("lora", requests)
     assert all(r.truncated_tokens > 0 for r in got)
