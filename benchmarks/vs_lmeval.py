@@ -52,6 +52,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -495,18 +496,41 @@ class Measured:
 
 
 def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
-    """Run ``command``; its wall time and peak RSS (``wait4``: this child and the
-    children it waited for)."""
+    """Run ``command``; its wall time and peak resident memory.
+
+    The peak is the largest of ``wait4``'s ``ru_maxrss`` and the child's ``VmRSS`` polled
+    every 10 ms: fteval resets the kernel's high-water mark before each arm (to report
+    each arm's own peak), so ``ru_maxrss`` alone would show only the last arm's.
+    """
     began = time.monotonic()
+    polled = [0]
     with log.open("w") as handle:
         child = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        done = threading.Event()
+        watcher = threading.Thread(target=_poll_rss, args=(child.pid, polled, done), daemon=True)
+        watcher.start()
         _, status, usage = os.wait4(child.pid, 0)
+        done.set()
+        watcher.join()
     wall = time.monotonic() - began
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"{command[:4]} failed ({child.returncode}); log {log}:\n{tail}")
-    return Measured(wall, usage.ru_maxrss * 1024, log.read_text(errors="replace"))
+    peak = max(usage.ru_maxrss * 1024, polled[0])
+    return Measured(wall, peak, log.read_text(errors="replace"))
+
+
+def _poll_rss(pid: int, peak: list[int], done: threading.Event) -> None:
+    status = Path(f"/proc/{pid}/status")
+    while not done.is_set():
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+        except (OSError, ValueError):
+            return
+        done.wait(0.01)
 
 
 def child_env(settings: Settings) -> dict[str, str]:
