@@ -498,9 +498,10 @@ class Measured:
 def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
     """Run ``command``; its wall time and peak resident memory.
 
-    The peak is the largest of ``wait4``'s ``ru_maxrss`` and the child's ``VmRSS`` polled
-    every 10 ms: fteval resets the kernel's high-water mark before each arm (to report
-    each arm's own peak), so ``ru_maxrss`` alone would show only the last arm's.
+    The peak is the child's ``VmRSS`` polled every 10 ms, not ``ru_maxrss``: that one
+    keeps what the child inherited from this process before ``exec`` (this process holds
+    torch after building the models), and fteval resets the kernel's high-water mark
+    before each arm (to report each arm's own peak).
     """
     began = time.monotonic()
     polled = [0]
@@ -509,7 +510,7 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
         done = threading.Event()
         watcher = threading.Thread(target=_poll_rss, args=(child.pid, polled, done), daemon=True)
         watcher.start()
-        _, status, usage = os.wait4(child.pid, 0)
+        _, status = os.waitpid(child.pid, 0)
         done.set()
         watcher.join()
     wall = time.monotonic() - began
@@ -517,8 +518,7 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
     if child.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"{command[:4]} failed ({child.returncode}); log {log}:\n{tail}")
-    peak = max(usage.ru_maxrss * 1024, polled[0])
-    return Measured(wall, peak, log.read_text(errors="replace"))
+    return Measured(wall, polled[0], log.read_text(errors="replace"))
 
 
 def _poll_rss(pid: int, peak: list[int], done: threading.Event) -> None:
