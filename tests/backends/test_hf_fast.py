@@ -97,6 +97,24 @@ def test_scores_do_not_depend_on_batch_size_or_token_budget(tiny_models):
         assert_close(logprobs(backend(tiny_models, **settings), "base", requests), reference)
 
 
+@pytest.mark.parametrize("settings", [{"batch_size": 1}, {"batch_size": 16, "batch_tokens": 16}])
+def test_long_rows_run_in_chunks_on_their_own_cache_with_the_same_scores(
+    tiny_models, monkeypatch, settings
+):
+    from fteval.backends import hf
+
+    monkeypatch.setitem(hf.DEFAULT_CHUNK_TOKENS, "cpu", 7)
+    texts = [RollingLoglikelihoodRequest("a text rolled over several windows. " * 4, stride=16)]
+    plain = backend(tiny_models, scoring="plain", max_length=48)
+    chunked = backend(tiny_models, max_length=48, **settings)
+    assert_close(logprobs(chunked, "lora", REQUESTS), logprobs(plain, "lora", REQUESTS))
+    rolled = [b.loglikelihood_rolling("full", texts)[0].logprob for b in (chunked, plain)]
+    assert_close(rolled[:1], rolled[1:])
+    counts = chunked.token_counts()["lora"]["loglikelihood"]
+    assert counts["forward_passes"] > len(REQUESTS)  # long rows took several passes
+    assert counts["executed_tokens"] <= 1.1 * counts["minimum_tokens"]
+
+
 def test_rolling_loglikelihood_fast_equals_plain(tiny_models):
     texts = [RollingLoglikelihoodRequest("a text rolled over several windows. " * 4, stride=16),
              RollingLoglikelihoodRequest("short")]  # fmt: skip

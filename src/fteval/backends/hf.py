@@ -90,6 +90,9 @@ DEFAULT_MAX_LENGTH = 2048
 # kind: enough rows for efficient matrix products, bounded activations and logits.
 DEFAULT_BATCH_TOKENS = {"cpu": 1024, "accelerator": 32768}
 DEFAULT_LOGIT_ELEMENTS = {"cpu": 1 << 26, "accelerator": 1 << 28}
+# Rows longer than this run in chunks on their own KV cache (bounds activation memory on
+# the CPU, where peak resident memory counts; accelerators run whole rows).
+DEFAULT_CHUNK_TOKENS = {"cpu": 256, "accelerator": None}
 
 
 @dataclass
@@ -283,6 +286,7 @@ class HFBackend(Backend):
                 max_tokens=self.batch_tokens,
                 max_rows=self.batch_size,
                 max_scored=max(1, self.logit_elements // vocab),
+                chunk_tokens=DEFAULT_CHUNK_TOKENS["cpu" if self.device == "cpu" else "accelerator"],
             )
             if self.scoring == "plain":
                 scorer.plain, scorer.path = True, "plain (asked for)"

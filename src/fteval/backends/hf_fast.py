@@ -184,6 +184,9 @@ class FastScorer:
         max_tokens: rows x width budget of one forward pass.
         max_rows: most rows in one forward pass (the user's batch size).
         max_scored: most positions the LM head projects in one forward pass.
+        chunk_tokens: a row alone in its batch and longer than this runs in chunks of
+            this many tokens, each on the cache of those before (the same numbers, with
+            activations and logits bounded by the chunk; None: never chunk).
     """
 
     def __init__(
@@ -195,6 +198,7 @@ class FastScorer:
         max_tokens: int,
         max_rows: int,
         max_scored: int,
+        chunk_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.pad_id = pad_id
@@ -202,6 +206,7 @@ class FastScorer:
         self.max_tokens = max_tokens
         self.max_rows = max_rows
         self.max_scored = max_scored
+        self.chunk_tokens = chunk_tokens
         self.shares_contexts = _accepts(model, "position_ids")
         self.path = "fast" if self.shares_contexts else "fast (no shared contexts: no position_ids)"
         self.plain = False
@@ -219,15 +224,24 @@ class FastScorer:
         if not rows:
             return
         plain = score_batch(self.model, rows, self.pad_id, self.device)
+        chunk_tokens, self.chunk_tokens = self.chunk_tokens, 3  # the probe's rows get chunked
         try:
             fast = self._score(rows, share=True, counters=WorkCounters(), report=lambda n: None)
+            fast_alone = [self._score([row], share=True, counters=WorkCounters(),
+                                      report=lambda n: None)[0] for row in rows]  # fmt: skip
         except (RuntimeError, TypeError, ValueError, AttributeError, NotImplementedError,
                 BackendError) as error:  # fmt: skip
             # a model the fast path cannot drive (its cache, its head): the plain path can
             self._fall_back(f"the fast path failed on a probe: {type(error).__name__}: {error}")
             return
+        finally:
+            self.chunk_tokens = chunk_tokens
         tolerance = VERIFY_TOLERANCE["float32" if dtype == "float32" else "16-bit"]
-        worst = max(abs(a[0] - b[0]) / len(row.target_ids) for a, b, row in zip(plain, fast, rows))
+        worst = max(
+            abs(a[0] - b[0]) / len(row.target_ids)
+            for got in (fast, fast_alone)
+            for a, b, row in zip(plain, got, rows)
+        )
         if not worst <= tolerance:
             self._fall_back(f"the fast path differed by {worst:.3g} per token on a probe")
 
@@ -311,6 +325,9 @@ class FastScorer:
     ) -> None:
         import torch
 
+        if len(batch) == 1 and self._chunked(batch[0]):
+            self._run_chunked(batch[0], rows, logprobs, greedy, counters)
+            return
         continuing = [(r, b) for b, row in enumerate(batch) for r in row.continuing]
         left = bool(continuing)
         ids, mask, positions, offsets = _pad([row.ids for row in batch], self.pad_id, left=left)
@@ -337,6 +354,59 @@ class FastScorer:
                 self._continue(cache, inputs["attention_mask"], continuing, rows,
                                logprobs, greedy, counters)  # fmt: skip
 
+    def _chunked(self, row: _Row) -> bool:
+        return (
+            self.chunk_tokens is not None
+            and self.shares_contexts
+            and len(row.ids) > self.chunk_tokens
+        )
+
+    def _run_chunked(
+        self,
+        row: _Row,
+        rows: Sequence[ModelInput],
+        logprobs: list[float],
+        greedy: list[bool],
+        counters: WorkCounters,
+    ) -> None:
+        """One long row, ``chunk_tokens`` at a time, each chunk on the cache of the ones
+        before it; then its continuing requests on the whole row's cache."""
+        import torch
+
+        assert self.chunk_tokens is not None
+        length = len(row.ids)
+        mask = torch.ones((1, length), dtype=torch.long, device=self.device)
+        keyword = cache_keyword(self.model)
+        by_position: dict[int, list[tuple[int, int]]] = {}
+        for position, token, request in row.scored:
+            by_position.setdefault(position, []).append((token, request))
+        cache = None
+        with torch.inference_mode():
+            for start in range(0, length, self.chunk_tokens):
+                end = min(length, start + self.chunk_tokens)
+                scored = [p for p in row.positions if start <= p < end]
+                inputs: dict[str, Any] = {
+                    "input_ids": torch.tensor([row.ids[start:end]], device=self.device),
+                    "attention_mask": mask[:, :end],
+                    "position_ids": torch.arange(start, end, device=self.device)[None],
+                    "use_cache": True,
+                }
+                if cache is not None:
+                    inputs[keyword] = cache
+                out, logits = forward_at(self.model, [p - start for p in scored], **inputs)
+                cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+                if cache is None:
+                    raise BackendError(f"{type(self.model).__name__} returned no KV cache")
+                targets = [(k, t, r) for k, p in enumerate(scored) for t, r in by_position[p]]
+                _accumulate(logits, targets, logprobs, greedy)
+                del out, logits
+                counters.forward_passes += 1
+                counters.executed_tokens += end - start
+                counters.projected_positions += len(scored)
+            if row.continuing:
+                continuing = [(r, 0) for r in row.continuing]
+                self._continue(cache, mask, continuing, rows, logprobs, greedy, counters)
+
     def _continue(
         self,
         cache: Any,
@@ -351,11 +421,13 @@ class FastScorer:
         import torch
 
         feeds = [rows[r].target_ids[:-1] for r, _ in continuing]
+        # each row copies its context's cache: count the context in the rows' budget
+        fit = max(1, self.max_tokens // (int(context_mask.shape[1]) + max(map(len, feeds))))
         batches = budget_batches(
             [len(f) for f in feeds],
             scored=[len(f) for f in feeds],
             max_tokens=self.max_tokens,
-            max_rows=self.max_rows,
+            max_rows=min(self.max_rows, fit),
             max_scored=self.max_scored,
         )
         context_lengths = context_mask.sum(dim=1)
