@@ -331,7 +331,8 @@ class FastScorer:
         continuing = [(r, b) for b, row in enumerate(batch) for r in row.continuing]
         left = bool(continuing)
         ids, mask, positions, offsets = _pad([row.ids for row in batch], self.pad_id, left=left)
-        flat, targets = [], []
+        flat: list[int] = []
+        targets: list[tuple[int, int, int]] = []
         for b, row in enumerate(batch):
             where = {p: len(flat) + k for k, p in enumerate(row.positions)}
             flat.extend(b * ids.shape[1] + offsets[b] + p for p in row.positions)
@@ -438,7 +439,8 @@ class FastScorer:
             width = ids.shape[1]
             source = torch.tensor([b for _, b in members], dtype=torch.long, device=self.device)
             start = context_lengths.index_select(0, source)
-            flat, targets = [], []
+            flat: list[int] = []
+            targets: list[tuple[int, int, int]] = []
             for k, (r, _) in enumerate(members):
                 n = len(feeds[batch[k]])
                 flat.extend(k * width + j for j in range(n))

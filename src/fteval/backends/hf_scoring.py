@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fteval.errors import BackendError
 
@@ -187,7 +188,7 @@ def budget_batches(
 
 
 def score_batch(
-    model, rows: Sequence[ModelInput], pad_id: int, device: str
+    model: Any, rows: Sequence[ModelInput], pad_id: int, device: str
 ) -> list[tuple[float, bool]]:
     """Summed log-prob and greediness of each row's targets, from one forward pass.
 
