@@ -17,10 +17,10 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fteval._util.versions import installed_version
 from fteval.errors import AdapterError, BackendError
 from fteval.records import sha256_file
 
@@ -70,10 +70,7 @@ def resolve_device(device: str) -> str:
 
 
 def _installed_torch_is_cpu_only() -> bool:
-    try:
-        return metadata.version("torch").endswith("+cpu")
-    except metadata.PackageNotFoundError:
-        return False
+    return (installed_version("torch") or "").endswith("+cpu")
 
 
 def check_device(device: str) -> None:
