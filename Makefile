@@ -26,11 +26,18 @@ system-deps:
 
 # Every reference library and data set the tests compare with is installed here, so a
 # missing one fails the run instead of skipping its tests (tests/conftest.py).
+# One pytest worker per core (pytest-xdist; a test file stays on one worker, so a file's
+# shared fixtures such as its Ray cluster start once), each with one torch thread: on two
+# cores that halves the suite's wall time, where two workers of two threads each would
+# slow torch about tenfold.
+TEST_WORKERS ?= auto
+PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: setup system-deps
-	FTEVAL_REQUIRE_REFERENCES=1 $(PY) -m pytest -q
+	FTEVAL_REQUIRE_REFERENCES=1 $(PYTEST)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not real_model and not sandbox and not browser"
+	$(PYTEST) -m "not real_model and not sandbox and not browser"
 
 # The declared minimum versions (pyproject's ">=" floors, tools/min_requirements.py) in a
 # separate virtual environment, then the fast tests: proves the floors are true. Not part
