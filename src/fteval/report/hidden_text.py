@@ -60,8 +60,8 @@ def robustness_lines(results: Mapping[str, Any]) -> list[Block]:
             + (f" (k={k})" if k > 1 else "")
             + " (drop: clean − perturbed, + = worse; gap: drop − base's drop)"
         )
-        header = ["arm", "clean", "perturbed", "ratio", "drop", "drop CI", "gap vs base",
-                  "gap CI", ""]  # fmt: skip
+        header = ["arm", "clean", "perturbed", "ratio", "drop", "drop CI", "gap",
+                  "gap CI", "verdict"]  # fmt: skip
         if k > 1:
             header.insert(3, f"worst-of-{k}")
         grid = []
