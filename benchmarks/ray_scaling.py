@@ -3,11 +3,15 @@
 A randomly initialised GPT-2-shaped base (``--layers``, ``--width``), a LoRA adapter and a
 full fine-tune, saved locally; a multiple-choice task of ``--items`` items with 4 answer
 texts. Each setting runs the same config (HF backend, CPU, float32, response cache off)
-into its own run directory; the script prints the wall time of each and checks that every
-run directory holds the same samples.jsonl and results.json bytes as the single-process
-one. The run is cut into 8 chunks per arm (``flush_every``), the unit of work handed
-to a worker. Ray starts a local instance with this machine's CPUs; with N workers each gets
-CPUs/N threads, the single process gets them all.
+into its own run directory and the script prints its wall time.
+
+Float sums on a CPU depend on the thread count, so the runs compared byte for byte all use
+``--threads`` torch threads per process (default 1): the single process, and each Ray
+worker. The script checks that every Ray run directory holds the single-process run's
+samples.jsonl bytes and its results.json apart from what each run measures of itself
+(timings, memory, the thread probe's timings). A single process with every CPU's threads
+is timed too, as what one process can do on its own. The run is cut into 8 chunks per arm
+(``flush_every``), the unit of work handed to a worker.
 
     python benchmarks/ray_scaling.py [--items 400] [--layers 4] [--width 256] [--workers 1 2]
 
@@ -103,10 +107,26 @@ def run(paths: dict[str, Path], task: Path, out: Path, flush_every: int, **extra
     return time.perf_counter() - began
 
 
+MEASURED_COST = ("eval_wall_s", "tokens_per_s", "peak_memory_bytes", "memory_kind", "note")
+MEASURED_IDENTITY = ("threads_policy",)  # holds the probe's timings
+
+
+def _unmeasured(path: Path) -> dict:
+    """results.json without what a run measures of itself (timings, memory)."""
+    results = json.loads(path.read_text())
+    for row in results.get("cost", []):
+        for key in MEASURED_COST:
+            row.pop(key, None)
+    for arm in results.get("arms", []):
+        for key in MEASURED_IDENTITY:
+            arm.get("identity", {}).pop(key, None)
+    return results
+
+
 def same(a: Path, b: Path) -> bool:
-    return all(
-        (a / f).read_bytes() == (b / f).read_bytes() for f in ("samples.jsonl", "results.json")
-    )
+    """Byte-equal samples, and equal results apart from what each run measures."""
+    samples = (a / "samples.jsonl").read_bytes() == (b / "samples.jsonl").read_bytes()
+    return samples and _unmeasured(a / "results.json") == _unmeasured(b / "results.json")
 
 
 def main() -> None:
@@ -115,6 +135,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args()
     import ray
 
@@ -124,19 +145,33 @@ def main() -> None:
         paths = build_models(root, args.layers, args.width)
         task = build_task(root, args.items)
         chunk = max(8, args.items // 8)  # 8 chunks per arm: work for every worker
-        rows = [("one process", run(paths, task, root / "single", chunk), True)]
+        all_threads = run(paths, task, root / "all", chunk, threads=cpus)
+        single = run(paths, task, root / "single", chunk, threads=args.threads)
+        rows: list[tuple[str, float, bool | None]] = [
+            (f"one process, {cpus} threads", all_threads, None),
+            (f"one process, {args.threads} thread(s)", single, True),
+        ]
         ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
         try:
             for workers in args.workers:
                 out = root / f"ray{workers}"
-                seconds = run(paths, task, out, chunk, ray="local", ray_workers=workers)
-                rows.append((f"Ray, {workers} worker(s)", seconds, same(out, root / "single")))
+                seconds = run(
+                    paths, task, out, chunk, ray="local", ray_workers=workers,
+                    threads=args.threads,
+                )  # fmt: skip
+                name = f"Ray, {workers} worker(s) x {args.threads} thread(s)"
+                rows.append((name, seconds, same(out, root / "single")))
         finally:
             ray.shutdown()
     print(f"{args.items} items x 4 choices x 3 arms; GPT-2 {args.layers}x{args.width}; {cpus} CPUs")
-    print(f"{'setting':<22} {'wall s':>8}  same run directory")
+    print(f"{'setting':<34} {'wall s':>8}  same run directory as one process")
     for name, seconds, equal in rows:
-        print(f"{name:<22} {seconds:>8.1f}  {'yes' if equal else 'NO'}")
+        shown = (
+            "(reference)"
+            if equal is True and name.startswith("one")
+            else ("-" if equal is None else ("yes" if equal else "NO"))
+        )
+        print(f"{name:<34} {seconds:>8.1f}  {shown}")
 
 
 if __name__ == "__main__":
