@@ -87,7 +87,7 @@ import json, sys
 from fteval.api import evaluate
 results = evaluate(sys.argv[1], adapters={"lora": sys.argv[2]}, full=sys.argv[3],
                    tasks=[sys.argv[4]], out=sys.argv[5], cache_dir=sys.argv[6], progress=False)
-heavy = sorted(m for m in ("torch", "transformers", "peft") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "transformers", "peft", "scipy.stats") if m in sys.modules)
 print(json.dumps({"heavy": heavy, "scores": results["scores"]}))
 """
 

@@ -146,6 +146,18 @@ def test_mcnemar_equals_scipy_binomtest_on_discordant_pairs(b: int, c: int) -> N
     assert mcnemar_exact(a_out, b_out) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("k", "n"),
+    [(0, 1), (1, 1), (3, 10), (40, 100), (900, 2000), (0, 5000), (20_000, 40_000),
+     (19_990, 40_001), (7, 40_001)],
+)  # fmt: skip
+def test_the_binomial_tail_equals_scipys_on_both_sides_of_the_exact_limit(k: int, n: int) -> None:
+    from fteval.stats.paired import EXACT_BINOMIAL_MAX_N, binomial_half_cdf
+
+    assert (n > EXACT_BINOMIAL_MAX_N) == (n == 40_001)
+    assert binomial_half_cdf(k, n) == pytest.approx(scipy.stats.binom.cdf(k, n, 0.5), rel=1e-12)
+
+
 def test_mcnemar_is_one_without_discordant_pairs() -> None:
     outcomes = np.array([1, 0, 1, 1])
     assert mcnemar_exact(outcomes, outcomes) == 1.0

@@ -261,14 +261,34 @@ def support_file_hashes(folder: str | Path) -> dict[str, str]:
         return {}
     hashes = {}
     for file in sorted(folder.iterdir()):
-        if not (file.is_file() and file.suffix in SUPPORT_SUFFIXES):
-            continue
-        data = file.read_bytes()
-        if file.suffix == ".json":
-            with contextlib.suppress(ValueError, TypeError):  # invalid JSON: hash the bytes
-                data = _canonical_json(_without_locations(json.loads(data))).encode("utf-8")
-        hashes[file.name] = hashlib.sha256(data).hexdigest()
+        if file.is_file() and file.suffix in SUPPORT_SUFFIXES:
+            hashes[file.name] = _support_file_hash(file.read_bytes(), file.suffix == ".json")
     return hashes
+
+
+# sha256 of a support file's bytes -> its hash as support_file_hashes defines it; a run
+# asks for each folder's hashes several times (key, manifest, every adapter's base), and
+# a 50k-token tokenizer.json takes about half a second to canonicalise
+_SUPPORT_HASHES: dict[str, str] = {}
+
+
+def _support_file_hash(data: bytes, is_json: bool) -> str:
+    """sha256 of one support file: JSON canonically written without location keys."""
+    raw = hashlib.sha256(data).hexdigest()
+    if not is_json:
+        return raw
+    known = _SUPPORT_HASHES.get(raw)
+    if known is not None:
+        return known
+    with contextlib.suppress(ValueError, TypeError):  # invalid JSON: hash the bytes
+        value = json.loads(data)
+        if any(f'"{key}"'.encode() in data for key in LOCATION_KEYS):
+            value = _without_locations(value)
+        data = _canonical_json(value).encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    if len(_SUPPORT_HASHES) < 4096:
+        _SUPPORT_HASHES[raw] = digest
+    return digest
 
 
 def software_versions() -> dict[str, str | None]:
