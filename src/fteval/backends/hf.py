@@ -56,7 +56,13 @@ from fteval.backends.base import (
     TokenBudget,
 )
 from fteval.backends.hf_fast import FastScorer, WorkCounters
-from fteval.backends.hf_generate import DecodeCounters, generate_group, results_from_groups
+from fteval.backends.hf_generate import (
+    DecodeCounters,
+    chat_prompt,
+    fit_prompt,
+    generate_group,
+    results_from_groups,
+)
 from fteval.backends.hf_scoring import (
     ModelInput,
     encode_pair,
@@ -600,28 +606,16 @@ class HFBackend(Backend):
         self, loaded: _Loaded, request: GenerateRequest
     ) -> tuple[list[int], int]:
         """Prompt ids cut from the left to leave room for ``max_new_tokens``; tokens cut."""
-        text = request.prompt
-        if request.chat:
-            if not getattr(loaded.tokenizer, "chat_template", None):
-                raise BackendError(
-                    "the task asks for the chat template, but the tokenizer has none"
-                )
-            text = loaded.tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-            )
+        text = chat_prompt(loaded.tokenizer, request.prompt) if request.chat else request.prompt
         ids = _encode(loaded.tokenizer, text)
         if loaded.bos is not None and ids[:1] != [loaded.bos]:
             ids = [loaded.bos, *ids]  # a chat template may already start with BOS text
-        if not ids:
-            ids = [loaded.prefix_token] if loaded.prefix_token is not None else []
-        room = loaded.max_length - request.max_new_tokens
-        if room < 1:
-            raise BackendError(
-                f"max_new_tokens={request.max_new_tokens} leaves no room for the prompt in a "
-                f"context window of {loaded.max_length} tokens"
-            )
-        cut = max(0, len(ids) - room)
-        return ids[cut:], cut
+        return fit_prompt(
+            ids,
+            prefix_token=loaded.prefix_token,
+            max_length=loaded.max_length,
+            max_new_tokens=request.max_new_tokens,
+        )
 
     def _score_rows(
         self, loaded: _Loaded, rows: Sequence[ModelInput], arm: str, kind: str, *, share: bool

@@ -21,6 +21,7 @@ from typing import Any
 
 from fteval._util.hashing import stable_int
 from fteval.backends.hf_fast import WorkCounters, cache_keyword, forward_at
+from fteval.errors import BackendError
 from fteval.records import GenerateRequest, GenerationResult
 
 
@@ -203,9 +204,61 @@ def generate_group(
     grouped: list[list[Any]] = [[] for _ in prompts]
     for row in rows:
         grouped[row.request].append((row.text, len(row.tokens), row.finish))
-    if n == 1 and request.sampling.n > 1:  # greedy: every sample is the same
-        grouped = [g * request.sampling.n for g in grouped]
-    return grouped
+    return [repeat_greedy(g, request) for g in grouped]
+
+
+def chat_prompt(tokenizer: Any, text: str) -> str:
+    """``text`` as one user turn in the tokenizer's chat template, ready for the reply.
+
+    Raises:
+        BackendError: the tokenizer has no chat template.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise BackendError("the task asks for the chat template, but the tokenizer has none")
+    return str(
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+    )
+
+
+def fit_prompt(
+    ids: Sequence[int], *, prefix_token: int | None, max_length: int | None, max_new_tokens: int
+) -> tuple[list[int], int]:
+    """Prompt ids that leave room for ``max_new_tokens`` in the context window.
+
+    Args:
+        ids: the encoded prompt; an empty one becomes ``[prefix_token]`` when there is one.
+        prefix_token: the token that stands for an empty prompt (None: none).
+        max_length: the context window in tokens (None: unbounded).
+        max_new_tokens: tokens the reply may take.
+
+    Returns:
+        The ids, cut from the left where needed, and the number of tokens cut (>= 0).
+
+    Raises:
+        BackendError: ``max_new_tokens`` fills the whole window.
+    """
+    ids = list(ids)
+    if not ids and prefix_token is not None:
+        ids = [prefix_token]
+    if max_length is None:
+        return ids, 0
+    room = max_length - max_new_tokens
+    if room < 1:
+        raise BackendError(
+            f"max_new_tokens={max_new_tokens} leaves no room for the prompt in a "
+            f"context window of {max_length} tokens"
+        )
+    cut = max(0, len(ids) - room)
+    return ids[cut:], cut
+
+
+def repeat_greedy(samples: list[Any], request: GenerateRequest) -> list[Any]:
+    """A request decoded once greedily stands for each of its ``sampling.n`` samples."""
+    if len(samples) == 1 and request.sampling.n > 1:
+        return samples * request.sampling.n
+    return samples
 
 
 def results_from_groups(

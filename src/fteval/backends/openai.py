@@ -59,7 +59,13 @@ from typing import Any
 
 from fteval._util.progress import progress_bar
 from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
-from fteval.backends.hf_generate import cut_at_stop, row_seed
+from fteval.backends.hf_generate import (
+    cut_at_stop,
+    fit_prompt,
+    repeat_greedy,
+    results_from_groups,
+    row_seed,
+)
 from fteval.backends.hf_scoring import encode_pair, rolling_windows, split_trailing_space
 from fteval.backends.http import HttpError, JsonClient, RetryPolicy, map_bounded
 from fteval.backends.openai_protocol import (
@@ -558,38 +564,18 @@ class OpenAIBackend(Backend):
         for (index, _, _, cut), sample in zip(jobs, done):
             grouped[index].append(sample)
             cuts[index] = cut
-        results = []
-        for request, samples, cut in zip(requests, grouped, cuts):
-            if len(samples) == 1 and request.sampling.n > 1:  # greedy: every sample the same
-                samples = samples * request.sampling.n
-            results.append(
-                GenerationResult(
-                    tuple(s[0] for s in samples),
-                    tuple(s[1] for s in samples),
-                    tuple(s[2] for s in samples),
-                    cut,
-                )
-            )
-        return results
+        return results_from_groups([repeat_greedy(g, r) for g, r in zip(grouped, requests)], cuts)
 
     def _generation_prompt(self, arm: str, request: GenerateRequest) -> tuple[Any, int]:
         """The prompt to send (text, or ids cut from the left to leave room) and tokens cut."""
         if request.chat or self._tokenizer is None:
             return request.prompt, 0
-        ids = self._encode(request.prompt)
-        if not ids and self._prefix_token is not None:
-            ids = [self._prefix_token]
-        limit = self._max_length(arm)
-        if limit is None:
-            return ids, 0
-        room = limit - request.max_new_tokens
-        if room < 1:
-            raise BackendError(
-                f"max_new_tokens={request.max_new_tokens} leaves no room for the prompt in a "
-                f"context window of {limit} tokens"
-            )
-        cut = max(0, len(ids) - room)
-        return ids[cut:], cut
+        return fit_prompt(
+            self._encode(request.prompt),
+            prefix_token=self._prefix_token,
+            max_length=self._max_length(arm),
+            max_new_tokens=request.max_new_tokens,
+        )
 
     def _generate_one(
         self, arm: str, request: GenerateRequest, sample: int, prompt: Any, cut: int

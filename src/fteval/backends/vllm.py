@@ -39,7 +39,14 @@ from typing import Any
 from fteval._util.versions import installed_version
 from fteval.backends import hf_loading as loading
 from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
-from fteval.backends.hf_generate import cut_at_stop, row_seed
+from fteval.backends.hf_generate import (
+    chat_prompt,
+    cut_at_stop,
+    fit_prompt,
+    repeat_greedy,
+    results_from_groups,
+    row_seed,
+)
 from fteval.backends.hf_scoring import encode_pair, rolling_windows
 from fteval.errors import AdapterError, BackendError, MissingDependencyError
 from fteval.records import (
@@ -413,41 +420,18 @@ class VLLMBackend(Backend):
             grouped[owner].append(
                 _read_completion(out, requests[owner].stop, engine.tokenizer.eos_token_id)
             )
-        results = []
-        for request, samples, cut in zip(requests, grouped, cuts):
-            if len(samples) == 1 and request.sampling.n > 1:  # greedy: all samples the same
-                samples = samples * request.sampling.n
-            results.append(
-                GenerationResult(
-                    tuple(s[0] for s in samples),
-                    tuple(s[1] for s in samples),
-                    tuple(s[2] for s in samples),
-                    cut,
-                )
-            )
-        return results
+        return results_from_groups([repeat_greedy(g, r) for g, r in zip(grouped, requests)], cuts)
 
 
 def _generation_prompt(engine: _Engine, request: GenerateRequest) -> tuple[list[int], int]:
     """Prompt ids (chat template applied when asked), cut from the left to leave room."""
-    text = request.prompt
-    if request.chat:
-        if not getattr(engine.tokenizer, "chat_template", None):
-            raise BackendError("the task asks for the chat template, but the tokenizer has none")
-        text = engine.tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-        )
-    ids = _encode(engine.tokenizer, text)
-    if not ids and engine.prefix_token is not None:
-        ids = [engine.prefix_token]
-    room = engine.max_length - request.max_new_tokens
-    if room < 1:
-        raise BackendError(
-            f"max_new_tokens={request.max_new_tokens} leaves no room for the prompt in a "
-            f"context window of {engine.max_length} tokens"
-        )
-    cut = max(0, len(ids) - room)
-    return ids[cut:], cut
+    text = chat_prompt(engine.tokenizer, request.prompt) if request.chat else request.prompt
+    return fit_prompt(
+        _encode(engine.tokenizer, text),
+        prefix_token=engine.prefix_token,
+        max_length=engine.max_length,
+        max_new_tokens=request.max_new_tokens,
+    )
 
 
 def _read_prompt_logprobs(output: Any, ids: Sequence[int]) -> list[tuple[float, bool] | None]:
