@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fteval.config import RunConfig, build_config, load_config_file, parse_adapter_flags
+from fteval.config import (
+    RunConfig,
+    build_config,
+    load_config_file,
+    parse_adapter_flags,
+    parse_name_paths,
+)
 from fteval.errors import ConfigError, InputError
 from fteval.pipeline import run as runner
 from tests.conftest import intent_rows, write_task
@@ -110,6 +117,24 @@ def test_parse_adapter_flags_bare_path_takes_its_folder_name():
 def test_parse_adapter_flags_duplicate_name_is_rejected():
     with pytest.raises(ConfigError, match="--adapter name 'lora' is given twice"):
         parse_adapter_flags(["lora=./a", "lora=./b"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "what", "values", "message"),
+    [
+        ("--data", "NAME", ["mmlu=./a", "mmlu=./b"], "--data name 'mmlu' is given twice"),
+        ("--training-log", "ARM", ["lora=./s.json", "lora=./t.json"],
+         "--training-log arm 'lora' is given twice"),
+        ("--train-data", "ARM", ["./train.jsonl"],
+         "--train-data expects ARM=PATH, got './train.jsonl'"),
+        ("--data", "NAME", ["=./a"], "--data expects NAME=PATH, got '=./a'"),
+        ("--data", "NAME", ["mmlu="], "--data expects NAME=PATH, got 'mmlu='"),
+    ],
+)  # fmt: skip
+def test_name_path_flags_need_name_equals_path_once_per_name(flag, what, values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_name_paths(values, flag, what=what)
+    assert parse_name_paths(["a=x=y", "b=./z"], flag, what=what) == {"a": "x=y", "b": "./z"}
 
 
 @pytest.mark.parametrize("flag", ["=./a", "lora="])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -292,6 +292,23 @@ def parse_adapter_flags(values: list[str]) -> dict[str, str]:
             raise ConfigError(f"--adapter name {name!r} is given twice")
         adapters[name] = path
     return adapters
+
+
+def parse_name_paths(values: Sequence[str], flag: str, *, what: str = "NAME") -> dict[str, str]:
+    """``["lora=run/trainer_state.json", ...]`` -> ``{"lora": "run/trainer_state.json"}``.
+
+    Every value must be ``NAME=PATH`` (``what`` names the left side in errors) and every
+    name may come once.
+    """
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"{flag} expects {what}=PATH, got {value!r}")
+        if name in pairs:
+            raise ConfigError(f"{flag} {what.lower()} {name!r} is given twice")
+        pairs[name] = path
+    return pairs
 
 
 def build_config(values: Mapping[str, Any], *, source: str = "arguments") -> RunConfig:

@@ -157,7 +157,7 @@ def add_robustness_flags(run: Any) -> None:
 
 
 def _robustness_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from fteval.robustness.training import parse_arm_paths
+    from fteval.config import parse_name_paths
 
     values: dict[str, Any] = {}
     for key, flag in (
@@ -168,14 +168,14 @@ def _robustness_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, flag):
             values[key] = getattr(args, flag)
     if args.training_log:
-        values["training_logs"] = parse_arm_paths(args.training_log, "--training-log")
+        values["training_logs"] = parse_name_paths(args.training_log, "--training-log", what="ARM")
     if args.train_data:
-        values["train_data"] = parse_arm_paths(args.train_data, "--train-data")
+        values["train_data"] = parse_name_paths(args.train_data, "--train-data", what="ARM")
     return values
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from fteval.config import parse_adapter_flags
+    from fteval.config import parse_adapter_flags, parse_name_paths
 
     values: dict[str, Any] = {}
     if args.base is not None:
@@ -189,7 +189,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.engine_arg:
         values["engine_args"] = _parse_engine_args(args.engine_arg)
     if args.data:
-        values["data"] = _parse_pairs("--data", args.data)
+        values["data"] = parse_name_paths(args.data, "--data")
     if args.task_option:
         values["task_options"] = _parse_task_options(args.task_option)
     if args.lmeval_include:
@@ -326,21 +326,6 @@ def _parse_engine_args(values: list[str]) -> dict[str, Any]:
         except yaml.YAMLError as error:
             raise ConfigError(f"--engine-arg {key}: cannot read {text!r}: {error}") from None
     return parsed
-
-
-def _parse_pairs(flag: str, values: list[str]) -> dict[str, str]:
-    """``["mmlu=./mmlu", ...]`` -> ``{"mmlu": "./mmlu"}``; a repeated name is an error."""
-    from fteval.errors import ConfigError
-
-    pairs: dict[str, str] = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"{flag} expects NAME=PATH, got {value!r}")
-        if name in pairs:
-            raise ConfigError(f"{flag} names {name!r} twice")
-        pairs[name] = path
-    return pairs
 
 
 def _parse_task_options(values: list[str]) -> dict[str, dict[str, object]]:

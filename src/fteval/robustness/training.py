@@ -43,7 +43,7 @@ import numpy as np
 
 from fteval import stats
 from fteval.data.readers import read_rows
-from fteval.errors import ConfigError, InputError
+from fteval.errors import InputError
 from fteval.robustness._common import stable_seed
 from fteval.scoring import ArmStats
 
@@ -140,19 +140,6 @@ def _csv_points(path: Path) -> list[list[Any]]:
                 continue
             point[index] = _loss(path, row.number, column, value)
     return [p for _, p in sorted(points.items()) if p[1] is not None or p[2] is not None]
-
-
-def parse_arm_paths(values: Sequence[str], flag: str) -> dict[str, str]:
-    """``["lora=run/trainer_state.json"]`` -> ``{"lora": "run/trainer_state.json"}``."""
-    out: dict[str, str] = {}
-    for value in values:
-        arm, sep, path = value.partition("=")
-        if not sep or not arm or not path:
-            raise ConfigError(f"{flag} expects ARM=PATH, got {value!r}")
-        if arm in out:
-            raise ConfigError(f"{flag}: arm {arm!r} is given twice")
-        out[arm] = path
-    return out
 
 
 def training_row(arm: str, log: Mapping[str, Any]) -> dict[str, Any]:
