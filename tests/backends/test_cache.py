@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 
 from fteval.backends.base import ArmIdentity
-from fteval.backends.cache import (
-    CacheError,
-    ResponseCache,
-    arm_cache_key,
-    request_key,
-    support_file_hashes,
-)
+from fteval.backends.cache import CacheError, ResponseCache
+from fteval.backends.cache_keys import arm_cache_key, request_key, support_file_hashes
 from fteval.backends.caching import CachingBackend
 from fteval.backends.fake import FakeBackend
 from fteval.records import (

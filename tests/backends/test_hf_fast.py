@@ -269,3 +269,24 @@ def test_merge_restore_reads_exact_base_weights_back_from_the_checkpoint(tiny_mo
     logprobs(served, "lora", REQUESTS)  # merged: the targeted base weights are saved
     assert served._saved_base and hf_restore.kept_in_memory(served._saved_base) == 0
     assert logprobs(served, "base", REQUESTS) == before  # restored bit for bit
+
+
+def test_a_nan_on_the_fast_path_anywhere_fails_the_self_check(tiny_models, monkeypatch):
+    from fteval.backends import hf_fast
+
+    calls = []
+
+    def nan_on_the_second_call(model, positions, **inputs):
+        out, logits = forward_at(model, positions, **inputs)
+        calls.append(1)
+        if len(calls) == 2:  # not the first value compared: max() would skip it
+            logits = logits.clone()
+            logits[-1] = float("nan")
+        return out, logits
+
+    forward_at = hf_fast.forward_at
+    monkeypatch.setattr(hf_fast, "forward_at", nan_on_the_second_call)
+    served = backend(tiny_models)
+    served.loglikelihood("base", REQUESTS[:1])
+    path = served.token_counts()["base"]["loglikelihood"]["scoring_path"]
+    assert path.startswith("plain (the fast path differed by inf")

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from fteval.backends.base import ArmIdentity, Backend, TokenBudget
-from fteval.backends.cache import (
-    ResponseCache,
+from fteval.backends.cache import ResponseCache
+from fteval.backends.cache_keys import (
     arm_cache_key,
     software_versions,
     support_file_hashes,

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fteval.backends.closeness import max_difference
 from fteval.backends.hf_scoring import ModelInput, budget_batches, score_batch
 from fteval.errors import BackendError
 
@@ -237,12 +238,13 @@ class FastScorer:
         finally:
             self.chunk_tokens = chunk_tokens
         tolerance = VERIFY_TOLERANCE["float32" if dtype == "float32" else "16-bit"]
+        expected = [value for value, _ in plain]
+        tokens = [len(row.target_ids) for row in rows]
         worst = max(
-            abs(a[0] - b[0]) / len(row.target_ids)
+            max_difference([value for value, _ in got], expected, scale=tokens)
             for got in (fast, fast_alone)
-            for a, b, row in zip(plain, got, rows)
         )
-        if not worst <= tolerance:
+        if worst > tolerance:  # a NaN on either path is an infinite difference
             self._fall_back(f"the fast path differed by {worst:.3g} per token on a probe")
 
     def _fall_back(self, why: str) -> None:
