@@ -45,7 +45,9 @@ def test_greedy_matches_transformers_generate(tiny_models):
         )[0, ids.shape[1] :].tolist()
         reference = [t for t in reference if t not in (0, 1)]
         got = served.generate("base", [GenerateRequest(prompt, (), 12)])[0]
-        expected_text = served._load_group().loaded.tokenizer.decode(reference, skip_special_tokens=True)
+        expected_text = served._load_group().loaded.tokenizer.decode(
+            reference, skip_special_tokens=True
+        )
         assert got.texts[0] == expected_text
         assert not got.texts[0].startswith(prompt)
 
