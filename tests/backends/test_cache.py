@@ -558,13 +558,13 @@ def test_real_adapter_rewritten_in_place_is_recomputed_while_base_is_reused(tiny
     def run() -> tuple[dict[str, list], CachingBackend, list[str]]:
         inner = HFBackend(arms, device="cpu", progress=False)
         served: list[str] = []
-        compute = inner.loglikelihood
+        compute = inner.answer_arms
 
-        def spy(arm, batch):
-            served.append(arm)
-            return compute(arm, batch)
+        def spy(kind, work):
+            served.extend(work)
+            return compute(kind, work)
 
-        inner.loglikelihood = spy
+        inner.answer_arms = spy
         backend = CachingBackend(inner, ResponseCache(path))
         backend.prepare()
         out = {arm.name: backend.loglikelihood(arm.name, requests) for arm in arms}

@@ -173,7 +173,7 @@ def test_identity_records_hashes_adapter_config_and_tokenizer_policy(tiny_models
     served = backend(tiny_models)
     served.prepare()
     lora = served.identity("lora").to_json()
-    assert lora["adapter_serving"].startswith("merge_restore;")
+    assert lora["adapter_serving"] == "merge_restore" and lora["adapters_together"] == "measured"
     assert lora["adapter_config"]["r"] == 4
     assert all(len(h) == 64 for h in lora["weights_sha256"].values())
     assert lora["probe_max_abs_logit_change"] > 0
@@ -200,12 +200,13 @@ def test_rolling_loglikelihood_covers_every_token_once(tiny_models):
 
 def test_auto_serving_merges_in_float32_and_switches_in_bfloat16(tiny_models):
     def serving(**kwargs):
-        return backend(tiny_models, **kwargs).identity("lora").facts["adapter_serving"]
+        facts = backend(tiny_models, **kwargs).identity("lora").facts
+        return facts["adapter_serving"], facts["adapters_together"]
 
-    assert serving(dtype="float32").startswith("merge_restore;")
-    assert serving(dtype="bfloat16").startswith("switch;")
-    assert serving(dtype="bfloat16", adapter_serving="merge_restore") == "merge_restore"
-    assert serving(adapter_serving="per_row") == "per_row"
+    assert serving(dtype="float32") == ("merge_restore", "measured")
+    assert serving(dtype="bfloat16") == ("switch", "measured")
+    assert serving(dtype="bfloat16", adapter_serving="merge_restore") == ("merge_restore", "never")
+    assert serving(adapter_serving="per_row") == ("per_row", "always")
 
 
 def test_manifest_facts_do_not_load_the_full_fine_tune(tiny_models):

@@ -22,9 +22,12 @@ later is keyed by default: a spurious miss costs compute, a spurious hit costs c
   another folder still hits; an adapter rewritten in place misses because its hash
   changed); ``batch_size``, ``batch_tokens`` and ``threads`` (scores do not depend on
   them beyond float rounding, which tests bound at 1e-5); the adapter probe's logit change
-  (known only after ``prepare``, and a function of the weights anyway); the base-mismatch
-  warning (a message holding paths). Keys naming a location (``_name_or_path``,
-  ``base_model_name_or_path``) are removed at any depth, in JSON files too.
+  (known only after ``prepare``, and a function of the weights anyway); the measured rule
+  that served an arm's adapters in one pass with other arms or alone
+  (``adapter_serving_rule``: known only after ``prepare``; the two ways agree within
+  1e-4, tested); the base-mismatch warning (a message holding paths). Keys naming a
+  location (``_name_or_path``, ``base_model_name_or_path``) are removed at any depth, in
+  JSON files too.
 * No key at all (``arm_cache_key`` returns None, the arm is served uncached) when the
   identity carries no content hash — a hub id without local files, the fake backend — or
   an adapter's base has none, or ``trust_remote_code`` is on (model code may come from
@@ -76,6 +79,7 @@ EXCLUDED_FIELDS = frozenset(
         "threads_policy",
         "probe_max_abs_logit_change",
         "base_mismatch",
+        "adapter_serving_rule",
     }
 )
 LOCATION_KEYS = frozenset({"_name_or_path", "name_or_path", "base_model_name_or_path"})

@@ -466,6 +466,7 @@ class HFBackend(Backend):
                 loading.read_adapter_config(spec.path)
             )
             facts["adapter_serving"] = self._serving_name()
+            facts["adapters_together"] = self._together_policy()
             facts["base_path"] = self._base.path
             facts["base_weights_sha256"] = dict(self.identity(self._base.name).weights_sha256)
             if spec.name in self._probe_change:
@@ -477,13 +478,16 @@ class HFBackend(Backend):
         return ArmIdentity(self.name, spec.path, self._hashes[spec.path], facts)
 
     def _serving_name(self) -> str:
-        """The adapter serving recorded in identities (known before loading)."""
-        alone = alone_strategy(self.adapter_serving, self.dtype_name)
+        """How an adapter arm is served alone (known before loading)."""
         if self.adapter_serving == "per_row":
             return "per_row"
-        if self.adapter_serving == "auto":
-            return f"{alone}; per_row with other arms where measured faster"
-        return alone
+        return alone_strategy(self.adapter_serving, self.dtype_name)
+
+    def _together_policy(self) -> str:
+        """When the group's arms share passes: ``always``, ``never`` or ``measured``."""
+        if self.adapter_serving == "per_row":
+            return "always"
+        return "measured" if self.adapter_serving == "auto" else "never"
 
     def counters(self) -> dict[str, int]:
         """Decode passes, prefill passes, row-steps and generated tokens so far."""
