@@ -305,3 +305,78 @@ def test_a_nan_on_the_fast_path_anywhere_fails_the_self_check(tiny_models, monke
     served.loglikelihood("base", REQUESTS[:1])
     path = served.token_counts()["base"]["loglikelihood"]["scoring_path"]
     assert path.startswith("plain (the fast path differed by inf")
+
+
+# ---- each prefix shared across items once (the prefix trie) ----
+
+HEADER = "Answer with a letter.\nQ: red or blue?\nA: A\nQ: up or down?\nA: B\n"
+FEW_SHOT = [
+    LoglikelihoodRequest(f"{HEADER}Q: item {i} {'x' * (i % 4)}?\nA:", choice)
+    for i in range(6)
+    for choice in (" A", " B", " C", " D", " none of these")
+]
+
+
+def distinct_prefixes(requests) -> int:
+    """Each distinct prefix of the rows fed, counted directly (ByT5: one token per byte)."""
+    fed = set()
+    for r in requests:
+        context = r.context.rstrip()
+        text = (context + r.context[len(context) :] + r.continuation).encode()
+        fed |= {text[:k] for k in range(1, len(text))}  # the input: all tokens but the last
+    return len(fed)
+
+
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_prefix_reuse_across_items_equals_the_plain_path_for_every_arm(tiny_models, batch_size):
+    plain = backend(tiny_models, scoring="plain")
+    trie = backend(tiny_models, scoring="prefix_trie", batch_size=batch_size)
+    for arm in ("base", "lora", "full"):
+        got = trie.loglikelihood(arm, FEW_SHOT)
+        expected = plain.loglikelihood(arm, FEW_SHOT)
+        assert_close([r.logprob for r in got], [r.logprob for r in expected])
+        assert [r.is_greedy for r in got] == [r.is_greedy for r in expected]
+
+
+def test_few_shot_work_is_within_ten_percent_of_the_trie_minimum(tiny_models):
+    trie = backend(tiny_models, scoring="prefix_trie")
+    context = backend(tiny_models, scoring="shared_context")
+    for served in (trie, context):
+        served.loglikelihood("base", FEW_SHOT)
+    counts = trie.token_counts()["base"]["loglikelihood"]
+    # the floor: each distinct prefix of the rows once (the header once for all items)
+    assert counts["minimum_tokens"] == distinct_prefixes(FEW_SHOT)
+    assert counts["executed_tokens"] <= 1.10 * counts["minimum_tokens"]
+    assert counts["executed_per_minimum"] <= 1.10
+    # the header runs once, not once per item as when only an item's choices share
+    per_item = context.token_counts()["base"]["loglikelihood"]["executed_tokens"]
+    assert counts["executed_tokens"] + 5 * len(HEADER) <= per_item
+
+
+@pytest.mark.parametrize("faster", ["plain", "prefix_trie"])
+def test_the_measured_rule_picks_the_faster_path_and_later_runs_recall_it(
+    tiny_models, monkeypatch, tmp_path, faster
+):
+    from fteval.backends import hf, hf_scorer
+    from fteval.backends.hf_rules import RuleBook
+
+    ticks = iter([0.0, 1.0, 1.0, 1.5] if faster == "prefix_trie" else [0.0, 0.5, 0.5, 1.5])
+    monkeypatch.setattr(hf_scorer, "clock", lambda: next(ticks))  # plain is timed first
+    monkeypatch.setitem(hf.MEASURE_SCORING, "cpu", True)
+    book = RuleBook(tmp_path)
+    served = backend(tiny_models, rulebook=book)
+    got = logprobs(served, "base", FEW_SHOT)
+    assert_close(got, logprobs(backend(tiny_models, scoring="plain"), "base", FEW_SHOT))
+    counts = served.token_counts()["base"]["loglikelihood"]
+    rule = counts["scoring_rule"]
+    assert rule["chosen"] == faster and rule["recalled"] is False
+    assert counts["scoring_path"].startswith(f"{faster} (measured on ")
+    assert rule["calibration_tokens"] > 0  # the slower path's work, counted apart
+    if faster == "prefix_trie":
+        assert counts["executed_per_minimum"] <= 1.10
+    # the same situation later: the rule is recalled, not timed again (numbers repeat)
+    monkeypatch.setattr(hf_scorer, "clock", lambda: pytest.fail("timed again"))
+    again = backend(tiny_models, rulebook=book)
+    assert logprobs(again, "base", FEW_SHOT) == got
+    recalled = again.token_counts()["base"]["loglikelihood"]["scoring_rule"]
+    assert recalled["chosen"] == faster and recalled["recalled"] is True

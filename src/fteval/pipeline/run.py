@@ -388,15 +388,26 @@ def remaining_group_chunks(
 ) -> list[tuple[tuple[str, ...], Task]]:
     """(arms, chunk) pairs covering every example the arms have not yet answered.
 
-    When every arm of the group lacks the same examples (always, except after an
-    interrupted run), the arms answer each chunk together; otherwise each arm its own
-    chunks (``remaining_chunks``).
+    One arm: its ``remaining_chunks``. Several: the task's examples in chunks of ``size``
+    from the first; in each, the arms that lack the same examples answer them together
+    (all of them, except after an interrupted run), so a resumed run appends its lines
+    in the order an uninterrupted one would.
     """
-    pending = {arm: remaining_chunks(task, arm, done, size) for arm in arms}
-    first = [chunk.examples for chunk in pending[arms[0]]]
-    if all([chunk.examples for chunk in chunks] == first for chunks in pending.values()):
-        return [(tuple(arms), chunk) for chunk in pending[arms[0]]]
-    return [((arm,), chunk) for arm in arms for chunk in pending[arm]]
+    if len(arms) == 1:
+        return [((arms[0],), chunk) for chunk in remaining_chunks(task, arms[0], done, size)]
+    out = []
+    for start in range(0, len(task.examples), size):
+        examples = task.examples[start : start + size]
+        needs: dict[tuple[str, ...], list[str]] = {}
+        for arm in arms:
+            finished = done.get((task.name, arm), set())
+            missing = tuple(ex.example_id for ex in examples if ex.example_id not in finished)
+            if missing:
+                needs.setdefault(missing, []).append(arm)
+        for missing, members in needs.items():
+            chosen = tuple(ex for ex in examples if ex.example_id in set(missing))
+            out.append((tuple(members), dataclasses.replace(task, examples=chosen)))
+    return out
 
 
 def _infer_all(
