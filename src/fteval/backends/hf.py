@@ -54,6 +54,7 @@ from fteval.backends.hf_models import (
     probe_ids,
     token_lengths,
 )
+from fteval.backends.hf_requests import ScoredRows, pair_rows, rolling_rows
 from fteval.backends.hf_rules import (
     RuleBook,
     device_name,
@@ -62,12 +63,6 @@ from fteval.backends.hf_rules import (
     situation_of_model,
 )
 from fteval.backends.hf_scorer import STRATEGIES, Scorer
-from fteval.backends.hf_scoring import (
-    ModelInput,
-    encode_pair,
-    model_input,
-    rolling_windows,
-)
 from fteval.backends.hf_serving import ADAPTER_SERVINGS, ModelGroup, alone_strategy
 from fteval.errors import BackendError
 from fteval.records import (
@@ -380,9 +375,9 @@ class HFBackend(Backend):
     ) -> dict[str, list[Any]]:
         """Encode each arm's requests, score every row in one scorer call, and split the
         results back per arm."""
-        builders: dict[str, Callable[[LoadedModel, Any], _Rows]] = {
-            LOGLIKELIHOOD: _pair_rows,
-            ROLLING: _rolling_rows,
+        builders: dict[str, Callable[[LoadedModel, Any], ScoredRows]] = {
+            LOGLIKELIHOOD: pair_rows,
+            ROLLING: rolling_rows,
         }
         plans = {arm: builders[kind](loaded, requests) for arm, requests in work.items()}
         rows = [row for plan in plans.values() for row in plan.rows]
@@ -543,65 +538,3 @@ class HFBackend(Backend):
             return token_lengths(tokenizer, texts, lead)
 
         return TokenBudget(count, window, f"{spec.tokenizer_path}|{window}")
-
-
-class _Rows:
-    """An arm's requests as scorer rows, and how the rows' scores become its results."""
-
-    def __init__(self, rows: list[ModelInput], finish: Callable[[list], list[Any]]) -> None:
-        self.rows = rows
-        self._finish = finish
-
-    def results(self, scored: list[tuple[float, bool]]) -> list[Any]:
-        return self._finish(scored)
-
-
-def _pair_rows(loaded: LoadedModel, requests: Sequence[LoglikelihoodRequest]) -> _Rows:
-    """Each distinct (context, continuation) once, encoded at the token boundary."""
-    unique = list(dict.fromkeys((r.context, r.continuation) for r in requests))
-    rows = [
-        model_input(
-            encode_pair(loaded.encode, c, x, loaded.prefix_token, bos_token=loaded.bos),
-            loaded.max_length,
-        )
-        for c, x in unique
-    ]
-
-    def finish(scored: list[tuple[float, bool]]) -> list[LoglikelihoodResult]:
-        by_pair = {
-            pair: LoglikelihoodResult(
-                logprob=logprob,
-                is_greedy=greedy,
-                n_tokens=len(row.target_ids),
-                truncated_tokens=row.truncated,
-                truncation_side="left" if row.truncated else None,
-            )
-            for pair, row, (logprob, greedy) in zip(unique, rows, scored)
-        }
-        return [by_pair[(r.context, r.continuation)] for r in requests]
-
-    return _Rows(rows, finish)
-
-
-def _rolling_rows(loaded: LoadedModel, requests: Sequence[RollingLoglikelihoodRequest]) -> _Rows:
-    """Each text's windows (every token predicted once)."""
-    if loaded.prefix_token is None:
-        raise BackendError("rolling loglikelihood needs a BOS or EOS token as prefix")
-    rows: list[ModelInput] = []
-    owners: list[int] = []
-    for index, request in enumerate(requests):
-        tokens = (loaded.prefix_token, *loaded.encode(request.text))
-        step = min(request.stride or loaded.max_length, loaded.max_length)
-        for start, predict, end in rolling_windows(len(tokens) - 1, loaded.max_length, step):
-            rows.append(ModelInput(tokens[start : end - 1], tokens[predict:end], start))
-            owners.append(index)
-
-    def finish(scored: list[tuple[float, bool]]) -> list[RollingLoglikelihoodResult]:
-        totals = [0.0] * len(requests)
-        counts = [0] * len(requests)
-        for owner, row, (logprob, _) in zip(owners, rows, scored):
-            totals[owner] += logprob
-            counts[owner] += len(row.target_ids)
-        return [RollingLoglikelihoodResult(t, c) for t, c in zip(totals, counts)]
-
-    return _Rows(rows, finish)

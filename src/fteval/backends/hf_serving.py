@@ -23,8 +23,10 @@ for base + N adapters then costs little more than the base alone.
 few rows of many tokens: log-likelihoods, rolling windows) and ``decode`` (one token per
 row on a KV cache: generation) — the group times, on the device at hand, one pass over
 every arm's rows together against one pass per arm served alone (merged in float32,
-switched in 16-bit dtypes, where a merge rounds small LoRA updates away), best of three
-after a warm-up. Arms go together where that is faster and the per-row log-probabilities
+switched in 16-bit dtypes, where a merge rounds small LoRA updates away), best of two
+after a warm-up, on small probes (prefill: one row of 32 tokens per arm; decode: a
+batch's rows per arm, one step on an 8-token cache), so the rule costs a few hundred
+tokens of work. Arms go together where that is faster and the per-row log-probabilities
 agree with each arm's own within the self-check's tolerance. A rule is kept per situation
 (``hf_rules.RuleBook``) and recalled by later runs, so their numbers repeat bit for bit.
 The timings, the choice and why are recorded per arm in the manifest
@@ -69,6 +71,7 @@ PROBE_MIN_CHANGE = 1e-6  # max |Δlogit| at or below this means "no change"
 # by the rule's self-check (float32, 16-bit dtypes): a row served with another row's
 # adapter differs by far more
 AGREEMENT = {"float32": 1e-4, "16-bit": 0.1}
+TIMINGS = 2  # timed passes per way (the best counts), after a warm-up
 
 
 class ArmServing(abc.ABC):
@@ -312,7 +315,7 @@ class ModelGroup:
         import torch
 
         arms = [self.base.name, *(a.name for a in self.adapters)]
-        rows, width = (2, 64) if shape == "prefill" else (self.rows, 32)
+        rows, width = (1, 32) if shape == "prefill" else (self.rows, 9)
         ids = (probe_ids(self.loaded, repeat=8) * 8)[: min(width, self.loaded.max_length - 1)]
         batch = torch.tensor([ids] * rows, dtype=torch.long, device=self.device)
         with self.together(arms) as adapters:
@@ -358,7 +361,7 @@ class ModelGroup:
 
 
 def _timed(model: Any, ids: Any, shape: str, extra: dict[str, Any]) -> tuple[float, Any]:
-    """Best of three timings (after a warm-up) of one ``shape`` pass over ``ids``, and the
+    """Best of ``TIMINGS`` timings (after a warm-up) of one ``shape`` pass over ``ids``, and the
     log-probabilities it gave (prefill: every position; decode: the step's)."""
     import torch
 
@@ -380,7 +383,7 @@ def _timed(model: Any, ids: Any, shape: str, extra: dict[str, Any]) -> tuple[flo
 
         logits = run().logits
         best = float("inf")
-        for _ in range(3):
+        for _ in range(TIMINGS):
             began = clock()
             run()
             best = min(best, clock() - began)
