@@ -611,12 +611,14 @@ def task_specs(name: str, data: Path, settings: Settings) -> tuple[dict, dict]:
 
 @dataclass
 class Measured:
-    """Wall time (s) and peak resident memory (bytes) of one child process."""
+    """Wall time (s), CPU time (s, user + system) and peak resident memory (bytes) of one
+    child process. CPU time is the steadier figure on a machine others use too."""
 
     wall_s: float
     peak_rss: int
     output: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_s: float = 0.0
 
 
 def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
@@ -634,7 +636,7 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
         done = threading.Event()
         watcher = threading.Thread(target=_poll_rss, args=(child.pid, polled, done), daemon=True)
         watcher.start()
-        _, status = os.waitpid(child.pid, 0)
+        _, status, usage = os.wait4(child.pid, 0)
         done.set()
         watcher.join()
     wall = time.monotonic() - began
@@ -642,7 +644,8 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
     if child.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"{command[:4]} failed ({child.returncode}); log {log}:\n{tail}")
-    return Measured(wall, polled[0], log.read_text(errors="replace"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(wall, polled[0], log.read_text(errors="replace"), cpu_s=cpu)
 
 
 def _poll_rss(pid: int, peak: list[int], done: threading.Event) -> None:
@@ -893,6 +896,7 @@ def side_by_side(settings, python, paths, workload: Workload, root) -> dict[str,
         "fteval_s": round(ours.wall_s, 2),
         "lmeval_s": round(their_wall, 2),
         "time_ratio": ours.wall_s / their_wall,
+        "cpu_ratio": ours.cpu_s / max(1e-9, sum(m.cpu_s for m in theirs.values())),
         "target": TARGETS[name],
         "fteval_rss": ours.peak_rss,
         "lmeval_rss": their_rss,
@@ -1076,9 +1080,9 @@ def report(settings: Settings, rows: list[dict[str, Any]], extra: dict[str, Any]
         f"{os.cpu_count()} CPUs",
         "",
         "| workload | arms | fteval s | lm-eval s (one run per arm) | time ratio | target "
-        "| RSS ratio | max abs Δ logprob | same predictions | accuracy equal "
+        "| CPU-time ratio | RSS ratio | max abs Δ logprob | same predictions | accuracy equal "
         "| executed/minimum |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for row in rows:
         ratio = row.get("executed_per_minimum")
@@ -1091,7 +1095,7 @@ def report(settings: Settings, rows: list[dict[str, Any]], extra: dict[str, Any]
         lines.append(
             f"| {row['workload']} | {len(row['arms'])} | {row['fteval_s']:.1f} | "
             f"{row['lmeval_s']:.1f} | {row['time_ratio']:.2f}x ({verdict}) | "
-            f"<= {row['target']:.2f}x | {row['rss_ratio']:.2f} | "
+            f"<= {row['target']:.2f}x | {row['cpu_ratio']:.2f}x | {row['rss_ratio']:.2f} | "
             f"{row['max_abs_logprob_delta']:.2e} (rel {row['max_relative_logprob_delta']:.1e}, "
             f"{guard}) | {row['same_predictions']} | {row['accuracy_equal']} | {work} |"
         )
