@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from fteval._util.validation import describe_validation_error
-from fteval.compare.options import DEFAULT_SEED, CorrectionScope, resolve_levels
 from fteval.data.yamltext import load_yaml
+from fteval.engine import DEFAULT_CORRECTION_SCOPE, DEFAULT_SEED, CorrectionScope, resolve_levels
 from fteval.errors import ConfigError
 from fteval.records import ArmSpec
 
@@ -78,8 +78,9 @@ class RunConfig(BaseModel):
     ci_method: Literal["percentile", "bca"] = "percentile"
     correction: Literal["holm", "bh"] = "holm"
     correction_scope: CorrectionScope = Field(
-        default="arm-pair",
-        description="comparisons corrected together: each arm pair's, or the whole run's",
+        default=DEFAULT_CORRECTION_SCOPE,
+        description="comparisons corrected together: each task's per arm pair (default), "
+        "each arm pair's over every task, or the whole run's",
     )
     alpha: float = Field(
         default=0.05, gt=0.0, lt=0.5, description="significance level; follows 1 - confidence"

@@ -43,7 +43,8 @@ def test_a_real_results_object_is_valid(results):
         (lambda r: r.update(tasks={}), "tasks"),
         (lambda r: r["statistics"].update(confidence=1.5), "statistics.confidence"),
         (lambda r: r.update(slices=[{"task": "t"}]), "slices[0]"),
-        (lambda r: r.update(calibration=[{"task": "t", "arm": "a", "n": -1}]), "calibration[0].n"),
+        (lambda r: r.update(calibration=[{"task": "t", "arm": "a", "n": -1}]), "calibration[0]"),
+        (lambda r: r["comparisons"][0].update(n=-1), "comparisons[0].n"),
     ],
 )
 def test_contract_breaks_are_named_by_json_path(results, change, where):

@@ -64,8 +64,8 @@ def test_known_confidences_give_exact_ece_brier_and_nll(tmp_path):
     assert sharp["nll"] == pytest.approx(-(6 * math.log(0.95) + 4 * math.log(0.05)) / 10, abs=1e-12)
     assert sharp["mean_confidence"] == pytest.approx(0.95) and sharp["accuracy"] == 0.6
     assert sharp["overconfidence"] == pytest.approx(0.35) and sharp["overconfident"] is True
-    assert sharp["deltas_vs_base"]["ece"]["delta"] == pytest.approx(0.2, abs=1e-12)
-    assert sharp["deltas_vs_base"]["brier"]["delta"] == pytest.approx(
+    assert sharp["vs_base"]["ece"]["delta"] == pytest.approx(0.2, abs=1e-12)
+    assert sharp["vs_base"]["brier"]["delta"] == pytest.approx(
         sharp["brier"] - base["brier"], abs=1e-12
     )
     assert "overconfident" in sharp["message"]

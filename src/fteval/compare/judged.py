@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fteval.compare.rows import JudgeRow
 from fteval.metrics import MeanMetric, Metric
 from fteval.records import SampleResult
 from fteval.scoring import ArmStats, TaskInfo
@@ -168,10 +169,10 @@ def judged_table(
     tasks: Sequence[TaskInfo],
     samples: Sequence[SampleResult],
     judgments: Sequence[Mapping[str, Any]],
-) -> tuple[dict[tuple[str, str, str], ArmStats], list[dict[str, Any]]]:
+) -> tuple[dict[tuple[str, str, str], ArmStats], list[JudgeRow]]:
     """The judged tasks' ArmStats (``win_rate``, ``lc_win_rate``) and ``judge`` rows."""
     table: dict[tuple[str, str, str], ArmStats] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[JudgeRow] = []
     for task in tasks:
         if not task.judge:
             continue
@@ -183,7 +184,7 @@ def judged_table(
 
 def _task_table(
     task: TaskInfo, samples: Sequence[SampleResult], judgments: Sequence[Mapping[str, Any]]
-) -> tuple[dict, list[dict[str, Any]]]:
+) -> tuple[dict, list[JudgeRow]]:
     judge = str((task.judge or {}).get("judge", ""))
     opponent = str((task.judge or {}).get("opponent", "reference"))
     by_arm: dict[str, dict[str, SampleResult]] = {}
@@ -222,21 +223,21 @@ def _task_table(
         if opponent == "base" and arm == base:
             continue
         rows.append(
-            {
-                "task": task.name,
-                "arm": arm,
-                "opponent": opponent,
-                "judge": judge,
-                "n": len(ids),
-                "wins": int((y > 0.5).sum()),
-                "ties": int((y == 0.5).sum()),
-                "losses": int((y < 0.5).sum()),
-                "unreadable": len(unreadable[arm]),
-                "win_rate": float(y.mean()),
-                "lc_win_rate": float(lc.from_totals(lc_stats.sum(axis=0), len(ids))),
-                "mean_length": float(np.mean(lengths)),
-                "opponent_mean_length": float(np.mean(other)),
-            }
+            JudgeRow(
+                task=task.name,
+                arm=arm,
+                opponent=opponent,
+                judge=judge,
+                n=len(ids),
+                wins=int((y > 0.5).sum()),
+                ties=int((y == 0.5).sum()),
+                losses=int((y < 0.5).sum()),
+                unreadable=len(unreadable[arm]),
+                win_rate=float(y.mean()),
+                lc_win_rate=float(lc.from_totals(lc_stats.sum(axis=0), len(ids))),
+                mean_length=float(np.mean(lengths)),
+                opponent_mean_length=float(np.mean(other)),
+            )
         )
     return table, rows
 

@@ -82,6 +82,7 @@ class Task:
             ``{"opponent": "reference" | "base"}``; the judge runs after every arm.
         split: the split the examples come from (``test``, ``validation``...).
         role: ``target`` (what the fine-tune is for) or ``guardrail`` (must not get worse).
+        primary_metric: the metric key the headline verdict is on (None: the first listed).
         loader: reads other splits and files in the task's format (None: it cannot).
     """
 
@@ -102,6 +103,7 @@ class Task:
     judge: dict[str, Any] | None = None
     split: str = "test"
     role: str = "target"
+    primary_metric: str | None = None
     loader: ExampleLoader | None = field(default=None, compare=False, repr=False)
 
     @property
