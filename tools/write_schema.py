@@ -24,6 +24,7 @@ def schema_text() -> str:
 
 
 def main() -> None:
+    """Write the schema to every target."""
     text = schema_text()
     for target in TARGETS:
         target.write_text(text, encoding="utf-8")

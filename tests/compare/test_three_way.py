@@ -7,8 +7,8 @@ import pytest
 
 from fteval.compare import StatsOptions, advice, arm_pairs
 from fteval.compare.three_way import decided_comparisons as comparison_rows
-from fteval.records.rows import Comparison
 from fteval.metrics import Accuracy
+from fteval.records.rows import Comparison
 from fteval.report.table import build_tables
 from fteval.scoring import ArmStats
 

@@ -63,7 +63,7 @@ def test_a_typo_in_every_letter_provably_breaks_a_keyword_model(tmp_path):
         pytest.approx(-2 / 3),
     )
     assert kw["ratio"] == pytest.approx(1 / 3) and kw["brittle"] is True
-    assert -0.85 < change["ci_low"] and change["ci_high"] < -0.5
+    assert change["ci_low"] > -0.85 and change["ci_high"] < -0.5
     assert change["verdict"] == "regressed" and change["test"] == "mcnemar_exact"
     # the base always answers "login": perturbations cannot move it
     assert (base["clean"], base["perturbed"]) == (pytest.approx(1 / 3),) * 2

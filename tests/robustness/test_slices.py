@@ -9,8 +9,8 @@ import pytest
 from fteval import engine
 from fteval.compare import StatsOptions, comparison_rows
 from fteval.errors import ConfigError
-from fteval.records.rows import comparisons_in, with_decided
 from fteval.metrics import make_metrics
+from fteval.records.rows import comparisons_in, with_decided
 from fteval.robustness.slices import slice_rows, tag_slices
 from fteval.scoring import ArmStats
 from fteval.tasks import load_task
