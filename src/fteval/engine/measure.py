@@ -40,7 +40,7 @@ def is_binary(metric: Metric, *arms: np.ndarray) -> bool:
     ``f1`` is not), and every item of every arm must be a single 0 or 1 (an item's mean
     over perturbed variants, 1/3 say, is not).
     """
-    if not (metric.binary_outcome or getattr(metric, "outcome_may_be_binary", False)):
+    if not (metric.binary_outcome or metric.outcome_may_be_binary):
         return False
     return all(
         a.ndim == 2 and a.shape[1] == 1 and bool(np.all((a == 0.0) | (a == 1.0))) for a in arms

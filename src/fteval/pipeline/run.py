@@ -24,15 +24,6 @@ from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
 from fteval.pipeline.cost import CostMeter, arm_costs
-from fteval.pipeline.extras import (
-    build_variants,
-    check_same_variants,
-    describe_variants,
-    prepare_tasks,
-    read_training_logs,
-    realign_spans,
-    with_guardrails,
-)
 from fteval.pipeline.fit import fit_tasks
 from fteval.pipeline.items import item_records
 from fteval.pipeline.judge import (
@@ -45,6 +36,15 @@ from fteval.pipeline.judge import (
 )
 from fteval.pipeline.manifest import arm_record, run_manifest
 from fteval.pipeline.requests import run_task
+from fteval.pipeline.robustness_setup import (
+    build_variants,
+    check_same_variants,
+    describe_variants,
+    prepare_tasks,
+    read_training_logs,
+    realign_spans,
+    with_guardrails,
+)
 from fteval.pipeline.task_setup import tasks_of
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports

@@ -40,12 +40,14 @@ RowMap = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Column:
-    """One column: its label (the same in every renderer) and how a row fills it."""
+    """One column: its label (the same in every renderer), how a row fills it, and the
+    record field it reads (a dotted path into a nested comparison; empty when computed)."""
 
     label: str
     render: Callable[[RowMap, int], str | Cell]
     align: str = "r"
     terminal: bool = True
+    field: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,18 +94,22 @@ def _scale(row: RowMap) -> float:
 
 def text(name: str, label: str | None = None, *, terminal: bool = True) -> Column:
     """A text field."""
-    return Column(label or name, lambda row, _: str(row.get(name) or ""), "l", terminal)
+    return Column(label or name, lambda row, _: str(row.get(name) or ""), "l", terminal, name)
 
 
 def count(name: str, label: str | None = None, *, terminal: bool = True) -> Column:
     """A count."""
-    return Column(label or name, lambda row, _: fmt_count(row.get(name)), "r", terminal)
+    return Column(label or name, lambda row, _: fmt_count(row.get(name)), "r", terminal, name)
 
 
 def score(name: str, label: str | None = None, *, terminal: bool = True) -> Column:
     """A score in display units, at the table's precision."""
     return Column(
-        label or name, lambda row, d: fmt(row.get(name), _scale(row), decimals=d), "r", terminal
+        label or name,
+        lambda row, d: fmt(row.get(name), _scale(row), decimals=d),
+        "r",
+        terminal,
+        name,
     )
 
 
@@ -116,7 +122,7 @@ def number(
     def render(row: RowMap, _: int) -> str:
         return fmt(row.get(name), scale, decimals=decimals, signed=signed)
 
-    return Column(label or name, render, "r", terminal)
+    return Column(label or name, render, "r", terminal, name)
 
 
 def score_with_ci(name: str, low: str, high: str, label: str, *, terminal: bool = True) -> Column:
@@ -126,7 +132,7 @@ def score_with_ci(name: str, low: str, high: str, label: str, *, terminal: bool 
         value = fmt(row.get(name), _scale(row), decimals=d)
         return f"{value} {fmt_interval(row.get(low), row.get(high), _scale(row), d)}".strip()
 
-    return Column(label, render, "r", terminal)
+    return Column(label, render, "r", terminal, name)
 
 
 def comparison_of(row: RowMap, name: str) -> RowMap | None:
@@ -150,7 +156,7 @@ def delta(name: str, label: str, *, terminal: bool = True) -> Column:
         interval = fmt_interval(found.get("ci_low"), found.get("ci_high"), scale, d, signed=True)
         return Cell(f"{shown} {interval}".strip(), _tone(found) if star else "")
 
-    return Column(label, render, "r", terminal)
+    return Column(label, render, "r", terminal, name)
 
 
 def verdict(name: str, label: str = "verdict", *, terminal: bool = True) -> Column:
@@ -163,7 +169,7 @@ def verdict(name: str, label: str = "verdict", *, terminal: bool = True) -> Colu
         word = str(found.get("verdict") or "")
         return Cell(f"{verdict_symbol(found)} {word}".strip(), _tone(found))
 
-    return Column(label, render, "l", terminal)
+    return Column(label, render, "l", terminal, name)
 
 
 def p_adjusted(name: str, label: str = "p adj", *, terminal: bool = False) -> Column:
@@ -173,7 +179,7 @@ def p_adjusted(name: str, label: str = "p adj", *, terminal: bool = False) -> Co
         found = comparison_of(row, name)
         return fmt_p(found.get("p_adjusted")) if found is not None else ""
 
-    return Column(label, render, "r", terminal)
+    return Column(label, render, "r", terminal, name)
 
 
 def flags(*pairs: tuple[str, str], label: str = "flags", terminal: bool = True) -> Column:
@@ -183,7 +189,7 @@ def flags(*pairs: tuple[str, str], label: str = "flags", terminal: bool = True) 
         words = [word for name, word in pairs if row.get(name)]
         return Cell(", ".join(words), "warn") if words else ""
 
-    return Column(label, render, "l", terminal)
+    return Column(label, render, "l", terminal, pairs[0][0] if len(pairs) == 1 else "")
 
 
 def _tone(row: RowMap) -> str:
@@ -464,7 +470,9 @@ CHECKPOINTS = View(
     columns=(
         text("series"),
         text("metric"),
-        text("values_text", "score by step"),
+        Column(
+            "score by step", lambda row, _: str(row.get("values_text", "")), "l", field="values"
+        ),
         text("best_arm", "best"),
         text("selected_on", "chosen on"),
         delta("last_vs_best", "last − best [CI]"),

@@ -1,5 +1,5 @@
-"""What a run adds around its tasks for issue 11: roles, slice and contamination tags,
-perturbed and validation variants, training logs.
+"""What a run adds around its tasks for the sections behind the clean score: roles, slice
+and contamination tags, perturbed and validation variants, training logs.
 
 Everything runs before any model weights load: tags when the tasks load, variants once
 the backend can tell each arm's tokenizer and context window (``token_budget``, read from
