@@ -96,7 +96,7 @@ def runs(tmp_path_factory):
     support = write_split_task(root / "support", "support", "s")
     other = write_split_task(root / "other", "other", "o")
     return {
-        "run": run(root, "scope-run", [support], correction_scope="run"),
+        "run": run(root, "scope-run", [support], correction_scope="run", ci_method="bca"),
         "alone": run(root, "alone", [support]),
         "together": run(root, "together", [support, other]),
     }
@@ -119,6 +119,14 @@ def test_run_scope_gives_every_comparison_of_every_section_one_family(runs):
     main = [c for section, c in found if section == "comparisons"]
     assert size > len(main)  # the sections' comparisons count in the one family
     assert all(c.p_adjusted >= c.p_value for _, c in found)
+
+
+def test_one_interval_method_reaches_every_section(runs):
+    found = every_comparison(runs["run"])
+    for section, row in found:
+        if row.test == "max_permutation":
+            continue  # re-selects the best per resample: percentile by construction
+        assert "-ci:bca" in row.signature or "BCa fell back" in row.reason, (section, row)
 
 
 def test_the_default_scope_corrects_each_task_and_section_per_arm_pair(runs):

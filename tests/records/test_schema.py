@@ -30,6 +30,13 @@ def test_the_packaged_schema_is_the_published_one():
     assert results_schema() == json.loads(DOCS.read_text(encoding="utf-8"))
 
 
+def test_the_published_schema_is_generated_from_the_typed_rows():
+    # after changing a results row type: python tools/write_schema.py
+    from fteval.results import results_schema_document
+
+    assert json.loads(DOCS.read_text(encoding="utf-8")) == results_schema_document()
+
+
 def test_a_real_results_object_is_valid(results):
     assert results_problems(results) == []
 

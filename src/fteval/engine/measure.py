@@ -161,7 +161,7 @@ def compare_groups(
 
     ``delta = score(first) - score(second)``. The interval resamples each set's items
     (a bootstrap over the pooled items with membership columns, so set sizes vary as
-    they would under resampling); the test permutes set membership (a two-sample
+    they would under resampling; the run's interval method); the test permutes set membership (a two-sample
     permutation test of the difference in scores, ``unpaired_permutation``), keeping
     both sets' sizes.
 
@@ -176,7 +176,7 @@ def compare_groups(
     seed = seed_for(options.seed, "groups", a.digest, b.digest)
     ci = stats.bootstrap_ci(
         gap, stacked, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
-        method="percentile", seed=seed,
+        method=options.ci_method, seed=seed,
     )  # fmt: skip
     p_value = _membership_p(metric, a.stats, b.stats, options.permutations, seed)
     return Comparison(
@@ -186,7 +186,7 @@ def compare_groups(
         ci_high=ci.high, se=ci.se, p_value=p_value, test=UNPAIRED_PERMUTATION,
         n=len(a.stats) + len(b.stats), scale=metric.scale, unit=metric.unit,
         higher_is_better=metric.higher_is_better,
-        signature=f"{metric.signature()}|unpaired-ci:percentile|conf:{options.confidence:g}"
+        signature=f"{metric.signature()}|unpaired-ci:{ci.method}|conf:{options.confidence:g}"
         f"|bs:{options.bootstrap_resamples}|seed:{seed}|test:{UNPAIRED_PERMUTATION}"
         f"|correction:{options.correction}|scope:{options.correction_scope}",
         note=f"two different item sets ({len(a.stats)} and {len(b.stats)} items): unpaired",

@@ -345,7 +345,7 @@ def _summary(
     stacked = GroupGapMetric.stack(item.stats[list(groups[best])], item.stats[list(groups[worst])])
     ci = stats.bootstrap_ci(
         gap_metric, stacked, confidence=options.confidence,
-        n_resamples=options.bootstrap_resamples, method="percentile",
+        n_resamples=options.bootstrap_resamples, method=options.ci_method,
         seed=engine.seed_for(options.seed, "slice-gap", engine.digest_of(stacked)),
     )  # fmt: skip
     sign = 1.0 if metric.higher_is_better else -1.0
