@@ -161,9 +161,9 @@ def compare_groups(
 
     ``delta = score(first) - score(second)``. The interval resamples each set's items
     (a bootstrap over the pooled items with membership columns, so set sizes vary as
-    they would under resampling; the run's interval method); the test permutes set membership (a two-sample
-    permutation test of the difference in scores, ``unpaired_permutation``), keeping
-    both sets' sizes.
+    they would under resampling; the run's interval method); the test permutes set
+    membership (a two-sample permutation test of the difference in scores,
+    ``unpaired_permutation``), keeping both sets' sizes.
 
     Returns:
         An unadjusted ``Comparison`` (``arm`` names the first set's owner, ``reference_arm``
