@@ -17,7 +17,7 @@ from fteval.backends import Backend
 from fteval.backends.base import TokenBudget
 from fteval.config import RunConfig
 from fteval.errors import FtevalError
-from fteval.pipeline.task_setup import options_for
+from fteval.pipeline.task_setup import load_spec
 from fteval.records import ArmSpec, Example, sha256_file
 from fteval.robustness import parse_perturbations, perturbed_tasks, validation_task
 from fteval.robustness.contamination import (
@@ -28,7 +28,7 @@ from fteval.robustness.contamination import (
 )
 from fteval.robustness.slices import LENGTH, tag_slices
 from fteval.robustness.training import read_training_log
-from fteval.tasks import Task, load_tasks
+from fteval.tasks import Task
 
 
 def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
@@ -37,7 +37,7 @@ def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
     out = list(tasks)
     for spec in config.guardrails:
         if spec not in config.tasks and not any(_named(task, spec) for task in out):
-            out += load_tasks(spec, limit=config.limit, options=options_for(config, spec))
+            out += load_spec(config, spec)
     marks = set(config.guardrails)
     return [
         dataclasses.replace(task, role="guardrail")
@@ -116,12 +116,18 @@ def build_variants(
     for task in tasks:
         if task.judge is None:
             out += perturbed_tasks(
-                task, specs, limit=config.limit, count_tokens=counter, context_window=window
+                task,
+                specs,
+                limit=task.selection.limit,
+                count_tokens=counter,
+                context_window=window,
             )
         if config.temperature_scaling:
-            validation = validation_task(task, limit=config.limit)
+            validation = validation_task(task)
             if validation is not None:
-                out.append(validation)
+                # the validation split keeps as many items as the task, chosen the same way
+                fresh = dataclasses.replace(validation, n_available=None)
+                out.append(fresh.selected(task.selection))
     return out
 
 

@@ -58,8 +58,8 @@ class TaskLoader:
 
     def examples_of(self, split: str) -> tuple[list[Example], list[str]]:
         """The items of ``split`` and the label set (choice tasks)."""
-        shots = self._shots(split)
-        return self.formatter.examples(self.source.where(split), self.source.rows(split), shots)
+        rows = self.source.rows(split)  # the evaluated rows first: their errors come first
+        return self.formatter.examples(self.source.where(split), rows, self._shots(split))
 
     def _shots(self, split: str) -> ShotBlock:
         fewshot = self.spec.fewshot

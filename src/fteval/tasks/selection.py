@@ -101,14 +101,14 @@ class PerTask:
         ]
 
 
-def parse_per_task(
-    values: Sequence[str], flag: str, *, minimum: int
-) -> int | dict[str, int] | None:
+def parse_per_task(values: Sequence[str], flag: str) -> int | dict[str, int] | None:
     """``["5"]`` -> 5; ``["5", "mmlu_*=2"]`` -> ``{"*": 5, "mmlu_*": 2}`` (flag values).
 
+    Ranges are checked with the config (``check_per_task``), as for a config file.
+
     Raises:
-        ConfigError: a value that is not ``N`` or ``TASK=N`` with an integer N >= ``minimum``,
-            or a task given twice.
+        ConfigError: a value that is not ``N`` or ``TASK=N`` with a whole number N, or a
+            task given twice.
     """
     table: dict[str, int] = {}
     for value in values:
@@ -118,10 +118,8 @@ def parse_per_task(
             count = int(number.strip())
         except ValueError:
             count = None
-        if count is None or count < minimum or not key:
-            raise ConfigError(
-                f"{flag} expects N or TASK=N with a whole number N >= {minimum}, got {value!r}"
-            )
+        if count is None or not key:
+            raise ConfigError(f"{flag} expects N or TASK=N with a whole number N, got {value!r}")
         if key in table:
             what = "a bare number" if key == EVERY_TASK else f"task {key!r}"
             raise ConfigError(f"{flag}: {what} is given twice")
@@ -154,9 +152,7 @@ def check_per_task(value: Any, what: str, *, minimum: int) -> int | dict[str, in
 
 def _check_count(value: Any, what: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{what} must be a whole number >= {minimum} (or TASK: N per task), got {value!r}"
-        )
+        raise ValueError(f"{what} must be a whole number >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class DataSource:
         self._shared = shared
         self._optional = [s for s in optional if s in self._readers]
         self._rows: dict[str, list[Row]] = {}
+        self.unavailable: dict[str, str] = {}  # optional split -> why it could not be read
 
     def splits(self) -> tuple[str, ...]:
         """The split names the data has (optional ones only once they read)."""
@@ -67,6 +68,7 @@ class DataSource:
                 self.rows(split)
             except FtevalError as error:
                 logger.info("%s: split %r is not available (%s)", self.name, split, error)
+                self.unavailable[split] = str(error)
                 del self._readers[split]
         return tuple(self._readers)
 

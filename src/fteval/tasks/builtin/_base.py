@@ -425,8 +425,10 @@ def shots_for(name: str, options: TaskOptions, default: int, source: DataSource,
     if shots < 0:
         raise ConfigError(f"--num-fewshot must be >= 0, got {shots}")
     if shots and split not in source.splits():
+        why = source.unavailable.get(split)
         raise ConfigError(
             f"task {name!r}: {shots}-shot prompts draw from the {split!r} split, which the data "
-            f"lacks; give a copy that has it (--data {name}=PATH) or --num-fewshot 0"
+            f"lacks{f' ({why})' if why else ''}; give a copy that has it "
+            f"(--data {name}=PATH) or --num-fewshot 0"
         )
     return shots

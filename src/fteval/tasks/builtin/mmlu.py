@@ -53,7 +53,7 @@ from fteval.tasks.task import Task
 
 HUB = HubSource("cais/mmlu", "all", "c30699e8356da336a370243923dbaf21066bb9fe")
 FORMATS = (
-    "the original release folder with dev/ and test/ of <subject>_<split>.csv, or the "
+    "the original release folder with dev/, test/ (and val/) of <subject>_<split>.csv, or the "
     "Hub's Parquet/save_to_disk copy of cais/mmlu 'all'"
 )
 LETTERS = ("A", "B", "C", "D")
