@@ -1,17 +1,19 @@
 """Reaching the Hugging Face Hub: a load that cannot reach it fails within seconds.
 
 Without network, ``huggingface_hub`` retries each request with back-off: half a minute
-before an error. Before a Hub load, ``hub_access`` tries one TCP connection to the Hub's
-host (``HF_ENDPOINT``, or the HTTPS proxy when one is set) for at most
-``PROBE_TIMEOUT_S``; when that fails, the load runs in the libraries' own offline mode
-(``HF_HUB_OFFLINE``): a copy in the local cache still loads, anything else fails at once
-and the caller's message says how to use a local copy instead.
+before an error. Before a Hub load, ``hub_access`` opens one connection to the Hub's host
+(``HF_ENDPOINT``, with a verified TLS handshake for https; or a plain connection to the
+HTTPS proxy when one is set) for at most ``PROBE_TIMEOUT_S``; when that fails, the load
+runs in the libraries' own offline mode (``HF_HUB_OFFLINE``): a copy in the local cache
+still loads, anything else fails at once and the caller's message says how to use a
+local copy instead.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,8 +55,8 @@ class HubAccess:
 def hub_access() -> Iterator[HubAccess]:
     """Run the enclosed Hub load online when the Hub answers, else in offline mode."""
     switched_off = _env_true("HF_HUB_OFFLINE") or _env_true("HF_DATASETS_OFFLINE")
-    host, port = probe_target()
-    unreachable = not switched_off and not reachable(host, port)
+    host, port, tls = probe_target()
+    unreachable = not switched_off and not reachable(host, port, tls=tls)
     access = HubAccess(switched_off, unreachable, f"{host}:{port}")
     if not unreachable:
         yield access
@@ -63,35 +65,46 @@ def hub_access() -> Iterator[HubAccess]:
         yield access
 
 
-def probe_target() -> tuple[str, int]:
-    """The (host, port) a Hub request connects to first: the HTTPS proxy, or the endpoint."""
+def probe_target() -> tuple[str, int, bool]:
+    """(host, port, whether to shake hands in TLS) of the first hop of a Hub request:
+    the proxy when one is set (a plain connection), else the endpoint."""
     for variable in _PROXY_VARIABLES:
         proxy = os.environ.get(variable)
         if proxy:
-            return _host_port(proxy if "://" in proxy else f"http://{proxy}")
+            host, port, _ = _host_port(proxy if "://" in proxy else f"http://{proxy}")
+            return host, port, False
     return _host_port(os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT)
 
 
-def _host_port(url: str) -> tuple[str, int]:
+def _host_port(url: str) -> tuple[str, int, bool]:
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:  # a malformed port: the library will say so when it connects
         port = None
-    return parts.hostname or "huggingface.co", port or (80 if parts.scheme == "http" else 443)
+    tls = parts.scheme != "http"
+    return parts.hostname or "huggingface.co", port or (443 if tls else 80), tls
 
 
 @lru_cache(maxsize=8)
-def reachable(host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``host:port`` opens within ``timeout_s`` seconds
-    (name resolution included: it runs in a thread that is not waited for longer)."""
+def reachable(
+    host: str, port: int, *, tls: bool = True, timeout_s: float = PROBE_TIMEOUT_S
+) -> bool:
+    """Whether ``host:port`` answers within ``timeout_s`` seconds, name resolution
+    included: a TCP connection, then (``tls``) a verified TLS handshake, so a network that
+    accepts every connection but cannot reach the Hub counts as unreachable. The probe
+    runs in a thread that is not waited for longer."""
     outcome: list[bool] = []
 
     def connect() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout_s):
+            with socket.create_connection((host, port), timeout=timeout_s) as sock:
+                if tls:
+                    context = ssl.create_default_context()
+                    with context.wrap_socket(sock, server_hostname=host):
+                        pass
                 outcome.append(True)
-        except OSError:
+        except (OSError, ValueError):  # ssl.SSLError is an OSError
             outcome.append(False)
 
     thread = threading.Thread(target=connect, name="fteval-hub-probe", daemon=True)

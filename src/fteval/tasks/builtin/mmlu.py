@@ -314,7 +314,14 @@ def _entry(name: str, subjects: Sequence[str] | None, summary: str, top: str | N
         load=lambda options: load_mmlu(options, subjects, top=top),
         members=len(subjects) if subjects else len(CATEGORIES),
         data_key="mmlu",
+        covers=_covered(subjects) if top else (),
     )
+
+
+def _covered(subjects: Sequence[str] | None) -> tuple[str, ...]:
+    """The registered names inside a group: its subjects, and for ``mmlu`` the categories."""
+    names = [f"mmlu_{s}" for s in subjects or CATEGORIES]
+    return tuple(names if subjects else [*(f"mmlu_{c}" for c in CATEGORY_NAMES), *names])
 
 
 register(_entry("mmlu", None, "57 subjects; per subject, per category and overall", "mmlu"))
