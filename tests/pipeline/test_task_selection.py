@@ -156,3 +156,39 @@ def test_sst2_items_found_in_its_train_split_are_counted_in_a_run(tmp_path):
     ).to_dict()  # fmt: skip
     (row,) = [r for r in results["contamination"] if r["task"] == "sst2"]
     assert row["source"] == "train split" and row["n"] == 5 and row["exact"] == 1
+
+
+@needs_data
+def test_a_guardrail_glob_loads_and_marks_the_tasks_it_matches(tmp_path):
+    from fteval.pipeline.extras import with_guardrails
+
+    mine = _task(tmp_path / "a", "a", 6)
+    config = build_config(
+        {"base": "b", "tasks": [str(mine)], "guardrails": ["mmlu_high_school_p*"],
+         "data": {"mmlu": str(DATA / "mmlu")}, "limit": 2}
+    )  # fmt: skip
+    roles = {t.name: t.role for t in with_guardrails(tasks_of(config), config)}
+    assert roles == {
+        "a": "target",
+        "mmlu_high_school_physics": "guardrail",
+        "mmlu_high_school_psychology": "guardrail",
+    }
+
+
+@needs_data
+def test_a_validation_split_too_small_for_its_own_shots_skips_calibration_with_a_warning(
+    tmp_path, caplog
+):
+    copy = tmp_path / "mmlu"  # test/ and dev/ but no val/: "dev" is the only other split
+    for split in ("test", "dev"):
+        (copy / split).mkdir(parents=True)
+        name = f"anatomy_{split}.csv"
+        (copy / split / name).write_bytes((DATA / "mmlu" / split / name).read_bytes())
+    results = evaluate(
+        "b", adapters={"lora": "x"}, tasks=["mmlu_anatomy"], backend="fake",
+        out=tmp_path / "run", progress=False, data={"mmlu": str(copy)}, limit=3,
+        bootstrap_resamples=100, permutations=100,
+    ).to_dict()  # fmt: skip
+    assert "no temperature scaling" in caplog.text and "has 5 rows" in caplog.text
+    assert all(r["n_validation"] == 0 for r in results["calibration"])
+    assert {s["n"] for s in results["scores"]} == {3}

@@ -10,7 +10,9 @@ target beyond the window, a malformed training log) never costs a model load.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 from fteval.backends import Backend
@@ -29,6 +31,10 @@ from fteval.robustness.contamination import (
 from fteval.robustness.slices import LENGTH, tag_slices
 from fteval.robustness.training import read_training_log
 from fteval.tasks import Task
+from fteval.tasks.formatter import FewShotPoolError
+from fteval.tasks.selection import is_glob
+
+logger = logging.getLogger(__name__)
 
 
 def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
@@ -48,7 +54,11 @@ def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
 
 
 def _named(task: Task, spec: str) -> bool:
-    return spec in (task.name, task.source) or spec in task.groups
+    """Whether ``spec`` names ``task``: its name, source or a group, or a glob of these."""
+    names = (task.name, task.source, *task.groups)
+    if is_glob(spec):
+        return any(fnmatchcase(name, spec) for name in names)
+    return spec in names
 
 
 def prepare_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
@@ -123,12 +133,22 @@ def build_variants(
                 context_window=window,
             )
         if config.temperature_scaling:
-            validation = validation_task(task)
+            validation = _validation(task)
             if validation is not None:
                 # the validation split keeps as many items as the task, chosen the same way
                 fresh = dataclasses.replace(validation, n_available=None)
                 out.append(fresh.selected(task.selection))
     return out
+
+
+def _validation(task: Task) -> Task | None:
+    """The task's validation variant, or None (also, with a warning, when that split is
+    the few-shot pool itself and too small to give every item its shots)."""
+    try:
+        return validation_task(task)
+    except FewShotPoolError as error:
+        logger.warning("task %r: no temperature scaling: %s", task.name, error)
+        return None
 
 
 def _measure(backend: Backend, arms: Sequence[ArmSpec]) -> tuple[Any, int | None]:

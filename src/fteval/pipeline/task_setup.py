@@ -51,7 +51,8 @@ def run_specs(config: RunConfig) -> list[str]:
 def tasks_of(config: RunConfig) -> list[Task]:
     """Every task of the run (group members expanded), each with the items it keeps."""
     specs = run_specs(config)
-    used = set(specs) | {family_of(spec) for spec in specs}
+    named = [*specs, *expand_task_globs(config.guardrails)]  # guardrails may take --data too
+    used = set(named) | {family_of(spec) for spec in named}
     for flag, table in (("--data", config.data), ("--task-option", config.task_options)):
         unused = sorted(set(table) - used)
         if unused:
@@ -66,13 +67,15 @@ def tasks_of(config: RunConfig) -> list[Task]:
 
 
 def load_spec(config: RunConfig, spec: str) -> list[Task]:
-    """The tasks ``spec`` names, loaded with the run's options, each cut to its limit."""
+    """The tasks ``spec`` (a name, file or glob) names, loaded with the run's options,
+    each cut to its limit."""
     limits = PerTask.of(config.limit, "--limit")
     out = []
-    for task in load_tasks(spec, options=options_for(config, spec)):
-        limit = limits.value(candidate_names(task.name, task.groups, spec))
-        selection = Selection(limit, config.limit_sampling, config.limit_seed)
-        out.append(task.selected(selection))
+    for name in expand_task_globs([spec]):
+        for task in load_tasks(name, options=options_for(config, name)):
+            limit = limits.value(candidate_names(task.name, task.groups, name))
+            selection = Selection(limit, config.limit_sampling, config.limit_seed)
+            out.append(task.selected(selection))
     return out
 
 

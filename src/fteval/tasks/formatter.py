@@ -290,6 +290,10 @@ def _as_index(value: Any) -> int | None:
     return None
 
 
+class FewShotPoolError(ConfigError):
+    """More shots asked than the few-shot pool can give."""
+
+
 class ShotBlock:
     """The few-shot prefix of each example of one split, asked in example order.
 
@@ -325,7 +329,7 @@ class ShotBlock:
                 self.by_id.setdefault(formatter.row_id(row), []).append(i)
         available = len(pool) - (1 if same_rows else 0)
         if self.fewshot.n > available:
-            raise ConfigError(
+            raise FewShotPoolError(
                 f"task {spec.name!r}: {self.fewshot.n} few-shot examples asked "
                 f"(--num-fewshot or fewshot.n), but the few-shot pool, split "
                 f"{self.fewshot.split!r} ({pool_source}), has {len(pool)} rows"
