@@ -188,7 +188,8 @@ def describe_loaded(out: TextIO, tasks: Sequence[Any]) -> None:
     first = tasks[0]
     out.write(f"  tasks: {len(tasks)} ({first.name}{', ...' if len(tasks) > 1 else ''})\n")
     out.write(f"  type: {first.kind}; metrics: {', '.join(map(_metric_name, first.metrics))}\n")
-    splits = first.loader.splits() if first.loader is not None else (first.split,)
+    source = getattr(first.loader, "source", None)  # no Hub download just to list them
+    splits = source.declared() if source is not None else (first.split,)
     out.write(f"  shots: {first.num_fewshot}; split: {first.split}; data splits: ")
     out.write(", ".join(splits) + "\n")
 

@@ -72,6 +72,10 @@ class DataSource:
                 del self._readers[split]
         return tuple(self._readers)
 
+    def declared(self) -> tuple[str, ...]:
+        """The split names the data may have, optional ones unread (no download)."""
+        return tuple(self._readers)
+
     def has(self, split: str) -> bool:
         """Whether ``split`` can be read (a shared file answers for every name)."""
         return split in self._readers or self._shared is not None
