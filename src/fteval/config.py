@@ -179,17 +179,6 @@ class RunConfig(BaseModel):
         minimum = 1 if info.field_name == "limit" else 0
         return check_per_task(value, str(info.field_name), minimum=minimum)
 
-    @field_validator("lmeval_include")
-    @classmethod
-    def _include_folders(cls, folders: list[str]) -> list[str]:
-        from fteval.tasks.lmeval import check_include_folders
-
-        try:
-            check_include_folders(folders)
-        except ConfigError as error:
-            raise ValueError(str(error)) from None
-        return folders
-
     @field_validator("perturbations")
     @classmethod
     def _perturbations(cls, values: list[str]) -> list[str]:

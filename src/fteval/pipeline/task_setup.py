@@ -18,6 +18,7 @@ from fteval.config import RunConfig
 from fteval.errors import ConfigError
 from fteval.tasks import Task, TaskOptions, load_tasks
 from fteval.tasks.builtin import catalogue
+from fteval.tasks.lmeval import check_include_folders
 from fteval.tasks.registry import expand_task_globs
 from fteval.tasks.selection import PerTask, Selection, candidate_names
 
@@ -50,6 +51,7 @@ def run_specs(config: RunConfig) -> list[str]:
 
 def tasks_of(config: RunConfig) -> list[Task]:
     """Every task of the run (group members expanded), each with the items it keeps."""
+    check_include_folders(config.lmeval_include)  # whether or not an lmeval: task uses them
     specs = run_specs(config)
     named = [*specs, *expand_task_globs(config.guardrails)]  # guardrails may take --data too
     used = set(named) | {family_of(spec) for spec in named}
