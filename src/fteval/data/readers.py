@@ -241,4 +241,5 @@ def _load_from_hub(
             why = access.why_offline()
             if why is None:
                 raise
-            raise OSError(f"{error} ({why}; a local copy: a save_to_disk folder)") from error
+            hint = "hf_dataset.path may name a local save_to_disk folder"
+            raise OSError(f"{error} ({why}; {hint})") from error
