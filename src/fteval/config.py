@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -48,7 +49,14 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=16, ge=1, le=4096)
     dtype: DType = "auto"
     device: str = "auto"
-    limit: int | None = Field(default=None, ge=1, description="first N examples per task")
+    limit: int | dict[str, int] | None = Field(
+        default=None,
+        description="N examples of every task, or per task: {TASK or glob: N} (docs/tasks.md)",
+    )
+    limit_sampling: Literal["first", "random"] = Field(
+        default="first", description="which N a limit keeps: the first, or N drawn at random"
+    )
+    limit_seed: int = Field(default=0, description="seed of random limit sampling")
     seed: int = Field(default=DEFAULT_SEED, description="decoding and statistics base seed")
     max_length: int | None = Field(default=None, ge=8, description="context window override")
     allow_base_mismatch: bool = False
@@ -119,7 +127,9 @@ class RunConfig(BaseModel):
     data: dict[str, str] = Field(
         default_factory=dict, description="built-in task name -> local copy of its data"
     )
-    num_fewshot: int | None = Field(default=None, ge=0, description="shots for every task")
+    num_fewshot: int | dict[str, int] | None = Field(
+        default=None, description="shots of every task, or per task: {TASK or glob: N}"
+    )
     task_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="task name -> its settings (e.g. humaneval n_samples)"
     )
@@ -161,6 +171,14 @@ class RunConfig(BaseModel):
     contamination_threshold: float = Field(
         default=0.7, gt=0.0, le=1.0, description="n-gram overlap share of a near match"
     )
+
+    @field_validator("limit", "num_fewshot", mode="before")
+    @classmethod
+    def _per_task(cls, value: Any, info: ValidationInfo) -> Any:
+        from fteval.tasks.selection import check_per_task
+
+        minimum = 1 if info.field_name == "limit" else 0
+        return check_per_task(value, str(info.field_name), minimum=minimum)
 
     @field_validator("perturbations")
     @classmethod
