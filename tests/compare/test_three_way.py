@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fteval.compare import StatsOptions, advice, arm_pairs, comparison_rows
+from fteval.compare import StatsOptions, advice, arm_pairs
+from fteval.compare.three_way import decided_comparisons as comparison_rows
 from fteval.metrics import Accuracy
+from fteval.records.rows import Comparison
 from fteval.report.table import build_tables
 from fteval.scoring import ArmStats
 
@@ -53,12 +55,12 @@ def test_rows_carry_the_record_contract_and_adjusted_p_values_are_no_smaller():
 
 def test_advice_only_when_an_adapter_trails_full_by_more_than_5_points():
     def row(delta, kind="full", higher=True):
-        return {"task": "t", "metric": "acc", "arm": "lora", "reference_arm": "full",
-                "reference_kind": kind, "delta": delta, "scale": 100.0, "unit": "proportion",
-                "higher_is_better": higher, "n": 100, "verdict": "regressed",
-                "significant": True}  # fmt: skip
+        return Comparison(task="t", metric="acc", arm="lora", reference_arm="full",
+                          reference_kind=kind, delta=delta, scale=100.0, unit="proportion",
+                          higher_is_better=higher, n=100, verdict="regressed",
+                          significant=True)  # fmt: skip
 
-    assert advice([row(-0.051)])[0]["gap_points"] == pytest.approx(-5.1)
+    assert advice([row(-0.051)])[0].gap_points == pytest.approx(-5.1)
     assert advice([row(-0.049)]) == []
     assert advice([row(-0.2, kind="base")]) == []
     assert advice([row(0.2, higher=False)])  # lower-is-better metric: +0.2 is worse

@@ -75,8 +75,8 @@ def test_an_interrupted_group_resumes_to_the_lines_of_an_uninterrupted_run(tmp_p
     # killed after the base's second chunk was written, before the adapters' were
     done = {("intents", "base"): set(ids[:16]), ("intents", "lora"): set(ids[:8]),
             ("intents", "lora2"): set(ids[:8])}  # fmt: skip
-    task = dataclasses.make_dataclass("T", ["name", "examples"])(
-        "intents", tuple(dataclasses.make_dataclass("E", ["example_id"])(i) for i in ids)
+    task = dataclasses.make_dataclass("T", ["name", "examples", "loader"])(
+        "intents", tuple(dataclasses.make_dataclass("E", ["example_id"])(i) for i in ids), None
     )
     plan = remaining_group_chunks(task, ["base", "lora", "lora2"], done, 8)
     assert [(arms, [ex.example_id for ex in chunk.examples]) for arms, chunk in plan] == [

@@ -1,4 +1,4 @@
-"""What the tables say agrees with the verdicts (issue 9, points 3, 8 and 9: display)."""
+"""What the tables say agrees with the verdicts: display units, stars and words."""
 
 from __future__ import annotations
 

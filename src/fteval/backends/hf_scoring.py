@@ -17,7 +17,7 @@ tokens dropped is reported per request. A continuation longer than the context w
 an error: it cannot be scored faithfully.
 
 ``score_batch`` is the plain path: one forward pass per row, logits at every position. It
-is the reference the fast paths (``hf_fast``) are tested against, and the fallback when a
+is the reference the fast strategies (``hf_scorer``) are tested against, and the fallback when a
 model fails their self-check.
 """
 

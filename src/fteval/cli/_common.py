@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fteval.engine import CORRECTION_SCOPES
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 REQUIRE_HELP = (
@@ -31,9 +33,10 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--correction", choices=["holm", "bh"])
     parser.add_argument(
         "--correction-scope",
-        choices=["arm-pair", "run"],
-        help="comparisons corrected together: each arm pair's tasks x metrics (default), "
-        "or every comparison of the run",
+        choices=list(CORRECTION_SCOPES),
+        help="comparisons corrected together: 'task' (default): each task's metrics per arm "
+        "pair, so adding tasks never changes another task's verdicts; 'arm-pair': each arm "
+        "pair's tasks x metrics; 'run': every comparison of the run, every section",
     )
     parser.add_argument(
         "--alpha", type=float, help="significance level (default 0.05; sets --confidence)"

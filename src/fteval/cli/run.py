@@ -39,7 +39,6 @@ def add_parser(sub: Any) -> None:
         metavar="NAME=PATH",
         help="a local copy of a built-in task's data (repeatable; formats: fteval tasks NAME)",
     )
-    run.add_argument("--num-fewshot", type=int, help="shots for every task (overrides defaults)")
     run.add_argument(
         "--task-option",
         action="append",
@@ -63,7 +62,6 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    run.add_argument("--limit", type=int, help="first N examples of each task")
     run.add_argument("--seed", type=int)
     run.add_argument("--max-length", type=int, help="context window override, in tokens")
     run.add_argument("--allow-base-mismatch", action="store_true", default=None)
@@ -90,6 +88,7 @@ def add_parser(sub: Any) -> None:
     )
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
     run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
+    add_selection_flags(run)
     _add_scale_flags(run)
     add_stats_flags(run)
     run.add_argument(
@@ -116,6 +115,45 @@ def add_parser(sub: Any) -> None:
     add_output_flags(run)
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=run_command)
+
+
+def add_selection_flags(run: Any) -> None:
+    """Which items and shots each task gets, per task or for all (docs/tasks.md)."""
+    run.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="[TASK=]N",
+        help="at most N examples of every task, or of TASK (a name, group or glob such as "
+        "'mmlu_*'; repeatable)",
+    )
+    run.add_argument(
+        "--limit-sampling",
+        choices=["first", "random"],
+        help="which N examples a limit keeps: the first (default) or N drawn at random",
+    )
+    run.add_argument("--limit-seed", type=int, help="seed of --limit-sampling random (default 0)")
+    run.add_argument(
+        "--num-fewshot",
+        action="append",
+        default=[],
+        metavar="[TASK=]N",
+        help="shots of every task, or of TASK (a name, group or glob; repeatable)",
+    )
+
+
+def _selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from fteval.tasks.selection import parse_per_task
+
+    values: dict[str, Any] = {}
+    for key, flag in (("limit", "--limit"), ("num_fewshot", "--num-fewshot")):
+        parsed = parse_per_task(getattr(args, key), flag)
+        if parsed is not None:
+            values[key] = parsed
+    for key in ("limit_sampling", "limit_seed"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    return values
 
 
 def add_robustness_flags(run: Any) -> None:
@@ -195,6 +233,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.lmeval_include:
         values["lmeval_include"] = args.lmeval_include
     values.update(_robustness_overrides(args))
+    values.update(_selection_overrides(args))
     for key in (
         "full",
         "out",
@@ -202,7 +241,6 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size",
         "dtype",
         "device",
-        "limit",
         "seed",
         "max_length",
         "allow_base_mismatch",
@@ -222,7 +260,6 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_retries",
         "ray",
         "ray_workers",
-        "num_fewshot",
         "judge",
         "bootstrap_resamples",
         "permutations",

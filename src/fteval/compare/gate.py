@@ -141,7 +141,7 @@ def _explain(why: Mapping[str, Sequence[str]]) -> str:
 
 def _regression(row: Mapping[str, Any]) -> str | None:
     """Why a row fails ``--fail-on regression`` (None: it passes)."""
-    if "non_inferiority" in row:
+    if row.get("non_inferiority") is not None:
         return None if row["non_inferiority"] else _non_inferiority_not_shown(row)
     if row["verdict"] == "regressed":
         return f"regressed (Δ {_points(row, row['delta'])}, {_p(row)})"
@@ -158,7 +158,7 @@ def _unmet(row: Mapping[str, Any], requirement: Requirement) -> str | None:
             if row["verdict"] != "regressed"
             else f"regressed (Δ {_points(row, row['delta'])}, {_p(row)})"
         )
-    if "non_inferiority" not in row:
+    if row.get("non_inferiority") is None:
         raise ConfigError(
             f"--require {requirement.text}: no non-inferiority margin was set for "
             f"{row['task']}/{row['metric']}; set one with --non-inferiority "

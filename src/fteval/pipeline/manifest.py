@@ -88,10 +88,21 @@ def run_manifest(config: RunConfig, tasks: Sequence[Task], options: StatsOptions
         "run",
         config=config.model_dump(),
         arms=[arm.record() for arm in config.arms()],
-        tasks=[{**TaskInfo.of(t).to_json(), "data_sha256": t.data_sha256} for t in tasks],
+        tasks=[task_record(t) for t in tasks],
         seeds={"run": config.seed, "statistics": options.seed},
         options=options,
     )
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """A task's manifest record: what scoring needs, its data's hashes, and the shots and
+    limit as used (``num_fewshot``, ``limit``, ``n_available``; ``limit_sampling`` and
+    ``limit_seed`` when a limit was set)."""
+    return {
+        **TaskInfo.of(task).to_json(),
+        "data_sha256": task.data_sha256,
+        **task.selection_record(),
+    }
 
 
 def environment() -> dict[str, Any]:

@@ -24,15 +24,6 @@ from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
 from fteval.pipeline.cost import CostMeter, arm_costs
-from fteval.pipeline.extras import (
-    build_variants,
-    check_same_variants,
-    describe_variants,
-    prepare_tasks,
-    read_training_logs,
-    realign_spans,
-    with_guardrails,
-)
 from fteval.pipeline.fit import fit_tasks
 from fteval.pipeline.items import item_records
 from fteval.pipeline.judge import (
@@ -45,7 +36,16 @@ from fteval.pipeline.judge import (
 )
 from fteval.pipeline.manifest import arm_record, run_manifest
 from fteval.pipeline.requests import run_task_arms
-from fteval.pipeline.task_setup import tasks_of
+from fteval.pipeline.robustness_setup import (
+    build_variants,
+    check_same_variants,
+    describe_variants,
+    prepare_tasks,
+    read_training_logs,
+    realign_spans,
+    with_guardrails,
+)
+from fteval.pipeline.task_setup import check_per_task_keys, run_specs, tasks_of
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
@@ -70,6 +70,7 @@ def load_tasks(config: RunConfig) -> list[Task]:
             )
         seen[task.name] = task.source
     check_margin_keys(config, tasks)
+    check_per_task_keys(config, tasks, [*run_specs(config), *config.guardrails])
     return prepare_tasks(tasks, config)
 
 
@@ -362,12 +363,13 @@ def remaining_chunks(
     """The task's examples not yet answered by ``arm``, in chunks of ``size`` (in order).
 
     One process and Ray workers answer exactly these chunks, one backend call each, so
-    both make the same batches and write the same samples.
+    both make the same batches and write the same samples. A chunk carries no loader: it
+    is sent to Ray workers, and a loader may hold every split's rows.
     """
     finished = done.get((task.name, arm), set())
     remaining = [ex for ex in task.examples if ex.example_id not in finished]
     return [
-        dataclasses.replace(task, examples=tuple(remaining[start : start + size]))
+        dataclasses.replace(task, examples=tuple(remaining[start : start + size]), loader=None)
         for start in range(0, len(remaining), size)
     ]
 
@@ -406,7 +408,7 @@ def remaining_group_chunks(
                 needs.setdefault(missing, []).append(arm)
         for missing, members in needs.items():
             chosen = tuple(ex for ex in examples if ex.example_id in set(missing))
-            out.append((tuple(members), dataclasses.replace(task, examples=chosen)))
+            out.append((tuple(members), dataclasses.replace(task, examples=chosen, loader=None)))
     return out
 
 

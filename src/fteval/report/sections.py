@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fteval.report import extras, svg
+from fteval.report import evidence, svg
 from fteval.report.document import Cell, Chart, Note, Section, Table
 from fteval.report.numbers import (
     arm_kinds,
@@ -93,7 +93,7 @@ def build_document(results: Results, manifest: Mapping[str, Any] | None = None) 
     ctx = Context(results, manifest)
     sections = [summary_section(ctx)]
     sections += [task_section(ctx, task) for task in ctx.tasks() if _has_rows(ctx, task)]
-    sections += extras.sections(ctx)
+    sections += evidence.sections(ctx)
     for builder in (cost_section, health_section, facts_section):
         section = builder(ctx)
         if section is not None:

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from fteval.report.hidden_text import Grid, section_blocks
+from fteval.report.document import Cell, Table
 from fteval.report.numbers import (
     correction_note,
     fmt,
@@ -28,6 +28,7 @@ from fteval.report.numbers import (
 )
 from fteval.report.sections import LENGTH_ALERT_SHARE
 from fteval.report.table import TaskTable, build_tables, verdict_lines
+from fteval.report.views import VIEWS, primary_metrics, tables
 
 DEFAULT_WIDTH = 80
 GAP = "  "
@@ -187,16 +188,49 @@ def _paint_words(line: str, color: bool) -> str:
 
 
 def _hidden_sections(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
-    """Robustness, slices, calibration, training and contamination, fitted to ``width``."""
-    lines: list[str] = []
-    for block in section_blocks(results):
-        if isinstance(block, Grid):
-            lines += fit_table(TaskTable("", 0, block.header, block.rows), width, color)
-            continue
-        if block.startswith("\n"):
-            lines.append("")
-        lines += _wrap(block.lstrip("\n"), width)
+    """Guardrails, then every results section through its view (``report.views``): the
+    captions, columns and notes of report.html, narrowed to fit ``width``."""
+    lines = _guardrail_lines(results, width)
+    primary = primary_metrics(results)
+    for view in VIEWS:
+        for table, notes in tables(view, results, narrow=True, primary=primary):
+            lines += ["", *_wrap(table.caption, width)]
+            lines += fit_table(_task_table(table), width, color)
+            for note in notes:
+                lines += _wrap(note.text, width, indent="  ", hanging="    ")
     return lines
+
+
+def _task_table(table: Table) -> TaskTable:
+    """A document table as the terminal's table (cell texts and tones)."""
+    rows = tuple(tuple(str(cell) for cell in row) for row in table.rows)
+    tones = tuple(
+        tuple(cell.tone if isinstance(cell, Cell) else "" for cell in row) for row in table.rows
+    )
+    return TaskTable("", 0, table.header, rows, tones)
+
+
+def _guardrail_lines(results: Mapping[str, Any], width: int) -> list[str]:
+    """Guardrail tasks apart from target tasks: each arm's non-inferiority vs base."""
+    guards = {t["name"] for t in results.get("tasks", []) if t.get("role") == "guardrail"}
+    lines = []
+    for row in results.get("comparisons", []):
+        if row["task"] not in guards or row.get("reference_kind", "base") != "base":
+            continue
+        shown = {True: "non-inferior", False: "NON-INFERIORITY NOT SHOWN"}.get(
+            row.get("non_inferiority"), "insufficient data"
+        )
+        scale = row.get("scale", 1.0)
+        interval = (
+            f"[{fmt(row.get('ci_low'), scale, signed=True)}, "
+            f"{fmt(row.get('ci_high'), scale, signed=True)}]"
+        )
+        text = (
+            f"{row['task']} {row['metric']}: {row['arm']} vs {row['reference_arm']} "
+            f"{fmt(row['delta'], scale, signed=True)} {interval}: {shown}"
+        )
+        lines += _wrap(text, width, indent="  ", hanging="    ")
+    return ["", "guardrails (must not get worse than base):", *lines] if lines else []
 
 
 def _notes(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
