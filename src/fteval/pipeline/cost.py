@@ -25,6 +25,7 @@ Recorded by the run in ``manifest.arms[].cost`` so that reports need no model:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -221,9 +222,14 @@ class CostMeter:
 
     def stop_group(self, names: Sequence[str]) -> None:
         """End measuring arms answered together: each gets the group's wall time and
-        peak, and the names of the others."""
-        for name in names:
-            self.stop(name, [other for other in names if other != name])
+        peak (read once), and the names of the others."""
+        self.stop(names[0], names[1:])
+        first = self.measured.get(names[0])
+        for name in names[1:]:
+            self._open.pop(name, None)
+            if first is not None:
+                others = tuple(other for other in names if other != name)
+                self.measured[name] = dataclasses.replace(first, shared_with=others)
 
 
 # ---- the cost record ----
