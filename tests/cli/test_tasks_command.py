@@ -110,4 +110,6 @@ def test_an_unreachable_hub_fails_within_seconds_with_the_data_hint(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "no connection to 127.0.0.1:9" in done.stderr
     assert "--data sst2=PATH" in done.stderr
-    assert elapsed < 8  # seconds, interpreter start included (about 1.5 s idle)
+    # seconds, interpreter start included: about 1.5 s idle; under 20 even on a busy
+    # machine, where the retries it replaces take 25-50 s
+    assert elapsed < 20

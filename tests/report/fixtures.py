@@ -415,6 +415,22 @@ def full_results() -> dict[str, Any]:
                 ],
             }
         ],
+        "truncation": [
+            {
+                "task": "mmlu_stem",
+                "n": 200,
+                "cut": 180,
+                "share_cut": 0.9,
+                "median_tokens_cut": 738.0,
+                "max_tokens_cut": 10250,
+                "question_cut": 150,
+                "share_question_cut": 0.75,
+                "max_length": 256,
+                "fitted": 0,
+                "fitted_field": None,
+                "verdicts_withheld": True,
+            }
+        ],
         "judge": [
             {
                 "task": "summaries",

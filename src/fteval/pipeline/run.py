@@ -46,6 +46,7 @@ from fteval.pipeline.robustness_setup import (
     with_guardrails,
 )
 from fteval.pipeline.task_setup import check_per_task_keys, run_specs, tasks_of
+from fteval.pipeline.truncation import tag_context_cuts
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
@@ -152,8 +153,9 @@ def execute(
     backend = backend or build_backend(config, progress=progress)
     backend.require([task.request_kind for task in tasks])
     backend.check_inputs()
-    tasks = realign_spans(fit_tasks(tasks, backend, arms))
+    tasks = tag_context_cuts(realign_spans(fit_tasks(tasks, backend, arms)), backend, arms)
     variants = fit_tasks(build_variants(tasks, config, backend, arms), backend, arms)
+    variants = tag_context_cuts(variants, backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
     options = stats_options or StatsOptions.from_settings(config)
     with run_dir.lock():

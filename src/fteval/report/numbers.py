@@ -11,8 +11,9 @@ One set of rules for the terminal, report.md and report.html, so that they agree
   four decimals), and its scores, deltas and interval ends all use them.
 * **Significance.** A delta is starred exactly when its verdict is improved or regressed:
   the comparison row's boolean ``significant`` when present, else the verdict itself.
-* **Words.** A comparison against the full fine-tune says the adapter "leads" or "trails"
-  it, never "improved" or "regressed": the full fine-tune is a yardstick, not a baseline.
+* **Words.** A comparison against any arm but the base (the full fine-tune, another
+  adapter) says the arm "leads" or "trails" it, never "improved" or "regressed": those
+  arms are yardsticks, not baselines.
 """
 
 from __future__ import annotations
@@ -184,9 +185,10 @@ def reference_kind(row: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
 
 
 def verdict_word(row: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
-    """The verdict as a person should read it: "leads"/"trails" against the full fine-tune."""
+    """The verdict as a person should read it: "improved"/"regressed" against the base,
+    "leads"/"trails" against any other arm (the full fine-tune, another adapter)."""
     verdict = str(row.get("verdict") or "")
-    if reference_kind(row, kinds) == "full":
+    if reference_kind(row, kinds) not in ("base", ""):
         if verdict == IMPROVED:
             return "leads"
         if verdict == REGRESSED:

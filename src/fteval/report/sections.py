@@ -1,6 +1,7 @@
 """Build the report's sections from results.json and manifest.json (no model, no samples).
 
-Order: the verdicts first (with the CI gate's outcome), then each task (scores with
+Order: the headline (``report.headline``: the one-screen answer), then the verdicts
+(with the CI gate's outcome), then each task (scores with
 intervals, differences with intervals, confusion matrices), then whatever else the run
 holds (task groups, calibration, robustness, slices, training, contamination, judged
 win rates), what each arm cost, generation health and the response cache, and the run's
@@ -15,6 +16,7 @@ from typing import Any
 
 from fteval.report import evidence, svg
 from fteval.report.document import Cell, Chart, Note, Section, Table
+from fteval.report.headline import cut_sentence, headline_section
 from fteval.report.numbers import (
     arm_kinds,
     correction_note,
@@ -91,7 +93,7 @@ class Context:
 def build_document(results: Results, manifest: Mapping[str, Any] | None = None) -> list[Section]:
     """Every section of the report, in reading order (see the module docstring)."""
     ctx = Context(results, manifest)
-    sections = [summary_section(ctx)]
+    sections = [headline_section(results), summary_section(ctx)]
     sections += [task_section(ctx, task) for task in ctx.tasks() if _has_rows(ctx, task)]
     sections += evidence.sections(ctx)
     for builder in (cost_section, health_section, facts_section):
@@ -175,13 +177,17 @@ def summary_section(ctx: Context) -> Section:
     groups = (
         (
             "vs base",
-            lambda r: reference_kind(r, ctx.kinds) != "full" and r["task"] not in guardrails,
+            lambda r: reference_kind(r, ctx.kinds) == "base" and r["task"] not in guardrails,
         ),
         (
             "guardrails (must not get worse)",
-            lambda r: reference_kind(r, ctx.kinds) != "full" and r["task"] in guardrails,
+            lambda r: reference_kind(r, ctx.kinds) == "base" and r["task"] in guardrails,
         ),
         ("adapters vs the full fine-tune", lambda r: reference_kind(r, ctx.kinds) == "full"),
+        (
+            "between fine-tuned arms",
+            lambda r: reference_kind(r, ctx.kinds) not in ("base", "full"),
+        ),
     )
     for caption, keep in groups:
         rows = [r for r in comparisons if keep(r)]
@@ -262,6 +268,14 @@ def task_section(ctx: Context, task: str) -> Section:
     if info.get("source"):
         facts.append(f"source: {info['source']}")
     blocks: list[Any] = [Note("; ".join(facts))]
+    cut = next(
+        (r for r in ctx.results.get("truncation") or [] if r["task"] == task and r.get("cut")),
+        None,
+    )
+    if cut is not None:
+        blocks.append(
+            Note(cut_sentence(cut), "alert" if cut.get("verdicts_withheld") else "warning")
+        )
     blocks.append(scores_table(ctx, task, metrics))
     blocks += [scores_chart(ctx, task, metric) for metric in metrics]
     comparisons = [c for c in ctx.results.get("comparisons", []) if c["task"] == task]

@@ -598,7 +598,49 @@ JUDGE = View(
     ),
 )
 
+
+def _truncation_caption(rows: Sequence[RowMap]) -> str:
+    return (
+        "prompts longer than the context window, cut from the left before the model read "
+        "them (tokens of the arms' tokenizer); a task where most items lost their question "
+        "gets no verdict"
+    )
+
+
+def _withheld_note(row: RowMap) -> Note | None:
+    if not row.get("verdicts_withheld"):
+        return None
+    return Note(
+        f"{row['task']}: {row.get('question_cut')} of {row.get('n')} prompts lost part of "
+        f"their question to the {row.get('max_length')}-token context window: its "
+        "comparisons say 'insufficient data' instead of a verdict.",
+        "alert",
+    )
+
+
+TRUNCATION = View(
+    key="truncation",
+    title="Prompts cut by the context window",
+    caption=_truncation_caption,
+    group_by=(),
+    notes=_withheld_note,
+    primary_only=False,
+    columns=(
+        text("task"),
+        count("n"),
+        count("cut"),
+        number("share_cut", "cut (%)", scale=100, decimals=0),
+        number("median_tokens_cut", "median tokens cut", decimals=0),
+        count("question_cut", "question lost"),
+        number("share_question_cut", "question lost (%)", scale=100, decimals=0),
+        count("max_length", "window"),
+        count("fitted", "field shortened", terminal=False),
+        flags(("verdicts_withheld", "NO VERDICT")),
+    ),
+)
+
 VIEWS: tuple[View, ...] = (
+    TRUNCATION,
     CALIBRATION,
     ROBUSTNESS,
     SLICES,
