@@ -55,34 +55,32 @@ def test_only_a_significant_gap_above_five_points_is_advised():
     assert note.significant is True and "significant after" in note.message
 
 
+def named(task: str, correct: dict[str, int], n: int = 100) -> dict:
+    """``outcome_table`` under another task name."""
+    return {
+        (task, arm, metric): ArmStats(task, arm, item.metric, item.example_ids, item.stats)
+        for (_, arm, metric), item in outcome_table(correct, n).items()
+    }
+
+
 def test_advice_only_on_target_tasks_primary_metric_and_never_against_a_lead():
     from fteval.scoring import TaskInfo
 
-    table = {
-        **outcome_table({"base": 50, "lora": 63, "full": 75}, 100),
-        **{(t, a, m): v for (_, a, m), v in outcome_table(
-            {"base": 50, "lora": 63, "full": 75}, 100).items() for t in ("guard", "mmlu_law")},
-    }  # fmt: skip
-    for (task, arm, metric), item in list(table.items()):
-        table[(task, arm, metric)] = type(item)(task, arm, item.metric, item.example_ids, item.stats)
+    trails = {"base": 50, "lora": 63, "full": 75}  # lora significantly behind full
+    table = {**named("t", trails), **named("guard", trails), **named("mmlu_law", trails)}
     tasks = [
         TaskInfo("t", "multiple_choice", ("acc",), (), 100),
         TaskInfo("guard", "multiple_choice", ("acc",), (), 100, role="guardrail"),
         TaskInfo("mmlu_law", "multiple_choice", ("acc",), (), 100, groups=("mmlu",)),
     ]
     rows = comparison_rows(table, ARMS, OPTIONS)
-    assert {r.task for r in rows if r.significant and r.reference_arm == "full"} == {
-        "t", "guard", "mmlu_law",
-    }  # fmt: skip
+    behind = {r.task for r in rows if r.significant and r.reference_arm == "full"}
+    assert behind == {"t", "guard", "mmlu_law"}
     (note,) = advice(rows, tasks)  # the guardrail and the benchmark subject get none
     assert note.task == "t"
-    leads = {**table, **{(k[0], k[1], k[2]): v for k, v in outcome_table(
-        {"base": 50, "lora": 90, "full": 75}, 100).items()}}  # lora leads full on t
-    leads.update({("own", a, m): type(v)("own", a, v.metric, v.example_ids, v.stats)
-                  for (_, a, m), v in outcome_table(
-                      {"base": 50, "lora": 63, "full": 75}, 100).items()})  # fmt: skip
-    tasks.append(TaskInfo("own", "multiple_choice", ("acc",), (), 100))
-    assert advice(comparison_rows(leads, ARMS, OPTIONS), tasks) == []
+    own = TaskInfo("own", "multiple_choice", ("acc",), (), 100)
+    leads = {**table, **named("own", {"base": 50, "lora": 95, "full": 75})}
+    assert advice(comparison_rows(leads, ARMS, OPTIONS), [*tasks, own]) == []
 
 
 def test_no_advice_on_fewer_items_than_a_verdict_needs():

@@ -158,7 +158,7 @@ def test_cli_compare_writes_a_run_directory_and_prints_the_table(tmp_path, task_
             "--details",
             "--bootstrap",
             "200",
-        ]  # fmt: skip
+        ]
     )
     captured = capsys.readouterr()
     assert code == 0
