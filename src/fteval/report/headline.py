@@ -54,6 +54,7 @@ TONES = {
     "NO VERDICT": "warn",
 }
 LIST_ITEMS = 3  # flags, truncations and advice shown before "+N more"
+TASK = "\x00task\x00"  # where a flag's phrase names its task (or its task group)
 
 
 @dataclass(frozen=True)
@@ -376,39 +377,61 @@ def _pair(
 
 
 def _flags(results: Mapping[str, Any]) -> HeadlineNote | None:
-    """Every raised flag, one short phrase each."""
-    found: list[str] = []
+    """Every raised flag, one short phrase each; a group's members counted as one phrase
+    ("lora overconfident on 33 of 57 mmlu tasks")."""
+    raised: list[tuple[str, str]] = []  # (phrase with TASK where the task goes, task)
     for row in results.get("robustness") or []:
         gap = row.get("vs_base") or {}
         if gap.get("verdict") == "regressed":
-            found.append(f"{row['arm']} more brittle than base under {row['perturbation']} "
-                         f"on {row['task']} {row['metric']}")  # fmt: skip
-        elif row.get("brittle") and row.get("arm") and gap:
-            found.append(f"{row['arm']} brittle under {row['perturbation']} on {row['task']}")
+            raised.append((f"{row['arm']} more brittle than base under {row['perturbation']} "
+                           "on " + TASK, row["task"]))  # fmt: skip
+        elif row.get("brittle") and gap:
+            raised.append((f"{row['arm']} brittle under {row['perturbation']} on {TASK}",
+                           row["task"]))  # fmt: skip
     for row in results.get("calibration") or []:
         if row.get("overconfident") and _fine_tuned(results, row["arm"]):
-            found.append(f"{row['arm']} overconfident on {row['task']}")
+            raised.append((f"{row['arm']} overconfident on {TASK}", row["task"]))
     for row in results.get("slices") or []:
         if row.get("regressed_while_task_improved"):
-            found.append(f"{row['arm']} regressed on {row['task']} {row['field']}={row['slice']}")
+            raised.append((f"{row['arm']} regressed on {TASK} {row['field']}={row['slice']}",
+                           row["task"]))  # fmt: skip
     for row in results.get("checkpoints") or []:
         if (row.get("last_vs_best") or {}).get("verdict") == "regressed":
-            found.append(f"{row['series']}: last checkpoint worse than {row['best_arm']} "
-                         f"on {row['task']}")  # fmt: skip
-    for row in results.get("training") or []:
-        if row.get("overfitting"):
-            found.append(f"{row['arm']} overfitting (best step {row.get('best_step')})")
+            raised.append((f"{row['series']}: last checkpoint worse than {row['best_arm']} "
+                           "on " + TASK, row["task"]))  # fmt: skip
     for row in results.get("contamination") or []:
         share = ((row.get("exact") or 0) + (row.get("near") or 0)) / max(1, row.get("n") or 1)
         if share >= 0.05:
-            found.append(f"{row['task']}: {share:.0%} of items in {row['source']}")
+            raised.append((f"{TASK}: {share:.0%} of items in {row['source']}", row["task"]))
     for row in results.get("generation") or []:
         finish = row.get("finish_reasons") or {}
         total = sum(finish.values()) or row.get("n") or 0
         if total and finish.get("length", 0) / total > 0.5:
-            found.append(f"{row['arm']} cut off at max_new_tokens on {row['task']}")
-    found = list(dict.fromkeys(found))
+            raised.append((f"{row['arm']} cut off at max_new_tokens on {TASK}", row["task"]))
+    found = _grouped_flags(results, raised)
+    for row in results.get("training") or []:
+        if row.get("overfitting"):
+            found.append(f"{row['arm']} overfitting (best step {row.get('best_step')})")
     return HeadlineNote("flags", _listed(found), "warning") if found else None
+
+
+def _grouped_flags(results: Mapping[str, Any], raised: Sequence[tuple[str, str]]) -> list[str]:
+    """Phrases with their task filled in; members of one task group counted together."""
+    group_of = {t["name"]: t["groups"][0] for t in results.get("tasks", []) if t.get("groups")}
+    size: dict[str, int] = {}
+    for group in group_of.values():
+        size[group] = size.get(group, 0) + 1
+    counts: dict[tuple[str, str], int] = {}
+    out: dict[str, None] = {}
+    for phrase, task in raised:
+        group = group_of.get(task)
+        if group is None:
+            out[phrase.replace(TASK, task)] = None
+        else:
+            counts[(phrase, group)] = counts.get((phrase, group), 0) + 1
+    for (phrase, group), n in counts.items():
+        out[phrase.replace(TASK, f"{n} of {size[group]} {group} tasks")] = None
+    return list(out)
 
 
 def _fine_tuned(results: Mapping[str, Any], arm: str) -> bool:
