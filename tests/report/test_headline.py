@@ -26,7 +26,9 @@ def run(tmp_path, name: str, adapters: dict[str, float], tasks: list[str], **ext
     for spec in tasks:
         if spec.endswith(".yaml"):
             task = load_task(spec)
-            knowledge |= {e.prompt: e.continuations[e.choices.index(e.target)] for e in task.examples}
+            knowledge |= {
+                e.prompt: e.continuations[e.choices.index(e.target)] for e in task.examples
+            }
     backend = FakeBackend(config.arms(), skill=adapters, knowledge=knowledge)
     return evaluate(
         "b", adapters=specs, tasks=tasks, out=tmp_path / name, backend=backend, progress=False,
