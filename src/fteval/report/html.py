@@ -41,6 +41,7 @@ OUTCOMES = (
     ("fixed", "base wrong → arm right"),
     ("both-right", "both right"),
     ("both-wrong", "both wrong"),
+    ("perturbation-flips", "changed by the perturbation"),
 )
 
 

@@ -330,7 +330,8 @@ ROBUSTNESS = View(
 def _slices_caption(rows: Sequence[RowMap]) -> str:
     return (
         f"slices: {_first(rows, 'task')} by {_first(rows, 'field')}. Δ vs base{_unit_words(rows)} "
-        "on the slice's items; ^ = the arm's worst slice; ! = regressed while the whole "
+        "on the slice's items; ^ = the arm's worst slice (ties: the first by name); "
+        "! = regressed while the whole "
         f"task improved; {CONVENTION}"
     )
 
