@@ -101,7 +101,7 @@ def _merge_folded(sections: Sequence[Section]) -> list[Section]:
 
 
 def _flags_summary(blocks: Sequence[Any]) -> str:
-    """"3 flags inside": warnings, alerts and rows of flag tables a folded section holds."""
+    """The gist of a folded section: how many warnings, alerts and flag-table rows it holds."""
     flags = sum(1 for b in blocks if isinstance(b, Note) and b.level in ("warning", "alert"))
     flags += sum(len(b.rows) for b in blocks if isinstance(b, Table) and b.kind.endswith("flags"))
     return f"{flags} flags inside" if flags else ""
