@@ -239,6 +239,13 @@ def stress_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _page(tmp_path_factory.mktemp("pages") / "stress.html", results, {"status": "x"})
 
 
+@pytest.fixture(scope="module")
+def grouped_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every results section, four arms and a task group of eight members."""
+    path = tmp_path_factory.mktemp("pages") / "grouped.html"
+    return _page(path, grouped_results(8), {"status": "x"})
+
+
 HEADLINE_BOX = """(() => {
   window.scrollTo(0, 0);
   const box = document.getElementById("headline").getBoundingClientRect();
@@ -293,6 +300,23 @@ def test_no_chart_text_crosses_its_charts_edge(page, request):
         browser.close()
     assert found["overflow"] == [], found["overflow"][:10]
     assert found["charts"] >= 15 and found["texts"] >= 200, found  # every chart was measured
+
+
+WIDE_VERDICTS = """[...document.querySelectorAll("table[data-kind=verdicts]")]
+  .filter(t => t.checkVisibility())
+  .map(t => [t.parentElement.scrollWidth, t.parentElement.clientWidth])"""
+
+
+@pytest.mark.parametrize("page", ["demo_page", "grouped_page"])
+def test_verdict_tables_fit_the_page_without_scrolling_sideways(page, request):
+    path = request.getfixturevalue(page)
+    browser = _browser()
+    try:
+        browser.navigate(path.resolve().as_uri())
+        widths = browser.evaluate(WIDE_VERDICTS)
+    finally:
+        browser.close()
+    assert widths and all(scroll <= client for scroll, client in widths), widths
 
 
 FOLDS = """(() => {

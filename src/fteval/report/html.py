@@ -176,8 +176,6 @@ def _table(table: Table) -> str:
         cells = []
         for index, cell in enumerate(row):
             classes = [] if table.aligned_left(index) else ["num"]
-            if "verdict" in table.header[index] or table.header[index] in ("metric", "vs base"):
-                classes.append("word")
             if isinstance(cell, Cell) and cell.tone:
                 classes.append(f"tone-{cell.tone}")
             klass = f' class="{" ".join(classes)}"' if classes else ""

@@ -288,8 +288,14 @@ def correction_families(results: Mapping[str, Any]) -> list[tuple[str, int]]:
     return list(families.items())
 
 
-def correction_note(results: Mapping[str, Any]) -> str:
-    """One sentence naming the correction and exactly which comparisons it covered."""
+def correction_note(results: Mapping[str, Any], *, listed: bool = True) -> str:
+    """One sentence naming the correction and exactly which comparisons it covered.
+
+    Args:
+        results: the results object.
+        listed: name every family and its size in the sentence; otherwise only how many
+            families there are (for a report that lists them in a table).
+    """
     statistics = results.get("statistics", {})
     method = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(
         str(statistics.get("correction", "holm")), str(statistics.get("correction"))
@@ -307,8 +313,12 @@ def correction_note(results: Mapping[str, Any]) -> str:
         where = "within each arm pair, over its tasks × metrics"
     else:
         where = "within each family below"
-    listed = "; ".join(f"{name}: {size}" for name, size in families)
+    if listed:
+        sizes = "; ".join(f"{name}: {size}" for name, size in families) + " comparisons"
+    else:
+        where = where.replace("each family below", "each family")
+        sizes = f"{len(families)} families; their sizes are listed below"
     return (
         f"{SIGNIFICANT} = improved/regressed (adjusted p < {alpha:g} and the CI excludes 0); "
-        f"p-values {method}-adjusted {where} ({listed} comparisons)."
+        f"p-values {method}-adjusted {where} ({sizes})."
     )

@@ -18,6 +18,7 @@ from fteval.report import evidence, svg
 from fteval.report.context import Context, Results, slug
 from fteval.report.document import Chart, Note, Section, Table
 from fteval.report.numbers import (
+    correction_families,
     correction_note,
     fmt_bytes,
     fmt_count,
@@ -87,12 +88,64 @@ def summary_section(ctx: Context) -> Section:
         )
     if not ctx.results.get("comparisons"):
         blocks.append(Note("No comparisons: the run has a single arm."))
-    note = correction_note(ctx.results)
-    if note:
-        blocks.append(Note(note))
-    for advice in ctx.results.get("advice", []):
-        blocks.append(Note(f"Advice: {advice['message']}", "warning"))
+    blocks += correction_blocks(ctx)
+    blocks += advice_blocks(ctx)
     return Section("summary", "Verdicts", tuple(blocks))
+
+
+FEW = 4  # up to this many correction families or pieces of advice read well as sentences
+
+
+def correction_blocks(ctx: Context) -> list[Any]:
+    """The correction in one sentence; with many families, their sizes in a folded table."""
+    families = correction_families(ctx.results)
+    if len(families) <= FEW:
+        note = correction_note(ctx.results)
+        return [Note(note)] if note else []
+    table = Table(
+        ("family", "comparisons"),
+        tuple((name, str(size)) for name, size in families),
+        caption="correction families: the comparisons corrected together",
+        kind="families",
+    )
+    return [
+        Note(correction_note(ctx.results, listed=False)),
+        Section(
+            "families",
+            "Correction families",
+            (table,),
+            level=3,
+            collapsed=True,
+            summary=f"{len(families)} families",
+        ),
+    ]
+
+
+def advice_blocks(ctx: Context) -> list[Any]:
+    """Advice as sentences when there are a few; as one table (folded) when many."""
+    advice = list(ctx.results.get("advice", []))
+    if len(advice) <= FEW:
+        return [Note(f"Advice: {a['message']}", "warning") for a in advice]
+    table = Table(
+        ("task", "metric", "arm", "advice"),
+        tuple(
+            (
+                str(a.get("task", "")),
+                str(a.get("metric", "")),
+                str(a.get("arm", "")),
+                str(a["message"]),
+            )
+            for a in advice
+        ),
+        caption="advice, one line per task, metric and arm",
+        kind="advice",
+        label_columns=4,
+    )
+    summary = f"{len(advice)} pieces of advice"
+    return [
+        Note(f"Advice: {summary}, listed below.", "warning"),
+        Section("advice", "Advice", (table,), level=3, collapsed=True, summary=summary),
+    ]
 
 
 def _kind(ctx: Context, row: Mapping[str, Any]) -> str:
