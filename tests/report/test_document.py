@@ -218,3 +218,22 @@ def test_folded_sections_are_closed_details_in_html_and_whole_in_markdown():
         assert f" {section.title}\n" in markdown
     for cell in all_table_cells(document):
         assert cell.replace("|", "\\|") in markdown, cell
+
+
+def test_many_families_and_many_pieces_of_advice_fold_into_one_table_each():
+    results = full_results()
+    advice = results["advice"][0]
+    results["advice"] = [{**advice, "task": f"t{i}"} for i in range(6)]
+    summary = _section(build_document(results), "summary")
+    notes = [b.text for b in summary.blocks if isinstance(b, Note)]
+    assert sum(text.startswith("Advice") for text in notes) == 1
+    folded = {b.id: b for b in summary.blocks if isinstance(b, Section)}
+    assert folded["advice"].collapsed and len(folded["advice"].blocks[0].rows) == 6
+    families = folded["families"].blocks[0]
+    assert folded["families"].collapsed and len(families.rows) == 5  # the five arm pairs
+    assert any("5 families" in text for text in notes)
+    results["advice"] = results["advice"][:2]
+    summary = _section(build_document(results), "summary")
+    assert [b.text for b in summary.blocks if isinstance(b, Note)].count(
+        f"Advice: {advice['message']}"
+    ) == 2
