@@ -61,7 +61,7 @@ def task_section(ctx: Context, task: str, *, level: int = 2, collapsed: bool = F
     blocks.append(scores_table(ctx, task, metrics))
     comparisons = comparisons_of(ctx, [task])
     if comparisons:
-        blocks.append(verdict_table(ctx, comparisons, caption=_verdict_caption(ctx)))
+        blocks.append(verdict_table(ctx, comparisons, caption=_verdict_caption()))
     blocks += [scores_chart(ctx, task, metric) for metric in metrics]
     blocks += [c for m in metrics if (c := deltas_chart(ctx, task, m, comparisons)) is not None]
     classes = classification_blocks(ctx, task)
@@ -102,10 +102,10 @@ def comparisons_of(ctx: Context, tasks: Sequence[str]) -> list[Mapping[str, Any]
     return sorted(rows, key=lambda r: REFERENCE_ORDER.get(reference_kind(r, ctx.kinds), 2))
 
 
-def _verdict_caption(ctx: Context) -> str:
+def _verdict_caption(subject: str = "") -> str:
     return (
-        "verdicts: Δ = arm − reference in the table's units (pts for % metrics); "
-        "* = significant; the reason says which criterion decided"
+        f"verdicts{f' of {subject}' if subject else ''}: Δ = arm − reference in the table's "
+        "units (pts for % metrics); * = significant; the reason says which criterion decided"
     )
 
 
@@ -353,7 +353,7 @@ def _group_rows(ctx: Context, group: str) -> list[Any]:
     comparisons = comparisons_of(ctx, [group])
     blocks: list[Any] = []
     if comparisons:
-        caption = _verdict_caption(ctx).replace("verdicts:", f"verdicts of {group} as a whole:")
+        caption = _verdict_caption(f"{group} as a whole")
         blocks.append(verdict_table(ctx, comparisons, caption=caption))
     for metric in ctx.metrics_of(group):
         blocks.append(scores_chart(ctx, group, metric))
