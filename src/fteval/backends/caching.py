@@ -276,4 +276,3 @@ class _CachedCounts:
         counts = [int(n) for n in budget.count(texts)]
         self.backend.cache.put_fact(self.key, name, counts)
         return counts
-
