@@ -122,7 +122,8 @@ def test_a_reason_names_the_criterion_that_decided(change, expected):
 
 def test_each_task_has_its_section_with_every_verdict_and_the_summary_keeps_the_primary_metric():
     document = build_document(full_results())
-    assert [s.id for s in document][:4] == [
+    assert [s.id for s in document][:5] == [
+        "headline",
         "summary",
         "task-intents",
         "task-summaries",
@@ -198,9 +199,9 @@ def test_brittle_is_a_flag_with_its_numbers_never_a_word_beside_a_verdict():
 def test_the_first_section_opens_the_page_and_the_contents_follow_it():
     page = render_html(full_results(), {"status": "complete", "arms": full_results()["arms"]})
     header = page.index('<header class="top">')
-    first = page.index('<section id="summary">')
+    first = page.index('<section id="headline">')
     contents = page.index('<nav class="toc"')
-    second = page.index('<section id="task-intents">')
+    second = page.index('<section id="summary">')
     assert header < first < contents < second
     assert "<nav" not in page[header:first]
 
