@@ -193,6 +193,8 @@ class CachingBackend(Backend):
         tokenizer; a run answered from the cache finds the window and the counts there,
         so it still loads no tokenizer and imports no model library.
         """
+        if not self.inner.identity_before_prepare:  # its key needs prepare (a probe) first
+            return self.inner.token_budget(arm)
         key = self.arm_key(arm)
         if key is None:
             return self.inner.token_budget(arm)
