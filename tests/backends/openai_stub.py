@@ -5,7 +5,11 @@ It speaks ``/v1/models``, ``/v1/completions`` (echo + logprobs, generation) and
 ``ByT5Tokenizer``'s (id = byte + 3, EOS = 1), with a deterministic per-model bigram
 "language model" (or any scorer given, e.g. a real tiny GPT-2). It can misbehave on
 request: slow replies, 429 with Retry-After, 500, truncated JSON, wrong logprob lengths,
-no echo support, an API key it requires and echoes back in its 401.
+no echo support, an API key it requires and echoes back in its 401; and as real servers
+do: echoed log-probabilities shifted by one token (llama-cpp-python), an EOS appended to
+every text prompt and echo/logprobs silently ignored (``transformers serve`` with a ByT5
+tokenizer), token-id prompts refused, unknown request fields refused (422), idle
+keep-alive connections closed (uvicorn), a connection dropped without a reply.
 """
 
 from __future__ import annotations
@@ -33,12 +37,17 @@ def to_text(ids: Sequence[int]) -> str:
     return bytes(i - 3 for i in ids if 3 <= i < VOCAB).decode("utf-8", errors="replace")
 
 
+def _readable(token: int) -> bool:
+    return 3 <= token < VOCAB and (chr(token - 3).isalpha() and token - 3 < 128 or token == 35)
+
+
 def token_text(token: int) -> str:
     return "</s>" if token == EOS else to_text([token])
 
 
 class BigramModel:
-    """log P(next | previous token) from seeded pseudo-random logits, normalised."""
+    """log P(next | previous token) from seeded pseudo-random logits, normalised; ASCII
+    letters and space are favoured, so greedy text is mostly whole characters."""
 
     def __init__(self, name: str, salt: str = "") -> None:
         self.name = name
@@ -48,7 +57,7 @@ class BigramModel:
     def row(self, previous: int) -> list[float]:
         if previous not in self._rows:
             rng = random.Random(f"{self.name}|{self.salt}|{previous}")
-            logits = [rng.gauss(0.0, 2.0) for _ in range(VOCAB)]
+            logits = [rng.gauss(0.0, 2.0) + 3.0 * _readable(t) for t in range(VOCAB)]
             top = max(logits)
             norm = top + math.log(sum(math.exp(x - top) for x in logits))
             self._rows[previous] = [x - norm for x in logits]
@@ -67,11 +76,23 @@ class BigramModel:
         return out
 
 
+def shifted_logprobs(model: Any, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
+    """llama-cpp-python's echo: each token scored by the distribution at its own position
+    (which predicts the next token), so every value belongs one position later; the first
+    is then set to None, as that server does."""
+    out: list[tuple[float, int, float] | None] = [None]
+    for i in range(1, len(ids)):
+        row = model.next_logprobs(ids[: i + 1])
+        best = max(range(len(row)), key=row.__getitem__)
+        out.append((row[ids[i]], best, row[best]))
+    return out
+
+
 @dataclass
 class Fault:
     """One misbehaviour, used by the next matching request (``path`` substring)."""
 
-    kind: str  # status | slow | truncate | short_logprobs | close
+    kind: str  # status | slow | truncate | short_logprobs | drop (hang up, no reply)
     status: int = 500
     delay_s: float = 0.0
     retry_after: str | None = None
@@ -85,6 +106,12 @@ class StubState:
     api_key: str | None = None
     echo_supported: bool = True
     add_bos: bool = False
+    append_eos: bool = False  # EOS after every text prompt (transformers serve + ByT5)
+    shift_echo: bool = False  # echoed logprobs shifted by one token (llama-cpp-python)
+    logprobs_ignored: bool = False  # echo and logprobs accepted, never answered
+    token_id_status: int | None = None  # refuse token-id prompts with this status
+    known_fields: frozenset[str] | None = None  # others are refused with 422
+    idle_timeout_s: float | None = None  # close keep-alive connections idle this long
     roots: dict[str, str] = field(default_factory=dict)
     faults: deque = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -106,6 +133,11 @@ class StubState:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        # uvicorn's keep-alive timeout: an idle connection is closed after this long
+        self.timeout = self.server.state.idle_timeout_s
+        super().setup()
 
     def log_message(self, *args: Any) -> None:  # quiet
         return None
@@ -179,6 +211,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self, payload: dict[str, Any]) -> None:
         state = self.server.state
         fault = state.take_fault(self.path)
+        if fault is not None and fault.kind == "drop":
+            self.close_connection = True  # hang up without a reply
+            return
+        if state.known_fields is not None and set(payload) - state.known_fields:
+            unexpected = set(payload) - state.known_fields
+            self._send(422, {"detail": f"Unexpected fields in the request: {unexpected}"})
+            return
+        if isinstance(payload.get("prompt"), list) and state.token_id_status is not None:
+            self._send(state.token_id_status, {"detail": "prompt must be a string."})
+            return
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay_s)
         elif fault is not None and fault.kind == "status":
@@ -214,8 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _prompt_ids(self, prompt: Any) -> list[int]:
         if isinstance(prompt, list):
             return [int(i) for i in prompt]
+        state = self.server.state
         ids = to_ids(str(prompt))
-        return [EOS, *ids] if self.server.state.add_bos else ids
+        return [EOS] * state.add_bos + ids + [EOS] * state.append_eos
 
     def _generate(
         self, model: Any, ids: list[int], payload: dict[str, Any]
@@ -264,9 +307,10 @@ class _Handler(BaseHTTPRequestHandler):
             "stop_reason": stop_reason,
             "logprobs": None,
         }
-        if payload.get("logprobs") is not None:
+        if payload.get("logprobs") is not None and not state.logprobs_ignored:
             all_ids = (ids if echo else []) + generated
-            scored = model.prompt_logprobs(ids + generated)[-len(all_ids) :] if all_ids else []
+            score = shifted_logprobs if echo and state.shift_echo else _prompt_logprobs
+            scored = score(model, ids + generated)[-len(all_ids) :] if all_ids else []
             if echo:
                 scored[0] = None
             tokens = [token_text(t) for t in all_ids]
@@ -306,6 +350,10 @@ class _Handler(BaseHTTPRequestHandler):
             ],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": len(generated)},
         }
+
+
+def _prompt_logprobs(model: Any, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
+    return model.prompt_logprobs(ids)
 
 
 class _Server(ThreadingHTTPServer):

@@ -19,8 +19,8 @@ kept in the cache beside its answers. So a run answered wholly from the cache lo
 model and imports no model library. Other backends (an endpoint whose identity holds a
 probe of the server) are prepared at once.
 
-Every other hook of ``Backend`` (``identity``, ``check_inputs``, ``counters``,
-``token_counts``, ``token_budget``, ``release``, ``close``) goes to ``inner``.
+Every other hook of ``Backend`` (``identity``, ``check_inputs``, ``check_servers``,
+``counters``, ``token_counts``, ``token_budget``, ``release``, ``close``) goes to ``inner``.
 """
 
 from __future__ import annotations
@@ -182,6 +182,9 @@ class CachingBackend(Backend):
 
     def check_inputs(self) -> None:
         self.inner.check_inputs()
+
+    def check_servers(self, kinds: Sequence[str]) -> None:
+        self.inner.check_servers(kinds)
 
     def token_budget(self, arm: str) -> TokenBudget | None:
         return self.inner.token_budget(arm)

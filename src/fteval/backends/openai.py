@@ -29,16 +29,36 @@ rule, computed with the server's tokens; it costs one extra request per distinct
 context). Then the server's own BOS policy applies, an empty context cannot be scored,
 and rolling log-likelihood cannot be split into windows.
 
+A server that does not take token-id prompts is sent text even with a tokenizer, and the
+rule without one applies (generation prompts are then not cut to the window).
+
 **Truncation** (token ids only): at most ``max_length - 1`` tokens are sent, since the
 server must also fit the one generated token; contexts are cut from the left and the
 tokens dropped are reported per request, as in the HF backend.
 
-**Identity and cache.** ``prepare`` reads each arm's ``/v1/models`` entry and echoes a
-fixed probe text; the arm's identity carries the base URL, the served name, the entry
-(without its volatile fields) and a fingerprint of the probe's log-probabilities. The
-response cache keys endpoint arms on these (``backends/cache.py`` says why and what it
-cannot rule out). An arm whose probe equals the base arm's on every token is an error:
-the server ignores the model name, or the adapter is not applied.
+**Checks before any work** (``check_servers``, called by the run loop before it writes
+the run directory; ``prepare`` runs them too). Per arm: its model on the server
+(``/v1/models``; a server that loads models on demand, as ``transformers serve``, may not
+list it yet: then the probe's reply decides); a greedy generation of a few tokens after a
+probe text with their log-probabilities; with a local tokenizer, the server's count of
+the probe's tokens against the local one and whether the server takes token-id prompts
+(``transformers serve`` does not: prompts then go as text); then an echo of the probe and
+the generated tokens. ``openai_checks`` says what is concluded: a server whose echoed
+log-probabilities disagree with its generated ones (shifted by one token, as
+llama-cpp-python's) or that echoes none is refused for log-likelihood tasks, with what was
+seen, while its generation tasks still run; a server that puts an end-of-text token after
+every text prompt is refused for everything.
+
+**Request options** (``request_options``, ``--request-option KEY=VALUE``): extra fields
+sent in every request body, probes included (``repeat_penalty: 1.0`` makes llama.cpp's
+greedy decoding plain); recorded in each arm's identity, so part of the cache key.
+
+**Identity and cache.** Each arm's identity carries the base URL, the served name, its
+``/v1/models`` entry (without its volatile fields), the request options, what the checks
+found and a fingerprint of the probe text's echoed log-probabilities. The response cache
+keys endpoint arms on these (``backends/cache.py`` says why and what it cannot rule out).
+An arm whose probe equals the base arm's on every token is an error: the server ignores
+the model name, or the adapter is not applied.
 
 **Secrets.** The API key comes from an environment variable (``api_key_env``), is sent
 only in the ``Authorization`` header, and is removed from every error message.
@@ -68,17 +88,31 @@ from fteval.backends.hf_generate import (
 )
 from fteval.backends.hf_scoring import encode_pair, rolling_windows, split_trailing_space
 from fteval.backends.http import HttpError, JsonClient, RetryPolicy, map_bounded
+from fteval.backends.openai_checks import (
+    REPLACEMENT,
+    EchoCheck,
+    Tokenization,
+    check_echo,
+    compare_counts,
+    compare_id_count,
+)
 from fteval.backends.openai_protocol import (
     Echo,
+    TokenLogprobs,
     chat_payload,
+    check_request_options,
     completion_payload,
     echo_payload,
+    greedy_logprobs_payload,
     model_entries,
     read_echo,
     read_generation,
+    read_logprobs,
+    shown,
     summed,
+    usage_count,
 )
-from fteval.errors import AdapterError, BackendError, ConfigError
+from fteval.errors import AdapterError, BackendError, ConfigError, FtevalError
 from fteval.records import (
     ArmSpec,
     GenerateRequest,
@@ -94,13 +128,16 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "openai:"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 0123456789"
+PROBE_TEXT = "The quick brown fox jumps over the lazy dog. The capital of France is"
+PROBE_NEW_TOKENS = 4  # tokens the probe generates greedily, then compares when echoed
 PROBE_MIN_CHANGE = 1e-6  # max |Δlogprob| at or below this: the arm answers like the base
 FINGERPRINT_DECIMALS = 2  # probe logprobs are rounded to this many decimals (nats)
 VOLATILE_MODEL_FIELDS = frozenset({"created", "permission", "object"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ARM_PATH = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
 _SEED_MODULUS = 2**31  # some servers (llama.cpp) take 32-bit seeds
+# statuses of a refused request that say nothing about what the server can do
+_NOT_A_CAPABILITY = frozenset({401, 403, 408, 429})
 
 
 @dataclass(frozen=True)
@@ -160,7 +197,7 @@ def read_api_key(env_name: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class _Probe:
-    """An arm's echoed probe: tokens and log-probabilities, or why there is none."""
+    """An arm's echoed probe text: tokens and log-probabilities, or why there is none."""
 
     tokens: tuple[str, ...] = ()
     logprobs: tuple[float | None, ...] = ()
@@ -172,6 +209,40 @@ class _Probe:
         rounded = [None if v is None else f"{v:.{FINGERPRINT_DECIMALS}f}" for v in self.logprobs]
         text = json.dumps([list(self.tokens), rounded], separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Greedy:
+    """The probe's plain greedy generation: its text, the generated tokens with their
+    log-probabilities (None: the server gave none) and the server's prompt count."""
+
+    text: str
+    logprobs: TokenLogprobs | None
+    prompt_tokens: int | None
+
+
+# from a text echo: tokens shown before the text, the echoed prompt's last tokens, and
+# prompt tokens counted but not echoed (see openai_checks.compare_counts)
+_Layout = tuple[tuple[str, ...], tuple[str, ...], int]
+
+
+@dataclass(frozen=True)
+class _Echoed:
+    """The echo probe's outcome: the verdict, the probe text's echo (the fingerprint's
+    source) and, for a text prompt lined up with its echo, its ``_Layout``."""
+
+    check: EchoCheck
+    probe: _Probe
+    layout: _Layout | None = None
+
+
+@dataclass(frozen=True)
+class _ArmCheck:
+    """What the checks found about an arm's server (see the module docstring)."""
+
+    token_ids: bool  # prompts go as token ids (a local tokenizer and a server taking them)
+    echo: EchoCheck
+    tokenization: Tokenization | None  # None: no local tokenizer to compare with
 
 
 class OpenAIBackend(Backend):
@@ -188,6 +259,8 @@ class OpenAIBackend(Backend):
         max_retries: retries of a failed request (429, 5xx, timeouts, cut replies).
         backoff_s: first retry's wait in seconds, doubled per retry.
         max_length: context window in tokens (default: the server's ``max_model_len``).
+        request_options: extra fields sent in every request body (JSON values; none of
+            the fields fteval sets itself).
         progress: show progress bars.
     """
 
@@ -206,12 +279,14 @@ class OpenAIBackend(Backend):
         max_retries: int = 5,
         backoff_s: float = 0.5,
         max_length: int | None = None,
+        request_options: Mapping[str, Any] | None = None,
         progress: bool = True,
     ) -> None:
         super().__init__(arms)
         if not 1 <= concurrency <= 256:
             raise ConfigError(f"concurrency must be in 1..256, got {concurrency}")
         self.endpoints = {a.name: parse_endpoint(a.name, a.path, base_url) for a in self.arms}
+        self.request_options = check_request_options(request_options or {})
         self._api_key = read_api_key(api_key_env)
         policy = RetryPolicy(timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s)
         self._clients = {
@@ -226,6 +301,8 @@ class OpenAIBackend(Backend):
         self._prefix_token: int | None = None
         self._entries: dict[str, dict[str, Any] | None] = {}
         self._probes: dict[str, _Probe] = {}
+        self._checks: dict[str, _ArmCheck] = {}
+        self._prepared = False
         self._counts = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self._lock = threading.Lock()
 
@@ -239,28 +316,52 @@ class OpenAIBackend(Backend):
         ):
             raise ConfigError(f"tokenizer {source!r}: no such folder")
 
+    def check_servers(self, kinds: Sequence[str]) -> None:
+        """Probe every arm's server (``prepare``); refuse log-likelihood ``kinds`` where
+        its echoed log-probabilities are missing or wrong.
+
+        Raises:
+            BackendError: a server that cannot answer ``kinds`` correctly, saying what
+                the probe saw; ConfigError: a model the server does not serve, or request
+                options it refuses.
+        """
+        self.prepare()
+        scoring = [kind for kind in dict.fromkeys(kinds) if kind in (LOGLIKELIHOOD, ROLLING)]
+        refused = [arm for arm, check in self._checks.items() if check.echo.refused]
+        if scoring and refused:
+            reasons = "; ".join(
+                f"{self._where(arm)}: {self._checks[arm].echo.detail}" for arm in refused
+            )
+            raise BackendError(
+                f"the run has {', '.join(scoring)} tasks, which need correct echoed "
+                f"log-probabilities (/v1/completions with echo and logprobs), and the probe "
+                f"refuses {', '.join(repr(a) for a in refused)}: {reasons}. Generation tasks "
+                "can still run against this server (run them without the log-likelihood tasks)"
+            )
+
     def prepare(self) -> None:
-        """Find each arm's model on its server, load the tokenizer, probe every arm."""
+        """Find each arm's model, load the tokenizer, check every arm (once)."""
+        if self._prepared:
+            return
         self.check_inputs()
         listed = {url: self._list_models(url) for url in self._clients}
+        if self.tokenizer_source:
+            self._load_tokenizer(self.tokenizer_source)
         for arm, endpoint in self.endpoints.items():
             entries = listed[endpoint.base_url]
-            if entries is not None and endpoint.model not in entries:
-                raise ConfigError(
-                    f"arm {arm!r}: the server at {endpoint.base_url} serves no model "
-                    f"{endpoint.model!r}; it serves {sorted(entries)[:20]}"
-                )
             entry = entries.get(endpoint.model) if entries is not None else None
             self._entries[arm] = (
                 {k: v for k, v in entry.items() if k not in VOLATILE_MODEL_FIELDS}
                 if entry is not None
                 else None
             )
-        if self.tokenizer_source:
-            self._load_tokenizer(self.tokenizer_source)
-        for arm in self.endpoints:
-            self._probes[arm] = self._probe(arm)
+            self._checks[arm] = self._check_arm(arm, entries)
         self._check_arms_differ()
+        self._prepared = True
+
+    def _where(self, arm: str) -> str:
+        endpoint = self.endpoints[arm]
+        return f"arm {arm!r} ({endpoint.model} at {endpoint.base_url})"
 
     def _list_models(self, url: str) -> dict[str, dict[str, Any]] | None:
         try:
@@ -280,26 +381,172 @@ class OpenAIBackend(Backend):
         t = self._tokenizer
         self._prefix_token = t.bos_token_id if t.bos_token_id is not None else t.eos_token_id
 
-    def _probe(self, arm: str) -> _Probe:
-        ids = self._encode(PROBE_TEXT) if self._tokenizer is not None else None
-        if ids is not None and self._prefix_token is not None:
+    def _check_arm(self, arm: str, listed: Mapping[str, Any] | None) -> _ArmCheck:
+        """The probe of one arm (module docstring): generation, token ids, echo, parity."""
+        text = self._probe_text(arm)
+        by_text = self._greedy(arm, text, listed)
+        ids = self._probe_ids(arm, text) if self._tokenizer is not None else None
+        by_ids = self._greedy_ids(arm, ids) if ids is not None else None
+        if ids is not None and by_ids is not None:
+            problem = compare_id_count(by_ids.prompt_tokens, len(ids))
+            if problem is not None:
+                raise BackendError(f"{self._where(arm)}: {problem}")
+        else:
+            ids = None
+        echoed = self._echo_probe(arm, text, by_ids or by_text, ids)
+        self._probes[arm] = echoed.probe
+        tokenization = None
+        if self._tokenizer is not None:
+            tokenization = self._tokenization(arm, text, by_text, echoed.layout)
+            if ids is None and tokenization.verdict == "appends":
+                raise BackendError(
+                    f"{self._where(arm)}: {tokenization.detail}. Serve the model with a "
+                    "tokenizer that adds no end-of-text token to prompts, or from a server "
+                    "that takes token-id prompts"
+                )
+        echo = echoed.check
+        log = logger.debug if echo.status == "ok" else logger.warning
+        log("%s: echoed log-probabilities %s: %s", self._where(arm), echo.status, echo.detail)
+        return _ArmCheck(ids is not None, echo, tokenization)
+
+    def _probe_text(self, arm: str) -> str:
+        """The probe text, its end kept, short enough for a small context window."""
+        limit = self._max_length(arm)
+        room = None if limit is None else limit - PROBE_NEW_TOKENS - 3  # BOS, one generated
+        return PROBE_TEXT if room is None or room >= len(PROBE_TEXT) else PROBE_TEXT[-room:]
+
+    def _probe_ids(self, arm: str, text: str) -> list[int]:
+        ids = self._encode(text)
+        if self._prefix_token is not None:
             ids = [self._prefix_token, *ids]
         limit = self._max_length(arm)
-        if ids is not None and limit is not None:
-            ids = ids[: limit - 1]  # the server must fit one generated token too
-        what = f"arm {arm!r}: probe"
+        room = None if limit is None else limit - PROBE_NEW_TOKENS - 1
+        return ids if room is None or room >= len(ids) else ids[-max(room, 1) :]
+
+    def _greedy(
+        self,
+        arm: str,
+        prompt: str | list[int],
+        listed: Mapping[str, Any] | None,
+        *,
+        max_retries: int | None = None,
+    ) -> _Greedy:
+        """Greedy tokens after ``prompt`` with their log-probabilities (if the server gives
+        them: one that refuses ``logprobs`` is asked again without).
+
+        Raises:
+            ConfigError: the server does not serve the arm's model, or refuses the
+                request options.
+        """
+        what = f"{self._where(arm)}: probe"
+        model = self._model(arm)
+        payload = greedy_logprobs_payload(model, prompt, PROBE_NEW_TOKENS, self.request_options)
         try:
-            reply = self._post(
-                arm, "/completions", echo_payload(self._model(arm), ids or PROBE_TEXT)
+            reply = self._post(arm, "/completions", payload, max_retries=max_retries)
+        except HttpError as error:
+            if not _is_capability(error):
+                raise self._refused_probe(arm, error, listed) from None
+            logger.warning("%s: refused logprobs on a generation (%s); asking without", what, error)
+            payload = {k: v for k, v in payload.items() if k != "logprobs"}
+            try:
+                reply = self._post(arm, "/completions", payload, max_retries=max_retries)
+            except HttpError as again:
+                raise self._refused_probe(arm, again, listed) from None
+        generated = read_generation(reply, chat=False, what=what)
+        lists = read_logprobs(reply, what=what)
+        return _Greedy(generated.text, lists, usage_count(reply, "prompt_tokens"))
+
+    def _refused_probe(
+        self, arm: str, error: HttpError, listed: Mapping[str, Any] | None
+    ) -> FtevalError:
+        """The error for a probe the server refused: the model it lacks, options it
+        refuses, or its reply as it is."""
+        endpoint = self.endpoints[arm]
+        if listed is not None and endpoint.model not in listed and error.status in (400, 404):
+            return ConfigError(
+                f"arm {arm!r}: the server at {endpoint.base_url} serves no model "
+                f"{endpoint.model!r}; it serves {sorted(listed)[:20]} ({error})"
             )
-            echo = read_echo(reply, len(ids) if ids else None, what=what)
-        except BackendError as error:  # HttpError included
-            status = error.status if isinstance(error, HttpError) else 0
-            if status is None or status >= 500 or status in (401, 403, 429):
-                raise  # the server is down, refuses us, or is overloaded: not a capability
-            logger.warning("%s: no echoed log-probabilities: %s", what, error)
-            return _Probe(unsupported=str(error))
-        return _Probe(echo.tokens, echo.logprobs)
+        if self.request_options and error.status is not None and 400 <= error.status < 500:
+            return ConfigError(
+                f"{self._where(arm)}: the server refused the probe request with the request "
+                f"options {shown(self.request_options)}: {error}"
+            )
+        return error
+
+    def _greedy_ids(self, arm: str, ids: list[int]) -> _Greedy | None:
+        """The greedy probe with the prompt as token ids; None when the server refuses them."""
+        try:
+            return self._greedy(arm, ids, None, max_retries=1)
+        except HttpError as error:
+            if error.status is None or error.status in _NOT_A_CAPABILITY:
+                raise
+            logger.warning(
+                "%s: the server does not take prompts as token ids (%s); prompts go as text "
+                "and the server's tokenization applies",
+                self._where(arm), error,
+            )  # fmt: skip
+            return None
+
+    def _tokenization(
+        self, arm: str, text: str, greedy: _Greedy, layout: _Layout | None
+    ) -> Tokenization:
+        """The server's count of the probe text against the local tokenizer's."""
+        special = list(self._tokenizer(text)["input_ids"])
+        names = [str(n) for n in self._tokenizer.convert_ids_to_tokens(special)]
+        verdict = compare_counts(
+            greedy.prompt_tokens, self._encode(text), special, names, echoed=layout
+        )
+        if verdict.verdict in ("adds_bos", "differs", "unknown"):
+            logger.warning("%s: %s", self._where(arm), verdict.detail)
+        return verdict
+
+    def _echo_probe(self, arm: str, text: str, greedy: _Greedy, ids: list[int] | None) -> _Echoed:
+        """Echo the probe and its greedy tokens: the verdict, the fingerprint's probe and
+        (text prompts) where the server put tokens around the text."""
+        generated = greedy.logprobs
+        if ids is not None:
+            prompt: str | list[int] = [*ids, *self._single_ids(generated)]
+        else:  # up to a part of a character: its text would not spell the same token
+            prompt = text + greedy.text.split(REPLACEMENT)[0]
+        what = f"{self._where(arm)}: probe echo"
+        try:
+            reply = self._post(arm, "/completions", self._echo(arm, prompt))
+            lists = read_logprobs(reply, what=what)
+        except HttpError as error:
+            if not _is_capability(error):
+                raise
+            return _unsupported(f"the server refused echo with logprobs: {error}")
+        except BackendError as error:  # lists that do not fit together
+            return _Echoed(EchoCheck("failed", str(error)), _Probe(unsupported=str(error)))
+        if lists is None:
+            return _unsupported(
+                "the server returns no echoed log-probabilities (echo and logprobs on "
+                f"/v1/completions are ignored or unsupported). Reply: {shown(reply)}"
+            )
+        if ids is not None and len(lists.tokens) < len(prompt):
+            problem = f"the server echoes {len(lists.tokens)} tokens for {len(prompt)} token ids"
+            return _Echoed(EchoCheck("failed", problem), _Probe(unsupported=problem))
+        echoed = _echoed_prompt(reply, lists, len(prompt) if ids is not None else None)
+        hidden = max(0, (usage_count(reply, "prompt_tokens") or echoed) - echoed)
+        spelled = None if ids is not None else _spelled(lists.tokens[:echoed], text)
+        start = len(ids) if ids is not None else spelled[1] if spelled else None
+        check = check_echo(lists, start=start, generated=generated, hidden_tokens=hidden)
+        end = echoed if start is None else start
+        layout = None
+        if spelled is not None:
+            layout = (lists.tokens[: spelled[0]], lists.tokens[max(0, echoed - 8) : echoed], hidden)
+        return _Echoed(check, _Probe(lists.tokens[:end], lists.logprobs[:end]), layout)
+
+    def _single_ids(self, generated: TokenLogprobs | None) -> list[int]:
+        """Local ids of the generated tokens, up to the first that is not one token here."""
+        ids: list[int] = []
+        for token in generated.tokens if generated is not None else ():
+            encoded = self._encode(token)
+            if len(encoded) != 1 or REPLACEMENT in token:
+                break
+            ids.append(encoded[0])
+        return ids
 
     def _check_arms_differ(self) -> None:
         base = base_arm_name(self.arms)
@@ -333,6 +580,7 @@ class OpenAIBackend(Backend):
     def identity(self, arm: str) -> ArmIdentity:
         endpoint = self.endpoints[arm]
         probe = self._probes.get(arm)
+        check = self._checks.get(arm)
         facts: dict[str, Any] = {
             "endpoint": {
                 "base_url": endpoint.base_url,
@@ -340,13 +588,44 @@ class OpenAIBackend(Backend):
                 "server_model": self._entries.get(arm),
                 "fingerprint": probe.fingerprint() if probe else None,
                 "probe_tokens": len(probe.tokens) if probe else None,
-                "echo_logprobs": None if probe is None else probe.unsupported is None,
+                "echo_logprobs": None if check is None else not check.echo.refused,
+                "echo_check": None if check is None else _echo_facts(check.echo),
+                "token_ids": None if check is None else check.token_ids,
+                "request_options": dict(self.request_options),
             },
-            "scoring_tokens": "local tokenizer" if self.tokenizer_source else "server",
+            "scoring_tokens": self._scoring_tokens(check),
+            "tokenization": self._tokenization_facts(check),
             "local_tokenizer": self._tokenizer_facts(),
             "max_length_override": self.max_length_override,
         }
         return ArmIdentity(self.name, f"{PREFIX}{endpoint.model}", {}, facts)
+
+    def _scoring_tokens(self, check: _ArmCheck | None) -> str:
+        if check is not None and check.token_ids:
+            return "local tokenizer"
+        return "server"
+
+    def _tokenization_facts(self, check: _ArmCheck | None) -> dict[str, Any] | None:
+        """How prompts are tokenized: the server's way, and what parity showed."""
+        if check is None:
+            return None
+        if check.tokenization is None:
+            return {
+                "applies": "server",
+                "checked": False,
+                "detail": "the server's tokenization applies (its BOS/EOS policy is not "
+                "checked without --tokenizer)",
+            }
+        parity = check.tokenization
+        return {
+            "applies": "local tokenizer (token ids)" if check.token_ids else "server",
+            "checked": parity.verdict != "unknown",
+            "verdict": parity.verdict,
+            "probe_tokens_local": parity.local,
+            "probe_tokens_server": parity.server,
+            "server_adds": list(parity.added),
+            "detail": parity.detail,
+        }
 
     def _tokenizer_facts(self) -> dict[str, Any] | None:
         if not self.tokenizer_source:
@@ -364,6 +643,7 @@ class OpenAIBackend(Backend):
             counts = dict(self._counts)
         counts["http_attempts"] = sum(c.attempts for c in self._clients.values())
         counts["http_retries"] = sum(c.retries for c in self._clients.values())
+        counts["http_reconnects"] = sum(c.reconnects for c in self._clients.values())
         return counts
 
     def close(self) -> None:
@@ -375,8 +655,11 @@ class OpenAIBackend(Backend):
     def _model(self, arm: str) -> str:
         return self.endpoints[arm].model
 
-    def _post(self, arm: str, path: str, payload: dict[str, Any]) -> Any:
-        reply = self._clients[self.endpoints[arm].base_url].post(path, payload)
+    def _post(
+        self, arm: str, path: str, payload: dict[str, Any], *, max_retries: int | None = None
+    ) -> Any:
+        client = self._clients[self.endpoints[arm].base_url]
+        reply = client.post(path, payload, max_retries=max_retries)
         usage = reply.get("usage") if isinstance(reply, Mapping) else None
         with self._lock:
             self._counts["requests"] += 1
@@ -413,12 +696,21 @@ class OpenAIBackend(Backend):
             return limit
         return None
 
+    def _echo(self, arm: str, prompt: str | Sequence[int]) -> dict[str, Any]:
+        return echo_payload(self._model(arm), prompt, self.request_options)
+
+    def _ids(self, arm: str) -> bool:
+        """Whether the arm's prompts go as token ids (see the module docstring)."""
+        check = self._checks.get(arm)
+        return self._tokenizer is not None and (check is None or check.token_ids)
+
     def _require_echo(self, arm: str) -> None:
-        probe = self._probes.get(arm)
-        if probe is not None and probe.unsupported is not None:
+        check = self._checks.get(arm)
+        if check is not None and check.echo.refused:
             raise BackendError(
-                f"arm {arm!r}: log-likelihood needs /v1/completions with echo and logprobs, "
-                f"which the server at {self.endpoints[arm].base_url} refused: {probe.unsupported}"
+                f"{self._where(arm)}: log-likelihood needs correct echoed log-probabilities "
+                f"(/v1/completions with echo and logprobs), and the probe refused this "
+                f"server: {check.echo.detail}"
             )
 
     # ---- log-likelihood ----
@@ -428,7 +720,7 @@ class OpenAIBackend(Backend):
     ) -> list[LoglikelihoodResult]:
         self._require_echo(arm)
         unique = list(dict.fromkeys((r.context, r.continuation) for r in requests))
-        if self._tokenizer is not None:
+        if self._ids(arm):
             scored = self._map(
                 lambda p: self._score_tokens(arm, *p), unique, f"{arm}: loglikelihood"
             )
@@ -454,7 +746,7 @@ class OpenAIBackend(Backend):
         prompt = sequence[cut:]
         what = f"arm {arm!r}: loglikelihood"
         echo = read_echo(
-            self._post(arm, "/completions", echo_payload(self._model(arm), prompt)),
+            self._post(arm, "/completions", self._echo(arm, prompt)),
             len(prompt),
             what=what,
         )
@@ -496,7 +788,7 @@ class OpenAIBackend(Backend):
         return results
 
     def _echo_text(self, arm: str, text: str) -> Echo:
-        reply = self._post(arm, "/completions", echo_payload(self._model(arm), text))
+        reply = self._post(arm, "/completions", self._echo(arm, text))
         return read_echo(reply, None, what=f"arm {arm!r}: echo")
 
     def loglikelihood_rolling(
@@ -504,7 +796,7 @@ class OpenAIBackend(Backend):
     ) -> list[RollingLoglikelihoodResult]:
         self._require_echo(arm)
         label = f"{arm}: rolling loglikelihood"
-        if self._tokenizer is None:
+        if not self._ids(arm):
             echoes = self._map(lambda r: self._echo_text(arm, r.text), requests, label)
             return [_rolling_from_text(echo) for echo in echoes]
         if self._prefix_token is None:
@@ -540,7 +832,7 @@ class OpenAIBackend(Backend):
 
     def _score_window(self, arm: str, prompt: tuple[int, ...], n_targets: int) -> tuple[float, int]:
         what = f"arm {arm!r}: rolling loglikelihood"
-        reply = self._post(arm, "/completions", echo_payload(self._model(arm), prompt))
+        reply = self._post(arm, "/completions", self._echo(arm, prompt))
         echo = read_echo(reply, len(prompt), what=what)
         logprob, _ = summed(echo, len(prompt) - n_targets, len(prompt), what=what)
         return logprob, n_targets
@@ -568,7 +860,7 @@ class OpenAIBackend(Backend):
 
     def _generation_prompt(self, arm: str, request: GenerateRequest) -> tuple[Any, int]:
         """The prompt to send (text, or ids cut from the left to leave room) and tokens cut."""
-        if request.chat or self._tokenizer is None:
+        if request.chat or not self._ids(arm):
             return request.prompt, 0
         return fit_prompt(
             self._encode(request.prompt),
@@ -588,11 +880,17 @@ class OpenAIBackend(Backend):
             "seed": row_seed(sampling.seed, request.prompt, sample) % _SEED_MODULUS,
             "stop": request.stop,
         }
-        model = self._model(arm)
+        model, extra = self._model(arm), self.request_options
         if request.chat:
-            path, payload = "/chat/completions", chat_payload(model, prompt, **options)
+            path, payload = (
+                "/chat/completions",
+                chat_payload(model, prompt, **options, options=extra),
+            )
         else:
-            path, payload = "/completions", completion_payload(model, prompt, **options)
+            path, payload = (
+                "/completions",
+                completion_payload(model, prompt, **options, options=extra),
+            )
         generated = read_generation(
             self._post(arm, path, payload), chat=request.chat, what=f"arm {arm!r}: generate"
         )
@@ -602,6 +900,46 @@ class OpenAIBackend(Backend):
         if n_tokens is None:  # the server reports no usage
             n_tokens = len(self._encode(text)) if self._tokenizer is not None else 0
         return text, n_tokens, reason
+
+
+def _is_capability(error: HttpError) -> bool:
+    """A 4xx refusal that says what the server cannot do (not who we are, or "later")."""
+    status = error.status
+    return status is not None and 400 <= status < 500 and status not in _NOT_A_CAPABILITY
+
+
+def _unsupported(detail: str) -> _Echoed:
+    return _Echoed(EchoCheck("unsupported", detail), _Probe(unsupported=detail))
+
+
+def _echo_facts(check: EchoCheck) -> dict[str, Any]:
+    """The echo verdict for the manifest; no measured numbers (they are in the detail of a
+    refusal only), so a passing check keys the cache the same from run to run."""
+    return {"status": check.status, "detail": check.detail, "compared_tokens": check.compared}
+
+
+def _echoed_prompt(reply: Any, lists: TokenLogprobs, sent: int | None) -> int:
+    """Echoed prompt tokens: the token ids sent, or those listed less the generated ones."""
+    if sent is not None:
+        return sent
+    generated = usage_count(reply, "completion_tokens")
+    if generated is not None and 0 <= generated < len(lists.tokens):
+        return len(lists.tokens) - generated
+    return len(lists.tokens)
+
+
+def _spelled(tokens: Sequence[str], text: str) -> tuple[int, int] | None:
+    """(first, end): ``tokens[first:end]`` spell ``text``, where ``end`` is the first point
+    at which the tokens so far end with it (tokens before ``first``, such as a BOS the
+    server echoes, are not part of it); None when no prefix of the tokens ends with it."""
+    joined = ""
+    for index, token in enumerate(tokens):
+        joined += token
+        if len(joined) >= len(text) and joined.endswith(text):
+            end = index + 1
+            first = next((i for i in range(end) if "".join(tokens[i:end]) == text), 0)
+            return first, end
+    return None
 
 
 def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
