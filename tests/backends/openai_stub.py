@@ -38,7 +38,9 @@ def to_text(ids: Sequence[int]) -> str:
 
 
 def _readable(token: int) -> bool:
-    return 3 <= token < VOCAB and (chr(token - 3).isalpha() and token - 3 < 128 or token == 35)
+    """An ASCII letter or a space."""
+    byte = token - 3
+    return 0 <= byte < 128 and (chr(byte).isalpha() or byte == 32)
 
 
 def token_text(token: int) -> str:
@@ -97,6 +99,7 @@ class Fault:
     delay_s: float = 0.0
     retry_after: str | None = None
     path: str = "/completions"
+    message: str | None = None  # the error message of a status fault
 
 
 @dataclass
@@ -107,6 +110,7 @@ class StubState:
     echo_supported: bool = True
     add_bos: bool = False
     append_eos: bool = False  # EOS after every text prompt (transformers serve + ByT5)
+    append_eos_to_ids: bool = False  # ... and after token-id prompts too
     shift_echo: bool = False  # echoed logprobs shifted by one token (llama-cpp-python)
     logprobs_ignored: bool = False  # echo and logprobs accepted, never answered
     token_id_status: int | None = None  # refuse token-id prompts with this status
@@ -225,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay_s)
         elif fault is not None and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
-            self._error(fault.status, f"stub fault {fault.status}", extra=extra)
+            self._error(fault.status, fault.message or f"stub fault {fault.status}", extra=extra)
             return
         if state.delay_s:
             time.sleep(state.delay_s)
@@ -255,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _prompt_ids(self, prompt: Any) -> list[int]:
         if isinstance(prompt, list):
-            return [int(i) for i in prompt]
+            return [int(i) for i in prompt] + [EOS] * self.server.state.append_eos_to_ids
         state = self.server.state
         ids = to_ids(str(prompt))
         return [EOS] * state.add_bos + ids + [EOS] * state.append_eos

@@ -219,6 +219,7 @@ class _Greedy:
     text: str
     logprobs: TokenLogprobs | None
     prompt_tokens: int | None
+    asked_logprobs: bool = True  # False: the server refused a generation with logprobs
 
 
 # from a text echo: tokens shown before the text, the echoed prompt's last tokens, and
@@ -386,7 +387,7 @@ class OpenAIBackend(Backend):
         text = self._probe_text(arm)
         by_text = self._greedy(arm, text, listed)
         ids = self._probe_ids(arm, text) if self._tokenizer is not None else None
-        by_ids = self._greedy_ids(arm, ids) if ids is not None else None
+        by_ids = self._greedy_ids(arm, ids, by_text) if ids is not None else None
         if ids is not None and by_ids is not None:
             problem = compare_id_count(by_ids.prompt_tokens, len(ids))
             if problem is not None:
@@ -423,38 +424,41 @@ class OpenAIBackend(Backend):
         room = None if limit is None else limit - PROBE_NEW_TOKENS - 1
         return ids if room is None or room >= len(ids) else ids[-max(room, 1) :]
 
-    def _greedy(
-        self,
-        arm: str,
-        prompt: str | list[int],
-        listed: Mapping[str, Any] | None,
-        *,
-        max_retries: int | None = None,
-    ) -> _Greedy:
-        """Greedy tokens after ``prompt`` with their log-probabilities (if the server gives
-        them: one that refuses ``logprobs`` is asked again without).
+    def _greedy(self, arm: str, prompt: str, listed: Mapping[str, Any] | None) -> _Greedy:
+        """Greedy tokens after the text ``prompt`` with their log-probabilities (if the
+        server gives them: one that refuses ``logprobs`` is asked again without).
 
         Raises:
             ConfigError: the server does not serve the arm's model, or refuses the
                 request options.
         """
-        what = f"{self._where(arm)}: probe"
-        model = self._model(arm)
-        payload = greedy_logprobs_payload(model, prompt, PROBE_NEW_TOKENS, self.request_options)
         try:
-            reply = self._post(arm, "/completions", payload, max_retries=max_retries)
+            return self._greedy_once(arm, prompt, logprobs=True)
         except HttpError as error:
             if not _is_capability(error):
                 raise self._refused_probe(arm, error, listed) from None
-            logger.warning("%s: refused logprobs on a generation (%s); asking without", what, error)
-            payload = {k: v for k, v in payload.items() if k != "logprobs"}
-            try:
-                reply = self._post(arm, "/completions", payload, max_retries=max_retries)
-            except HttpError as again:
-                raise self._refused_probe(arm, again, listed) from None
+            logger.warning(
+                "%s: refused a generation with logprobs (%s); asking without", self._where(arm),
+                error,
+            )  # fmt: skip
+        try:
+            return self._greedy_once(arm, prompt, logprobs=False)
+        except HttpError as error:
+            raise self._refused_probe(arm, error, listed) from None
+
+    def _greedy_once(
+        self, arm: str, prompt: str | list[int], *, logprobs: bool, max_retries: int | None = None
+    ) -> _Greedy:
+        payload = greedy_logprobs_payload(
+            self._model(arm), prompt, PROBE_NEW_TOKENS, self.request_options
+        )
+        if not logprobs:
+            del payload["logprobs"]
+        reply = self._post(arm, "/completions", payload, max_retries=max_retries)
+        what = f"{self._where(arm)}: probe"
         generated = read_generation(reply, chat=False, what=what)
         lists = read_logprobs(reply, what=what)
-        return _Greedy(generated.text, lists, usage_count(reply, "prompt_tokens"))
+        return _Greedy(generated.text, lists, usage_count(reply, "prompt_tokens"), logprobs)
 
     def _refused_probe(
         self, arm: str, error: HttpError, listed: Mapping[str, Any] | None
@@ -474,10 +478,11 @@ class OpenAIBackend(Backend):
             )
         return error
 
-    def _greedy_ids(self, arm: str, ids: list[int]) -> _Greedy | None:
-        """The greedy probe with the prompt as token ids; None when the server refuses them."""
+    def _greedy_ids(self, arm: str, ids: list[int], by_text: _Greedy) -> _Greedy | None:
+        """The greedy probe with the prompt as token ids, asked as the text one was; None
+        when the server refuses token ids (once: a 5xx validation error is quick to tell)."""
         try:
-            return self._greedy(arm, ids, None, max_retries=1)
+            return self._greedy_once(arm, ids, logprobs=by_text.asked_logprobs, max_retries=1)
         except HttpError as error:
             if error.status is None or error.status in _NOT_A_CAPABILITY:
                 raise
