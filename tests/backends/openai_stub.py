@@ -108,11 +108,13 @@ class StubState:
     max_model_len: int = 512
     api_key: str | None = None
     echo_supported: bool = True
+    echo_refusal_status: int = 400  # the reply to echo with logprobs when unsupported
     add_bos: bool = False
     append_eos: bool = False  # EOS after every text prompt (transformers serve + ByT5)
     append_eos_to_ids: bool = False  # ... and after token-id prompts too
     shift_echo: bool = False  # echoed logprobs shifted by one token (llama-cpp-python)
     logprobs_ignored: bool = False  # echo and logprobs accepted, never answered
+    echo_generated_only: bool = False  # with echo, logprobs of the generated tokens only
     token_id_status: int | None = None  # refuse token-id prompts with this status
     known_fields: frozenset[str] | None = None  # others are refused with 422
     idle_timeout_s: float | None = None  # close keep-alive connections idle this long
@@ -301,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         echo = bool(payload.get("echo"))
         if echo and payload.get("logprobs") is not None and not state.echo_supported:
-            self._error(400, "echo is not supported with logprobs")
+            self._error(state.echo_refusal_status, "echo is not supported with logprobs")
             return None
         generated, reason, stop_reason = self._generate(model, ids, payload)
         choice: dict[str, Any] = {
@@ -317,6 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
             scored = score(model, ids + generated)[-len(all_ids) :] if all_ids else []
             if echo:
                 scored[0] = None
+            if echo and state.echo_generated_only:  # some llama-server builds
+                all_ids, scored = generated, scored[len(ids) :]
             tokens = [token_text(t) for t in all_ids]
             offsets, at = [], 0
             for token in tokens:

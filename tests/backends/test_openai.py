@@ -346,6 +346,27 @@ def test_a_server_that_ignores_echo_is_refused_for_loglikelihood_at_the_probe():
     assert facts["echo_logprobs"] is False and facts["fingerprint"] is None
 
 
+def test_an_echo_listing_only_the_generated_tokens_is_refused_as_not_one_per_token():
+    with StubServer(["base"], echo_generated_only=True) as server:
+        backend = make(server)
+        with pytest.raises(BackendError, match="not one per token"):
+            backend.check_servers([LOGLIKELIHOOD])
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_server_refusing_echo_even_with_a_5xx_is_refused_for_loglikelihood_only(status):
+    with StubServer(["base"], echo_supported=False, echo_refusal_status=status) as server:
+        backend = make(server)
+        with pytest.raises(BackendError, match="echo is not supported with logprobs"):
+            backend.check_servers([LOGLIKELIHOOD])
+        backend.check_servers([GENERATE])
+        [generated] = backend.generate("base", [GenerateRequest("Hi", (), 3)])
+        echoes = [r for r in server.completions() if r.get("echo")]
+    assert generated.texts[0] is not None
+    assert len(echoes) == (2 if status == 500 else 1)  # a 5xx is retried once, no more
+    assert backend.identity("base").facts["endpoint"]["echo_check"]["status"] == "unsupported"
+
+
 def test_check_servers_probes_once_and_prepare_after_it_sends_nothing():
     with StubServer(["base"]) as server:
         backend = make(server)  # prepare: the probe

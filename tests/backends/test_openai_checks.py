@@ -12,6 +12,7 @@ from fteval.backends.openai_checks import (
     check_echo,
     compare_counts,
     compare_id_count,
+    count_echoed,
 )
 from fteval.backends.openai_protocol import TokenLogprobs
 from tests.backends.openai_stub import BigramModel, shifted_logprobs, to_ids, token_text
@@ -156,3 +157,15 @@ def test_token_id_prompts_must_be_counted_as_sent():
     assert compare_id_count(None, 12) is None
     assert "adds tokens" in (compare_id_count(13, 12) or "")
     assert "drops tokens" in (compare_id_count(11, 12) or "")
+
+
+def test_echoed_prompt_tokens_must_be_one_per_prompt_token():
+    # vLLM: prompt and generated tokens listed; llama-cpp-python: the BOS not echoed
+    assert count_echoed(11, sent=None, counted=10, generated=1) == (10, None)
+    assert count_echoed(10, sent=None, counted=10, generated=1) == (9, None)
+    # a llama-server build listing only the generated token
+    echoed, problem = count_echoed(1, sent=None, counted=10, generated=1)
+    assert echoed == 0 and "not one per token" in (problem or "")
+    assert count_echoed(12, sent=12, counted=12, generated=1) == (12, None)
+    assert "for 12 token ids" in (count_echoed(3, sent=12, counted=12, generated=1)[1] or "")
+    assert count_echoed(7, sent=None, counted=None, generated=None) == (7, None)

@@ -95,6 +95,7 @@ from fteval.backends.openai_checks import (
     check_echo,
     compare_counts,
     compare_id_count,
+    count_echoed,
 )
 from fteval.backends.openai_protocol import (
     Echo,
@@ -515,11 +516,11 @@ class OpenAIBackend(Backend):
         else:  # up to a part of a character: its text would not spell the same token
             prompt = text + greedy.text.split(REPLACEMENT)[0]
         what = f"{self._where(arm)}: probe echo"
-        try:
-            reply = self._post(arm, "/completions", self._echo(arm, prompt))
+        try:  # one retry: the server just generated, so a 5xx is about the echo itself
+            reply = self._post(arm, "/completions", self._echo(arm, prompt), max_retries=1)
             lists = read_logprobs(reply, what=what)
         except HttpError as error:
-            if not _is_capability(error):
+            if error.status is None or error.status in _NOT_A_CAPABILITY:
                 raise
             return _unsupported(f"the server refused echo with logprobs: {error}")
         except BackendError as error:  # lists that do not fit together
@@ -529,11 +530,16 @@ class OpenAIBackend(Backend):
                 "the server returns no echoed log-probabilities (echo and logprobs on "
                 f"/v1/completions are ignored or unsupported). Reply: {shown(reply)}"
             )
-        if ids is not None and len(lists.tokens) < len(prompt):
-            problem = f"the server echoes {len(lists.tokens)} tokens for {len(prompt)} token ids"
+        counted = usage_count(reply, "prompt_tokens")
+        echoed, problem = count_echoed(
+            len(lists.tokens),
+            sent=len(prompt) if ids is not None else None,
+            counted=counted,
+            generated=usage_count(reply, "completion_tokens"),
+        )
+        if problem is not None:
             return _Echoed(EchoCheck("failed", problem), _Probe(unsupported=problem))
-        echoed = _echoed_prompt(reply, lists, len(prompt) if ids is not None else None)
-        hidden = max(0, (usage_count(reply, "prompt_tokens") or echoed) - echoed)
+        hidden = max(0, (counted or echoed) - echoed)
         spelled = None if ids is not None else _spelled(lists.tokens[:echoed], text)
         start = len(ids) if ids is not None else spelled[1] if spelled else None
         check = check_echo(lists, start=start, generated=generated, hidden_tokens=hidden)
@@ -921,16 +927,6 @@ def _echo_facts(check: EchoCheck) -> dict[str, Any]:
     """The echo verdict for the manifest; no measured numbers (they are in the detail of a
     refusal only), so a passing check keys the cache the same from run to run."""
     return {"status": check.status, "detail": check.detail, "compared_tokens": check.compared}
-
-
-def _echoed_prompt(reply: Any, lists: TokenLogprobs, sent: int | None) -> int:
-    """Echoed prompt tokens: the token ids sent, or those listed less the generated ones."""
-    if sent is not None:
-        return sent
-    generated = usage_count(reply, "completion_tokens")
-    if generated is not None and 0 <= generated < len(lists.tokens):
-        return len(lists.tokens) - generated
-    return len(lists.tokens)
 
 
 def _spelled(tokens: Sequence[str], text: str) -> tuple[int, int] | None:

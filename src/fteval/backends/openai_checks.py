@@ -140,6 +140,37 @@ def check_echo(
     )
 
 
+def count_echoed(
+    listed: int, *, sent: int | None, counted: int | None, generated: int | None
+) -> tuple[int, str | None]:
+    """Echoed prompt tokens in an echo reply, and a problem when they are not one per token.
+
+    Args:
+        listed: entries in the reply's logprobs lists (prompt and generated tokens).
+        sent: token ids sent (None: a text prompt).
+        counted: the server's ``usage.prompt_tokens`` (None: not reported).
+        generated: its ``usage.completion_tokens`` (None: not reported).
+
+    Returns:
+        The number of echoed prompt tokens (for token ids: those sent) and None, or a
+        sentence saying what does not add up (a server that lists only the generated
+        tokens, as some llama.cpp builds do with ``echo``).
+    """
+    if sent is not None:
+        if listed < sent:
+            return sent, f"the server echoes {listed} log-probabilities for {sent} token ids"
+        return sent, None
+    if generated is None or not 0 <= generated <= listed:
+        return listed, None  # nothing to tell the prompt's part by
+    echoed = listed - generated
+    if counted is not None and echoed not in (counted, counted - 1):
+        return echoed, (
+            f"the server echoes {echoed} prompt log-probabilities for a prompt it counts as "
+            f"{counted} tokens: not one per token"
+        )
+    return echoed, None
+
+
 def _n(generated: TokenLogprobs | None) -> int:
     return 0 if generated is None else len(generated.tokens)
 
@@ -342,4 +373,5 @@ __all__ = [
     "check_echo",
     "compare_counts",
     "compare_id_count",
+    "count_echoed",
 ]
