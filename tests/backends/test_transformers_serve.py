@@ -109,33 +109,48 @@ def plain_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return byte_level_model(tmp_path_factory.mktemp("byte-level-gpt2"))
 
 
+REQUESTS = [
+    GenerateRequest(f"Item {i}: the quick brown {word}", ("\n",), 12)
+    for i, word in enumerate(WORDS.split() * 2)
+]  # 40 items
+
+
+@pytest.fixture(scope="module")
+def reference(plain_model: Path) -> list[tuple[str, ...]]:
+    """The HF backend's greedy texts for REQUESTS."""
+    local = make_backend(
+        "hf", [ArmSpec("base", "base", str(plain_model), "base")], progress=False,
+        device="cpu", dtype="float32",
+    )  # fmt: skip
+    local.prepare()
+    return [r.texts for r in local.generate("base", REQUESTS)]
+
+
 def served(url: str, model: Path, **settings) -> Backend:
     arm = ArmSpec("base", "base", f"openai:{model}@{url}", "base")
     return make_backend("openai", [arm], progress=False, api_key_env=None, **settings)
 
 
 def test_transformers_serve_generates_what_the_hf_backend_generates_item_by_item(
-    serve, plain_model
+    serve, plain_model, reference
 ):
-    requests = [
-        GenerateRequest(f"Item {i}: the quick brown {word}", ("\n",), 12)
-        for i, word in enumerate(WORDS.split() * 2)
-    ]  # 40 items
     server = served(serve, plain_model, tokenizer=str(plain_model), concurrency=4)
     server.check_servers([GENERATE])
-    ours = server.generate("base", requests)
-    local = make_backend(
-        "hf", [ArmSpec("base", "base", str(plain_model), "base")], progress=False,
-        device="cpu", dtype="float32",
-    )  # fmt: skip
-    local.prepare()
-    reference = local.generate("base", requests)
-    assert [r.texts for r in ours] == [r.texts for r in reference]
-    assert len({r.texts[0] for r in reference}) > len(requests) // 2  # outputs vary
+    assert [r.texts for r in server.generate("base", REQUESTS)] == reference
+    assert len({texts[0] for texts in reference}) > len(REQUESTS) // 2  # outputs vary
     facts = server.identity("base").facts
     # the server takes text only; its count of the probe equals the local tokenizer's
     assert facts["endpoint"]["token_ids"] is False
     assert facts["tokenization"]["verdict"] == "same"
+
+
+def test_request_options_reach_transformers_serve(serve, plain_model, reference):
+    penalty = {"generation_config": '{"repetition_penalty": 1.5}'}  # its own field
+    server = served(serve, plain_model, request_options=penalty, concurrency=4)
+    server.check_servers([GENERATE])
+    penalised = [r.texts for r in server.generate("base", REQUESTS)]
+    assert sum(a != b for a, b in zip(penalised, reference)) > len(REQUESTS) // 4
+    assert server.identity("base").facts["endpoint"]["request_options"] == penalty
 
 
 def test_transformers_serve_is_refused_for_loglikelihood_before_any_run_directory(
