@@ -115,6 +115,7 @@ class StubState:
     shift_echo: bool = False  # echoed logprobs shifted by one token (llama-cpp-python)
     logprobs_ignored: bool = False  # echo and logprobs accepted, never answered
     echo_generated_only: bool = False  # with echo, logprobs of the generated tokens only
+    completions_route: bool = True  # False: a chat-only API (404 on /v1/completions)
     token_id_status: int | None = None  # refuse token-id prompts with this status
     known_fields: frozenset[str] | None = None  # others are refused with 422
     idle_timeout_s: float | None = None  # close keep-alive connections idle this long
@@ -239,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         if model is None:
             self._error(404, f"The model `{payload.get('model')}` does not exist.")
             return
-        if self.path == "/v1/completions":
+        if self.path == "/v1/completions" and state.completions_route:
             body = self._completion(model, payload)
         elif self.path == "/v1/chat/completions":
             body = self._chat(model, payload)

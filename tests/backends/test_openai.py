@@ -367,6 +367,16 @@ def test_a_server_refusing_echo_even_with_a_5xx_is_refused_for_loglikelihood_onl
     assert backend.identity("base").facts["endpoint"]["echo_check"]["status"] == "unsupported"
 
 
+def test_a_chat_only_server_runs_chat_tasks_and_is_refused_for_loglikelihood():
+    with StubServer(["base"], completions_route=False) as server:
+        backend = make(server)
+        backend.check_servers([GENERATE])
+        [chat] = backend.generate("base", [GenerateRequest("Hi", (), 4, chat=True)])
+        with pytest.raises(BackendError, match="does not serve /v1/completions"):
+            backend.check_servers([LOGLIKELIHOOD])
+    assert chat.texts[0] is not None
+
+
 def test_check_servers_probes_once_and_prepare_after_it_sends_nothing():
     with StubServer(["base"]) as server:
         backend = make(server)  # prepare: the probe

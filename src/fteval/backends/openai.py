@@ -386,7 +386,13 @@ class OpenAIBackend(Backend):
     def _check_arm(self, arm: str, listed: Mapping[str, Any] | None) -> _ArmCheck:
         """The probe of one arm (module docstring): generation, token ids, echo, parity."""
         text = self._probe_text(arm)
-        by_text = self._greedy(arm, text, listed)
+        try:
+            by_text = self._greedy(arm, text, listed)
+        except _NoCompletions as refused:  # a chat-only server: chat tasks can still run
+            detail = f"the server does not serve /v1/completions: {refused.error}"
+            logger.warning("%s: %s", self._where(arm), detail)
+            self._probes[arm] = _Probe(unsupported=detail)
+            return _ArmCheck(False, EchoCheck("unsupported", detail), None)
         ids = self._probe_ids(arm, text) if self._tokenizer is not None else None
         by_ids = self._greedy_ids(arm, ids, by_text) if ids is not None else None
         if ids is not None and by_ids is not None:
@@ -465,18 +471,20 @@ class OpenAIBackend(Backend):
         self, arm: str, error: HttpError, listed: Mapping[str, Any] | None
     ) -> FtevalError:
         """The error for a probe the server refused: the model it lacks, options it
-        refuses, or its reply as it is."""
+        refuses, no /v1/completions at all (``_NoCompletions``), or its reply as it is."""
         endpoint = self.endpoints[arm]
         if listed is not None and endpoint.model not in listed and error.status in (400, 404):
             return ConfigError(
                 f"arm {arm!r}: the server at {endpoint.base_url} serves no model "
                 f"{endpoint.model!r}; it serves {sorted(listed)[:20]} ({error})"
             )
-        if self.request_options and error.status is not None and 400 <= error.status < 500:
+        if self.request_options and error.status in (400, 422):
             return ConfigError(
                 f"{self._where(arm)}: the server refused the probe request with the request "
                 f"options {shown(self.request_options)}: {error}"
             )
+        if error.status in (404, 405, 501):
+            return _NoCompletions(error)
         return error
 
     def _greedy_ids(self, arm: str, ids: list[int], by_text: _Greedy) -> _Greedy | None:
@@ -911,6 +919,14 @@ class OpenAIBackend(Backend):
         if n_tokens is None:  # the server reports no usage
             n_tokens = len(self._encode(text)) if self._tokenizer is not None else 0
         return text, n_tokens, reason
+
+
+class _NoCompletions(FtevalError):
+    """The server has no ``/v1/completions`` (404, 405, 501): a chat-only API."""
+
+    def __init__(self, error: HttpError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _is_capability(error: HttpError) -> bool:
