@@ -10,12 +10,8 @@ import pytest
 
 from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING
 from fteval.backends.http import HttpError, JsonClient, RetryPolicy, check_base_url, map_bounded
-from fteval.backends.openai import (
-    PROBE_NEW_TOKENS,
-    OpenAIBackend,
-    parse_endpoint,
-    read_api_key,
-)
+from fteval.backends.openai import OpenAIBackend, parse_endpoint, read_api_key
+from fteval.backends.openai_probe import PROBE_NEW_TOKENS
 from fteval.backends.openai_protocol import parse_request_options
 from fteval.errors import AdapterError, BackendError, ConfigError
 from fteval.records import (

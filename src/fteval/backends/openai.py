@@ -16,8 +16,7 @@ serves the base and the adapter as two names.
   backend; greedy decoding sends one request. Stop strings are sent (at most 4, the API's
   limit) and applied again locally, all of them.
 * Log-likelihood: ``/v1/completions`` with ``echo`` and ``logprobs`` (see
-  ``openai_protocol``). A server that does not support them fails the first such request
-  with a ``BackendError`` quoting its reply.
+  ``openai_protocol``), on servers whose echo the probe accepts (below).
 
 **The token boundary.** With a local tokenizer (``tokenizer=``, the model's own), requests
 are encoded here with the HF backend's rule (``hf_scoring.encode_pair``) and sent as token
@@ -37,17 +36,14 @@ server must also fit the one generated token; contexts are cut from the left and
 tokens dropped are reported per request, as in the HF backend.
 
 **Checks before any work** (``check_servers``, called by the run loop before it writes
-the run directory; ``prepare`` runs them too). Per arm: its model on the server
-(``/v1/models``; a server that loads models on demand, as ``transformers serve``, may not
-list it yet: then the probe's reply decides); a greedy generation of a few tokens after a
-probe text with their log-probabilities; with a local tokenizer, the server's count of
-the probe's tokens against the local one and whether the server takes token-id prompts
-(``transformers serve`` does not: prompts then go as text); then an echo of the probe and
-the generated tokens. ``openai_checks`` says what is concluded: a server whose echoed
-log-probabilities disagree with its generated ones (shifted by one token, as
-llama-cpp-python's) or that echoes none is refused for log-likelihood tasks, with what was
-seen, while its generation tasks still run; a server that puts an end-of-text token after
-every text prompt is refused for everything.
+the run directory; ``prepare`` runs them too): each arm's model is looked up in
+``/v1/models`` (a server that loads models on demand, as ``transformers serve``, may not
+list it yet: then the probe's reply decides), then probed (``openai_probe``: a greedy
+generation with log-probabilities, the same as token ids, an echo of both; judged by
+``openai_checks``). A server whose echoed log-probabilities disagree with its generated
+ones (shifted by one token, as llama-cpp-python's) or that echoes none is refused for
+log-likelihood tasks, saying what was seen, while its generation tasks still run; a
+server that puts an end-of-text token after every text prompt is refused for everything.
 
 **Request options** (``request_options``, ``--request-option KEY=VALUE``): extra fields
 sent in every request body, probes included (``repeat_penalty: 1.0`` makes llama.cpp's
@@ -66,8 +62,6 @@ only in the ``Authorization`` header, and is removed from every error message.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import re
@@ -88,32 +82,20 @@ from fteval.backends.hf_generate import (
 )
 from fteval.backends.hf_scoring import encode_pair, rolling_windows, split_trailing_space
 from fteval.backends.http import HttpError, JsonClient, RetryPolicy, map_bounded
-from fteval.backends.openai_checks import (
-    REPLACEMENT,
-    EchoCheck,
-    Tokenization,
-    check_echo,
-    compare_counts,
-    compare_id_count,
-    count_echoed,
-)
+from fteval.backends.openai_checks import EchoCheck
+from fteval.backends.openai_probe import ProbeResult, ServerProbe
 from fteval.backends.openai_protocol import (
     Echo,
-    TokenLogprobs,
     chat_payload,
     check_request_options,
     completion_payload,
     echo_payload,
-    greedy_logprobs_payload,
     model_entries,
     read_echo,
     read_generation,
-    read_logprobs,
-    shown,
     summed,
-    usage_count,
 )
-from fteval.errors import AdapterError, BackendError, ConfigError, FtevalError
+from fteval.errors import AdapterError, BackendError, ConfigError
 from fteval.records import (
     ArmSpec,
     GenerateRequest,
@@ -129,16 +111,11 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "openai:"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-PROBE_TEXT = "The quick brown fox jumps over the lazy dog. The capital of France is"
-PROBE_NEW_TOKENS = 4  # tokens the probe generates greedily, then compares when echoed
 PROBE_MIN_CHANGE = 1e-6  # max |Δlogprob| at or below this: the arm answers like the base
-FINGERPRINT_DECIMALS = 2  # probe logprobs are rounded to this many decimals (nats)
 VOLATILE_MODEL_FIELDS = frozenset({"created", "permission", "object"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ARM_PATH = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
 _SEED_MODULUS = 2**31  # some servers (llama.cpp) take 32-bit seeds
-# statuses of a refused request that say nothing about what the server can do
-_NOT_A_CAPABILITY = frozenset({401, 403, 408, 429})
 
 
 @dataclass(frozen=True)
@@ -196,57 +173,6 @@ def read_api_key(env_name: str | None) -> str | None:
     return key or None
 
 
-@dataclass(frozen=True)
-class _Probe:
-    """An arm's echoed probe text: tokens and log-probabilities, or why there is none."""
-
-    tokens: tuple[str, ...] = ()
-    logprobs: tuple[float | None, ...] = ()
-    unsupported: str | None = None
-
-    def fingerprint(self) -> str | None:
-        if self.unsupported is not None or not self.tokens:
-            return None
-        rounded = [None if v is None else f"{v:.{FINGERPRINT_DECIMALS}f}" for v in self.logprobs]
-        text = json.dumps([list(self.tokens), rounded], separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Greedy:
-    """The probe's plain greedy generation: its text, the generated tokens with their
-    log-probabilities (None: the server gave none) and the server's prompt count."""
-
-    text: str
-    logprobs: TokenLogprobs | None
-    prompt_tokens: int | None
-    asked_logprobs: bool = True  # False: the server refused a generation with logprobs
-
-
-# from a text echo: tokens shown before the text, the echoed prompt's last tokens, and
-# prompt tokens counted but not echoed (see openai_checks.compare_counts)
-_Layout = tuple[tuple[str, ...], tuple[str, ...], int]
-
-
-@dataclass(frozen=True)
-class _Echoed:
-    """The echo probe's outcome: the verdict, the probe text's echo (the fingerprint's
-    source) and, for a text prompt lined up with its echo, its ``_Layout``."""
-
-    check: EchoCheck
-    probe: _Probe
-    layout: _Layout | None = None
-
-
-@dataclass(frozen=True)
-class _ArmCheck:
-    """What the checks found about an arm's server (see the module docstring)."""
-
-    token_ids: bool  # prompts go as token ids (a local tokenizer and a server taking them)
-    echo: EchoCheck
-    tokenization: Tokenization | None  # None: no local tokenizer to compare with
-
-
 class OpenAIBackend(Backend):
     """OpenAI-compatible HTTP backend; see the module docstring.
 
@@ -302,8 +228,7 @@ class OpenAIBackend(Backend):
         self._tokenizer: Any = None
         self._prefix_token: int | None = None
         self._entries: dict[str, dict[str, Any] | None] = {}
-        self._probes: dict[str, _Probe] = {}
-        self._checks: dict[str, _ArmCheck] = {}
+        self._checks: dict[str, ProbeResult] = {}
         self._prepared = False
         self._counts = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self._lock = threading.Lock()
@@ -383,197 +308,26 @@ class OpenAIBackend(Backend):
         t = self._tokenizer
         self._prefix_token = t.bos_token_id if t.bos_token_id is not None else t.eos_token_id
 
-    def _check_arm(self, arm: str, listed: Mapping[str, Any] | None) -> _ArmCheck:
-        """The probe of one arm (module docstring): generation, token ids, echo, parity."""
-        text = self._probe_text(arm)
-        try:
-            by_text = self._greedy(arm, text, listed)
-        except _NoCompletions as refused:  # a chat-only server: chat tasks can still run
-            detail = f"the server does not serve /v1/completions: {refused.error}"
-            logger.warning("%s: %s", self._where(arm), detail)
-            self._probes[arm] = _Probe(unsupported=detail)
-            return _ArmCheck(False, EchoCheck("unsupported", detail), None)
-        ids = self._probe_ids(arm, text) if self._tokenizer is not None else None
-        by_ids = self._greedy_ids(arm, ids, by_text) if ids is not None else None
-        if ids is not None and by_ids is not None:
-            problem = compare_id_count(by_ids.prompt_tokens, len(ids))
-            if problem is not None:
-                raise BackendError(f"{self._where(arm)}: {problem}")
-        else:
-            ids = None
-        echoed = self._echo_probe(arm, text, by_ids or by_text, ids)
-        self._probes[arm] = echoed.probe
-        tokenization = None
-        if self._tokenizer is not None:
-            tokenization = self._tokenization(arm, text, by_text, echoed.layout)
-            if ids is None and tokenization.verdict == "appends":
-                raise BackendError(
-                    f"{self._where(arm)}: {tokenization.detail}. Serve the model with a "
-                    "tokenizer that adds no end-of-text token to prompts, or from a server "
-                    "that takes token-id prompts"
-                )
-        echo = echoed.check
-        log = logger.debug if echo.status == "ok" else logger.warning
-        log("%s: echoed log-probabilities %s: %s", self._where(arm), echo.status, echo.detail)
-        return _ArmCheck(ids is not None, echo, tokenization)
-
-    def _probe_text(self, arm: str) -> str:
-        """The probe text, its end kept, short enough for a small context window."""
-        limit = self._max_length(arm)
-        room = None if limit is None else limit - PROBE_NEW_TOKENS - 3  # BOS, one generated
-        return PROBE_TEXT if room is None or room >= len(PROBE_TEXT) else PROBE_TEXT[-room:]
-
-    def _probe_ids(self, arm: str, text: str) -> list[int]:
-        ids = self._encode(text)
-        if self._prefix_token is not None:
-            ids = [self._prefix_token, *ids]
-        limit = self._max_length(arm)
-        room = None if limit is None else limit - PROBE_NEW_TOKENS - 1
-        return ids if room is None or room >= len(ids) else ids[-max(room, 1) :]
-
-    def _greedy(self, arm: str, prompt: str, listed: Mapping[str, Any] | None) -> _Greedy:
-        """Greedy tokens after the text ``prompt`` with their log-probabilities (if the
-        server gives them: one that refuses ``logprobs`` is asked again without).
-
-        Raises:
-            ConfigError: the server does not serve the arm's model, or refuses the
-                request options.
-        """
-        try:
-            return self._greedy_once(arm, prompt, logprobs=True)
-        except HttpError as error:
-            if not _is_capability(error):
-                raise self._refused_probe(arm, error, listed) from None
-            logger.warning(
-                "%s: refused a generation with logprobs (%s); asking without", self._where(arm),
-                error,
-            )  # fmt: skip
-        try:
-            return self._greedy_once(arm, prompt, logprobs=False)
-        except HttpError as error:
-            raise self._refused_probe(arm, error, listed) from None
-
-    def _greedy_once(
-        self, arm: str, prompt: str | list[int], *, logprobs: bool, max_retries: int | None = None
-    ) -> _Greedy:
-        payload = greedy_logprobs_payload(
-            self._model(arm), prompt, PROBE_NEW_TOKENS, self.request_options
-        )
-        if not logprobs:
-            del payload["logprobs"]
-        reply = self._post(arm, "/completions", payload, max_retries=max_retries)
-        what = f"{self._where(arm)}: probe"
-        generated = read_generation(reply, chat=False, what=what)
-        lists = read_logprobs(reply, what=what)
-        return _Greedy(generated.text, lists, usage_count(reply, "prompt_tokens"), logprobs)
-
-    def _refused_probe(
-        self, arm: str, error: HttpError, listed: Mapping[str, Any] | None
-    ) -> FtevalError:
-        """The error for a probe the server refused: the model it lacks, options it
-        refuses, no /v1/completions at all (``_NoCompletions``), or its reply as it is."""
-        endpoint = self.endpoints[arm]
-        if listed is not None and endpoint.model not in listed and error.status in (400, 404):
-            return ConfigError(
-                f"arm {arm!r}: the server at {endpoint.base_url} serves no model "
-                f"{endpoint.model!r}; it serves {sorted(listed)[:20]} ({error})"
-            )
-        if self.request_options and error.status in (400, 422):
-            return ConfigError(
-                f"{self._where(arm)}: the server refused the probe request with the request "
-                f"options {shown(self.request_options)}: {error}"
-            )
-        if error.status in (404, 405, 501):
-            return _NoCompletions(error)
-        return error
-
-    def _greedy_ids(self, arm: str, ids: list[int], by_text: _Greedy) -> _Greedy | None:
-        """The greedy probe with the prompt as token ids, asked as the text one was; None
-        when the server refuses token ids (once: a 5xx validation error is quick to tell)."""
-        try:
-            return self._greedy_once(arm, ids, logprobs=by_text.asked_logprobs, max_retries=1)
-        except HttpError as error:
-            if error.status is None or error.status in _NOT_A_CAPABILITY:
-                raise
-            logger.warning(
-                "%s: the server does not take prompts as token ids (%s); prompts go as text "
-                "and the server's tokenization applies",
-                self._where(arm), error,
-            )  # fmt: skip
-            return None
-
-    def _tokenization(
-        self, arm: str, text: str, greedy: _Greedy, layout: _Layout | None
-    ) -> Tokenization:
-        """The server's count of the probe text against the local tokenizer's."""
-        special = list(self._tokenizer(text)["input_ids"])
-        names = [str(n) for n in self._tokenizer.convert_ids_to_tokens(special)]
-        verdict = compare_counts(
-            greedy.prompt_tokens, self._encode(text), special, names, echoed=layout
-        )
-        if verdict.verdict in ("adds_bos", "differs", "unknown"):
-            logger.warning("%s: %s", self._where(arm), verdict.detail)
-        return verdict
-
-    def _echo_probe(self, arm: str, text: str, greedy: _Greedy, ids: list[int] | None) -> _Echoed:
-        """Echo the probe and its greedy tokens: the verdict, the fingerprint's probe and
-        (text prompts) where the server put tokens around the text."""
-        generated = greedy.logprobs
-        if ids is not None:
-            prompt: str | list[int] = [*ids, *self._single_ids(generated)]
-        else:  # up to a part of a character: its text would not spell the same token
-            prompt = text + greedy.text.split(REPLACEMENT)[0]
-        what = f"{self._where(arm)}: probe echo"
-        try:  # one retry: the server just generated, so a 5xx is about the echo itself
-            reply = self._post(arm, "/completions", self._echo(arm, prompt), max_retries=1)
-            lists = read_logprobs(reply, what=what)
-        except HttpError as error:
-            if error.status is None or error.status in _NOT_A_CAPABILITY:
-                raise
-            return _unsupported(f"the server refused echo with logprobs: {error}")
-        except BackendError as error:  # lists that do not fit together
-            return _Echoed(EchoCheck("failed", str(error)), _Probe(unsupported=str(error)))
-        if lists is None:
-            return _unsupported(
-                "the server returns no echoed log-probabilities (echo and logprobs on "
-                f"/v1/completions are ignored or unsupported). Reply: {shown(reply)}"
-            )
-        counted = usage_count(reply, "prompt_tokens")
-        echoed, problem = count_echoed(
-            len(lists.tokens),
-            sent=len(prompt) if ids is not None else None,
-            counted=counted,
-            generated=usage_count(reply, "completion_tokens"),
-        )
-        if problem is not None:
-            return _Echoed(EchoCheck("failed", problem), _Probe(unsupported=problem))
-        hidden = max(0, (counted or echoed) - echoed)
-        spelled = None if ids is not None else _spelled(lists.tokens[:echoed], text)
-        start = len(ids) if ids is not None else spelled[1] if spelled else None
-        check = check_echo(lists, start=start, generated=generated, hidden_tokens=hidden)
-        end = echoed if start is None else start
-        layout = None
-        if spelled is not None:
-            layout = (lists.tokens[: spelled[0]], lists.tokens[max(0, echoed - 8) : echoed], hidden)
-        return _Echoed(check, _Probe(lists.tokens[:end], lists.logprobs[:end]), layout)
-
-    def _single_ids(self, generated: TokenLogprobs | None) -> list[int]:
-        """Local ids of the generated tokens, up to the first that is not one token here."""
-        ids: list[int] = []
-        for token in generated.tokens if generated is not None else ():
-            encoded = self._encode(token)
-            if len(encoded) != 1 or REPLACEMENT in token:
-                break
-            ids.append(encoded[0])
-        return ids
+    def _check_arm(self, arm: str, listed: Mapping[str, Any] | None) -> ProbeResult:
+        """The probe of one arm (``openai_probe``)."""
+        return ServerProbe(
+            where=self._where(arm),
+            model=self._model(arm),
+            post=lambda path, payload, retries: self._post(arm, path, payload, max_retries=retries),
+            listed=listed,
+            options=self.request_options,
+            tokenizer=self._tokenizer,
+            prefix_token=self._prefix_token,
+            max_length=self._max_length(arm),
+        ).run()
 
     def _check_arms_differ(self) -> None:
         base = base_arm_name(self.arms)
-        reference = self._probes.get(base) if base is not None else None
+        reference = self._checks[base].echoed if base is not None else None
         if base is None or reference is None or reference.unsupported is not None:
             return
         for arm in self.arms:
-            probe = self._probes[arm.name]
+            probe = self._checks[arm.name].echoed
             if arm.name == base or probe.unsupported is not None:
                 continue
             if probe.tokens != reference.tokens:
@@ -598,8 +352,8 @@ class OpenAIBackend(Backend):
 
     def identity(self, arm: str) -> ArmIdentity:
         endpoint = self.endpoints[arm]
-        probe = self._probes.get(arm)
         check = self._checks.get(arm)
+        probe = check.echoed if check is not None else None
         facts: dict[str, Any] = {
             "endpoint": {
                 "base_url": endpoint.base_url,
@@ -619,12 +373,12 @@ class OpenAIBackend(Backend):
         }
         return ArmIdentity(self.name, f"{PREFIX}{endpoint.model}", {}, facts)
 
-    def _scoring_tokens(self, check: _ArmCheck | None) -> str:
+    def _scoring_tokens(self, check: ProbeResult | None) -> str:
         if check is not None and check.token_ids:
             return "local tokenizer"
         return "server"
 
-    def _tokenization_facts(self, check: _ArmCheck | None) -> dict[str, Any] | None:
+    def _tokenization_facts(self, check: ProbeResult | None) -> dict[str, Any] | None:
         """How prompts are tokenized: the server's way, and what parity showed."""
         if check is None:
             return None
@@ -921,42 +675,10 @@ class OpenAIBackend(Backend):
         return text, n_tokens, reason
 
 
-class _NoCompletions(FtevalError):
-    """The server has no ``/v1/completions`` (404, 405, 501): a chat-only API."""
-
-    def __init__(self, error: HttpError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _is_capability(error: HttpError) -> bool:
-    """A 4xx refusal that says what the server cannot do (not who we are, or "later")."""
-    status = error.status
-    return status is not None and 400 <= status < 500 and status not in _NOT_A_CAPABILITY
-
-
-def _unsupported(detail: str) -> _Echoed:
-    return _Echoed(EchoCheck("unsupported", detail), _Probe(unsupported=detail))
-
-
 def _echo_facts(check: EchoCheck) -> dict[str, Any]:
     """The echo verdict for the manifest; no measured numbers (they are in the detail of a
     refusal only), so a passing check keys the cache the same from run to run."""
     return {"status": check.status, "detail": check.detail, "compared_tokens": check.compared}
-
-
-def _spelled(tokens: Sequence[str], text: str) -> tuple[int, int] | None:
-    """(first, end): ``tokens[first:end]`` spell ``text``, where ``end`` is the first point
-    at which the tokens so far end with it (tokens before ``first``, such as a BOS the
-    server echoes, are not part of it); None when no prefix of the tokens ends with it."""
-    joined = ""
-    for index, token in enumerate(tokens):
-        joined += token
-        if len(joined) >= len(text) and joined.endswith(text):
-            end = index + 1
-            first = next((i for i in range(end) if "".join(tokens[i:end]) == text), 0)
-            return first, end
-    return None
 
 
 def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
