@@ -185,3 +185,22 @@ def test_request_options_reach_every_request_and_are_recorded(tmp_path, task_fil
         endpoint = arm["identity"]["endpoint"]
         assert endpoint["request_options"] == {"repeat_penalty": 1.0, "top_k": 1}
         assert endpoint["echo_check"]["status"] == "ok"
+
+
+def test_request_options_in_a_config_file_are_checked_like_the_flag(tmp_path, task_file, capsys):
+    from fteval.config import build_config
+    from fteval.errors import ConfigError
+
+    config = build_config(
+        {"base": "openai:b", "tasks": ["t.yaml"], "request_options": {"repeat_penalty": 1.0}}
+    )
+    assert config.request_options == {"repeat_penalty": 1.0}
+    with pytest.raises(ConfigError, match=r"request_options.*set by fteval itself"):
+        build_config({"base": "openai:b", "tasks": ["t.yaml"], "request_options": {"seed": 1}})
+    out = tmp_path / "run"
+    code = main(
+        ["run", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--base",
+         "openai:b", "--task", str(task_file), "--out", str(out), "--request-option", "top_k"]
+    )  # fmt: skip
+    assert code == 2 and "--request-option expects KEY=VALUE" in capsys.readouterr().err
+    assert not out.exists()
