@@ -32,21 +32,24 @@ import sys
 from pathlib import Path
 
 SUBJECTS = [
-    "The capital of France", "Water", "The sun", "A triangle", "The year 1969",
-    "Photosynthesis", "The Pacific Ocean", "A prime number", "Mount Everest", "The moon",
+    "the capital of France", "water", "the sun", "a triangle", "the year 1969",
+    "photosynthesis", "the Pacific Ocean", "a prime number", "Mount Everest", "the moon",
 ]  # fmt: skip
 FRAMES = [
-    ("{s} is", " a well-known example."),
+    ("{S} is", " a well-known example."),
     ("Question: what is {s}?\nAnswer:", " It is described in many books."),
     ("Everyone knows that {s}", " is worth learning about."),
-    ("{s}, in one word:", " interesting"),
+    ("{S}, in one word:", " interesting"),
 ]
 
 
 def builtin_items() -> list[dict[str, str]]:
     """40 short context/continuation pairs in English."""
     return [
-        {"context": context.format(s=subject), "continuation": continuation}
+        {
+            "context": context.format(s=subject, S=subject[0].upper() + subject[1:]),
+            "continuation": continuation,
+        }
         for context, continuation in FRAMES
         for subject in SUBJECTS
     ]

@@ -68,26 +68,46 @@ class BigramModel:
     def next_logprobs(self, ids: Sequence[int]) -> list[float]:
         return self.row(ids[-1] if ids else EOS)
 
-    def prompt_logprobs(self, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
-        """Per prompt token: (its logprob, top id, top logprob); None for the first."""
-        out: list[tuple[float, int, float] | None] = [None]
-        for i in range(1, len(ids)):
-            row = self.next_logprobs(ids[:i])
-            best = max(range(VOCAB), key=row.__getitem__)
-            out.append((row[ids[i]], best, row[best]))
-        return out
+    def rows(self, ids: Sequence[int]) -> list[list[float]]:
+        """Row i: log P(next token | ids[: i + 1])."""
+        return [self.row(token) for token in ids]
 
 
-def shifted_logprobs(model: Any, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
-    """llama-cpp-python's echo: each token scored by the distribution at its own position
-    (which predicts the next token), so every value belongs one position later; the first
-    is then set to None, as that server does."""
-    out: list[tuple[float, int, float] | None] = [None]
-    for i in range(1, len(ids)):
-        row = model.next_logprobs(ids[: i + 1])
-        best = max(range(len(row)), key=row.__getitem__)
-        out.append((row[ids[i]], best, row[best]))
-    return out
+def scored_positions(
+    model: Any, ids: Sequence[int], *, shift: bool = False
+) -> list[tuple[float, list[float]] | None]:
+    """Per token: (its log-probability, the distribution it was read from); None for the
+    first. ``shift``: llama-cpp-python's echo, each token read from the distribution at
+    its own position (which predicts the next token), so every value belongs one
+    position later (the first is still None, as that server sets it)."""
+    rows = model.rows(ids)
+    return [None] + [(rows[i + shift - 1][ids[i]], rows[i + shift - 1]) for i in range(1, len(ids))]
+
+
+def logprob_lists(
+    ids: Sequence[int], scored: Sequence[tuple[float, list[float]] | None], n_top: int
+) -> dict[str, Any]:
+    """The ``logprobs`` object of a completions choice: tokens, their log-probabilities,
+    the ``n_top`` most likely alternatives of each (and the token itself, as vLLM)."""
+    tokens = [token_text(t) for t in ids]
+    offsets, at = [], 0
+    for token in tokens:
+        offsets.append(at)
+        at += len(token)
+    top: list[dict[str, float] | None] = []
+    for token, entry in zip(ids, scored):
+        if entry is None:
+            top.append(None)
+            continue
+        row = entry[1]
+        best = sorted(range(len(row)), key=lambda t: -row[t])[: max(n_top, 1)]
+        top.append({token_text(t): row[t] for t in [token, *best][::-1]})
+    return {
+        "tokens": tokens,
+        "token_logprobs": [None if e is None else e[0] for e in scored],
+        "top_logprobs": top,
+        "text_offset": offsets,
+    }
 
 
 @dataclass
@@ -316,23 +336,15 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if payload.get("logprobs") is not None and not state.logprobs_ignored:
             all_ids = (ids if echo else []) + generated
-            score = shifted_logprobs if echo and state.shift_echo else _prompt_logprobs
-            scored = score(model, ids + generated)[-len(all_ids) :] if all_ids else []
+            shift = echo and state.shift_echo
+            scored = scored_positions(model, ids + generated, shift=shift)[-len(all_ids) :]
+            if not all_ids:
+                scored = []
             if echo:
                 scored[0] = None
             if echo and state.echo_generated_only:  # some llama-server builds
                 all_ids, scored = generated, scored[len(ids) :]
-            tokens = [token_text(t) for t in all_ids]
-            offsets, at = [], 0
-            for token in tokens:
-                offsets.append(at)
-                at += len(token)
-            choice["logprobs"] = {
-                "tokens": tokens,
-                "token_logprobs": [None if s is None else s[0] for s in scored],
-                "top_logprobs": [None if s is None else {token_text(s[1]): s[2]} for s in scored],
-                "text_offset": offsets,
-            }
+            choice["logprobs"] = logprob_lists(all_ids, scored, int(payload["logprobs"]))
         return {
             "id": "cmpl-stub",
             "object": "text_completion",
@@ -359,10 +371,6 @@ class _Handler(BaseHTTPRequestHandler):
             ],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": len(generated)},
         }
-
-
-def _prompt_logprobs(model: Any, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
-    return model.prompt_logprobs(ids)
 
 
 class _Server(ThreadingHTTPServer):

@@ -322,13 +322,49 @@ def test_the_probe_accepts_a_correct_server_after_comparing_every_generated_toke
     assert facts["echo_check"]["compared_tokens"] == PROBE_NEW_TOKENS
     assert facts["echo_logprobs"] is True and facts["fingerprint"]
     greedy, echo = [r for r in sent if not r.get("echo")][-1], sent[-1]
-    assert greedy["temperature"] == 0 and greedy["logprobs"] == 1
+    assert greedy["temperature"] == 0 and greedy["logprobs"] == 5  # the API's most
     assert echo["echo"] is True
     if tokenizer:  # the echo is the probe's token ids followed by the generated ones
         assert echo["prompt"][: len(greedy["prompt"])] == greedy["prompt"]
         assert len(echo["prompt"]) == len(greedy["prompt"]) + PROBE_NEW_TOKENS
     else:
         assert echo["prompt"].startswith(greedy["prompt"])
+
+
+class PartialCharacters(BigramModel):
+    """Greedy decoding yields byte 0xC3 (the first half of a UTF-8 character, shown as
+    U+FFFD) after every token; ASCII letters come next."""
+
+    def row(self, previous: int) -> list[float]:
+        logits = [v + 10.0 * (t == 0xC3 + 3) for t, v in enumerate(super().row(previous))]
+        norm = math.log(sum(math.exp(x) for x in logits))
+        return [x - norm for x in logits]
+
+
+@pytest.mark.parametrize("tokenizer", [False, True])
+@pytest.mark.parametrize("shift", [False, True])
+def test_the_probe_compares_a_whole_alternative_when_greedy_tokens_are_parts_of_characters(
+    byte_tokenizer, tokenizer, shift
+):
+    options = {"tokenizer": byte_tokenizer} if tokenizer else {}
+    with StubServer({"base": PartialCharacters("base")}, shift_echo=shift) as server:
+        backend = make(server, **options)
+        echo = server.completions()[-1]
+        greedy = next(  # the first probe in the echo's form (text or token ids)
+            r for r in server.completions()
+            if not r.get("echo") and type(r["prompt"]) is type(echo["prompt"])
+        )  # fmt: skip
+        if shift:
+            with pytest.raises(BackendError, match="disagree with the generated ones"):
+                backend.check_servers([LOGLIKELIHOOD])
+        else:
+            backend.check_servers([LOGLIKELIHOOD])
+    check = backend.identity("base").facts["endpoint"]["echo_check"]
+    # whole alternatives, the server asked again after each: more than one position
+    assert check["compared_tokens"] >= 2
+    appended = echo["prompt"][len(greedy["prompt"]) :]
+    assert len(appended) == check["compared_tokens"]
+    assert (0xC3 + 3 not in appended) if tokenizer else ("\ufffd" not in appended)
 
 
 def test_a_server_that_ignores_echo_is_refused_for_loglikelihood_at_the_probe():
@@ -588,14 +624,8 @@ class _TorchModel:
     def next_logprobs(self, ids):
         return self._logprobs(ids)[-1].tolist()
 
-    def prompt_logprobs(self, ids):
-        rows = self._logprobs(ids)
-        out = [None]
-        for i in range(1, len(ids)):
-            row = rows[i - 1]
-            best = int(row.argmax())
-            out.append((float(row[ids[i]]), best, float(row[best])))
-        return out
+    def rows(self, ids):
+        return self._logprobs(ids).tolist()
 
 
 @pytest.mark.real_model
@@ -634,6 +664,25 @@ def test_token_mode_equals_the_hf_backend_per_item_on_a_real_model(tiny_models):
             )
             assert a.n_tokens == b.n_tokens
             assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("tokenizer", [False, True])
+def test_the_probe_tells_a_shifted_echo_of_a_near_uniform_tiny_model(tiny_models, tokenizer):
+    """A random tiny GPT-2 gives nearly the same distribution everywhere and repeats
+    itself greedily; shifted values differ from the right ones by tenths of a nat only
+    where a token differs from the one before it. The probe must still tell them apart."""
+    from transformers import AutoModelForCausalLM
+
+    model = _TorchModel(AutoModelForCausalLM.from_pretrained(tiny_models["base"]).eval())
+    options = {"tokenizer": str(tiny_models["base"])} if tokenizer else {}
+    verdicts = {}
+    for shift in (False, True):
+        with StubServer({"base": model}, max_model_len=128, shift_echo=shift) as server:
+            backend = make(server, **options)
+        verdicts[shift] = backend.identity("base").facts["endpoint"]["echo_check"]
+    assert verdicts[False]["status"] == "ok" and verdicts[False]["compared_tokens"] >= 2
+    assert verdicts[True]["status"] == "failed"
 
 
 def test_endpoint_arms_are_cached_only_with_a_fingerprint_and_keyed_by_all_of_it():

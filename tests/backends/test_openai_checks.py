@@ -10,23 +10,23 @@ import pytest
 from fteval.backends.openai_checks import (
     TOLERANCE_NATS,
     check_echo,
+    comparable,
     compare_counts,
     compare_id_count,
     count_echoed,
 )
-from fteval.backends.openai_protocol import TokenLogprobs
-from tests.backends.openai_stub import BigramModel, shifted_logprobs, to_ids, token_text
+from fteval.backends.openai_protocol import TokenLogprobs, read_logprobs
+from tests.backends.openai_stub import BigramModel, logprob_lists, scored_positions, to_ids
 
 PROMPT = "The capital of France is"
 
 
-def lists(ids, scored) -> TokenLogprobs:
-    """The logprobs lists a server writes for ``ids`` scored as ``scored``."""
-    return TokenLogprobs(
-        tuple(token_text(i) for i in ids),
-        tuple(None if s is None else s[0] for s in scored),
-        tuple(None if s is None else (token_text(s[1]), s[2]) for s in scored),
-    )
+def lists(ids, scored, n_top=1) -> TokenLogprobs:
+    """The logprobs lists a server writes for ``ids`` scored as ``scored``, read back."""
+    choice = {"text": "", "logprobs": logprob_lists(ids, scored, n_top)}
+    read = read_logprobs({"choices": [choice]}, what="test")
+    assert read is not None
+    return read
 
 
 def served(model: BigramModel, *, shift: bool = False, n: int = 4):
@@ -37,9 +37,9 @@ def served(model: BigramModel, *, shift: bool = False, n: int = 4):
         row = model.next_logprobs(prompt + greedy)
         greedy.append(max(range(len(row)), key=row.__getitem__))
     whole = prompt + greedy
-    generated = lists(greedy, model.prompt_logprobs(whole)[len(prompt) :])
-    scored = shifted_logprobs(model, whole) if shift else model.prompt_logprobs(whole)
-    return lists(whole, scored), generated, len(prompt)
+    generated = lists(greedy, scored_positions(model, whole)[len(prompt) :], n_top=5)
+    echo = scored_positions(model, whole, shift=shift)
+    return lists(whole, echo), generated, len(prompt)
 
 
 def test_a_correct_echo_agrees_with_generation_on_every_generated_token():
@@ -169,3 +169,25 @@ def test_echoed_prompt_tokens_must_be_one_per_prompt_token():
     assert count_echoed(12, sent=12, counted=12, generated=1) == (12, None)
     assert "for 12 token ids" in (count_echoed(3, sent=12, counted=12, generated=1)[1] or "")
     assert count_echoed(7, sent=None, counted=None, generated=None) == (7, None)
+
+
+def test_the_tokens_compared_are_whole_greedy_ones_else_the_best_whole_alternative():
+    tokens = ("a", "b", "\ufffd", "c")
+    values = (-1.0, -2.0, -3.0, -4.0)
+    alternatives = ((("\ufffd", -0.5), ("x", -1.5), ("y", -2.5)),) * 4
+    generated = TokenLogprobs(tokens, values, (None,) * 4, alternatives)
+    assert comparable(generated, lambda token: True).tokens == ("a", "b")
+    assert comparable(generated, lambda token: token != "b").tokens == ("a",)
+    fallback = comparable(generated, lambda token: token not in "ab")
+    assert (fallback.tokens, fallback.logprobs) == (("x",), (-1.5,))
+    assert comparable(generated, lambda token: False) is None
+    # an alternative repeating the prompt's end is taken only when nothing else is
+    repeat = comparable(generated, lambda token: token not in "ab", prompt_end="... x")
+    assert repeat.tokens == ("y",)
+    only = comparable(generated, lambda token: token == "x", prompt_end="... x")
+    assert only.tokens == ("x",)
+    # greedy tokens stop at a repeat of the one before (the prompt's end for the first)
+    repeating = TokenLogprobs(("a", "a", "b"), (-1.0,) * 3, (None,) * 3, alternatives[:3])
+    assert comparable(repeating, lambda token: True).tokens == ("a",)
+    assert comparable(repeating, lambda token: True, prompt_end="a").tokens == ("x",)
+    assert comparable(None, lambda token: True) is None

@@ -15,6 +15,9 @@ sampling uses), then echoes the prompt followed by those tokens. A causal model 
 token the same log-probability both ways, so each generated token's echoed value must
 equal its generated value within ``tolerance_nats`` (servers in 16-bit compute the prompt
 and the decoding steps with different kernels; a shifted value differs by nats). When the
+greedy token is part of a character (a byte-level model), which names no token in text,
+the most likely whole one among the alternatives the server listed is used instead
+(``comparable``). When the
 echo's top-1 alternative at each compared position is the token generated *after* it,
 the message says the values are shifted by one token. Also checked on every echoed
 token: a value that is finite and at most 0 (a log-probability), and none for the first
@@ -33,14 +36,14 @@ every continuation is scored after it. Token-id prompts must be counted as sent.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from fteval.backends.openai_protocol import TokenLogprobs
 
 TOLERANCE_NATS = 0.05  # |echoed - generated| allowed, plus RELATIVE_TOLERANCE x |generated|
-RELATIVE_TOLERANCE = 0.02
+RELATIVE_TOLERANCE = 0.01
 POSITIVE_SLACK = 1e-4  # a log-probability above this (in nats) is not one, rounding aside
 REPLACEMENT = "\ufffd"  # how servers show a token that is part of a UTF-8 character
 
@@ -78,6 +81,7 @@ def check_echo(
     generated: TokenLogprobs | None,
     hidden_tokens: int = 0,
     tolerance_nats: float = TOLERANCE_NATS,
+    missing: str = "the server gives no log-probabilities for generated tokens",
 ) -> EchoCheck:
     """Whether an echo of (probe prompt + generated tokens) is trustworthy.
 
@@ -90,6 +94,7 @@ def check_echo(
             gave none).
         hidden_tokens: prompt tokens the server counts but does not echo (>= 0).
         tolerance_nats: the absolute part of the tolerance (see the module docstring).
+        missing: why there is nothing to compare when ``generated`` is empty.
 
     Returns:
         The verdict; ``failed`` names the first problem seen.
@@ -100,7 +105,7 @@ def check_echo(
         return EchoCheck("failed", problem)
     if generated is None or not generated.tokens or start is None:
         why = (
-            "the server gives no log-probabilities for generated tokens"
+            missing
             if generated is None or not generated.tokens
             else "the echo could not be lined up with the probe prompt"
         )
@@ -138,6 +143,51 @@ def check_echo(
         len(pairs),
         max(differences),
     )
+
+
+def comparable(
+    generated: TokenLogprobs | None, usable: Callable[[str], bool], *, prompt_end: str = ""
+) -> TokenLogprobs | None:
+    """The tokens the probe appends to its prompt, echoes and compares.
+
+    Only a token that tells a shift apart will do: a whole one (a part of a character
+    shows as U+FFFD and names no token; with token ids, it must be ``usable``: one local
+    token), and not a repeat of the token before it, which a model that looks mostly at
+    the last token gives nearly the same value shifted or not (tiny models repeat).
+
+    Returns:
+        The greedy tokens up to the first that will not do; when the first will not, the
+        most likely alternative at the first position that will (a repeat as a last
+        resort), with its generated log-probability; None when there is none.
+    """
+    if generated is None or not generated.tokens:
+        return None
+    n, before = 0, prompt_end
+    while n < len(generated.tokens) and generated.logprobs[n] is not None:
+        token = generated.tokens[n]
+        if not _whole(token, usable) or _repeats(before, token):
+            break
+        n, before = n + 1, token
+    if n:
+        return TokenLogprobs(
+            generated.tokens[:n], generated.logprobs[:n], generated.top[:n],
+            generated.alternatives[:n],
+        )  # fmt: skip
+    first = generated.alternatives[0] if generated.alternatives else ()
+    candidates = [(t, v) for t, v in first if _whole(t, usable)]
+    candidates.sort(key=lambda pair: _repeats(prompt_end, pair[0]))  # stable: likely first
+    if not candidates:
+        return None
+    token, value = candidates[0]
+    return TokenLogprobs((token,), (value,), generated.top[:1], (first,))
+
+
+def _whole(token: str, usable: Callable[[str], bool]) -> bool:
+    return bool(token) and REPLACEMENT not in token and usable(token)
+
+
+def _repeats(before: str, token: str) -> bool:
+    return bool(before) and before.endswith(token)
 
 
 def count_echoed(
@@ -371,6 +421,7 @@ __all__ = [
     "EchoCheck",
     "Tokenization",
     "check_echo",
+    "comparable",
     "compare_counts",
     "compare_id_count",
     "count_echoed",

@@ -11,10 +11,11 @@ replies; ``OpenAIBackend`` runs one probe per arm, before the run directory is w
    sends them). A server that refuses token-id prompts (``transformers serve``: 400;
    others answer 5xx, so one retry only) is sent text; one that counts them otherwise
    than sent is refused;
-3. an echo of the prompt followed by the generated tokens (token ids, or the generated
-   text up to any partial character), which gives the echo verdict, the fingerprint of
-   the probe text's echoed log-probabilities (the response cache's key) and, for text,
-   where the server put tokens it adds;
+3. an echo of the prompt followed by the generated tokens (token ids, or their text; up
+   to the first part of a character, or else the most likely whole alternative at the
+   first position: ``openai_checks.comparable``), which gives the echo verdict, the
+   fingerprint of the probe text's echoed log-probabilities (the response cache's key)
+   and, for text, where the server put tokens it adds;
 4. with a local tokenizer, the server's count of the probe text against the local one; a
    server that puts an end-of-text token after every text prompt it is sent is refused.
 
@@ -34,10 +35,10 @@ from typing import Any
 
 from fteval.backends.http import HttpError
 from fteval.backends.openai_checks import (
-    REPLACEMENT,
     EchoCheck,
     Tokenization,
     check_echo,
+    comparable,
     compare_counts,
     compare_id_count,
     count_echoed,
@@ -219,16 +220,6 @@ class ServerProbe:
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _single_ids(self, generated: TokenLogprobs | None) -> list[int]:
-        """Local ids of the generated tokens, up to the first that is not one token here."""
-        ids: list[int] = []
-        for token in generated.tokens if generated is not None else ():
-            encoded = self._encode(token)
-            if len(encoded) != 1 or REPLACEMENT in token:
-                break
-            ids.append(encoded[0])
-        return ids
-
     # ---- 1, 2: greedy generation ----
 
     def _greedy(self, prompt: str) -> _Greedy:
@@ -297,11 +288,12 @@ class ServerProbe:
     def _echo(self, text: str, greedy: _Greedy, ids: list[int] | None) -> _Echo:
         """Echo the prompt and its greedy tokens; the verdict, the probe text's echo and
         (text prompts) where the server put tokens around the text."""
-        generated = greedy.logprobs
+        generated = self._continuation(text, greedy, ids)
+        appended = generated.tokens if generated is not None else ()
         if ids is not None:
-            prompt: str | list[int] = [*ids, *self._single_ids(generated)]
-        else:  # up to a part of a character: its text would not spell the same token
-            prompt = text + greedy.text.split(REPLACEMENT)[0]
+            prompt: str | list[int] = [*ids, *(self._encode(t)[0] for t in appended)]
+        else:
+            prompt = text + "".join(appended)
         try:  # one retry: the server just generated, so a 5xx is about the echo itself
             reply = self.post("/completions", echo_payload(self.model, prompt, self.options), 1)
             lists = read_logprobs(reply, what=f"{self.where}: probe echo")
@@ -328,12 +320,54 @@ class ServerProbe:
         hidden = max(0, (counted or echoed) - echoed)
         spelled = None if ids is not None else _spelled(lists.tokens[:echoed], text)
         start = len(ids) if ids is not None else spelled[1] if spelled else None
-        check = check_echo(lists, start=start, generated=generated, hidden_tokens=hidden)
+        missing = (
+            "the server gives no log-probabilities for generated tokens"
+            if greedy.logprobs is None
+            else "no generated token, nor any alternative listed, is a whole token here"
+        )
+        check = check_echo(
+            lists, start=start, generated=generated, hidden_tokens=hidden, missing=missing
+        )
         end = echoed if start is None else start
         layout = None
         if spelled is not None:
             layout = (lists.tokens[: spelled[0]], lists.tokens[max(0, echoed - 8) : echoed], hidden)
         return _Echo(check, EchoedProbe(lists.tokens[:end], lists.logprobs[:end]), layout)
+
+    def _continuation(
+        self, text: str, greedy: _Greedy, ids: list[int] | None
+    ) -> TokenLogprobs | None:
+        """Up to ``PROBE_NEW_TOKENS`` tokens to append to the probe and compare, with their
+        generated log-probabilities (``openai_checks.comparable``). Where a whole
+        alternative stands in for a greedy token, the server is asked again after it, so
+        that more than one position is compared."""
+        tokens: list[str] = []
+        values: list[float | None] = []
+        top: list[tuple[str, float] | None] = []
+        current = greedy.logprobs
+        while current is not None and len(tokens) < PROBE_NEW_TOKENS:
+            chosen = comparable(current, self._usable(ids), prompt_end=text + "".join(tokens))
+            if chosen is None:
+                break
+            tokens += chosen.tokens
+            values += chosen.logprobs
+            top += chosen.top
+            if chosen.tokens == current.tokens[: len(chosen.tokens)]:
+                break  # greedy tokens, as far as they can be compared
+            prompt: str | list[int] = text + "".join(tokens)
+            if ids is not None:
+                prompt = [*ids, *(self._encode(t)[0] for t in tokens)]
+            current = self._greedy_once(prompt, logprobs=greedy.asked_logprobs).logprobs
+        if not tokens:
+            return None
+        return TokenLogprobs(tuple(tokens[:PROBE_NEW_TOKENS]), tuple(values[:PROBE_NEW_TOKENS]),
+                             tuple(top[:PROBE_NEW_TOKENS]))  # fmt: skip
+
+    def _usable(self, ids: list[int] | None) -> Callable[[str], bool]:
+        """Which tokens can be appended: with token ids, those that are one local token."""
+        if ids is None:
+            return lambda token: True
+        return lambda token: len(self._encode(token)) == 1
 
     # ---- 4: tokenization parity ----
 

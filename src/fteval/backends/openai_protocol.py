@@ -121,16 +121,22 @@ def echo_payload(
 
 
 def greedy_logprobs_payload(
-    model: str, prompt: str | Sequence[int], max_tokens: int, options: Mapping[str, Any]
+    model: str,
+    prompt: str | Sequence[int],
+    max_tokens: int,
+    options: Mapping[str, Any],
+    *,
+    alternatives: int = 5,
 ) -> dict[str, Any]:
     """A completions request that decodes ``max_tokens`` greedily and returns each
-    generated token's log-probability (no echo): the probe's plain generation."""
+    generated token's log-probability and its ``alternatives`` most likely alternatives
+    (no echo; 5 is the most the OpenAI API allows): the probe's plain generation."""
     payload = {
         "model": model,
         "prompt": prompt if isinstance(prompt, str) else list(prompt),
         "max_tokens": max_tokens,
         "temperature": 0,
-        "logprobs": 1,
+        "logprobs": alternatives,
     }
     return with_options(payload, options)
 
@@ -160,11 +166,13 @@ class Echo:
 class TokenLogprobs:
     """A choice's ``logprobs`` lists as the server wrote them: echoed prompt tokens (when
     asked for) then generated ones, each with its log-probability (None where the server
-    gives none) and top-1 alternative (token, logprob) or None."""
+    gives none), its top-1 alternative (token, logprob) or None, and every alternative
+    given (``top_logprobs``), most likely first."""
 
     tokens: tuple[str, ...]
     logprobs: tuple[float | None, ...]
     top: tuple[tuple[str, float] | None, ...]
+    alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
 
 
 def read_logprobs(reply: Any, *, what: str) -> TokenLogprobs | None:
@@ -190,10 +198,12 @@ def read_logprobs(reply: Any, *, what: str) -> TokenLogprobs | None:
             f"{what}: the reply's top_logprobs has {len(top)} entries for {len(values)} "
             f"tokens. Reply: {shown(reply)}"
         )
+    ranked = tuple(_ranked(t) for t in (top if isinstance(top, list) else [None] * len(values)))
     return TokenLogprobs(
         tuple(str(t) for t in tokens),
         tuple(_number(v, what, reply) for v in values),
-        tuple(_top(t) for t in (top if isinstance(top, list) else [None] * len(values))),
+        tuple(r[0] if r else None for r in ranked),
+        ranked,
     )
 
 
@@ -397,11 +407,16 @@ def _number(value: Any, what: str, reply: Any) -> float | None:
     return float(value)
 
 
-def _top(entry: Any) -> tuple[str, float] | None:
-    if not isinstance(entry, Mapping) or not entry:
-        return None
-    token, value = max(entry.items(), key=lambda item: item[1])
-    return str(token), float(value)
+def _ranked(entry: Any) -> tuple[tuple[str, float], ...]:
+    """A ``top_logprobs`` entry as (token, logprob) pairs, most likely first."""
+    if not isinstance(entry, Mapping):
+        return ()
+    pairs = [
+        (str(token), float(value))
+        for token, value in entry.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+    return tuple(sorted(pairs, key=lambda pair: -pair[1]))
 
 
 def _length(value: Any) -> Any:
