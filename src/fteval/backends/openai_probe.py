@@ -338,8 +338,9 @@ class ServerProbe:
         self, text: str, greedy: _Greedy, ids: list[int] | None
     ) -> TokenLogprobs | None:
         """Up to ``PROBE_NEW_TOKENS`` tokens to append to the probe and compare, with their
-        generated log-probabilities (``openai_checks.comparable``). Where a whole
-        alternative stands in for a greedy token, the server is asked again after it, so
+        generated log-probabilities (``openai_checks.comparable``). Where the greedy
+        tokens are cut short, or an alternative stands in for one, the server is asked
+        again after what was taken (at most ``PROBE_NEW_TOKENS`` requests in all), so
         that more than one position is compared."""
         tokens: list[str] = []
         values: list[float | None] = []
@@ -352,8 +353,9 @@ class ServerProbe:
             tokens += chosen.tokens
             values += chosen.logprobs
             top += chosen.top
-            if chosen.tokens == current.tokens[: len(chosen.tokens)]:
-                break  # greedy tokens, as far as they can be compared
+            if chosen.tokens == current.tokens:
+                break  # every token the server generated, all greedy
+            # an alternative, or greedy tokens cut short: ask again after them
             prompt: str | list[int] = text + "".join(tokens)
             if ids is not None:
                 prompt = [*ids, *(self._encode(t)[0] for t in tokens)]
