@@ -165,16 +165,6 @@ class RunConfig(BaseModel):
         default=0.7, gt=0.0, le=1.0, description="n-gram overlap share of a near match"
     )
 
-    @field_validator("request_options")
-    @classmethod
-    def _request_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        from fteval.backends.openai_protocol import check_request_options
-
-        try:
-            return check_request_options(options)
-        except ConfigError as error:
-            raise ValueError(str(error)) from None
-
     @field_validator("perturbations")
     @classmethod
     def _perturbations(cls, values: list[str]) -> list[str]:
@@ -262,6 +252,16 @@ class RunConfig(BaseModel):
                 f"for Ray Client), got {address!r}"
             )
         return address
+
+    @field_validator("request_options")
+    @classmethod
+    def _request_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from fteval.backends.openai_protocol import check_request_options
+
+        try:
+            return check_request_options(options)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
 
     def arms(self) -> list[ArmSpec]:
         """The arms in evaluation order: base, adapters (as given), full."""
