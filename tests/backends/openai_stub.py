@@ -135,6 +135,7 @@ class StubState:
     shift_echo: bool = False  # echoed logprobs shifted by one token (llama-cpp-python)
     logprobs_ignored: bool = False  # echo and logprobs accepted, never answered
     echo_generated_only: bool = False  # with echo, logprobs of the generated tokens only
+    echo_prompt_only: bool = False  # with echo, no generated token listed (llama-cpp-python)
     completions_route: bool = True  # False: a chat-only API (404 on /v1/completions)
     token_id_status: int | None = None  # refuse token-id prompts with this status
     known_fields: frozenset[str] | None = None  # others are refused with 422
@@ -344,6 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
                 scored[0] = None
             if echo and state.echo_generated_only:  # some llama-server builds
                 all_ids, scored = generated, scored[len(ids) :]
+            if echo and state.echo_prompt_only:
+                all_ids, scored = ids, scored[: len(ids)]
             choice["logprobs"] = logprob_lists(all_ids, scored, int(payload["logprobs"]))
         return {
             "id": "cmpl-stub",

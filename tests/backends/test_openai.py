@@ -76,6 +76,19 @@ def test_text_mode_sums_the_continuation_tokens_after_the_servers_context_tokens
         assert result.n_tokens == len(continuation) + len(context) - len(context.rstrip())
 
 
+def test_text_mode_reads_an_echo_that_lists_no_generated_token():
+    """llama-cpp-python lists the prompt's tokens only, while counting a generated one."""
+    with StubServer(["base"], echo_prompt_only=True) as server:
+        backend = make(server)
+        backend.check_servers([LOGLIKELIHOOD])
+        results = backend.loglikelihood("base", [LoglikelihoodRequest(*p) for p in PAIRS])
+        model = server.state.models["base"]
+    for (context, continuation), result in zip(PAIRS, results):
+        logprob, _ = expected_loglikelihood(model, context, continuation)
+        assert result.logprob == pytest.approx(logprob, abs=1e-9)
+        assert result.n_tokens == len(continuation) + len(context) - len(context.rstrip())
+
+
 def test_token_mode_sends_token_ids_and_cuts_long_contexts_from_the_left(byte_tokenizer):
     long_context = "x" * 60 + " the end:"
     pairs = [*PAIRS, (long_context, " yes")]

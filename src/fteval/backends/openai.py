@@ -562,7 +562,7 @@ class OpenAIBackend(Backend):
 
     def _echo_text(self, arm: str, text: str) -> Echo:
         reply = self._post(arm, "/completions", self._echo(arm, text))
-        return read_echo(reply, None, what=f"arm {arm!r}: echo")
+        return read_echo(reply, None, what=f"arm {arm!r}: echo", text=text)
 
     def loglikelihood_rolling(
         self, arm: str, requests: Sequence[RollingLoglikelihoodRequest]

@@ -191,7 +191,12 @@ def _repeats(before: str, token: str) -> bool:
 
 
 def count_echoed(
-    listed: int, *, sent: int | None, counted: int | None, generated: int | None
+    listed: int,
+    *,
+    sent: int | None,
+    counted: int | None,
+    generated: int | None,
+    spelled: int | None = None,
 ) -> tuple[int, str | None]:
     """Echoed prompt tokens in an echo reply, and a problem when they are not one per token.
 
@@ -200,6 +205,8 @@ def count_echoed(
         sent: token ids sent (None: a text prompt).
         counted: the server's ``usage.prompt_tokens`` (None: not reported).
         generated: its ``usage.completion_tokens`` (None: not reported).
+        spelled: for text, the number of leading tokens that spell the prompt (None: they
+            do not, or it was not tried).
 
     Returns:
         The number of echoed prompt tokens (for token ids: those sent) and None, or a
@@ -210,9 +217,12 @@ def count_echoed(
         if listed < sent:
             return sent, f"the server echoes {listed} log-probabilities for {sent} token ids"
         return sent, None
-    if generated is None or not 0 <= generated <= listed:
+    if spelled is not None:
+        echoed = spelled
+    elif generated is None or not 0 <= generated <= listed:
         return listed, None  # nothing to tell the prompt's part by
-    echoed = listed - generated
+    else:
+        echoed = listed - generated
     if counted is not None and echoed not in (counted, counted - 1):
         return echoed, (
             f"the server echoes {echoed} prompt log-probabilities for a prompt it counts as "
@@ -320,7 +330,7 @@ def compare_counts(
     special: Sequence[int],
     names: Sequence[str],
     *,
-    echoed: tuple[Sequence[str], Sequence[str], int] | None = None,
+    echoed: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> Tokenization:
     """The server's count of a text prompt against the local tokenizer's.
 
@@ -335,8 +345,8 @@ def compare_counts(
             (``add_special_tokens=True``).
         names: the text of each id of ``special``.
         echoed: from the server's echo of the probe (None: no echo): the tokens it shows
-            before the text, the last tokens of the echoed prompt, and the prompt tokens
-            it counts but does not echo (llama.cpp's BOS).
+            before the text and those right after the prompt; tokens it counts but shows
+            in neither place are taken to be a BOS it does not echo (llama.cpp's).
     """
     local = len(plain)
     if server is None:
@@ -378,7 +388,7 @@ def _where_added(
     plain: Sequence[int],
     special: Sequence[int],
     names: Sequence[str],
-    echoed: tuple[Sequence[str], Sequence[str], int] | None,
+    echoed: tuple[Sequence[str], Sequence[str]] | None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """(tokens added before, tokens added after) the text; None when unexplained."""
     n_before, n_after = _around(plain, special)
@@ -387,14 +397,12 @@ def _where_added(
         if len(special) - len(plain) != extra or not (n_before or n_after):
             return None
         return tuple(names[:n_before]), appended
-    shown_before, prompt_end, hidden = echoed
-    before = ("(not echoed)",) * hidden + tuple(shown_before)
-    if len(before) == extra:
-        return before, ()
-    ends_with = appended and tuple(prompt_end[-len(appended) :]) == appended
-    if ends_with and len(before) + len(appended) == extra:
-        return before, appended
-    return None
+    shown_before, shown_after = echoed
+    after = appended if appended and tuple(shown_after[: len(appended)]) == appended else ()
+    hidden = extra - len(shown_before) - len(after)  # counted, not echoed: a BOS
+    if hidden < 0:
+        return None
+    return ("(not echoed)",) * hidden + tuple(shown_before), after
 
 
 def compare_id_count(server: int | None, sent: int) -> str | None:

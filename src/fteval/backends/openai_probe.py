@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ from fteval.backends.openai_protocol import (
     read_generation,
     read_logprobs,
     shown,
+    spelled_span,
     usage_count,
 )
 from fteval.errors import BackendError, ConfigError, FtevalError
@@ -110,9 +111,9 @@ class _Greedy:
     asked_logprobs: bool
 
 
-# from a text echo: tokens shown before the text, the echoed prompt's last tokens, and
-# prompt tokens counted but not echoed (see openai_checks.compare_counts)
-_Layout = tuple[tuple[str, ...], tuple[str, ...], int]
+# from a text echo: the tokens shown before the text, and those right after the prompt
+# (see openai_checks.compare_counts)
+_Layout = tuple[tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -309,16 +310,18 @@ class ServerProbe:
                 f"/v1/completions are ignored or unsupported). Reply: {shown(reply)}"
             )
         counted = usage_count(reply, "prompt_tokens")
+        whole = spelled_span(lists.tokens, prompt) if isinstance(prompt, str) else None
         echoed, problem = count_echoed(
             len(lists.tokens),
             sent=len(prompt) if ids is not None else None,
             counted=counted,
             generated=usage_count(reply, "completion_tokens"),
+            spelled=whole[1] if whole else None,
         )
         if problem is not None:
             return _Echo(EchoCheck("failed", problem), EchoedProbe(unsupported=problem))
         hidden = max(0, (counted or echoed) - echoed)
-        spelled = None if ids is not None else _spelled(lists.tokens[:echoed], text)
+        spelled = None if ids is not None else spelled_span(lists.tokens[:echoed], text)
         start = len(ids) if ids is not None else spelled[1] if spelled else None
         missing = (
             "the server gives no log-probabilities for generated tokens"
@@ -331,7 +334,7 @@ class ServerProbe:
         end = echoed if start is None else start
         layout = None
         if spelled is not None:
-            layout = (lists.tokens[: spelled[0]], lists.tokens[max(0, echoed - 8) : echoed], hidden)
+            layout = (lists.tokens[: spelled[0]], lists.tokens[echoed : echoed + 8])
         return _Echo(check, EchoedProbe(lists.tokens[:end], lists.logprobs[:end]), layout)
 
     def _continuation(
@@ -393,20 +396,6 @@ def _is_capability(error: HttpError) -> bool:
 
 def _unsupported(detail: str) -> _Echo:
     return _Echo(EchoCheck("unsupported", detail), EchoedProbe(unsupported=detail))
-
-
-def _spelled(tokens: Sequence[str], text: str) -> tuple[int, int] | None:
-    """(first, end): ``tokens[first:end]`` spell ``text``, where ``end`` is the first point
-    at which the tokens so far end with it (tokens before ``first``, such as a BOS the
-    server echoes, are not part of it); None when no prefix of the tokens ends with it."""
-    joined = ""
-    for index, token in enumerate(tokens):
-        joined += token
-        if len(joined) >= len(text) and joined.endswith(text):
-            end = index + 1
-            first = next((i for i in range(end) if "".join(tokens[i:end]) == text), 0)
-            return first, end
-    return None
 
 
 __all__ = ["PROBE_NEW_TOKENS", "PROBE_TEXT", "EchoedProbe", "ProbeResult", "ServerProbe"]

@@ -8,9 +8,10 @@ Log-likelihoods come from ``/v1/completions`` with ``echo: true`` and ``logprobs
 the server returns the prompt's own tokens with the log-probability of each given what
 precedes it (the first token has none), followed by ``max_tokens`` generated tokens (one
 is asked for: some servers refuse zero). The number of echoed prompt tokens is the length
-of the prompt sent (token ids); for text it is the echoed tokens less the generated ones
-(``usage.completion_tokens``), or else ``usage.prompt_tokens`` (which also counts a BOS
-that a server such as llama.cpp adds but does not echo).
+of the prompt sent (token ids); for text, those whose text spells the prompt (servers
+list the generated tokens after them, or not: llama-cpp-python does not), or else the
+echoed tokens less the generated ones (``usage.completion_tokens``), or
+``usage.prompt_tokens`` (which also counts a BOS that llama.cpp adds but does not echo).
 
 **Request options** (``--request-option KEY=VALUE``) are extra fields sent in every
 request body, e.g. ``repeat_penalty: 1.0`` for llama.cpp, whose default penalises repeats
@@ -207,14 +208,16 @@ def read_logprobs(reply: Any, *, what: str) -> TokenLogprobs | None:
     )
 
 
-def read_echo(reply: Any, n_prompt: int | None, *, what: str) -> Echo:
+def read_echo(reply: Any, n_prompt: int | None, *, what: str, text: str | None = None) -> Echo:
     """The echoed prompt of a completions reply, checked.
 
     Args:
         reply: the decoded JSON reply.
         n_prompt: tokens in the prompt when it was sent as token ids; None for text
-            (then the reply's usage says, see the module docstring).
+            (then the echoed tokens that spell ``text`` are the prompt's, or else the
+            reply's usage says, see the module docstring).
         what: the request in words, for errors.
+        text: the prompt, when it was sent as text.
 
     Raises:
         BackendError: the reply carries no echoed log-probabilities, or lists that do
@@ -228,13 +231,29 @@ def read_echo(reply: Any, n_prompt: int | None, *, what: str) -> Echo:
             f"logprobs on /v1/completions. Reply: {shown(reply)}"
         )
     if n_prompt is None:
-        n_prompt = _echoed_prompt_tokens(reply, len(lists.tokens), what)
+        span = spelled_span(lists.tokens, text) if text else None
+        n_prompt = span[1] if span else _echoed_prompt_tokens(reply, len(lists.tokens), what)
     if len(lists.logprobs) < n_prompt:
         raise BackendError(
             f"{what}: the reply echoes {len(lists.logprobs)} token log-probabilities for a "
             f"prompt of {n_prompt} tokens (wrong lengths). Reply: {shown(reply)}"
         )
     return Echo(lists.tokens[:n_prompt], lists.logprobs[:n_prompt], lists.top[:n_prompt])
+
+
+def spelled_span(tokens: Sequence[str], text: str) -> tuple[int, int] | None:
+    """(first, end): ``tokens[first:end]`` spell ``text``, where ``end`` is the first point
+    at which the tokens so far end with it (tokens before ``first``, such as a BOS the
+    server echoes, are not part of it); None when no prefix of the tokens ends with it
+    (a server that shows parts of characters as U+FFFD or as nothing)."""
+    joined = ""
+    for index, token in enumerate(tokens):
+        joined += token
+        if len(joined) >= len(text) and joined.endswith(text):
+            end = index + 1
+            first = next((i for i in range(end) if "".join(tokens[i:end]) == text), 0)
+            return first, end
+    return None
 
 
 def usage_count(reply: Any, field: str) -> int | None:
