@@ -21,7 +21,8 @@ probe of the server) are prepared at once.
 
 The arm's ``token_budget`` (its context window and token counts of prompts) is kept in
 the cache's facts too. Every other hook of ``Backend`` (``identity``, ``check_inputs``,
-``counters``, ``token_counts``, ``release``, ``close``) goes to ``inner``.
+``check_servers``, ``counters``, ``token_counts``, ``release``, ``close``) goes to
+``inner``.
 """
 
 from __future__ import annotations
@@ -185,6 +186,9 @@ class CachingBackend(Backend):
 
     def check_inputs(self) -> None:
         self.inner.check_inputs()
+
+    def check_servers(self, kinds: Sequence[str]) -> None:
+        self.inner.check_servers(kinds)
 
     def token_budget(self, arm: str) -> TokenBudget | None:
         """The inner budget, with its window and every count kept in the cache's facts.

@@ -227,6 +227,10 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["non_inferiority"] = parse_margins(args.non_inferiority)
     if args.engine_arg:
         values["engine_args"] = _parse_engine_args(args.engine_arg)
+    if args.request_option:
+        from fteval.backends.openai_protocol import parse_request_options
+
+        values["request_options"] = parse_request_options(args.request_option)
     if args.data:
         values["data"] = parse_name_paths(args.data, "--data")
     if args.task_option:
@@ -314,6 +318,14 @@ def _add_scale_flags(run: Any) -> None:
         "--request-timeout-s", type=float, help="openai backend: seconds per connect/read"
     )
     run.add_argument("--max-retries", type=int, help="openai backend: retries per request")
+    run.add_argument(
+        "--request-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="openai backend: a field sent in every request body, VALUE read as JSON "
+        "(repeatable), e.g. repeat_penalty=1.0 for llama.cpp",
+    )
     run.add_argument(
         "--engine-arg",
         action="append",
