@@ -115,6 +115,10 @@ class RunConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=256, description="openai: requests in flight")
     request_timeout_s: float = Field(default=120.0, gt=0, description="openai: seconds per read")
     max_retries: int = Field(default=5, ge=0, le=20, description="openai: retries per request")
+    request_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="openai backend: extra fields sent in every request body (docs/scale.md)",
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="vllm backend: extra keyword arguments of vllm.LLM"
     )
@@ -267,6 +271,16 @@ class RunConfig(BaseModel):
                 f"for Ray Client), got {address!r}"
             )
         return address
+
+    @field_validator("request_options")
+    @classmethod
+    def _request_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from fteval.backends.openai_protocol import check_request_options
+
+        try:
+            return check_request_options(options)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
 
     def arms(self) -> list[ArmSpec]:
         """The arms in evaluation order: base, adapters (as given), full."""

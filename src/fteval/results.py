@@ -31,6 +31,7 @@ from fteval.compare.rows import (
     JudgeRow,
     SeedGroupRow,
     TaskGroupRow,
+    TruncationRow,
 )
 from fteval.engine import StatsOptions
 from fteval.records import SCHEMA_VERSION, dumps
@@ -95,14 +96,26 @@ class Results(Mapping[str, Any]):
         """The results object exactly as results.json holds it (a fresh copy)."""
         return json.loads(json.dumps(self._data))
 
-    def table(self) -> str:
-        """The terminal summary: per-task tables, verdicts, advice."""
+    def headline(self) -> str:
+        """The one-screen answer: per fine-tuned arm, each task's verdict with Δ [CI],
+        guardrails, ranking, flags, truncation and cost (``report.headline``)."""
         from fteval.report import render_terminal
 
         return render_terminal(self.to_dict(), str(self.run_dir) if self.run_dir else None)
 
+    def table(self) -> str:
+        """The headline, then every table: per task, the verdicts, the results sections."""
+        from fteval.report import render_terminal
+
+        run_dir = str(self.run_dir) if self.run_dir else None
+        return render_terminal(self.to_dict(), run_dir, details=True)
+
     def comparison(self, task: str, metric: str, arm: str, vs: str = "base") -> Comparison:
-        """The comparison of ``arm`` with ``vs`` on ``task`` and ``metric``.
+        """The comparison of ``arm`` with ``vs`` on ``task`` and ``metric``, any pair.
+
+        Every pair of arms is compared once in a run (each arm vs base, every other pair
+        in one direction); asked the other way round, the comparison is returned mirrored
+        (``Comparison.mirrored``: delta and interval negated, the verdict turned).
 
         Args:
             task: task name.
@@ -116,10 +129,12 @@ class Results(Mapping[str, Any]):
         """
         references = {vs, *(a.name for a in self.arms if a.kind == vs)}
         for row in self.comparisons:
-            if (row.task, row.metric, row.arm) == (task, metric, arm) and (
-                row.reference_arm in references
-            ):
+            if (row.task, row.metric) != (task, metric):
+                continue
+            if row.arm == arm and row.reference_arm in references:
                 return row
+            if row.reference_arm == arm and row.arm in references:
+                return row.mirrored()
         known = ", ".join(
             f"{c.task}/{c.metric}: {c.arm} vs {c.reference_arm}" for c in self.comparisons
         )
@@ -174,6 +189,7 @@ RESULTS_SECTIONS: dict[str, type[Row]] = {
     "seed_groups": SeedGroupRow,
     "generation": GenerationRow,
     "task_groups": TaskGroupRow,
+    "truncation": TruncationRow,
     "judge": JudgeRow,
     **SECTION_ROWS,
     "cost": CostRow,

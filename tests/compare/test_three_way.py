@@ -22,9 +22,17 @@ ARMS = [
 
 def test_pairs_are_every_arm_vs_base_and_every_adapter_vs_full():
     assert arm_pairs(ARMS) == [
-        ("lora", "base"), ("qlora", "base"), ("full", "base"), ("lora", "full"), ("qlora", "full"),
+        ("lora", "base"), ("qlora", "base"), ("full", "base"),
+        ("lora", "qlora"), ("lora", "full"), ("qlora", "full"),
     ]  # fmt: skip
     assert arm_pairs(ARMS[:2]) == [("lora", "base")]
+    seeds = [ARMS[0], {"name": "a@seed1", "kind": "adapter", "group": "a"},
+             {"name": "a@seed2", "kind": "adapter", "group": "a"},
+             {"name": "step100", "kind": "adapter", "group": "step100"},
+             {"name": "step200", "kind": "adapter", "group": "step200"}]  # fmt: skip
+    pairs = arm_pairs(seeds)
+    assert ("a@seed1", "a@seed2") not in pairs and ("step100", "step200") not in pairs
+    assert ("a@seed1", "step100") in pairs and len(pairs) == 4 + 4
 
 
 def table_of(outcomes: dict[str, list[int]], task: str = "t") -> dict:

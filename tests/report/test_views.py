@@ -18,7 +18,7 @@ def _flat(text: str) -> str:
 
 
 def _terminal_text(results) -> str:
-    return _flat(render_terminal(results, width=200))
+    return _flat(render_terminal(results, width=200, details=True))
 
 
 def test_every_caption_and_label_reads_the_same_in_every_renderer():

@@ -133,6 +133,6 @@ def test_the_terminal_report_lists_guardrails_apart(tmp_path):
             },
         ],
     }
-    text = render_terminal(results)
+    text = render_terminal(results, details=True)
     assert "guardrails (must not get worse than base):" in text
     assert "g acc: lora vs base -3.0 [-5.0, -1.0]: NON-INFERIORITY NOT SHOWN" in text

@@ -48,8 +48,33 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False) -> None:
-    """The terminal summary (only the tables with ``--quiet``); with ``--json`` the results
+def parse_margins(values: Sequence[str]) -> dict[str, float]:
+    """``--non-inferiority TASK[/METRIC]=POINTS`` flags as ``{key: points}``.
+
+    Raises:
+        ConfigError: a value is not ``KEY=POINTS`` with a finite ``POINTS >= 0``.
+    """
+    import math
+
+    from fteval.errors import ConfigError
+
+    margins = {}
+    for value in values:
+        key, _, points = value.partition("=")
+        try:
+            margin = float(points)
+        except ValueError:
+            margin = math.nan
+        if not key or not math.isfinite(margin) or margin < 0:
+            raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
+        margins[key] = margin
+    return margins
+
+
+def print_results(
+    results: dict[str, Any], *, as_json: bool, quiet: bool = False, details: bool = False
+) -> None:
+    """The headline (every table after it with ``details``); with ``--json`` the results
     object goes to stdout and the summary to stderr. Colour and width follow the stream."""
     from fteval.records import dumps
     from fteval.report import render_terminal, terminal_width, use_color
@@ -61,6 +86,7 @@ def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False
         width=terminal_width(stream),
         color=use_color(stream),
         quiet=quiet,
+        details=details,
     )
     print(text, file=stream, end="")
     if as_json:
@@ -68,12 +94,19 @@ def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None = None) -> None:
-    """``--json``, ``--quiet`` and ``--log-to`` (shared by the commands that print results)."""
+    """``--json``, ``--details``, ``--quiet`` and ``--log-to`` (shared by the commands that
+    print results)."""
     parser.add_argument("--json", action="store_true", help="print the results object on stdout")
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="after the one-screen headline, print every table: per-task scores and deltas, "
+        "every verdict, robustness, slices, calibration, training, contamination, cost",
+    )
     parser.add_argument(
         "--quiet",
         action="store_true",
-        help=quiet_help or "no progress bars; print only the tables",
+        help=quiet_help or "no progress bars (with --details: only the tables)",
     )
     parser.add_argument(
         "--log-to",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from fteval.cli._common import EXIT_OK, check_trackers, log_to_trackers
+from fteval.cli._common import EXIT_OK, check_trackers, log_to_trackers, print_results
 
 
 def add_parser(sub: Any) -> None:
@@ -32,6 +32,11 @@ def add_parser(sub: Any) -> None:
         help="model card: only these fine-tuned arms (repeatable; default: all)",
     )
     report.add_argument(
+        "--details",
+        action="store_true",
+        help="print every table after the one-screen headline (the terminal summary)",
+    )
+    report.add_argument(
         "--log-to",
         choices=["mlflow"],
         action="append",
@@ -45,7 +50,8 @@ def report_command(args: argparse.Namespace) -> int:
     """Run ``fteval report``; returns the exit code.
 
     With neither ``--html``, ``--md`` nor ``--model-card``, rewrites the run directory's
-    report.html and report.md; otherwise writes only what was asked for.
+    report.html and report.md; otherwise writes only what was asked for. Prints the
+    headline (with ``--details`` every table too), unless the model card goes to stdout.
     """
     from pathlib import Path
 
@@ -98,5 +104,8 @@ def report_command(args: argparse.Namespace) -> int:
             written.append(Path(args.model_card))
     for path in written:
         print(f"fteval: wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
+    if args.model_card != "-":  # the card alone on stdout when it goes there
+        print_results({**results, "run_dir": str(directory.path)}, as_json=False,
+                      details=args.details)  # fmt: skip
     log_to_trackers(args.log_to, str(directory.path))
     return EXIT_OK

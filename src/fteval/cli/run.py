@@ -12,6 +12,7 @@ from fteval.cli._common import (
     check_trackers,
     gate,
     log_to_trackers,
+    parse_margins,
     print_results,
 )
 
@@ -223,9 +224,13 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.task:
         values["tasks"] = args.task
     if args.non_inferiority:
-        values["non_inferiority"] = _parse_margins(args.non_inferiority)
+        values["non_inferiority"] = parse_margins(args.non_inferiority)
     if args.engine_arg:
         values["engine_args"] = _parse_engine_args(args.engine_arg)
+    if args.request_option:
+        from fteval.backends.openai_protocol import parse_request_options
+
+        values["request_options"] = parse_request_options(args.request_option)
     if args.data:
         values["data"] = parse_name_paths(args.data, "--data")
     if args.task_option:
@@ -296,27 +301,9 @@ def run_command(args: argparse.Namespace) -> int:
     for requirement in requirements:
         requirement.check_before_run(arms, config.non_inferiority)
     results = dict(run(config, progress=not args.quiet))  # the results object and run_dir
-    print_results(results, as_json=args.json, quiet=args.quiet)
+    print_results(results, as_json=args.json, quiet=args.quiet, details=args.details)
     log_to_trackers(args.log_to, results.get("run_dir"))
     return gate(results, fail_on=config.fail_on, require=args.require)
-
-
-def _parse_margins(values: list[str]) -> dict[str, float]:
-    import math
-
-    from fteval.errors import ConfigError
-
-    margins = {}
-    for value in values:
-        key, _, points = value.partition("=")
-        try:
-            margin = float(points)
-        except ValueError:
-            margin = math.nan
-        if not key or not math.isfinite(margin) or margin < 0:
-            raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
-        margins[key] = margin
-    return margins
 
 
 def _add_scale_flags(run: Any) -> None:
@@ -331,6 +318,14 @@ def _add_scale_flags(run: Any) -> None:
         "--request-timeout-s", type=float, help="openai backend: seconds per connect/read"
     )
     run.add_argument("--max-retries", type=int, help="openai backend: retries per request")
+    run.add_argument(
+        "--request-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="openai backend: a field sent in every request body, VALUE read as JSON "
+        "(repeatable), e.g. repeat_penalty=1.0 for llama.cpp",
+    )
     run.add_argument(
         "--engine-arg",
         action="append",

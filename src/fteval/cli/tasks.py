@@ -40,6 +40,15 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="folder of your lm-evaluation-harness task YAMLs (for lmeval:NAME)",
     )
+    tasks.add_argument(
+        "--base",
+        metavar="MODEL",
+        help="with --show: measure each prompt with this model's tokenizer and context "
+        "window and say what the window cuts (reads its tokenizer and config, no weights)",
+    )
+    tasks.add_argument(
+        "--max-length", type=int, help="with --base: the context window in tokens (override)"
+    )
     tasks.add_argument("--all", action="store_true", help="list every MMLU subject too")
     tasks.add_argument(
         "--perturb",
@@ -57,6 +66,8 @@ def tasks_command(args: argparse.Namespace) -> int:
 
     if args.show < 0:
         raise ConfigError(f"--show expects a number of examples >= 0, got {args.show}")
+    if (args.base or args.max_length) and not args.show:
+        raise ConfigError("--base and --max-length measure the shown prompts: add --show N")
     if args.name is None:
         if args.data or args.show or args.perturb:
             raise ConfigError("--data, --show and --perturb need a task: fteval tasks NAME ...")
@@ -69,6 +80,8 @@ def tasks_command(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     tasks = load_tasks(args.name, limit=max(args.show, 1), options=options)
     describe_loaded(sys.stdout, tasks)
+    if args.base:
+        tasks = measured_cuts(tasks[:1], args.base, args.max_length, sys.stdout)
     if args.show:
         show_examples(sys.stdout, tasks[:1], args.show)  # a group: its first task
         if args.perturb:
@@ -201,6 +214,39 @@ def _metric_name(metric: Any) -> str:
     return f"{metric['name']}({options})" if options else metric["name"]
 
 
+def measured_cuts(
+    tasks: Sequence[Any], base: str, max_length: int | None, out: TextIO
+) -> list[Any]:
+    """The tasks with ``meta.context_cut`` measured with ``base``'s tokenizer and window
+    (``pipeline.truncation``; no weights load), and one line saying how many are cut."""
+    from fteval.backends import make_backend
+    from fteval.config import build_config
+    from fteval.pipeline.run import backend_settings
+    from fteval.pipeline.truncation import tag_task
+
+    values: dict[str, Any] = {"base": base, "tasks": [tasks[0].name]}
+    if max_length is not None:
+        values["max_length"] = max_length
+    config = build_config(values, source="flags")
+    backend = make_backend("hf", config.arms()[:1], progress=False, **backend_settings(config))
+    try:
+        budget = backend.token_budget(config.arms()[0].name)
+    finally:
+        backend.close()
+    if budget is None:
+        out.write(f"{base}: no context window could be read; nothing measured\n")
+        return list(tasks)
+    measured = [tag_task(task, [budget]) for task in tasks]
+    shown = [e for task in measured for e in task.examples]
+    cut = [e for e in shown if e.meta.get("context_cut")]
+    question = sum(bool(e.meta["context_cut"]["question"]) for e in cut)
+    out.write(
+        f"with {base}'s {budget.max_length}-token context window: {len(cut)} of the "
+        f"{len(shown)} shown prompts are cut from the left, the question itself in {question}\n"
+    )
+    return measured
+
+
 def show_examples(out: TextIO, tasks: Sequence[Any], n: int) -> None:
     """The first ``n`` examples of each task, as the model sees them."""
     for task in tasks:
@@ -219,6 +265,15 @@ def show_examples(out: TextIO, tasks: Sequence[Any], n: int) -> None:
                     f"temperature={spec.temperature} n={spec.n}\n"
                 )
                 out.write(f"target: {example.target!r}\n")
+            cut = example.meta.get("context_cut")
+            if cut:
+                where = (
+                    "the question itself is cut"
+                    if cut["question"]
+                    else "only instructions and few-shot examples are cut; the question is whole"
+                )
+                out.write(f"(the {cut['max_length']}-token context window cuts {cut['tokens']} "
+                          f"tokens from the left of this prompt: {where})\n")  # fmt: skip
             truncation = example.meta.get("truncatable")
             if truncation:
                 out.write(f"(field {task.truncate_field!r} at chars {truncation} may be cut "

@@ -18,6 +18,7 @@ from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
 from fteval.compare.rows import ClassificationRow, GenerationRow, SeedGroupRow
 from fteval.compare.three_way import advice, comparison_rows, reference_arm, score_rows
+from fteval.compare.truncation import truncation_rows, withhold_verdicts
 from fteval.engine import StatsOptions
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult, is_empty_prediction
@@ -60,6 +61,8 @@ def build_results(
         c for rows in drafts.values() for row in rows for c in comparisons_in(row)
     ]
     decided = {row.key(): row for row in engine.adjust(pending, options, unit_of=unit_namer(tasks))}
+    cuts = truncation_rows(tasks, samples)
+    decided = withhold_verdicts(decided, cuts)
     comparisons = [with_decided(row, decided) for row in measured]
     sections = {
         name: [with_decided(row, decided).to_json() for row in rows]
@@ -71,11 +74,12 @@ def build_results(
         "tasks": [t.to_json() for t in tasks],
         "scores": [row.to_json() for row in score_rows(table, options)],
         "comparisons": [row.to_json() for row in comparisons],
-        "advice": [row.to_json() for row in advice(comparisons)],
+        "advice": [row.to_json() for row in advice(comparisons, tasks)],
         "classification": _json(classification_reports(tasks, samples)),
         "seed_groups": _json(seed_group_rows(arms, table)),
         "generation": _json(generation_summary(tasks, samples)),
         "task_groups": _json(group_records(tasks)),
+        "truncation": _json(cuts),
         "judge": _json(judge_rows),
         **sections,
         "cost": _json(cost_rows(arms)),

@@ -197,3 +197,41 @@ class JudgeRow(Row):
     lc_win_rate: float = field(metadata=meta(schema="probability"))
     mean_length: float
     opponent_mean_length: float
+
+
+@dataclass(frozen=True)
+class TruncationRow(Row):
+    """How much of one task's prompts the context window cut (``pipeline.truncation``).
+
+    Attributes:
+        task: task name (or a task group's, over its members' items).
+        n: items.
+        cut: items whose prompt lost tokens from the left to the context window.
+        share_cut: ``cut / n``, in [0, 1].
+        median_tokens_cut: the median tokens lost by a cut item (None when none is cut).
+        max_tokens_cut: the most tokens any item lost (None when none is cut).
+        question_cut: cut items that lost part of their own input, not only few-shot
+            examples or instructions.
+        share_question_cut: ``question_cut / n``, in [0, 1].
+        max_length: the smallest context window among the arms, in tokens (None: unknown).
+        fitted: items whose truncatable field was shortened to fit (``truncate:``; by
+            design: the rest of the prompt is whole).
+        fitted_field: that field, or None.
+        verdicts_withheld: most items lost their question: the task's comparisons say
+            "insufficient data" instead of a verdict.
+    """
+
+    DESCRIPTION: ClassVar[str] = "Per task: prompts cut to fit the context window."
+
+    task: str = field(metadata=meta(schema="name"))
+    n: int = field(metadata=meta(schema="count"))
+    cut: int = field(metadata=meta(schema="count"))
+    share_cut: float
+    median_tokens_cut: float | None
+    max_tokens_cut: int | None
+    question_cut: int = field(metadata=meta(schema="count"))
+    share_question_cut: float
+    max_length: int | None
+    fitted: int = field(default=0, metadata=meta(schema="count"))
+    fitted_field: str | None = None
+    verdicts_withheld: bool = False

@@ -1,4 +1,4 @@
-"""The main table's comparisons: every arm vs base, every adapter vs the full fine-tune.
+"""The main table's comparisons: every arm vs base, and every pair of the other arms.
 
 For each (task, metric, arm, reference arm): ``engine.compare`` on the two arms'
 per-item statistics (a delta with a paired-bootstrap CI and the test that fits the
@@ -22,7 +22,8 @@ from fteval import engine, stats
 from fteval.engine import StatsOptions
 from fteval.records import base_arm_name
 from fteval.records.rows import Advice, Comparison, Score
-from fteval.scoring import ArmStats
+from fteval.robustness.training import checkpoint_series
+from fteval.scoring import ArmStats, TaskInfo
 
 LORA_FULL_GAP_POINTS = 5.0
 """Advice threshold for metrics on a 0-100 display scale: an adapter that trails the full
@@ -39,13 +40,31 @@ def reference_arm(arms: Sequence[Mapping[str, Any]]) -> str | None:
 
 
 def arm_pairs(arms: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(arm, reference) pairs: each non-base arm vs base, each adapter vs the full fine-tune."""
+    """(arm, reference) pairs of the main table, each compared once.
+
+    Each non-base arm vs the base; then every pair of non-base arms, the earlier-listed
+    arm under test (adapters before the full fine-tune: each adapter vs the full
+    fine-tune, adapter vs adapter). Seeds of one adapter (``lora@seed1``, ``lora@seed2``)
+    and checkpoints of one series are not compared with each other here: the seed-group
+    and checkpoint sections do that.
+    """
     base = reference_arm(arms)
-    pairs = [(a["name"], base) for a in arms if a["kind"] != "base" and base is not None]
-    full = next((a["name"] for a in arms if a["kind"] == "full"), None)
-    if full is not None:
-        pairs += [(a["name"], full) for a in arms if a["kind"] == "adapter"]
+    others = [a for a in arms if a["kind"] != "base"]
+    pairs = [(a["name"], base) for a in others if base is not None]
+    for index, first in enumerate(others):
+        for second in others[index + 1 :]:
+            if not _same_family(first, second):
+                pairs.append((first["name"], second["name"]))
     return pairs
+
+
+def _same_family(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """Two seeds of one adapter, or two checkpoints of one series."""
+    group = first.get("group")
+    if group and group == second.get("group") and group not in (first["name"], second["name"]):
+        return True
+    series = checkpoint_series([first["name"], second["name"]])
+    return bool(series)
 
 
 def content_seed(base: int, kind: str, *items: ArmStats) -> int:
@@ -112,23 +131,52 @@ def comparison_rows(
     return rows
 
 
-def advice(comparisons: Sequence[Comparison]) -> list[Advice]:
-    """Advice where an adapter trails the full fine-tune by more than the threshold.
+def advice(
+    comparisons: Sequence[Comparison], tasks: Sequence[TaskInfo] | None = None
+) -> list[Advice]:
+    """Raise-the-rank advice where an adapter significantly trails the full fine-tune.
 
-    The gap is judged as displayed: in points rounded to one decimal for metrics on a
-    0-100 display scale (``unit`` ``proportion`` or ``points``; more than
-    ``LORA_FULL_GAP_POINTS``), relative to the full fine-tune's value for metrics with no
-    fixed range (more than ``LORA_FULL_GAP_RELATIVE``). No advice when the comparison has
-    fewer items than a verdict needs; the message says whether the gap is significant.
+    Only on what the adapter was trained for: a target task (not a guardrail, not a
+    member of a benchmark group such as MMLU's subjects), on its primary metric, when the
+    gap is significant after correction; and never for an adapter that significantly
+    leads the full fine-tune on another such task (the advice would contradict it). The
+    gap is judged as displayed: in points rounded to one decimal for metrics on a 0-100
+    display scale (``unit`` ``proportion`` or ``points``; more than
+    ``LORA_FULL_GAP_POINTS``), relative to the full fine-tune's value for metrics with
+    no fixed range (more than ``LORA_FULL_GAP_RELATIVE``).
+
+    Args:
+        comparisons: the run's decided main-table comparisons.
+        tasks: the run's tasks (roles, groups, primary metrics); None: every task is a
+            target and every metric primary.
     """
+    eligible = [
+        row
+        for row in comparisons
+        if row.section == "scores"
+        and row.reference_kind == "full"
+        and _advisable(row, tasks)
+        and _enough_data(row)
+    ]
+    leading = {row.arm for row in eligible if row.significant and row.better}
     notes = []
-    for row in comparisons:
-        if row.section != "scores" or row.reference_kind != "full" or not _enough_data(row):
+    for row in eligible:
+        if row.arm in leading or not row.significant:
             continue
         note = _gap_note(row)
         if note is not None:
             notes.append(note)
     return notes
+
+
+def _advisable(row: Comparison, tasks: Sequence[TaskInfo] | None) -> bool:
+    """A target task's primary metric (every row when the tasks are not known)."""
+    if tasks is None:
+        return True
+    info = next((t for t in tasks if t.name == row.task), None)
+    if info is None or info.role != "target" or info.groups:
+        return False
+    return row.metric == info.primary_key
 
 
 def _enough_data(row: Comparison) -> bool:
@@ -157,11 +205,7 @@ def _gap_note(row: Comparison) -> Advice | None:
         if not gap < -LORA_FULL_GAP_RELATIVE * 100.0:
             return None
         size = f"{-gap:.1f}% of the full fine-tune's value"
-    significance = (
-        "significant after multiple-comparison correction"
-        if row.significant
-        else "not significant: it may be noise"
-    )
+    significance = "significant after multiple-comparison correction"
     return Advice(
         task=row.task,
         metric=row.metric,

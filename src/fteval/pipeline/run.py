@@ -2,7 +2,8 @@
 
 Order of work, so that bad input never costs a model load and a crash never costs
 finished work:
-1. load and check every task (rows, labels, templates) and the adapters' configs;
+1. load and check every task (rows, labels, templates) and the adapters' configs, and
+   probe the servers of served arms (``Backend.check_servers``);
 2. create the run directory and write the manifest (status ``running``);
 3. per arm, per task: infer, score per sample, append the samples to samples.jsonl;
 4. build results.json from the samples, write the report, mark the manifest ``complete``.
@@ -46,6 +47,7 @@ from fteval.pipeline.robustness_setup import (
     with_guardrails,
 )
 from fteval.pipeline.task_setup import check_per_task_keys, run_specs, tasks_of
+from fteval.pipeline.truncation import tag_context_cuts
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
@@ -150,10 +152,13 @@ def execute(
         refuse_evaluated_judge(config.judge, arms)
         judge = make_judge(config)  # checks its files now; its weights load after the arms
     backend = backend or build_backend(config, progress=progress)
-    backend.require([task.request_kind for task in tasks])
+    kinds = [task.request_kind for task in tasks]
+    backend.require(kinds)
     backend.check_inputs()
-    tasks = realign_spans(fit_tasks(tasks, backend, arms))
+    backend.check_servers(kinds)  # served models probed before the run directory exists
+    tasks = tag_context_cuts(realign_spans(fit_tasks(tasks, backend, arms)), backend, arms)
     variants = fit_tasks(build_variants(tasks, config, backend, arms), backend, arms)
+    variants = tag_context_cuts(variants, backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
     options = stats_options or StatsOptions.from_settings(config)
     with run_dir.lock():
@@ -283,6 +288,7 @@ def backend_settings(config: RunConfig) -> dict[str, Any]:
             "timeout_s": config.request_timeout_s,
             "max_retries": config.max_retries,
             "max_length": config.max_length,
+            "request_options": dict(config.request_options),
         }
     if config.backend == "vllm":
         return {

@@ -472,6 +472,33 @@ class Comparison(Row):
             return None
         return (self.delta > 0) == self.higher_is_better
 
+    def mirrored(self) -> Comparison:
+        """The same comparison read the other way round (``reference_arm`` under test).
+
+        The delta and its interval change sign, the values swap, the p-values, family and
+        significance stay (the test is symmetric), and the verdict turns: improved
+        becomes regressed and back. ``reference_kind`` becomes the kind of the arm that was
+        under test only when known, so it is ``"arm"`` here.
+        """
+        turned = {"improved": "regressed", "regressed": "improved"}.get(self.verdict, self.verdict)
+        return dataclasses.replace(
+            self,
+            arm=self.reference_arm,
+            reference_arm=self.arm,
+            reference_kind="arm",
+            value=self.reference_value,
+            reference_value=self.value,
+            delta=-self.delta,
+            ci_low=-self.ci_high,
+            ci_high=-self.ci_low,
+            verdict=turned,
+            reason=f"{self.reason}; read the other way round: {self.arm} − {self.reference_arm}"
+            if self.reason
+            else "",
+            non_inferiority=None,
+            non_inferiority_margin=None,
+        )
+
     def key(self) -> tuple[Any, ...]:
         """What identifies the comparison within a run (unique across sections)."""
         return (
