@@ -490,6 +490,55 @@ def full_results() -> dict[str, Any]:
     return results
 
 
+def grouped_results(members: int = 6) -> dict[str, Any]:
+    """``full_results`` whose category ``mmlu_stem`` holds ``members`` subject tasks, each
+    with acc per arm, comparisons and calibration rows, as an MMLU run has."""
+    results = full_results()
+    names = [f"mmlu_subject_{i}" for i in range(members)]
+    for group in results["task_groups"]:
+        if group["name"] == "mmlu_stem":
+            group["members"] = names
+    for i, task in enumerate(names):
+        values = {"base": 0.40 + 0.01 * i, "lora": 0.38, "qlora-r64": 0.41, "full": 0.46}
+        results["tasks"].append(
+            {
+                "name": task,
+                "kind": "multiple_choice",
+                "metrics": ["acc"],
+                "labels": [],
+                "n_examples": 200,
+                "source": "cais/mmlu",
+                "groups": ["mmlu", "mmlu_stem"],
+                "primary_metric": "acc",
+            }
+        )
+        results["scores"] += [_score(task, "acc", a, v, 100.0) for a, v in values.items()]
+        for arm, ref in (("lora", "base"), ("qlora-r64", "base"), ("full", "base")):
+            verdict = _verdict(values[arm] - values[ref], 0.03, ref)
+            results["comparisons"].append(
+                _comparison(task, "acc", arm, ref, values, 100.0, verdict)
+            )
+        for row in [r for r in results["calibration"] if r["task"] == "intents"]:
+            results["calibration"].append({**copy.deepcopy(row), "task": task})
+    return results
+
+
+def renamed(results: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``results`` with every string (and mapping key) equal to a key of ``names`` renamed:
+    arms, tasks, labels, slices... to try long names on every table and chart."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return names.get(value, value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {names.get(k, k): walk(v) for k, v in value.items()}
+        return value
+
+    return walk(copy.deepcopy(results))
+
+
 def all_table_cells(sections) -> list[str]:
     """Every cell text of every table in a document."""
     from fteval.report.document import Section, Table

@@ -53,7 +53,7 @@ def test_every_contract_section_gets_its_charts_and_tables():
     assert {k: kinds.count(k) for k in EXPECTED_CHARTS} == EXPECTED_CHARTS
     for section in (
         "summary",
-        "groups",
+        "group-mmlu",
         "calibration",
         "robustness",
         "slices",

@@ -56,7 +56,7 @@ def test_quiet_details_print_only_the_tables_and_loud_warnings():
     results = full_results()
     quiet = render_terminal(results, "runs/x", quiet=True, details=True)
     full = render_terminal(results, "runs/x", details=True)
-    assert "verdicts:" in full and "verdicts:" not in quiet.split("\ndetails:")[1]
+    assert "verdicts:" in full and "verdicts:" not in quiet.split("─── details")[1]
     assert "Δ lora vs base" in quiet
     assert "WARNING: base hit max_new_tokens on 90% of summaries outputs" in " ".join(quiet.split())
 

@@ -68,6 +68,39 @@ def test_a_slice_that_regresses_while_the_task_improves_is_flagged():
     assert lora["gap_ci_low"] < 0.8 < lora["gap_ci_high"]
 
 
+def _tied(order: str):
+    """Three slices: 'b' and 'a' tie at 50% for lora, 'c' is at 90%; items in ``order``."""
+    (acc,) = make_metrics(["acc"])
+    blocks = {"b": outcomes(20, 20), "a": outcomes(20, 20), "c": outcomes(36, 4)}
+    ids, values = [], []
+    for name in order:
+        ids += [f"{name}{i}" for i in range(40)]
+        values += blocks[name]
+    table = {
+        ("t", arm, "acc"): ArmStats("t", arm, acc, tuple(ids), np.array(values)[:, None])
+        for arm in ("base", "lora")
+    }
+    return table, {i: {"channel": i[0]} for i in ids}
+
+
+@pytest.mark.parametrize("order", ["bac", "abc", "cba"])
+def test_a_tie_names_the_same_worst_slice_everywhere_whatever_the_item_order(order):
+    table, slices_of = _tied(order)
+    comparisons = comparison_rows(table, ARMS, OPTIONS)
+    raw, summary = slice_rows("t", table, slices_of, "base", comparisons, OPTIONS)
+    marked = {r["slice"] for r in decided(raw, OPTIONS) if r["arm"] == "lora" and r["is_worst"]}
+    (lora,) = [s.to_json() for s in summary if s.arm == "lora"]
+    assert marked == {"a"} and lora["worst_slice"] == "a" and lora["best_slice"] == "c"
+
+
+def test_when_every_slice_ties_no_slice_is_called_worst_or_best():
+    table, slices_of = _tied("ab")
+    comparisons = comparison_rows(table, ARMS, OPTIONS)
+    raw, summary = slice_rows("t", table, slices_of, "base", comparisons, OPTIONS)
+    assert not any(r.is_worst for r in raw)
+    assert all(s.worst_slice is None and s.best_slice is None for s in summary)
+
+
 def test_tags_come_from_data_columns_and_length_terciles(tmp_path):
     rows = intent_rows(9)
     for i, row in enumerate(rows):

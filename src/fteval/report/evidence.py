@@ -1,96 +1,107 @@
-"""The report sections behind the verdicts: task groups and every results section.
+"""The report sections behind the verdicts: every results section the run holds.
 
-Each results section is shown through its declaration in ``report.views`` (the same
+Each results section is shown through its declarations in ``report.views`` (the same
 tables, captions and notes the terminal shows), followed by its charts
-(``report.charts``). Sections the run has no data for are left out.
+(``report.charts``); views that name the same ``section`` (calibration and its flags)
+share one. Rows of ungrouped tasks are shown open; the rows of a task group's members
+(MMLU's subjects) are folded into one closed sub-section per group, so 57 subjects'
+tables never open the section. Sections the run has no data for are left out.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fteval.report.charts import charts_for
-from fteval.report.document import Section, Table
-from fteval.report.numbers import fmt, fmt_interval
-from fteval.report.views import VIEWS, tables
-
-if TYPE_CHECKING:
-    from fteval.report.sections import Context
+from fteval.report.context import Context, restrict, slug
+from fteval.report.document import Note, Section, Table
+from fteval.report.views import VIEWS, View, tables
 
 
 def sections(ctx: Context) -> list[Section]:
-    """Task groups, then every results section the run holds, in reading order."""
-    out = []
-    group = groups_section(ctx)
-    if group is not None:
-        out.append(group)
+    """Every results section the run holds, in reading order."""
+    out: dict[str, tuple[str, list[Any]]] = {}
     for view in VIEWS:
-        rendered = tables(view, ctx.results)
-        if not rendered:
+        key = view.section or view.key
+        blocks = view_blocks(ctx, view)
+        if not blocks:
             continue
-        blocks: list[Any] = []
-        for table, notes in rendered:
-            blocks += notes
-            blocks.append(table)
-        blocks += charts_for(view.key, ctx.results, ctx.style)
-        out.append(Section(view.key.replace("_", "-"), view.title, tuple(blocks)))
-    return out
+        title, shown = out.setdefault(key, (view.title, []))
+        shown += blocks
+    merged = []
+    for key, (title, blocks) in out.items():
+        open_blocks = [b for b in blocks if not _folded_group(b)]
+        folded = _merge_folded([b for b in blocks if _folded_group(b)])
+        merged.append(Section(key.replace("_", "-"), title, tuple(open_blocks + folded)))
+    return merged
 
 
-def _with_ci(value: Any, low: Any, high: Any, scale: Any, digits: int) -> str:
-    text = fmt(value, scale, decimals=digits)
-    return f"{text} {fmt_interval(low, high, scale, digits)}".strip()
-
-
-# ---- task groups ----
-
-
-def groups_section(ctx: Context) -> Section | None:
-    """The task groups (MMLU-style) and their member tasks, or None when the run has none."""
-    groups = ctx.results.get("task_groups", [])
-    if not groups:
-        return None
-    body = []
+def view_blocks(ctx: Context, view: View) -> list[Any]:
+    """A view's tables, notes and charts: ungrouped tasks open, each group's folded."""
+    rows = view.rows_of(ctx.results)
+    if not rows:
+        return []
+    if not any("task" in row for row in rows):  # run-wide rows (training logs)
+        return _blocks(view, ctx.results, ctx)
+    groups = [u for u in ctx.units() if ctx.is_group(u)]
+    grouped = {name for group in groups for name in ctx.members(group)}
+    ungrouped = {str(r["task"]) for r in rows if r.get("task") not in grouped}
+    blocks = _blocks(view, restrict(ctx.results, ungrouped), ctx) if ungrouped else []
     for group in groups:
-        depth = 0
-        parent = group.get("parent")
-        while parent is not None and depth < 10:
-            depth += 1
-            parent = next((g.get("parent") for g in groups if g["name"] == parent), None)
-        metrics = [
-            m for m in ("acc_micro", "acc_macro") if (group["name"], ctx.arms[0], m) in ctx.scores
-        ] or sorted({k[2] for k in ctx.scores if k[0] == group["name"]})
-        for metric in metrics:
-            cells = []
-            for arm in ctx.arms:
-                row = ctx.scores.get((group["name"], arm, metric))
-                if row is None:
-                    cells.append("")
-                    continue
-                digits = ctx.decimals(group["name"], metric, row.get("scale"))
-                cells.append(
-                    _with_ci(
-                        row.get("value"),
-                        row.get("ci_low"),
-                        row.get("ci_high"),
-                        row.get("scale"),
-                        digits,
-                    )
-                )
-            body.append(
-                (
-                    "› " * depth + group["name"],
-                    str(group.get("level", "")),
-                    metric,
-                    str(len(group.get("members", []))),
-                    *cells,
-                )
-            )
-    table = Table(
-        ("group", "level", "metric", "members", *ctx.arms),
-        tuple(body),
-        caption="task groups (micro: item-weighted; macro: mean of members)",
-        label_columns=3,
-        kind="groups",
+        inner = _blocks(view, restrict(ctx.results, ctx.members(group)), ctx)
+        if inner:
+            blocks.append(_group_section(ctx, group, view, inner))
+    return blocks
+
+
+def _blocks(view: View, results: Mapping[str, Any], ctx: Context) -> list[Any]:
+    blocks: list[Any] = []
+    for table, notes in tables(view, results):
+        blocks += notes
+        blocks.append(table)
+    blocks += charts_for(view.key, results, ctx.style)
+    return blocks
+
+
+def _group_section(ctx: Context, group: str, view: View, blocks: Sequence[Any]) -> Section:
+    n = len(ctx.leaves(group))
+    return Section(
+        f"{slug(view.section or view.key)}-{slug(group)}",
+        f"{group}: {n} member tasks",
+        tuple(blocks),
+        level=3,
+        collapsed=True,
+        summary=_flags_summary(blocks),
     )
-    return Section("groups", "Task groups", (table,))
+
+
+def _folded_group(block: Any) -> bool:
+    return isinstance(block, Section) and block.collapsed
+
+
+def _merge_folded(sections: Sequence[Section]) -> list[Section]:
+    """One folded sub-section per group when several views of a section fold the same."""
+    merged: dict[str, Section] = {}
+    for section in sections:
+        known = merged.get(section.id)
+        if known is None:
+            merged[section.id] = section
+            continue
+        blocks = known.blocks + section.blocks
+        merged[section.id] = Section(
+            known.id,
+            known.title,
+            blocks,
+            level=known.level,
+            collapsed=True,
+            summary=_flags_summary(blocks),
+        )
+    return list(merged.values())
+
+
+def _flags_summary(blocks: Sequence[Any]) -> str:
+    """The gist of a folded section: how many warnings, alerts and flag-table rows it holds."""
+    flags = sum(1 for b in blocks if isinstance(b, Note) and b.level in ("warning", "alert"))
+    flags += sum(len(b.rows) for b in blocks if isinstance(b, Table) and b.kind.endswith("flags"))
+    return f"{flags} flags inside" if flags else ""

@@ -34,6 +34,8 @@ from fteval.report.table import TaskTable, build_tables, verdict_lines
 from fteval.report.views import VIEWS, primary_metrics, tables
 
 DEFAULT_WIDTH = 80
+DETAILS_RULE = "─── details " + "─" * 28
+"""The line between the headline and the tables ``--details`` adds."""
 GAP = "  "
 ANSI = {"up": "\033[1;32m", "down": "\033[1;31m", "warn": "\033[33m", "bold": "\033[1m"}
 RESET = "\033[0m"
@@ -89,11 +91,7 @@ def render_terminal(
     width = max(40, width)
     lines = headline_lines(results, run_dir, width, color)
     if details:
-        lines += [
-            "",
-            "-" * min(width, 40) + " details",
-            *detail_lines(results, width, color, quiet),
-        ]
+        lines += ["", DETAILS_RULE, *detail_lines(results, width, color, quiet)]
     return "\n".join(lines).strip("\n") + "\n"
 
 

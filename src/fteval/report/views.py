@@ -64,6 +64,8 @@ class View:
         notes: sentences a row raises (warnings), shown after its table.
         primary_only: in the terminal, only rows of each task's primary metric.
         decimals_from: row fields whose values set the table's precision.
+        section: the report section the view's tables join (default: its own, ``key``);
+            the first view of a section gives the section its title.
     """
 
     key: str
@@ -76,6 +78,7 @@ class View:
     primary_only: bool = True
     decimals_from: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    section: str = ""
 
     def rows_of(self, results: Mapping[str, Any]) -> list[RowMap]:
         """The rows this view shows."""
@@ -192,6 +195,10 @@ def flags(*pairs: tuple[str, str], label: str = "flags", terminal: bool = True) 
     return Column(label, render, "l", terminal, pairs[0][0] if len(pairs) == 1 else "")
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if is_number(value) else None
+
+
 def _tone(row: RowMap) -> str:
     return {"improved": "up", "regressed": "down"}.get(str(row.get("verdict")), "")
 
@@ -286,6 +293,15 @@ def _brittle_note(row: RowMap) -> Note | None:
     )
 
 
+def _brittle_cell(row: RowMap, _: int) -> str | Cell:
+    """``brittle: 0.85 < 0.90`` (the ratio under the threshold) or empty: one flag with the
+    numbers that raised it, never a bare word beside a verdict."""
+    if not row.get("brittle"):
+        return ""
+    ratio = fmt(row.get("ratio"), 1, decimals=2)
+    return Cell(f"brittle: {ratio} < {fmt(row.get('brittle_threshold'), 1, decimals=2)}", "warn")
+
+
 ROBUSTNESS = View(
     key="robustness",
     title="Robustness",
@@ -304,9 +320,9 @@ ROBUSTNESS = View(
         delta("under_perturbation", "Δ [CI]"),
         verdict("under_perturbation", "Δ verdict", terminal=False),
         delta("vs_base", "vs base [CI]"),
-        verdict("vs_base", "vs base"),
+        verdict("vs_base", "vs base verdict"),
         p_adjusted("vs_base", "vs base p adj"),
-        flags(("brittle", "BRITTLE")),
+        Column("brittle", _brittle_cell, "l", field="brittle"),
     ),
 )
 
@@ -314,7 +330,8 @@ ROBUSTNESS = View(
 def _slices_caption(rows: Sequence[RowMap]) -> str:
     return (
         f"slices: {_first(rows, 'task')} by {_first(rows, 'field')}. Δ vs base{_unit_words(rows)} "
-        "on the slice's items; ^ = the arm's worst slice; ! = regressed while the whole "
+        "on the slice's items; ^ = the arm's worst slice (ties: the first by name); "
+        "! = regressed while the whole "
         f"task improved; {CONVENTION}"
     )
 
@@ -366,6 +383,7 @@ def _summary_caption(rows: Sequence[RowMap]) -> str:
 SLICE_SUMMARY = View(
     key="slice_summary",
     title="Worst and best slices",
+    section="slices",
     group_by=("task", "field"),
     caption=_summary_caption,
     decimals_from=("best_worst_gap",),
@@ -388,16 +406,73 @@ def _calibration_caption(rows: Sequence[RowMap]) -> str:
     )
 
 
-def _overconfident_note(row: RowMap) -> Note | None:
-    message = row.get("message")
-    return Note(str(message), "warning") if message else None
+def _overconfident_rows(results: Mapping[str, Any]) -> list[RowMap]:
+    """The calibration rows flagged overconfident, each with its task's base accuracy."""
+    rows = list(results.get("calibration") or [])
+    base_arms = {a["name"] for a in results.get("arms", []) if a.get("kind") == "base"}
+    base = {r["task"]: r.get("accuracy") for r in rows if r.get("arm") in base_arms}
+    return [{**r, "base_accuracy": base.get(r["task"])} for r in rows if r.get("overconfident")]
+
+
+def _overconfidence(row: RowMap, _: int) -> str:
+    value = fmt(row.get("overconfidence"), 100, decimals=1, signed=True)
+    low, high = row.get("overconfidence_ci_low"), row.get("overconfidence_ci_high")
+    return f"{value} {fmt_interval(low, high, 100, 1, signed=True)}".strip()
+
+
+def _rescaling(row: RowMap, _: int) -> str:
+    before, after = _number(row.get("ece")), _number(row.get("ece_after_temperature"))
+    if before is None or after is None:
+        return "–"
+    return "fixes it" if after < 0.5 * before else "does not fix it"
+
+
+def _loss_flag(row: RowMap, _: int) -> str | Cell:
+    """Loss up while accuracy up: the arm is right more often but more sure when wrong."""
+    nll = comparison_of(row, "vs_base.nll")
+    base, accuracy = _number(row.get("base_accuracy")), _number(row.get("accuracy"))
+    if nll is None or nll.get("verdict") != "regressed":
+        return ""
+    if base is not None and accuracy is not None and accuracy > base:
+        return Cell("loss up vs base while acc up", "warn")
+    return Cell("loss up vs base", "warn")
+
+
+def _flags_caption(rows: Sequence[RowMap]) -> str:
+    return (
+        "overconfident arms: mean confidence above accuracy with the CI of conf − acc above "
+        "0 (points); T = temperature fitted on validation; rescaling fixes it when the ECE "
+        "after T is under half the ECE"
+    )
+
+
+CALIBRATION_FLAGS = View(
+    key="calibration_flags",
+    title="Calibration",
+    section="calibration",
+    caption=_flags_caption,
+    group_by=(),
+    rows=_overconfident_rows,
+    primary_only=False,
+    columns=(
+        text("task"),
+        text("arm"),
+        number("mean_confidence", "conf", scale=100, decimals=1),
+        number("accuracy", "acc", scale=100, decimals=1),
+        Column("conf − acc [CI]", _overconfidence, field="overconfidence"),
+        number("ece", "ECE", scale=100, decimals=1),
+        number("temperature", "T", decimals=2, terminal=False),
+        number("ece_after_temperature", "ECE after T", scale=100, decimals=1),
+        Column("rescaling", _rescaling, "l", field="ece_after_temperature"),
+        Column("loss", _loss_flag, "l", terminal=False, field="vs_base"),
+    ),
+)
 
 
 CALIBRATION = View(
     key="calibration",
     title="Calibration",
     caption=_calibration_caption,
-    notes=_overconfident_note,
     primary_only=False,
     columns=(
         text("arm"),
@@ -545,6 +620,7 @@ def _contamination_arm_caption(rows: Sequence[RowMap]) -> str:
 CONTAMINATION_ARMS = View(
     key="contamination_arms",
     title="Contamination: scores by subset",
+    section="contamination",
     caption=_contamination_arm_caption,
     group_by=("task", "source"),
     rows=_contamination_arm_rows,
@@ -641,6 +717,7 @@ TRUNCATION = View(
 
 VIEWS: tuple[View, ...] = (
     TRUNCATION,
+    CALIBRATION_FLAGS,
     CALIBRATION,
     ROBUSTNESS,
     SLICES,

@@ -153,7 +153,8 @@ class SliceRow(Row):
         value: the arm's score on the slice (metric units).
         ci_low: lower end of its bootstrap interval.
         ci_high: upper end.
-        is_worst: the arm's worst slice of this field (ties: the first in slice order).
+        is_worst: the arm's worst slice of this field (``worst_and_best``: ties go to the
+            first by name; none when every slice ties).
         regressed_while_task_improved: the slice regressed vs base (after correction)
             while the arm's delta vs base on the whole task points the better way.
         task_delta_better: whether that whole-task delta points the better way (None: no
@@ -202,8 +203,9 @@ class SliceSummaryRow(Row):
         field: the slicing field.
         arm: arm name.
         metric: metric key.
-        worst_slice: the worst slice (ties: the first in slice order), or None.
-        best_slice: the best slice (ties: the first in slice order), or None.
+        worst_slice: the worst slice (ties: the first by name), or None (fewer than two
+            slices with a value, or every slice ties).
+        best_slice: the best slice (ties: the first by name), or None.
         best_worst_gap: best − worst in the better direction (>= 0, metric units).
         gap_ci_low: lower end of its bootstrap interval.
         gap_ci_high: upper end.
@@ -233,18 +235,23 @@ SELECTION_NOTE = (
 
 
 def worst_and_best(values: Mapping[str, float], higher_is_better: bool) -> tuple[str, str] | None:
-    """(worst, best) slice by value; ties go to the first slice in the mapping's order.
+    """(worst, best) slice by value; ties go to the first slice by name.
 
-    The one rule for every place that names a worst or best slice. None with fewer than
-    two finite values.
+    The one rule for every place that names a worst or best slice. Ties are broken by the
+    slices' names, not by the order their items come in, so the same slice is named
+    whatever the order of the items (a rerun, ``fteval compare`` of two runs). None with
+    fewer than two finite values, or when every slice has the same value (no slice is
+    worse than another).
     """
-    scored = [(name, v) for name, v in values.items() if math.isfinite(v)]
+    scored = sorted((name, v) for name, v in values.items() if math.isfinite(v))
     if len(scored) < 2:
         return None
     sign = 1.0 if higher_is_better else -1.0
-    worst = min(scored, key=lambda item: sign * item[1])[0]
-    best = max(scored, key=lambda item: (sign * item[1], -scored.index(item)))[0]
-    return worst, best
+    worst = min(scored, key=lambda item: (sign * item[1], item[0]))
+    best = min(scored, key=lambda item: (-sign * item[1], item[0]))
+    if worst[1] == best[1]:
+        return None
+    return worst[0], best[0]
 
 
 def slice_rows(
