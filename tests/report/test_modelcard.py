@@ -123,6 +123,19 @@ def test_a_task_whose_prompts_were_cut_is_flagged_beside_its_numbers():
     assert "Warning" not in render_model_card(uncut, _manifest(), arm="lora")
 
 
+def test_a_cut_task_group_is_one_warning_that_counts_its_cut_tasks():
+    results = full_results()
+    (cut,) = results["truncation"]
+    results["tasks"][2]["groups"] = ["mmlu"]
+    results["truncation"].append({**cut, "task": "mmlu", "n": 400})
+    card = render_model_card(results, _manifest(), arm="lora")
+    warnings = [line for line in card.splitlines() if line.startswith("> **Warning:**")]
+    group = {**cut, "task": "mmlu", "n": 400}
+    assert warnings == [
+        f"> **Warning:** {cut_sentence(group)} Its tasks with cut prompts: mmlu_stem."
+    ]
+
+
 def test_the_model_is_named_after_its_folder_its_hub_id_or_model_name():
     def arm(identity: dict[str, Any]) -> Arm:
         return Arm(name="lora", kind="adapter", identity=identity)

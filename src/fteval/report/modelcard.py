@@ -150,7 +150,7 @@ class CardData:
 
     def items_text(self) -> str:
         """``"100 of 872 (the first 100)"``, or the count when no limit was set."""
-        if self.limit is None or self.n_available is None:
+        if self.limit is None or self.n_available is None or self.n >= self.n_available:
             return f"{self.n:,}" if self.n else "–"
         how = (
             f"a random {self.n:,}, seed {self.limit_seed}"
@@ -457,7 +457,7 @@ def render_model_card(
     lines = ["---", front.rstrip("\n"), "---", "", f"# {shown}", "", _intro(run, arm, version)]
     lines += ["", "## Evaluation data", "", *_data_table(run, arm)]
     lines += ["", "## Evaluation results", "", *_result_lines(run, arm)]
-    warnings = [cut_sentence(run.cuts[t].to_json()) for t in run.scores_of(arm) if t in run.cuts]
+    warnings = _cut_warnings(run, list(run.scores_of(arm)))
     if warnings:
         lines += ["", *(f"> **Warning:** {w}" for w in warnings)]
     lines += [
@@ -495,6 +495,27 @@ def _front_matter(run: _Run, arm: str, entry: Mapping[str, Any]) -> str:
     meta["tags"] = ["fteval"]
     meta["model-index"] = [dict(entry)]
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+
+
+def _cut_warnings(run: _Run, tasks: Sequence[str]) -> list[str]:
+    """One warning per cut task; a cut task group's warning counts its cut tasks, which get
+    none of their own (MMLU's 57 subjects are one warning)."""
+    cut = [t for t in tasks if t in run.cuts]
+    groups = {t for t in cut if t not in run.tasks}
+    out = []
+    for task in cut:
+        record = run.tasks.get(task)
+        if record is not None and groups & set(record.groups):
+            continue
+        text = cut_sentence(run.cuts[task].to_json())
+        inside = [m for m in cut if m in run.tasks and task in run.tasks[m].groups]
+        if inside:
+            shown = ", ".join(inside[:3]) + (
+                f" and {len(inside) - 3} more" if len(inside) > 3 else ""
+            )
+            text += f" Its tasks with cut prompts: {shown}."
+        out.append(text)
+    return out
 
 
 def _intro(run: _Run, arm: str, version: Any) -> str:
