@@ -23,9 +23,9 @@ call, named after the run directory's folder, holding:
   Series (training losses, checkpoint scores) are logged at their steps. Booleans are 1/0;
   undefined numbers are left out;
 * tags: each comparison's verdict (the comparison's name + ``/verdict``), the headline's
-  verdicts (``headline/<arm>/<task metric>``) and notes (``headline/<label>``), the CI
-  gate's outcome (``gate``), and the headline as the run's description
-  (``mlflow.note.content``);
+  verdicts (``headline/<arm>/<task metric>``) and notes (``headline/<label>``, lower case:
+  ``headline/ranking``, ``headline/truncated``), the CI gate's outcome (``gate``), and
+  the headline as the run's description (``mlflow.note.content``);
 * artefacts: report.html, report.md, results.json and manifest.json.
 
 Names keep only the characters MLflow accepts (letters, digits, ``_ - . / space :``);
@@ -363,7 +363,7 @@ def headline_tags(results: Mapping[str, Any], run_dir: str | None = None) -> dic
                 f"{text} ({line.note})" if line.note else text
             )[:MAX_TAG_CHARS]
     for note in headline.notes:
-        out[safe_name(f"headline/{_part(note.label)}")] = note.text[:MAX_TAG_CHARS]
+        out[safe_name(f"headline/{_part(note.label.lower())}")] = note.text[:MAX_TAG_CHARS]
     out["gate"] = "fails" if check(results, fail_on="regression") else "passes"
     text = render_terminal(results, run_dir)
     out["mlflow.note.content"] = f"```\n{text.rstrip()}\n```"[:MAX_TAG_CHARS]
