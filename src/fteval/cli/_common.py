@@ -113,8 +113,9 @@ def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None 
         choices=["mlflow"],
         action="append",
         default=[],
-        help="also log parameters, scores, deltas and the reports to an experiment tracker "
-        "(mlflow: MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
+        help="also log the run to an experiment tracker: parameters, every results section, "
+        "the verdicts and the reports (mlflow: MLFLOW_TRACKING_URI, default a SQLite store "
+        "in RUN/mlruns; MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
     )
 
 
@@ -132,9 +133,10 @@ def log_to_trackers(targets: Sequence[str], run_dir: str | None) -> None:
     if not targets or not run_dir:
         return
     from fteval.pipeline.tracking import log_run_dir
+    from fteval.results import RESULTS_SECTIONS
 
     for target in dict.fromkeys(targets):
-        location = log_run_dir(run_dir, target)
+        location = log_run_dir(run_dir, target, sections=RESULTS_SECTIONS)
         print(f"fteval: logged to {target}: {location}", file=sys.stderr)
 
 
