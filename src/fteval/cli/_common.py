@@ -133,10 +133,9 @@ def log_to_trackers(targets: Sequence[str], run_dir: str | None) -> None:
     if not targets or not run_dir:
         return
     from fteval.pipeline.tracking import log_run_dir
-    from fteval.results import RESULTS_SECTIONS
 
     for target in dict.fromkeys(targets):
-        location = log_run_dir(run_dir, target, sections=RESULTS_SECTIONS)
+        location = log_run_dir(run_dir, target)
         print(f"fteval: logged to {target}: {location}", file=sys.stderr)
 
 

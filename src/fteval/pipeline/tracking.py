@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fteval.compare.sections import RESULTS_SECTIONS
 from fteval.errors import ConfigError
 from fteval.records.rows import Comparison, Row
 from fteval.records.rundir import MANIFEST, REPORT_HTML, REPORT_MD, RESULTS, RunDirectory
@@ -243,13 +244,16 @@ def _unique(taken: Mapping[str, Any], name: str) -> str:
     return f"{name}_{count}"
 
 
-def logged_values(results: Mapping[str, Any], sections: Mapping[str, type[Row]]) -> Logged:
+def logged_values(
+    results: Mapping[str, Any], sections: Mapping[str, type[Row]] = RESULTS_SECTIONS
+) -> Logged:
     """Every number of every results section as metrics and series, every verdict as a tag.
 
     Args:
         results: the results object (as results.json holds it).
-        sections: each list section's row type (``fteval.results.RESULTS_SECTIONS``): rows
-            are read through their types, so nested comparisons are found wherever they sit.
+        sections: each list section's row type (default ``compare.sections.RESULTS_SECTIONS``):
+            rows are read through their types, so nested comparisons are found wherever
+            they sit.
     """
     out = Logged()
     for section, row_type in sections.items():
@@ -335,13 +339,17 @@ def _comparison(out: Logged, name: str, row: Comparison) -> None:
         out.tag(f"{name}/verdict", row.verdict)
 
 
-def metrics(results: Mapping[str, Any], sections: Mapping[str, type[Row]]) -> dict[str, float]:
+def metrics(
+    results: Mapping[str, Any], sections: Mapping[str, type[Row]] = RESULTS_SECTIONS
+) -> dict[str, float]:
     """Every number of every results section, by name (the ``Logged.metrics``)."""
     return logged_values(results, sections).metrics
 
 
 def tags(
-    results: Mapping[str, Any], sections: Mapping[str, type[Row]], run_dir: str | None = None
+    results: Mapping[str, Any],
+    sections: Mapping[str, type[Row]] = RESULTS_SECTIONS,
+    run_dir: str | None = None,
 ) -> dict[str, str]:
     """Every verdict (``Logged.tags``) and the ``headline_tags``."""
     return {**logged_values(results, sections).tags, **headline_tags(results, run_dir)}
@@ -390,14 +398,18 @@ def tracking_store(
 
 
 def log_run_dir(
-    run_dir: str | Path, target: str = "mlflow", *, sections: Mapping[str, type[Row]]
+    run_dir: str | Path,
+    target: str = "mlflow",
+    *,
+    sections: Mapping[str, type[Row]] = RESULTS_SECTIONS,
 ) -> str:
     """Log the run directory to ``target``; returns where it went (tracking URI and run id).
 
     Args:
         run_dir: a finished run directory.
         target: the tracker (``mlflow``).
-        sections: each results section's row type (``fteval.results.RESULTS_SECTIONS``).
+        sections: each results section's row type (default
+            ``compare.sections.RESULTS_SECTIONS``).
     """
     require_tracker(target)
     from mlflow.entities import Metric, Param, RunTag
