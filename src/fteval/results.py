@@ -24,15 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fteval.compare.rows import (
-    ClassificationRow,
-    CostRow,
-    GenerationRow,
-    JudgeRow,
-    SeedGroupRow,
-    TaskGroupRow,
-    TruncationRow,
-)
+from fteval.compare.sections import RESULTS_SECTIONS
 from fteval.engine import StatsOptions
 from fteval.records import SCHEMA_VERSION, dumps
 from fteval.records.rows import (
@@ -40,12 +32,10 @@ from fteval.records.rows import (
     Advice,
     Arm,
     Comparison,
-    Row,
     Score,
     TaskRecord,
     json_schema,
 )
-from fteval.robustness.sections import SECTION_ROWS
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,24 +168,6 @@ def _advice(data: Mapping[str, Any]) -> Advice:
         data = {**data, "gap": data["gap_points"], "gap_kind": "points"}
     return Advice.from_json(data)
 
-
-RESULTS_SECTIONS: dict[str, type[Row]] = {
-    "arms": Arm,
-    "tasks": TaskRecord,
-    "scores": Score,
-    "comparisons": Comparison,
-    "advice": Advice,
-    "classification": ClassificationRow,
-    "seed_groups": SeedGroupRow,
-    "generation": GenerationRow,
-    "task_groups": TaskGroupRow,
-    "truncation": TruncationRow,
-    "judge": JudgeRow,
-    **SECTION_ROWS,
-    "cost": CostRow,
-}
-"""Every list section of results.json and the type of its rows (``statistics`` is one
-``StatsOptions`` object)."""
 
 REQUIRED_SECTIONS = ("schema_version", "arms", "tasks", "scores", "comparisons", "statistics")
 

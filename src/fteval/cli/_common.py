@@ -113,8 +113,9 @@ def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None 
         choices=["mlflow"],
         action="append",
         default=[],
-        help="also log parameters, scores, deltas and the reports to an experiment tracker "
-        "(mlflow: MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
+        help="also log the run to an experiment tracker: parameters, every results section, "
+        "the verdicts and the reports (mlflow: MLFLOW_TRACKING_URI, default a SQLite store "
+        "in RUN/mlruns; MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
     )
 
 

@@ -21,15 +21,24 @@ def add_parser(sub: Any) -> None:
         "--model-card",
         nargs="?",
         const="-",
-        metavar="PATH",
-        help="the Hugging Face model-index YAML block with CIs and deltas vs base in prose "
-        "(stdout, or PATH)",
+        metavar="DIR",
+        help="a Hugging Face model card per fine-tuned arm (model-index metadata, then the "
+        "data, CIs and deltas vs base in prose): DIR/<arm>.md, one FILE.md for one arm, or "
+        "'-' (the default) for stdout, one card after another",
     )
     report.add_argument(
         "--arm",
         action="append",
         default=[],
         help="model card: only these fine-tuned arms (repeatable; default: all)",
+    )
+    report.add_argument(
+        "--model-name",
+        action="append",
+        default=[],
+        metavar="ARM=NAME",
+        help="model card: the model's name for ARM (repeatable; default: the adapter's or "
+        "model's folder name, or its Hub id)",
     )
     report.add_argument(
         "--details",
@@ -41,7 +50,8 @@ def add_parser(sub: Any) -> None:
         choices=["mlflow"],
         action="append",
         default=[],
-        help="also log the run (parameters, scores, deltas, reports) to an experiment tracker",
+        help="also log the run (parameters, every results section, verdicts, reports) to an "
+        "experiment tracker (mlflow: MLFLOW_TRACKING_URI, default a SQLite store in RUN/mlruns)",
     )
     report.set_defaults(handler=report_command)
 
@@ -60,7 +70,7 @@ def report_command(args: argparse.Namespace) -> int:
     from fteval.records.rundir import RunDirectory
     from fteval.report.html import render_html
     from fteval.report.markdown import render_markdown
-    from fteval.report.modelcard import render_model_card
+    from fteval.report.modelcard import parse_model_names, render_model_cards, write_model_cards
 
     check_trackers(args.log_to)
     directory = RunDirectory(args.run)
@@ -68,6 +78,9 @@ def report_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.run}: not a directory (expected a run directory)")
     results = directory.read_results()
     manifest = directory.read_manifest()
+    if args.model_name and args.model_card is None:
+        raise ConfigError("--model-name names the model on its card: add --model-card")
+    names = parse_model_names(args.model_name, results)
     written: list[Path] = []
     everything = args.html is None and args.md is None and args.model_card is None
     if everything or args.md is not None:
@@ -96,12 +109,11 @@ def report_command(args: argparse.Namespace) -> int:
                 f"{args.run}: no fine-tuned arm (adapter or full) to describe in a model card; "
                 f"fine-tuned arms: {tuned or 'none'}"
             )
-        card = render_model_card(results, arms=args.arm or None)
+        cards = render_model_cards(results, manifest, arms=args.arm or None, names=names)
         if args.model_card == "-":
-            sys.stdout.write(card)
+            sys.stdout.write("\n".join(cards.values()))
         else:
-            atomic_write_text(args.model_card, card)
-            written.append(Path(args.model_card))
+            written += write_model_cards(cards, args.model_card)
     for path in written:
         print(f"fteval: wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
     if args.model_card != "-":  # the card alone on stdout when it goes there
