@@ -1,31 +1,49 @@
 """fteval against lm-evaluation-harness, side by side, on the same models and items.
 
-For each workload, fteval evaluates base + LoRA + full fine-tune in one run (response
-cache off) and lm-evaluation-harness runs three times (one per arm, the adapter through
-its ``peft=`` argument), one process after the other on this machine. Printed per
-workload: the wall-time ratio (fteval / the sum of lm-eval's three), the peak-RSS ratio
-(fteval / lm-eval's largest), the largest per-item log-likelihood difference, and
-whether predictions and accuracies are equal. Then: a second fteval run adding one adapter
-(base and first adapter from the cache) as a share of the first, a run answered wholly
-from the cache, fteval's peak RSS against the base + full weights, and the statistics
-stage for 14,000 items x 10 metrics x 3 arms.
+For each workload, fteval evaluates base + adapters + full fine-tune in one run (response
+cache off) and lm-evaluation-harness runs once per arm (an adapter through its ``peft=``
+argument), one process after the other on this machine. Printed per workload: the
+wall-time ratio (fteval / the sum of lm-eval's runs), the peak-RSS ratio (fteval /
+lm-eval's largest), the largest per-item log-likelihood difference, whether predictions
+and accuracies are equal, and fteval's executed ÷ minimum tokens. Then: a second fteval
+run adding one adapter (base and first adapter from the cache) as a share of the first,
+a run answered wholly from the cache, the memory row (fteval's peak RSS on a model of
+over 300M parameters against the largest arm's weights + the base's, and the fixed cost
+of the interpreter and libraries measured apart), and the statistics stage for 14,000
+items x 10 metrics x 3 arms.
+
+Workloads (``--workloads``):
+
+* ``single``, ``multi``: MMLU-style questions with letter answers (single-token
+  choices) and with answer texts as choices (multi-token), 0-shot; base + LoRA + full.
+* ``mmlu``: 5-shot MMLU through fteval's built-in ``mmlu_<subject>`` tasks on the local
+  release files (``--mmlu-data``, default ``/work/shared/data/mmlu``; ``--subjects``,
+  ``--mmlu-items`` test items per subject); lm-evaluation-harness gets the same
+  documents through a local mirror of its ``mmlu`` config (same description, same
+  ``first_n`` shots from ``dev``: byte-identical prompts); base + LoRA + full. Every item
+  of a subject starts with the same description and five solved examples: fteval's
+  prefix trie computes them once per arm.
+* ``rolling``: documents for rolling perplexity; base + LoRA + full.
+* ``generate``: greedy generation with a stop string, base + two LoRA adapters + full
+  (fteval may serve base and adapters in one pass per step, per-row adapters).
+* ``adapter``, ``cached``: the second run adding an adapter, and a fully cached run.
+* ``memory``: fteval alone on a ``--memory-size`` model (default ``medium``: GPT-2
+  medium's shape, ~355M parameters), base + LoRA + full, single-token items.
+* ``stats``: the statistics stage alone (fake backend).
 
 What is built, all locally and cached under ``--workdir`` (default
 ``~/.cache/fteval-bench``):
 
-* lm-evaluation-harness (``--lmeval-version``, default 0.4.13) in its own virtual
-  environment, with the CPU build of the torch fteval runs on and the same transformers
-  and peft versions (equal numerics); never a dependency of fteval.
+* lm-evaluation-harness: this interpreter's when it has the version asked for
+  (``--lmeval-version``, default 0.4.13), else its own virtual environment with the CPU
+  build of the torch fteval runs on and the same transformers and peft versions.
 * A byte-level BPE tokenizer trained with ``tokenizers`` on the Python standard
   library's source (``--vocab`` tokens: 50,000 for the GPT-2 shape, 32,000 for the Llama
   shape), so the LM head costs what it costs in real models.
 * Randomly initialised models (``--shape gpt2|llama``; ``--size small`` is GPT-2 small:
-  12 layers, width 768, ~100M parameters), a LoRA adapter (rank 16 on the attention
-  projections, non-zero), a second adapter, and a "full fine-tune" (the base plus noise),
-  saved with safetensors.
-* Items generated from the same text (seeded): MMLU-style questions with letter answers
-  (single-token choices), the same with answer texts as choices (multi-token), documents
-  for rolling perplexity, and prompts for greedy generation with a stop string.
+  12 layers, width 768, ~100M parameters), two LoRA adapters (rank 16 on the attention
+  projections, non-zero), and a "full fine-tune" (the base plus noise), saved with
+  safetensors.
 
 Guardrails: per-item log-likelihoods within 1e-4 of lm-eval's (float32); for rolling
 perplexity, whose per-document sums run to thousands of nats (where one float32 step of
@@ -35,9 +53,13 @@ Predictions (choice argmax, generated text) and accuracies must be equal.
 Both sides score the same tokens: lm-eval gets ``add_bos_token=False`` (fteval's
 ``--add-bos-token false``), the same ``max_length``, batch size and dtype (float32).
 
-Run ``python benchmarks/vs_lmeval.py`` for the full measurement (tens of minutes on a
-few CPU cores), or ``--size tiny --items 12`` to check that everything runs. Timings mean
-something only on an otherwise idle machine.
+One command prints the whole table::
+
+    python benchmarks/vs_lmeval.py --threads 2
+
+(tens of minutes on a few idle CPU cores); ``--size tiny --items 12 --mmlu-items 4
+--memory-size tiny`` checks that everything runs in minutes. Timings mean something only
+on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -59,26 +81,40 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-WORKLOADS = ("single", "multi", "rolling", "generate", "adapter", "cached", "stats")
-TARGETS = {  # fteval / lm-eval wall time, by workload
+WORKLOADS = ("single", "multi", "mmlu", "rolling", "generate", "adapter", "cached", "memory",
+             "stats")  # fmt: skip
+TARGETS = {  # fteval / lm-eval wall time, by workload (the speed issues' targets)
     "single": 0.60,
-    "multi": 0.50,
-    "rolling": 0.85,
-    "generate": 0.80,
+    "multi": 0.35,
+    "mmlu": 0.25,
+    "rolling": 0.80,
+    "generate": 0.60,
 }
+ADAPTERS = {"generate": ("lora", "lora2")}  # adapter arms per workload (default: lora)
+EXECUTED_TARGET = {"mmlu": 1.10}  # fteval's executed / minimum tokens
 ADAPTER_TARGET = 0.55  # second run (one adapter added) / first run
-RSS_TARGET = 1.10  # fteval peak RSS / (base + full weight bytes)
+RSS_TARGET = 1.20  # fteval peak RSS / (the largest arm's weights + the base's)
+MEMORY_MIN_PARAMETERS = 300_000_000
 CACHED_TARGET_S = 2.0
 STATS_SHARE_TARGET = 0.10
 LOGPROB_GUARDRAIL = 1e-4
+MMLU_SUBJECTS = ("world_religions", "marketing", "sociology", "high_school_geography")
 LETTERS = ("A", "B", "C", "D")
 
 SIZES = {  # shape -> size -> config
     "gpt2": {
+        "medium": {"n_layer": 24, "n_embd": 1024, "n_head": 16},
         "small": {"n_layer": 12, "n_embd": 768, "n_head": 12},
         "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2},
     },
     "llama": {
+        "medium": {
+            "num_hidden_layers": 24,
+            "hidden_size": 1024,
+            "intermediate_size": 2816,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 16,
+        },
         "small": {
             "num_hidden_layers": 12,
             "hidden_size": 768,
@@ -95,7 +131,7 @@ SIZES = {  # shape -> size -> config
         },
     },
 }
-DEFAULT_VOCAB = {("gpt2", "small"): 50000, ("llama", "small"): 32000}
+DEFAULT_VOCAB = {"gpt2": 50000, "llama": 32000}  # for small and medium; tiny: 2000
 
 
 # ---- settings ----
@@ -119,6 +155,10 @@ class Settings:
     workloads: tuple[str, ...]
     workdir: Path
     lmeval_version: str
+    subjects: tuple[str, ...] = MMLU_SUBJECTS
+    mmlu_items: int = 30
+    mmlu_data: Path = Path("/work/shared/data/mmlu")
+    memory_size: str = "medium"
     seed: int = 0
 
     @property
@@ -129,7 +169,7 @@ class Settings:
 def parse_args(argv: list[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=sorted(SIZES), default="gpt2")
-    parser.add_argument("--size", choices=["small", "tiny"], default="small")
+    parser.add_argument("--size", choices=["medium", "small", "tiny"], default="small")
     parser.add_argument("--vocab", type=int, help="BPE vocabulary (default 50000 / 32000)")
     parser.add_argument("--items", type=int, default=400, help="items per choice/gen task")
     parser.add_argument("--docs", type=int, help="documents for rolling perplexity")
@@ -144,12 +184,16 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     )
     parser.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "fteval-bench")
     parser.add_argument("--lmeval-version", default="0.4.13")
+    parser.add_argument("--subjects", default=",".join(MMLU_SUBJECTS), help="MMLU subjects")
+    parser.add_argument("--mmlu-items", type=int, default=30, help="test items per subject")
+    parser.add_argument("--mmlu-data", type=Path, default=Path("/work/shared/data/mmlu"))
+    parser.add_argument("--memory-size", choices=["medium", "small", "tiny"], default="medium")
     args = parser.parse_args(argv)
     workloads = tuple(w for w in args.workloads.split(",") if w)
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workloads {unknown}; known: {WORKLOADS}")
-    vocab = args.vocab or DEFAULT_VOCAB.get((args.shape, args.size), 2000)
+    vocab = args.vocab or (DEFAULT_VOCAB[args.shape] if args.size != "tiny" else 2000)
     return Settings(
         shape=args.shape,
         size=args.size,
@@ -165,6 +209,10 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         workloads=workloads,
         workdir=args.workdir.expanduser(),
         lmeval_version=args.lmeval_version,
+        subjects=tuple(s for s in args.subjects.split(",") if s),
+        mmlu_items=args.mmlu_items,
+        mmlu_data=args.mmlu_data,
+        memory_size=args.memory_size,
     )
 
 
@@ -172,7 +220,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
 
 
 def lmeval_python(settings: Settings) -> Path:
-    """The benchmark venv's python, with lm-eval installed (created once)."""
+    """A python with lm-eval installed: this interpreter when it has the version asked
+    for, else the benchmark's own venv (created once)."""
+    try:
+        if metadata.version("lm_eval") == settings.lmeval_version:
+            return Path(sys.executable)
+    except metadata.PackageNotFoundError:
+        pass
     venv = settings.workdir / f"lmeval-{settings.lmeval_version}"
     python = venv / "bin" / "python"
     marker = venv / ".fteval-bench-ready"
@@ -393,24 +447,94 @@ def build_items(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return {"single": single, "multi": multi, "rolling": rolling, "generate": generate}
 
 
-def write_tasks(settings: Settings, folder: Path) -> dict[str, dict[str, Path]]:
+@dataclass(frozen=True)
+class Workload:
+    """One workload's tasks, as each tool is given them.
+
+    ``fteval_tasks``: ``--task`` values; ``fteval_args``: more flags (``--data``,
+    ``--limit``); ``lmeval_tasks``: task names under ``lmeval_dir``; ``fewshot``:
+    lm-eval's ``--num_fewshot`` (None: the task's own).
+    """
+
+    name: str
+    fteval_tasks: tuple[str, ...]
+    lmeval_dir: Path
+    lmeval_tasks: tuple[str, ...]
+    fteval_args: tuple[str, ...] = ()
+    fewshot: int | None = None
+
+
+def write_tasks(settings: Settings, folder: Path) -> dict[str, Workload]:
     """Data, fteval task YAML and lm-eval task YAML per workload (same JSONL for both)."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
     items = build_items(settings)
-    out: dict[str, dict[str, Path]] = {}
+    lmeval_dir = folder / "lmeval"
+    lmeval_dir.mkdir(exist_ok=True)
+    out: dict[str, Workload] = {}
     for name, rows in items.items():
         data = folder / f"{name}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         fteval_spec, lmeval_spec = task_specs(name, data, settings)
         fteval_path = folder / f"fteval_{name}.yaml"
         fteval_path.write_text(yaml.safe_dump(fteval_spec, sort_keys=False))
-        lmeval_dir = folder / "lmeval"
-        lmeval_dir.mkdir(exist_ok=True)
         (lmeval_dir / f"bench_{name}.yaml").write_text(yaml.safe_dump(lmeval_spec, sort_keys=False))
-        out[name] = {"data": data, "fteval": fteval_path, "lmeval_dir": lmeval_dir}
+        out[name] = Workload(name, (str(fteval_path),), lmeval_dir, (f"bench_{name}",))
+    if "mmlu" in settings.workloads:
+        out["mmlu"] = write_mmlu(settings, folder / "mmlu")
     return out
+
+
+def write_mmlu(settings: Settings, folder: Path) -> Workload:
+    """5-shot MMLU: fteval's built-in ``mmlu_<subject>`` on the release files, and a local
+    mirror of lm-evaluation-harness's ``mmlu`` config over the same rows (its default
+    template, description and ``first_n`` shots from ``dev``)."""
+    import csv
+
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for subject in settings.subjects:
+        splits = {}
+        for split in ("dev", "test"):
+            path = settings.mmlu_data / split / f"{subject}_{split}.csv"
+            rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+            if split == "test":
+                rows = rows[: settings.mmlu_items]
+            splits[split] = folder / f"{subject}_{split}.jsonl"
+            splits[split].write_text("".join(
+                json.dumps({"question": r[0], "choices": r[1:5], "answer": "ABCD".index(r[5])})
+                + "\n" for r in rows
+            ))  # fmt: skip
+        spec = {
+            "task": f"bench_mmlu_{subject}",
+            "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {k: str(v) for k, v in splits.items()}},
+            "test_split": "test",
+            "fewshot_split": "dev",
+            "fewshot_config": {"sampler": "first_n"},
+            "output_type": "multiple_choice",
+            "doc_to_text": "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\n"
+            "C. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:",
+            "doc_to_choice": list(LETTERS),
+            "doc_to_target": "answer",
+            "description": "The following are multiple choice questions (with answers) "
+            f"about {subject.replace('_', ' ')}.\n\n",
+            "metric_list": [{"metric": "acc"}],
+        }
+        (folder / f"bench_mmlu_{subject}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        names.append(subject)
+    return Workload(
+        "mmlu",
+        tuple(f"mmlu_{s}" for s in names),
+        folder,
+        tuple(f"bench_mmlu_{s}" for s in names),
+        ("--data", f"mmlu={settings.mmlu_data}", "--limit", str(settings.mmlu_items),
+         "--num-fewshot", "5"),
+        fewshot=5,
+    )  # fmt: skip
 
 
 def task_specs(name: str, data: Path, settings: Settings) -> tuple[dict, dict]:
@@ -487,12 +611,14 @@ def task_specs(name: str, data: Path, settings: Settings) -> tuple[dict, dict]:
 
 @dataclass
 class Measured:
-    """Wall time (s) and peak resident memory (bytes) of one child process."""
+    """Wall time (s), CPU time (s, user + system) and peak resident memory (bytes) of one
+    child process. CPU time is the steadier figure on a machine others use too."""
 
     wall_s: float
     peak_rss: int
     output: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_s: float = 0.0
 
 
 def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
@@ -510,7 +636,7 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
         done = threading.Event()
         watcher = threading.Thread(target=_poll_rss, args=(child.pid, polled, done), daemon=True)
         watcher.start()
-        _, status = os.waitpid(child.pid, 0)
+        _, status, usage = os.wait4(child.pid, 0)
         done.set()
         watcher.join()
     wall = time.monotonic() - began
@@ -518,7 +644,8 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Measured:
     if child.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"{command[:4]} failed ({child.returncode}); log {log}:\n{tail}")
-    return Measured(wall, polled[0], log.read_text(errors="replace"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(wall, polled[0], log.read_text(errors="replace"), cpu_s=cpu)
 
 
 def _poll_rss(pid: int, peak: list[int], done: threading.Event) -> None:
@@ -550,39 +677,22 @@ def child_env(settings: Settings) -> dict[str, str]:
 def run_fteval(
     settings: Settings,
     paths: dict[str, Path],
-    task: Path,
+    tasks: tuple[str, ...],
     out: Path,
     *,
     adapters: dict[str, Path],
     full: bool = True,
     cache: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Measured:
     shutil.rmtree(out, ignore_errors=True)
     command = [
-        sys.executable,
-        "-m",
-        "fteval",
-        "run",
-        "--base",
-        str(paths["base"]),
-        "--task",
-        str(task),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        "--batch-size",
-        str(settings.batch_size),
-        "--max-length",
-        str(settings.max_length),
-        "--add-bos-token",
-        "false",
-        "--cache-dir",
-        str(cache) if cache else "off",
-        "--quiet",
-    ]
+        sys.executable, "-m", "fteval", "run", "--base", str(paths["base"]),
+        *(arg for task in tasks for arg in ("--task", task)), *extra,
+        "--out", str(out), "--device", "cpu", "--dtype", "float32",
+        "--batch-size", str(settings.batch_size), "--max-length", str(settings.max_length),
+        "--add-bos-token", "false", "--cache-dir", str(cache) if cache else "off", "--quiet",
+    ]  # fmt: skip
     for name, path in adapters.items():
         command += ["--adapter", f"{name}={path}"]
     if full:
@@ -606,8 +716,7 @@ def run_lmeval(
     settings: Settings,
     python: Path,
     paths: dict[str, Path],
-    task: dict[str, Path],
-    name: str,
+    workload: Workload,
     arm: str,
     out: Path,
 ) -> Measured:
@@ -617,74 +726,76 @@ def run_lmeval(
         f"pretrained={pretrained},dtype=float32,add_bos_token=False,"
         f"max_length={settings.max_length}"
     )
-    if arm == "lora":
-        model_args += f",peft={paths['lora']}"
+    if arm not in ("base", "full"):
+        model_args += f",peft={paths[arm]}"
     command = [
-        str(python),
-        "-m",
-        "lm_eval",
-        "run",
-        "--model",
-        "hf",
-        "--model_args",
-        model_args,
-        "--tasks",
-        f"bench_{name}",
-        "--include_path",
-        str(task["lmeval_dir"]),
-        "--batch_size",
-        str(settings.batch_size),
-        "--device",
-        "cpu",
-        "--output_path",
-        str(out),
-        "--log_samples",
-    ]
+        str(python), "-m", "lm_eval", "run", "--model", "hf", "--model_args", model_args,
+        "--tasks", ",".join(workload.lmeval_tasks), "--include_path", str(workload.lmeval_dir),
+        "--batch_size", str(settings.batch_size), "--device", "cpu",
+        "--output_path", str(out), "--log_samples",
+    ]  # fmt: skip
+    if workload.fewshot is not None:
+        command += ["--num_fewshot", str(workload.fewshot)]
     measured = measure(command, child_env(settings), out.parent / f"{out.name}.log")
-    samples = sorted(out.rglob(f"samples_bench_{name}_*.jsonl"))
     results = sorted(out.rglob("results_*.json"))
-    if not samples or not results:
-        raise SystemExit(f"lm-eval wrote no samples/results under {out}")
-    rows = [json.loads(line) for line in samples[-1].read_text().splitlines() if line.strip()]
-    measured.extra = {"samples": rows, "results": json.loads(results[-1].read_text())}
+    samples = {}
+    for task in workload.lmeval_tasks:
+        found = sorted(out.rglob(f"samples_{task}_*.jsonl"))
+        if not found:
+            raise SystemExit(f"lm-eval wrote no samples of {task} under {out}")
+        samples[task] = [json.loads(x) for x in found[-1].read_text().splitlines() if x.strip()]
+    if not results:
+        raise SystemExit(f"lm-eval wrote no results under {out}")
+    measured.extra = {"samples": samples, "results": json.loads(results[-1].read_text())}
     return measured
 
 
 # ---- comparing ----
 
 
-def fteval_items(run: Measured, name: str) -> dict[str, dict[str, Any]]:
-    """arm -> example index -> (log-likelihoods | generation, prediction)."""
-    out: dict[str, dict[str, Any]] = {}
+def kind_of(name: str) -> str:
+    """``choice``, ``rolling`` or ``generate``: how a workload's items are compared."""
+    return {"single": "choice", "multi": "choice", "mmlu": "choice"}.get(name, name)
+
+
+def fteval_items(run: Measured, workload: Workload) -> dict[str, dict[tuple[int, int], Any]]:
+    """arm -> (task index, example index) -> (log-likelihoods | None, prediction)."""
+    out: dict[str, dict[tuple[int, int], Any]] = {}
     run_dir = Path(run.extra["manifest"]["config"]["out"])
+    names = [Path(task).stem.removeprefix("fteval_") for task in workload.fteval_tasks]
+    kind = kind_of(workload.name)
     for line in (run_dir / "samples.jsonl").read_text().splitlines():
         sample = json.loads(line)
-        index = int(sample["example_id"][1:])
-        if name in ("single", "multi"):
+        task = names.index(sample["task"].removeprefix("bench_"))
+        index = int(sample["example_id"].lstrip("id"))
+        if kind == "choice":
             value = (sample["choice_logprobs"], argmax(sample["choice_logprobs"]))
-        elif name == "rolling":
+        elif kind == "rolling":
             value = ([sample["prediction"]["logprob"]], None)
         else:
             value = (None, sample["generation"])
-        out.setdefault(sample["arm"], {})[index] = value
+        out.setdefault(sample["arm"], {})[(task, index)] = value
     return out
 
 
-def lmeval_items(run: Measured, name: str) -> dict[int, Any]:
-    """example index -> (log-likelihoods | None, prediction)."""
-    out: dict[int, Any] = {}
-    for sample in run.extra["samples"]:
-        filtered = sample["filtered_resps"]
-        if name in ("single", "multi"):
-            logprobs = [float(r[0]) for r in filtered]
-            out[int(sample["doc_id"])] = (logprobs, argmax(logprobs))
-        elif name == "rolling":
-            value = filtered[0] if isinstance(filtered, list) else filtered
-            value = value[0] if isinstance(value, list) else value
-            out[int(sample["doc_id"])] = ([float(value)], None)
-        else:
-            text = filtered[0] if isinstance(filtered, list) else filtered
-            out[int(sample["doc_id"])] = (None, text)
+def lmeval_items(run: Measured, workload: Workload) -> dict[tuple[int, int], Any]:
+    """(task index, example index) -> (log-likelihoods | None, prediction)."""
+    out: dict[tuple[int, int], Any] = {}
+    kind = kind_of(workload.name)
+    for task, name in enumerate(workload.lmeval_tasks):
+        for sample in run.extra["samples"][name]:
+            filtered = sample["filtered_resps"]
+            key = (task, int(sample["doc_id"]))
+            if kind == "choice":
+                logprobs = [float(r[0]) for r in filtered]
+                out[key] = (logprobs, argmax(logprobs))
+            elif kind == "rolling":
+                value = filtered[0] if isinstance(filtered, list) else filtered
+                value = value[0] if isinstance(value, list) else value
+                out[key] = ([float(value)], None)
+            else:
+                text = filtered[0] if isinstance(filtered, list) else filtered
+                out[key] = (None, text)
     return out
 
 
@@ -693,23 +804,29 @@ def argmax(values: list[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
-def compare(name: str, ours: Measured, theirs: dict[str, Measured]) -> dict[str, Any]:
+def compare(workload: Workload, ours: Measured, theirs: dict[str, Measured]) -> dict[str, Any]:
     """Largest |Δ log-likelihood| (absolute, and relative to the item's log-likelihood),
     differing predictions, and accuracy agreement, over every arm and item."""
-    mine = fteval_items(ours, name)
+    from fteval.backends.closeness import difference
+
+    mine = fteval_items(ours, workload)
     worst = worst_relative = 0.0
     differing, accuracy = [], {}
     for arm, run in theirs.items():
-        for index, (logprobs, prediction) in lmeval_items(run, name).items():
-            our_logprobs, our_prediction = mine[arm][index]
+        for key, (logprobs, prediction) in lmeval_items(run, workload).items():
+            our_logprobs, our_prediction = mine[arm][key]
             if logprobs is not None:
-                for a, b in zip(our_logprobs, logprobs):
-                    worst = max(worst, abs(a - b))
-                    worst_relative = max(worst_relative, abs(a - b) / max(1.0, abs(b)))
+                for a, b in zip(our_logprobs, logprobs, strict=True):
+                    gap = difference(a, b)  # a NaN on either side is a mismatch
+                    worst = max(worst, gap)
+                    worst_relative = max(worst_relative, gap / max(1.0, abs(b)))
             if prediction is not None and prediction != our_prediction:
-                differing.append(f"{arm}/{index}")
-        accuracy[arm] = accuracy_pair(name, arm, ours, run)
-    equal = all(a is None or math.isclose(a[0], a[1], abs_tol=1e-12) for a in accuracy.values())
+                differing.append(f"{arm}/{key}")
+        accuracy[arm] = accuracy_pair(workload, arm, ours, run)
+    equal = all(
+        a is None or all(math.isclose(x, y, abs_tol=1e-12) for x, y in zip(*a))
+        for a in accuracy.values()
+    )
     return {
         "max_abs_logprob_delta": worst,
         "max_relative_logprob_delta": worst_relative,
@@ -729,64 +846,77 @@ def within_guardrail(row: dict[str, Any]) -> bool:
     return row["max_abs_logprob_delta"] <= LOGPROB_GUARDRAIL
 
 
-def accuracy_pair(name: str, arm: str, ours: Measured, run: Measured) -> tuple[float, float] | None:
-    metric = {"single": "acc", "multi": "acc", "generate": "exact_match"}.get(name)
+def accuracy_pair(
+    workload: Workload, arm: str, ours: Measured, run: Measured
+) -> tuple[list[float], list[float]] | None:
+    """Per task, (fteval's accuracy, lm-eval's) for ``arm``; None without one."""
+    metric = {"choice": "acc", "generate": "exact_match"}.get(kind_of(workload.name))
     if metric is None:
         return None
-    mine = next(
-        s["value"]
-        for s in ours.extra["results"]["scores"]
-        if s["arm"] == arm and s["metric"] == metric
-    )
-    task = run.extra["results"]["results"][f"bench_{name}"]
-    key = next(k for k in task if k.split(",")[0] == metric)
-    return float(mine), float(task[key])
+    names = [Path(task).stem.removeprefix("fteval_") for task in workload.fteval_tasks]
+    mine, theirs = [], []
+    for name, lmeval_task in zip(names, workload.lmeval_tasks):
+        mine.append(float(next(
+            s["value"] for s in ours.extra["results"]["scores"]
+            if s["arm"] == arm and s["metric"] == metric
+            and s["task"].removeprefix("bench_") == name.removeprefix("bench_")
+        )))  # fmt: skip
+        task = run.extra["results"]["results"][lmeval_task]
+        key = next(k for k in task if k.split(",")[0] == metric)
+        theirs.append(float(task[key]))
+    return mine, theirs
 
 
 # ---- the workloads ----
 
 
-def side_by_side(settings, python, paths, tasks, name, root) -> dict[str, Any]:
-    print(f"[{name}] fteval three-way run", flush=True)
+def side_by_side(settings, python, paths, workload: Workload, root) -> dict[str, Any]:
+    name = workload.name
+    adapters = ADAPTERS.get(name, ("lora",))
+    arms = ("base", *adapters, "full")
+    print(f"[{name}] fteval run: {' + '.join(arms)}", flush=True)
     ours = run_fteval(
-        settings,
-        paths,
-        tasks[name]["fteval"],
-        root / f"fteval_{name}",
-        adapters={"lora": paths["lora"]},
-    )
+        settings, paths, workload.fteval_tasks, root / f"fteval_{name}",
+        adapters={a: paths[a] for a in adapters}, extra=workload.fteval_args,
+    )  # fmt: skip
     theirs = {}
-    for arm in ("base", "lora", "full"):
+    for arm in arms:
         print(f"[{name}] lm-eval, arm {arm}", flush=True)
-        theirs[arm] = run_lmeval(
-            settings, python, paths, tasks[name], name, arm, root / f"lmeval_{name}_{arm}"
-        )
+        out = root / f"lmeval_{name}_{arm}"
+        theirs[arm] = run_lmeval(settings, python, paths, workload, arm, out)
     their_wall = sum(m.wall_s for m in theirs.values())
     their_rss = max(m.peak_rss for m in theirs.values())
     manifest = ours.extra["manifest"]
     timings = manifest.get("timings_s", {})
-    row = {
+    counts = manifest.get("token_counts") or {}
+    ratios = [k.get("executed_per_minimum") for arm in counts.values() for k in arm.values()]
+    return {
         "workload": name,
+        "arms": list(arms),
         "fteval_s": round(ours.wall_s, 2),
         "lmeval_s": round(their_wall, 2),
         "time_ratio": ours.wall_s / their_wall,
+        "cpu_ratio": ours.cpu_s / max(1e-9, sum(m.cpu_s for m in theirs.values())),
         "target": TARGETS[name],
         "fteval_rss": ours.peak_rss,
         "lmeval_rss": their_rss,
         "rss_ratio": ours.peak_rss / their_rss,
-        "token_counts": manifest.get("token_counts"),
+        "executed_per_minimum": max((r for r in ratios if r), default=None),
+        "token_counts": counts,
+        "adapter_serving_rule": next(
+            (a["identity"].get("adapter_serving_rule") for a in manifest["arms"]
+             if a["identity"].get("adapter_serving_rule")), None),
         "stats_s": timings.get("results"),
         "fteval_total_s": timings.get("total"),
-        **compare(name, ours, theirs),
-    }
-    return row
+        **compare(workload, ours, theirs),
+    }  # fmt: skip
 
 
 def adapter_rerun(settings, paths, tasks, root) -> dict[str, Any]:
     """First run base + lora (fresh cache), second adds lora2 (base, lora from the cache)."""
     cache = root / "adapter_cache"
     shutil.rmtree(cache, ignore_errors=True)
-    task = tasks["multi"]["fteval"]
+    task = tasks["multi"].fteval_tasks
     print("[adapter] first run: base + lora", flush=True)
     first = run_fteval(
         settings,
@@ -900,38 +1030,86 @@ def mib(n: float) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
+def memory_row(settings: Settings, tasks: dict[str, Workload]) -> dict[str, Any]:
+    """fteval's peak RSS on a ``--memory-size`` model (base + LoRA + full, single-token
+    items) against the largest arm's weights + the base's, and the fixed cost of the
+    interpreter and libraries (a process that imports them and stops) measured apart."""
+    import dataclasses
+
+    vocab = settings.vocab if settings.memory_size == settings.size else (
+        2000 if settings.memory_size == "tiny" else DEFAULT_VOCAB[settings.shape]
+    )  # fmt: skip
+    sized = dataclasses.replace(settings, size=settings.memory_size, vocab=vocab)
+    paths = build_assets(sized)
+    root = settings.workdir / "runs" / sized.tag
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"[memory] fteval run on {sized.tag}: base + lora + full", flush=True)
+    run = run_fteval(sized, paths, tasks["single"].fteval_tasks, root / "memory",
+                     adapters={"lora": paths["lora"]})  # fmt: skip
+    env = child_env(settings)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH")])
+    )
+    fixed = measure(
+        [sys.executable, "-c", "import torch, transformers, peft, fteval.backends.hf"],
+        env, root / "fixed_cost.log",
+    ).peak_rss  # fmt: skip
+    base, full = weight_bytes(paths["base"]), weight_bytes(paths["full"])
+    largest = max(full, base + weight_bytes(paths["lora"]))
+    from fteval.pipeline.cost import weight_facts
+
+    counted = weight_facts(paths["base"]).parameters or 0
+    return {
+        "model": sized.tag,
+        "parameters": counted,
+        "peak_rss": run.peak_rss,
+        "fixed_rss": fixed,
+        "weights": largest + base,
+        "ratio": run.peak_rss / (largest + base),
+        "ratio_without_fixed": (run.peak_rss - fixed) / (largest + base),
+        "wall_s": run.wall_s,
+    }
+
+
 def report(settings: Settings, rows: list[dict[str, Any]], extra: dict[str, Any], paths) -> str:
     lines = [
         f"fteval vs lm-evaluation-harness {settings.lmeval_version} — {settings.tag}, "
-        f"{settings.items} items, batch {settings.batch_size}, max_length "
+        f"{settings.items} items ({settings.mmlu_items} per MMLU subject, "
+        f"{len(settings.subjects)} subjects), batch {settings.batch_size}, max_length "
         f"{settings.max_length}, threads {settings.threads or 'auto/default'}, "
         f"{os.cpu_count()} CPUs",
         "",
-        "| workload | fteval s | lm-eval s (3 runs) | time ratio | target | RSS ratio "
-        "| max abs Δ logprob | same predictions | accuracy equal | executed/minimum |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
+        "| workload | arms | fteval s | lm-eval s (one run per arm) | time ratio | target "
+        "| CPU-time ratio | RSS ratio | max abs Δ logprob | same predictions | accuracy equal "
+        "| executed/minimum |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for row in rows:
-        counts = row.get("token_counts") or {}
-        ratios = [k.get("executed_per_minimum") for arm in counts.values() for k in arm.values()]
-        ratio = max((r for r in ratios if r), default=None)
+        ratio = row.get("executed_per_minimum")
         verdict = "ok" if row["time_ratio"] <= row["target"] else "MISSED"
         guard = "ok" if within_guardrail(row) else "OVER"
+        work = "-" if ratio is None else f"{ratio:.3f}"
+        limit = EXECUTED_TARGET.get(row["workload"])
+        if ratio is not None and limit is not None:
+            work += f" ({'ok' if ratio <= limit else 'MISSED'}, <= {limit:.2f})"
         lines.append(
-            f"| {row['workload']} | {row['fteval_s']:.1f} | {row['lmeval_s']:.1f} | "
-            f"{row['time_ratio']:.2f}x ({verdict}) | <= {row['target']:.2f}x | "
-            f"{row['rss_ratio']:.2f} | {row['max_abs_logprob_delta']:.2e} "
-            f"(rel {row['max_relative_logprob_delta']:.1e}, {guard}) | "
-            f"{row['same_predictions']} | {row['accuracy_equal']} | "
-            f"{ratio if ratio is not None else '-'} |"
+            f"| {row['workload']} | {len(row['arms'])} | {row['fteval_s']:.1f} | "
+            f"{row['lmeval_s']:.1f} | {row['time_ratio']:.2f}x ({verdict}) | "
+            f"<= {row['target']:.2f}x | {row['cpu_ratio']:.2f}x | {row['rss_ratio']:.2f} | "
+            f"{row['max_abs_logprob_delta']:.2e} (rel {row['max_relative_logprob_delta']:.1e}, "
+            f"{guard}) | {row['same_predictions']} | {row['accuracy_equal']} | {work} |"
         )
-    weights = weight_bytes(paths["base"]) + weight_bytes(paths["full"])
-    if rows:
-        peak = max(r["fteval_rss"] for r in rows)
+    if "memory" in extra:
+        m = extra["memory"]
+        size = "" if m["parameters"] >= MEMORY_MIN_PARAMETERS else " (below 300M: not the target's)"
         lines += [
             "",
-            f"peak RSS of fteval: {mib(peak)} = {peak / weights:.2f} x base + full "
-            f"weights ({mib(weights)}); target <= {RSS_TARGET:.2f}x",
+            f"memory ({m['model']}, {m['parameters'] / 1e6:.0f}M parameters{size}): peak RSS "
+            f"{mib(m['peak_rss'])} = {m['ratio']:.2f} x (largest arm + base weights, "
+            f"{mib(m['weights'])}); target <= {RSS_TARGET:.2f}x; without the fixed cost "
+            f"{m['ratio_without_fixed']:.2f} x",
+            f"fixed cost of the interpreter, torch, transformers, peft and fteval: "
+            f"{mib(m['fixed_rss'])}",
         ]
     if "adapter" in extra:
         a = extra["adapter"]
@@ -966,8 +1144,10 @@ def main(argv: list[str] | None = None) -> None:
     tasks = write_tasks(settings, root / "tasks")
     side = [w for w in settings.workloads if w in TARGETS]
     python = lmeval_python(settings) if side else None
-    rows = [side_by_side(settings, python, paths, tasks, name, root) for name in side]
+    rows = [side_by_side(settings, python, paths, tasks[name], root) for name in side]
     extra: dict[str, Any] = {}
+    if "memory" in settings.workloads:
+        extra["memory"] = memory_row(settings, tasks)
     if "adapter" in settings.workloads or "cached" in settings.workloads:
         extra["adapter"] = adapter_rerun(settings, paths, tasks, root)
     if "stats" in settings.workloads:

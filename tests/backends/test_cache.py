@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 
 from fteval.backends.base import ArmIdentity
-from fteval.backends.cache import (
-    CacheError,
-    ResponseCache,
-    arm_cache_key,
-    request_key,
-    support_file_hashes,
-)
+from fteval.backends.cache import CacheError, ResponseCache
+from fteval.backends.cache_keys import arm_cache_key, request_key, support_file_hashes
 from fteval.backends.caching import CachingBackend
 from fteval.backends.fake import FakeBackend
 from fteval.records import (
@@ -563,13 +558,13 @@ def test_real_adapter_rewritten_in_place_is_recomputed_while_base_is_reused(tiny
     def run() -> tuple[dict[str, list], CachingBackend, list[str]]:
         inner = HFBackend(arms, device="cpu", progress=False)
         served: list[str] = []
-        compute = inner.loglikelihood
+        compute = inner.answer_arms
 
-        def spy(arm, batch):
-            served.append(arm)
-            return compute(arm, batch)
+        def spy(kind, work):
+            served.extend(work)
+            return compute(kind, work)
 
-        inner.loglikelihood = spy
+        inner.answer_arms = spy
         backend = CachingBackend(inner, ResponseCache(path))
         backend.prepare()
         out = {arm.name: backend.loglikelihood(arm.name, requests) for arm in arms}

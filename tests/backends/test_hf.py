@@ -173,7 +173,7 @@ def test_identity_records_hashes_adapter_config_and_tokenizer_policy(tiny_models
     served = backend(tiny_models)
     served.prepare()
     lora = served.identity("lora").to_json()
-    assert lora["adapter_serving"] == "merge_restore"
+    assert lora["adapter_serving"] == "merge_restore" and lora["adapters_together"] == "measured"
     assert lora["adapter_config"]["r"] == 4
     assert all(len(h) == 64 for h in lora["weights_sha256"].values())
     assert lora["probe_max_abs_logit_change"] > 0
@@ -199,11 +199,14 @@ def test_rolling_loglikelihood_covers_every_token_once(tiny_models):
 
 
 def test_auto_serving_merges_in_float32_and_switches_in_bfloat16(tiny_models):
-    assert backend(tiny_models, dtype="float32").adapter_serving == "merge_restore"
-    assert backend(tiny_models, dtype="bfloat16").adapter_serving == "switch"
-    assert backend(
-        tiny_models, dtype="bfloat16", adapter_serving="merge_restore"
-    ).adapter_serving == ("merge_restore")
+    def serving(**kwargs):
+        facts = backend(tiny_models, **kwargs).identity("lora").facts
+        return facts["adapter_serving"], facts["adapters_together"]
+
+    assert serving(dtype="float32") == ("merge_restore", "measured")
+    assert serving(dtype="bfloat16") == ("switch", "measured")
+    assert serving(dtype="bfloat16", adapter_serving="merge_restore") == ("merge_restore", "never")
+    assert serving(adapter_serving="per_row") == ("per_row", "always")
 
 
 def test_manifest_facts_do_not_load_the_full_fine_tune(tiny_models):
@@ -217,7 +220,7 @@ def test_manifest_facts_do_not_load_the_full_fine_tune(tiny_models):
 def test_tokenizer_without_pad_token_pads_with_eos_and_says_so(tiny_models):
     from types import SimpleNamespace
 
-    from fteval.backends.hf import _describe_loaded
+    from fteval.backends.hf_models import describe_loaded
 
     class NoPad:
         bos_token_id, eos_token_id, pad_token_id, pad_token, chat_template = (
@@ -233,6 +236,6 @@ def test_tokenizer_without_pad_token_pads_with_eos_and_says_so(tiny_models):
             return 384
 
     model = SimpleNamespace(config=SimpleNamespace(n_positions=64))
-    loaded = _describe_loaded(model, NoPad(), None)
+    loaded = describe_loaded(model, NoPad(), None)
     assert loaded.pad_id == 1 and loaded.prefix_token == 1 and loaded.max_length == 64
     assert "no pad token: padded with EOS id 1" in loaded.notes["pad_policy"]

@@ -45,7 +45,9 @@ def test_greedy_matches_transformers_generate(tiny_models):
         )[0, ids.shape[1] :].tolist()
         reference = [t for t in reference if t not in (0, 1)]
         got = served.generate("base", [GenerateRequest(prompt, (), 12)])[0]
-        expected_text = served._load_group().tokenizer.decode(reference, skip_special_tokens=True)
+        expected_text = served._load_group().loaded.tokenizer.decode(
+            reference, skip_special_tokens=True
+        )
         assert got.texts[0] == expected_text
         assert not got.texts[0].startswith(prompt)
 
@@ -122,3 +124,32 @@ def test_chat_template_wraps_the_prompt_when_asked(tiny_models, tmp_path):
         BackendError, match="the task asks for the chat template, but the tokenizer has none"
     ):
         plain.generate("base", [GenerateRequest("Hi", (), 4, chat=True)])
+
+
+HEADER = "Answer briefly.\nQ: what is red?\nA: a colour\nQ: what is two?\nA: a number\n"
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_generation_from_a_shared_prefix_equals_generation_from_scratch(
+    tiny_models, monkeypatch, batch_size
+):
+    from fteval.backends import hf_generate
+
+    greedy = [GenerateRequest(f"{HEADER}Q: {p[:20]}?\nA:", ("\n",), 10) for p in PROMPTS]
+    sampled = [GenerateRequest(r.prompt, (), 8, SamplingParams(1.0, 0.9, 2, 3)) for r in greedy]
+    shared = backend(tiny_models, batch_size=batch_size)
+    got = {arm: shared.generate(arm, greedy + sampled) for arm in ("base", "lora")}
+    monkeypatch.setattr(hf_generate, "MIN_SHARED_PREFIX", 10**6)  # never share
+    alone = backend(tiny_models, batch_size=batch_size)
+    for arm in ("base", "lora"):
+        assert [r.texts for r in got[arm]] == [
+            r.texts for r in alone.generate(arm, greedy + sampled)
+        ]
+    with_prefix = shared.token_counts()["lora"]["generate"]
+    without = alone.token_counts()["lora"]["generate"]
+    # the header is fed once per settings group instead of once per row
+    assert (
+        with_prefix["executed_tokens"] + len(HEADER) * (len(PROMPTS) - 2)
+        < without["executed_tokens"]
+    )
+    assert with_prefix["minimum_tokens"] == without["minimum_tokens"]

@@ -6,6 +6,12 @@ is declared here with a no-op default, so a backend overrides what it has and th
 loop never probes with ``getattr``. A backend lists the request kinds it answers in
 ``supports``; a run asking for another kind fails before any model loads.
 
+Several arms at once: ``arm_groups`` says which arms the run loop may hand over together
+(by default each arm alone), and ``answer_arms`` answers each arm's own requests in one
+call (by default one arm after another through the per-arm methods). A backend that
+serves arms sharing a base in one pass (per-row adapters) overrides both; results stay
+per arm, in each arm's request order.
+
 A backend whose ``identity`` is complete before ``prepare`` says so
 (``identity_before_prepare``): the response cache then computes arm keys without it and
 calls ``prepare`` only at the first request it cannot answer, so a run served wholly
@@ -169,6 +175,30 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free everything."""
+
+    # ---- several arms at once ----
+
+    def arm_groups(self) -> list[tuple[str, ...]]:
+        """The arms in the groups the run loop hands over together, in arm order (by
+        default each arm alone)."""
+        return [(arm.name,) for arm in self.arms]
+
+    def answer_arms(self, kind: str, work: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+        """Each arm's answers to its own ``kind`` requests, in request order.
+
+        Args:
+            kind: one of ``REQUEST_KINDS``.
+            work: arm -> its requests (arms of one group; their lists may differ).
+
+        Returns:
+            arm -> results, one per request.
+        """
+        methods: dict[str, Callable[[str, Any], Sequence[Any]]] = {
+            LOGLIKELIHOOD: self.loglikelihood,
+            ROLLING: self.loglikelihood_rolling,
+            GENERATE: self.generate,
+        }
+        return {arm: list(methods[kind](arm, requests)) for arm, requests in work.items()}
 
     # ---- the three requests ----
 

@@ -19,6 +19,11 @@ kept in the cache beside its answers. So a run answered wholly from the cache lo
 model and imports no model library. Other backends (an endpoint whose identity holds a
 probe of the server) are prepared at once.
 
+Several arms at once (``answer_arms``): each arm is looked up under its own key; arms
+answered wholly from the cache are not sent, and the misses of the others go to
+``inner.answer_arms`` in one call (so arms sharing a base are still computed together),
+each arm's results stored under its key. ``arm_groups`` is ``inner``'s.
+
 The arm's ``token_budget`` (its context window and token counts of prompts) is kept in
 the cache's facts too. Every other hook of ``Backend`` (``identity``, ``check_inputs``,
 ``check_servers``, ``counters``, ``token_counts``, ``release``, ``close``) goes to
@@ -30,13 +35,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fteval.backends.base import ArmIdentity, Backend, TokenBudget
-from fteval.backends.cache import (
-    ResponseCache,
+from fteval.backends.cache import ResponseCache
+from fteval.backends.cache_keys import (
     arm_cache_key,
     software_versions,
     support_file_hashes,
@@ -131,53 +136,69 @@ class CachingBackend(Backend):
     def loglikelihood(
         self, arm: str, requests: Sequence[LoglikelihoodRequest]
     ) -> list[LoglikelihoodResult]:
-        return self._through_cache("loglikelihood", arm, requests, self.inner.loglikelihood)
+        return self.answer_arms("loglikelihood", {arm: requests})[arm]
 
     def loglikelihood_rolling(
         self, arm: str, requests: Sequence[RollingLoglikelihoodRequest]
     ) -> list[RollingLoglikelihoodResult]:
-        return self._through_cache(
-            "loglikelihood_rolling", arm, requests, self.inner.loglikelihood_rolling
-        )
+        return self.answer_arms("loglikelihood_rolling", {arm: requests})[arm]
 
     def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
-        return self._through_cache("generate", arm, requests, self.inner.generate)
+        return self.answer_arms("generate", {arm: requests})[arm]
 
-    def _through_cache(
-        self, kind: str, arm: str, requests: Sequence[Any], compute: Callable[..., list[Any]]
-    ) -> list[Any]:
-        self.arm(arm)  # an unknown arm fails before any lookup
-        key = self.arm_key(arm)
-        if key is None:
-            self.misses[arm] += len(requests)
-            self._prepare_now()
-            return compute(arm, requests)
-        results = self.cache.get_many(key, kind, requests)
-        todo: dict[Any, list[int]] = {}
-        for index, (request, result) in enumerate(zip(requests, results)):
-            if result is None:
-                todo.setdefault(request, []).append(index)
-        missed = sum(len(indices) for indices in todo.values())
-        self.hits[arm] += len(requests) - missed
-        self.misses[arm] += missed
+    def arm_groups(self) -> list[tuple[str, ...]]:
+        return self.inner.arm_groups()
+
+    def answer_arms(self, kind: str, work: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+        """Each arm's answers: cached ones from the cache; every arm's misses (each
+        distinct request once, in order) in one call to the inner backend, so arms that
+        share a base are still computed together; an arm wholly cached is not sent."""
+        results: dict[str, list[Any]] = {}
+        todo: dict[str, dict[Any, list[int]]] = {}
+        for arm, requests in work.items():
+            self.arm(arm)  # an unknown arm fails before any lookup
+            key = self.arm_key(arm)
+            found = self.cache.get_many(key, kind, requests) if key is not None else None
+            results[arm] = list(found) if found is not None else [None] * len(requests)
+            missing: dict[Any, list[int]] = {}
+            for index, (request, result) in enumerate(zip(requests, results[arm])):
+                if result is None:
+                    missing.setdefault(request if key is not None else index, []).append(index)
+            missed = sum(len(indices) for indices in missing.values())
+            self.hits[arm] += len(requests) - missed
+            self.misses[arm] += missed
+            if missing:
+                todo[arm] = missing
         if todo:
-            unique = list(todo)  # first occurrences, in request order
             self._prepare_now()
-            fresh = compute(arm, unique)
-            if len(fresh) != len(unique):
-                raise BackendError(
-                    f"the {self.inner.name} backend returned {len(fresh)} {kind} results "
-                    f"for {len(unique)} requests (arm {arm!r})"
-                )
-            self.cache.put_many(key, kind, unique, fresh)
-            for request, result in zip(unique, fresh):
-                for index in todo[request]:
-                    results[index] = result
-        logger.debug(
-            "arm %r: %d %s requests, %d from the cache", arm, len(requests), kind,
-            len(requests) - missed,
-        )  # fmt: skip
+            asked = {arm: self._unique(arm, work[arm], missing) for arm, missing in todo.items()}
+            fresh = self.inner.answer_arms(kind, asked)
+            for arm, requests in asked.items():
+                answers = fresh.get(arm, [])
+                if len(answers) != len(requests):
+                    raise BackendError(
+                        f"the {self.inner.name} backend returned {len(answers)} {kind} results "
+                        f"for {len(requests)} requests (arm {arm!r})"
+                    )
+                key = self._keys.get(arm)
+                if key is not None:
+                    self.cache.put_many(key, kind, requests, answers)
+                for indices, result in zip(todo[arm].values(), answers):
+                    for index in indices:
+                        results[arm][index] = result
+        for arm, requests in work.items():
+            logger.debug(
+                "arm %r: %d %s requests, %d from the cache", arm, len(requests), kind,
+                len(requests) - len([i for m in todo.get(arm, {}).values() for i in m]),
+            )  # fmt: skip
         return results
+
+    def _unique(self, arm: str, requests: Sequence[Any], missing: Mapping[Any, list[int]]) -> list:
+        """The requests to compute for ``arm``: each distinct miss once (every request of
+        an uncached arm, which is keyed by position)."""
+        if self._keys.get(arm) is None:
+            return [requests[indices[0]] for indices in missing.values()]
+        return list(missing)
 
     # ---- delegated ----
 

@@ -1,52 +1,37 @@
 """The Hugging Face backend: transformers + peft, one loaded base for every adapter arm.
 
-Adapter serving. The base is loaded once and wrapped in a ``PeftModel`` holding every
-adapter. Two ways to serve an arm, chosen by ``adapter_serving``:
+Three parts, each in its own module:
 
-* ``merge_restore`` (default): before an adapter arm, merge its LoRA weights into the
-  base (``merge_adapter``), so each forward pass costs what the base costs; before the
-  next arm, copy back the saved base weights — exact, unlike ``unmerge`` (W + BA - BA
-  rounds). It keeps one copy of the LoRA-targeted base weights.
-* ``switch``: ``set_adapter`` / ``disable_adapter``; the LoRA product runs beside each
-  targeted layer on every pass. No extra memory, slower.
+* **loading and adapter serving** (``hf_models``, ``hf_serving``): a ``LoadSpec`` loaded
+  by a ``ModelLoader``; the base wrapped with every adapter in a ``ModelGroup`` that
+  proves each adapter changes the logits and serves each arm by a strategy object
+  (base, merge-and-restore, switch), or several arms in one pass with per-row adapters
+  where a measured rule says that is faster. The full fine-tune is a separate model,
+  loaded when first used, after the group is released.
+* **scoring** (``hf_scorer``): log-likelihoods by the plain path, the shared context or
+  the prefix trie (each prefix shared across items once), chosen by a self-check and a
+  rule measured on the device at hand.
+* **generation** (``hf_generate``): greedy or seeded sampling from a shared prefix's
+  cache, rows of several arms in one batch where the rule says so.
 
-``benchmarks/adapter_serving.py`` measured them on 2 CPU cores (4-layer GPT-2, d=256,
-three rank-16 adapters on every linear layer, 256 requests x 96 tokens per arm):
-switch 90.9 s, merge + unmerge 58.8 s (base drifts 4.8e-7), merge + restore 54.5 s
-(exact). The choice is recorded per adapter arm in the manifest (``adapter_serving``). In
-float16/bfloat16 a merge rounds small LoRA updates away (W + BA in 16 bits), so ``auto``
-(the default) merges only in float32 and switches otherwise.
-The full fine-tune arm is a separate model, loaded when first used.
-
-Before any scoring, ``prepare`` checks each adapter's recorded base and proves on a probe
-that it changes the model's logits; an adapter that changes nothing is an error. Behind the
-response cache, ``prepare`` runs at the first request the cache cannot answer, so a run
-served wholly from the cache loads no model (and imports no torch where it can avoid it).
-
-Scoring (``hf_fast``): the LM head runs only at scored positions, each shared context runs
-once per arm, and batches are formed by a token budget (``batch_tokens``; ``batch_size``
-caps the rows). ``scoring="plain"`` keeps the reference path (full logits, one row per
-request). Work is counted per arm and request kind (``token_counts``).
-
-BOS policy (``add_bos_token``): ``false`` encodes without special tokens; ``true`` puts
-the tokenizer's BOS before every context, text and prompt; ``auto`` follows
-lm-evaluation-harness: no special tokens for causal LMs, except the families it forces BOS
-for (Gemma). The resolved policy is recorded in the arm's tokenizer facts.
+Behind the response cache, ``prepare`` runs at the first request the cache cannot answer,
+so a run served wholly from the cache loads no model (and imports no torch where it can
+avoid it). ``arm_groups`` says which arms the run loop may hand over together (the base
+and its adapters, unless ``adapter_serving`` is ``merge_restore`` or ``switch``);
+``answer_arms`` answers them, in one pass or one arm after another as the rule decides.
+Work is counted per arm and request kind (``token_counts``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fteval._util.progress import progress_bar
 from fteval.backends import hf_loading as loading
-from fteval.backends import hf_restore
 from fteval.backends.base import (
     GENERATE,
     LOGLIKELIHOOD,
@@ -55,22 +40,31 @@ from fteval.backends.base import (
     Backend,
     TokenBudget,
 )
-from fteval.backends.hf_fast import FastScorer, WorkCounters
-from fteval.backends.hf_generate import (
-    DecodeCounters,
-    chat_prompt,
-    fit_prompt,
-    generate_group,
-    results_from_groups,
+from fteval.backends.hf_forward import RowAdapters, WorkCounters
+from fteval.backends.hf_generate import DecodeCounters, Generator
+from fteval.backends.hf_models import (
+    BOS_POLICIES,
+    LoadedModel,
+    LoadSpec,
+    ModelLoader,
+    context_window,
+    described_without_weights,
+    free_memory,
+    probe_forward,
+    probe_ids,
+    token_lengths,
 )
-from fteval.backends.hf_scoring import (
-    ModelInput,
-    encode_pair,
-    length_sorted_batches,
-    model_input,
-    rolling_windows,
+from fteval.backends.hf_requests import ScoredRows, pair_rows, rolling_rows
+from fteval.backends.hf_rules import (
+    RuleBook,
+    device_name,
+    environment,
+    library_versions,
+    situation_of_model,
 )
-from fteval.errors import AdapterError, BackendError
+from fteval.backends.hf_scorer import STRATEGIES, Scorer
+from fteval.backends.hf_serving import ADAPTER_SERVINGS, ModelGroup, alone_strategy
+from fteval.errors import BackendError
 from fteval.records import (
     ArmSpec,
     GenerateRequest,
@@ -84,38 +78,22 @@ from fteval.records import (
 
 logger = logging.getLogger(__name__)
 
-ADAPTER_SERVINGS = ("auto", "merge_restore", "switch")
-BOS_POLICIES = ("auto", "true", "false")
-SCORING_PATHS = ("fast", "plain")
-# model_type substrings that lm-evaluation-harness gives a BOS token (Gemma family)
-BOS_FAMILIES = ("gemma",)
-PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 0123456789"
-PROBE_MIN_CHANGE = 1e-6  # max |Δlogit| at or below this means "no change"
-DEFAULT_MAX_LENGTH = 2048
+# ``fast`` is the earlier name of ``auto``
+SCORING_PATHS = (*STRATEGIES, "fast")
 # Padded tokens per forward pass, and logits (positions x vocabulary) per pass, by device
 # kind: enough rows for efficient matrix products, bounded activations and logits.
 DEFAULT_BATCH_TOKENS = {"cpu": 1024, "accelerator": 32768}
 DEFAULT_LOGIT_ELEMENTS = {"cpu": 1 << 26, "accelerator": 1 << 28}
-# Rows longer than this run in chunks on their own KV cache (bounds activation memory on
-# the CPU, where peak resident memory counts; accelerators run whole rows).
+# KV cache kept at once for later trie nodes, in batches of ``batch_tokens``
+CACHE_BATCHES = {"cpu": 4, "accelerator": 2}
+# Trie nodes longer than this run as chains of chunks (bounds activation memory on the
+# CPU, where peak resident memory counts; accelerators run whole nodes).
 DEFAULT_CHUNK_TOKENS = {"cpu": 256, "accelerator": None}
-
-
-@dataclass
-class _Loaded:
-    """A loaded model with its tokenizer and the facts recorded about it.
-
-    ``bos``: the token put before every encoding (the BOS policy), or None.
-    """
-
-    model: Any
-    tokenizer: Any
-    max_length: int
-    pad_id: int
-    prefix_token: int | None
-    notes: dict[str, Any] = field(default_factory=dict)
-    bos: int | None = None
-    scorer: FastScorer | None = None
+SHAPE_OF = {LOGLIKELIHOOD: "prefill", ROLLING: "prefill", GENERATE: "decode"}
+# Time the fast scoring path against the plain one per device kind (``hf_scorer``)
+MEASURE_SCORING = {"cpu": False, "accelerator": True}
+# the adapter config fields that set its cost (a rule's situation)
+ADAPTER_SHAPE = ("r", "lora_alpha", "target_modules", "peft_type", "use_dora")
 
 
 class HFBackend(Backend):
@@ -125,20 +103,25 @@ class HFBackend(Backend):
         arms: base, adapters, optional full.
         dtype: ``auto`` | ``float32`` | ``float16`` | ``bfloat16``.
         device: ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps``.
-        batch_size: requests per forward pass (results do not depend on it).
+        batch_size: requests per arm in one forward pass (results do not depend on it).
         max_length: context window override, in tokens.
         allow_base_mismatch: accept an adapter recorded against another base.
         allow_pickle: accept pickled (.bin) weights.
         trust_remote_code: allow model code from the checkpoint.
         progress: show progress bars.
-        adapter_serving: ``auto``, ``merge_restore`` or ``switch`` (see the module
-            docstring); ``auto`` merges in float32 and switches in 16-bit dtypes.
+        adapter_serving: ``auto``, ``merge_restore``, ``switch`` or ``per_row`` (see
+            ``hf_serving``): ``auto`` serves an adapter alone merged in float32 and
+            switched in 16-bit dtypes, and several arms in one pass where measured faster.
         batch_tokens: padded tokens per forward pass (default: 1024 on CPU, 32768 on
             accelerators); results do not depend on it.
         threads: CPU threads for torch (default: chosen when the first model loads,
             ``hf_loading.choose_threads``); ignored off the CPU.
-        add_bos_token: ``auto`` | ``true`` | ``false`` (see the module docstring).
-        scoring: ``fast`` (default) or ``plain`` (the reference path).
+        add_bos_token: ``auto`` | ``true`` | ``false`` (see ``hf_models``).
+        scoring: ``auto`` (default), ``prefix_trie``, ``shared_context`` or ``plain`` (the
+            reference path); see ``hf_scorer``.
+        loader: loads each model (default: ``ModelLoader``).
+        rulebook: where measured speed rules are kept (default: the user cache folder;
+            see ``hf_rules``).
     """
 
     name = "hf"
@@ -161,7 +144,9 @@ class HFBackend(Backend):
         batch_tokens: int | None = None,
         threads: int | None = None,
         add_bos_token: str = "auto",
-        scoring: str = "fast",
+        scoring: str = "auto",
+        loader: ModelLoader | None = None,
+        rulebook: RuleBook | None = None,
     ) -> None:
         super().__init__(arms)
         for name, value, allowed in (
@@ -171,25 +156,24 @@ class HFBackend(Backend):
         ):
             if value not in allowed:
                 raise BackendError(f"{name} must be one of {allowed}, got {value!r}")
-        self._merged: str | None = None
-        self._saved_base: dict[str, Any] = {}
         self.device = loading.resolve_device(device)
         self.dtype_name = loading.resolve_dtype(dtype, self.device)
-        self.adapter_serving = _serving_for(adapter_serving, self.dtype_name)
-        kind = "cpu" if self.device == "cpu" else "accelerator"
-        self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS[kind]
-        self.logit_elements = DEFAULT_LOGIT_ELEMENTS[kind]
+        self.adapter_serving = adapter_serving
+        self.device_kind = "cpu" if self.device == "cpu" else "accelerator"
+        self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS[self.device_kind]
         self.threads_requested = threads
         self.threads: int | None = None  # chosen when the first model loads (CPU only)
         self.threads_policy: str | None = None
         self.add_bos_token = add_bos_token
-        self.scoring = scoring
+        self.scoring = "auto" if scoring == "fast" else scoring
         self.batch_size = batch_size
         self.max_length_override = max_length
         self.allow_base_mismatch = allow_base_mismatch
         self.allow_pickle = allow_pickle
         self.trust_remote_code = trust_remote_code
         self.progress = progress
+        self.loader = loader or ModelLoader()
+        self.rulebook = rulebook or RuleBook()
         base = self.base_arm()
         if base is None:
             raise BackendError("the hf backend needs a base arm (kind 'base') to serve the others")
@@ -198,14 +182,17 @@ class HFBackend(Backend):
         self._adapter_configs: dict[str, dict[str, Any]] = {}
         self._adapter_warnings: dict[str, str] = {}
         self._probe_change: dict[str, float] = {}
-        self._group: _Loaded | None = None
-        self._full: _Loaded | None = None
+        self._serving_rules: dict[str, dict[str, Any]] = {}
+        self._group: ModelGroup | None = None
+        self._full: LoadedModel | None = None
+        self._scorers: dict[int, Scorer] = {}
         self._done: set[str] = set()
         self._hashes: dict[str, dict[str, str]] = {}
         self._hash_file: Callable[[Path], str] = sha256_file
         self.decode_counters = DecodeCounters()
         self._work: dict[str, dict[str, WorkCounters]] = {}
-        self._paths: dict[str, str] = {}
+        self._paths: dict[str, dict[str, str]] = {}
+        self._rules: dict[str, dict[str, Any]] = {}
 
     @property
     def dtype(self) -> Any:
@@ -243,183 +230,215 @@ class HFBackend(Backend):
         if any(a.kind in ("base", "adapter") for a in self.arms):
             self._load_group()
 
-    def _load(self, path: str, tokenizer_path: str) -> _Loaded:
-        loading.check_device(self.device)
-        with loading.quiet_transformers():
-            model = loading.load_causal_lm(
-                path,
-                dtype=self.dtype,
-                device=self.device,
-                allow_pickle=self.allow_pickle,
-                trust_remote_code=self.trust_remote_code,
-            )
-        tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        loaded = _describe_loaded(
-            model, tokenizer, self.max_length_override, self._bos_policy(path)
-        )
+    def load_spec(self, arm: str) -> LoadSpec:
+        """What loading ``arm``'s model means (adapters: their base's spec)."""
+        spec = self.arm(arm)
+        path = spec.path if spec.kind == "full" else self._base.path
+        tokenizer = path if spec.kind != "full" or loading.has_tokenizer(path) else self._base.path
+        return LoadSpec(
+            path, tokenizer, self.dtype_name, self.device, self.add_bos_token,
+            self.max_length_override, self.allow_pickle, self.trust_remote_code,
+        )  # fmt: skip
+
+    def _load(self, spec: LoadSpec) -> LoadedModel:
+        loaded = self.loader.load(spec)
         if self.device == "cpu" and self.threads is None:
             self.threads, self.threads_policy = loading.choose_threads(
-                self.threads_requested, lambda: self._probe_forward(loaded)
+                self.threads_requested, lambda: probe_forward(loaded, self.device)
             )
             logger.info("torch CPU threads: %d (%s)", self.threads, self.threads_policy)
         return loaded
 
-    def _probe_forward(self, loaded: _Loaded) -> None:
-        """One forward pass over the probe text, four rows (for choosing threads)."""
-        import torch
+    def _load_group(self) -> ModelGroup:
+        if self._group is None:
+            logger.info("loading base model %s", self._base.path)
+            loaded = self._load(self.load_spec(self._base.name))
+            self._group = ModelGroup(
+                loaded, self._base, self._adapters, setting=self.adapter_serving,
+                dtype=self.dtype_name, device=self.device, rows=self.batch_size,
+                rulebook=self.rulebook, situation=self._situation(self._base.path),
+            )  # fmt: skip
+            self._probe_change.update(self._group.probe_change)
+            self._serving_rules = self._group.rules
+        return self._group
 
-        ids = _encode(loaded.tokenizer, PROBE_TEXT)[: loaded.max_length] or [loaded.pad_id]
-        with torch.inference_mode():
-            loaded.model(input_ids=torch.tensor([ids] * 4, device=self.device))
+    def _load_full(self) -> LoadedModel:
+        if self._full is None:
+            full = next(a for a in self.arms if a.kind == "full")
+            logger.info("loading full fine-tune %s", full.path)
+            self._full = self._load(self.load_spec(full.name))
+        return self._full
 
-    def _bos_policy(self, path: str) -> tuple[bool, str]:
-        """(put BOS first?, why) for the model at ``path``."""
-        if self.add_bos_token != "auto":
-            return self.add_bos_token == "true", f"add_bos_token={self.add_bos_token}"
-        family = loading.model_type(path) or ""
-        if any(name in family for name in BOS_FAMILIES):
-            return True, f"auto: {family} models get BOS, as in lm-evaluation-harness"
-        return False, "auto: no special tokens (causal LM, as in lm-evaluation-harness)"
-
-    def _scorer(self, loaded: _Loaded) -> FastScorer:
+    def _scorer(self, loaded: LoadedModel) -> Scorer:
         """The loaded model's scorer, self-checked against the plain path on first use."""
-        if loaded.scorer is None:
+        scorer = self._scorers.get(id(loaded))
+        if scorer is None:
             vocab = max(1, int(getattr(loaded.model.config, "vocab_size", 0) or 0))
-            scorer = FastScorer(
+            full = next((a for a in self.arms if a.kind == "full"), None)
+            path = full.path if full is not None and loaded is self._full else self._base.path
+            scorer = Scorer(
                 loaded.model,
                 pad_id=loaded.pad_id,
                 device=self.device,
                 max_tokens=self.batch_tokens,
                 max_rows=self.batch_size,
-                max_scored=max(1, self.logit_elements // vocab),
-                chunk_tokens=DEFAULT_CHUNK_TOKENS["cpu" if self.device == "cpu" else "accelerator"],
+                max_scored=max(1, DEFAULT_LOGIT_ELEMENTS[self.device_kind] // vocab),
+                chunk_tokens=DEFAULT_CHUNK_TOKENS[self.device_kind],
+                cache_tokens=CACHE_BATCHES[self.device_kind] * self.batch_tokens,
+                strategy=self.scoring,
+                measure=MEASURE_SCORING[self.device_kind],
+                rulebook=self.rulebook,
+                situation=self._situation(path),
             )
-            if self.scoring == "plain":
-                scorer.plain, scorer.path = True, "plain (asked for)"
-            else:
-                scorer.verify(_encode(loaded.tokenizer, PROBE_TEXT * 2), self.dtype_name)
-            loaded.scorer = scorer
-        return loaded.scorer
+            scorer.verify(probe_ids(loaded, repeat=2), self.dtype_name)
+            self._scorers[id(loaded)] = scorer
+        return scorer
 
-    def _load_group(self) -> _Loaded:
-        if self._group is not None:
-            return self._group
-        logger.info("loading base model %s", self._base.path)
-        loaded = self._load(self._base.path, self._base.path)
-        if self._adapters:
-            loaded.model = self._attach_adapters(loaded)
-        self._group = loaded
-        return loaded
+    def _situation(self, model_path: str) -> dict[str, Any]:
+        """What a measured rule for this model is kept by (``hf_rules``)."""
+        return {
+            "device": device_name(self.device),
+            "libraries": library_versions(),
+            "environment": environment(),
+            "dtype": self.dtype_name,
+            "model": situation_of_model(model_path),
+            "adapters": [
+                {k: self._adapter_configs.get(a.name, {}).get(k) for k in ADAPTER_SHAPE}
+                for a in self._adapters
+            ],
+            "batch_size": self.batch_size,
+            "batch_tokens": self.batch_tokens,
+        }
 
-    def _attach_adapters(self, loaded: _Loaded) -> Any:
-        from peft import PeftModel
+    # ---- which arms go together ----
 
-        model = None
-        for arm in self._adapters:
-            try:
-                with loading.quiet_transformers():
-                    if model is None:
-                        model = PeftModel.from_pretrained(
-                            loaded.model, arm.path, adapter_name=arm.name, is_trainable=False
-                        )
-                    else:
-                        model.load_adapter(arm.path, adapter_name=arm.name, is_trainable=False)
-            except Exception as error:
-                if not loading.caused_by_the_files(error):
-                    raise
-                raise AdapterError(
-                    f"adapter {arm.name!r} ({arm.path}): could not load: {error}"
-                ) from error
-        assert model is not None, "called with at least one adapter"
-        model.eval()
-        for arm in self._adapters:
-            change = self._probe(model, loaded, arm.name)
-            self._probe_change[arm.name] = change
-            if change <= PROBE_MIN_CHANGE:
-                raise AdapterError(
-                    f"adapter {arm.name!r} ({arm.path}) does not change the model's outputs: "
-                    f"max |Δlogit| on a probe = {change:.3g}. It may be untrained (LoRA B "
-                    "initialised to zero) or target modules the base does not use."
-                )
-        return model
+    def arm_groups(self) -> list[tuple[str, ...]]:
+        """The base with its adapters (one pass where the rule says so), the full arm
+        alone; every arm alone under ``merge_restore`` or ``switch``."""
+        names = [a.name for a in self.arms]
+        if self.adapter_serving in ("merge_restore", "switch") or not self._adapters:
+            return [(name,) for name in names]
+        group = tuple(a.name for a in self.arms if a.kind in ("base", "adapter"))
+        return [group, *((a.name,) for a in self.arms if a.kind == "full")]
 
-    def _probe(self, model: Any, loaded: _Loaded, adapter: str) -> float:
-        import torch
-
-        ids = _encode(loaded.tokenizer, PROBE_TEXT)[: loaded.max_length]
-        batch = torch.tensor([ids], dtype=torch.long, device=self.device)
-        with torch.inference_mode():
-            with model.disable_adapter():
-                plain = model(input_ids=batch).logits.float()
-            model.set_adapter(adapter)
-            adapted = model(input_ids=batch).logits.float()
-        return float((adapted - plain).abs().max().item())
-
-    def _load_full(self) -> _Loaded:
-        if self._full is None:
-            full = next(a for a in self.arms if a.kind == "full")
-            tokenizer_path = full.path if loading.has_tokenizer(full.path) else self._base.path
-            logger.info("loading full fine-tune %s", full.path)
-            self._full = self._load(full.path, tokenizer_path)
-        return self._full
+    def answer_arms(self, kind: str, work: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+        """Every arm's answers to its own requests: the group's arms in one pass where
+        the measured rule says so, else one arm after another."""
+        arms = list(work)
+        group = {a.name for a in self.arms if a.kind in ("base", "adapter")}
+        if len(arms) > 1 and set(arms) <= group and self._load_group().together_for(SHAPE_OF[kind]):
+            return self._answer(kind, work)
+        merged = self._group.merged if self._group is not None else None
+        order = sorted(arms, key=lambda a: a != merged)  # the merged arm first: one switch less
+        answers = {arm: self._answer(kind, {arm: work[arm]})[arm] for arm in order}
+        return {arm: answers[arm] for arm in arms}
 
     @contextlib.contextmanager
-    def _serving(self, arm_name: str) -> Iterator[_Loaded]:
-        arm = self.arm(arm_name)
-        if arm.kind == "full":
-            yield self._load_full()
+    def _serving(self, arms: Sequence[str]) -> Iterator[tuple[LoadedModel, RowAdapters]]:
+        if self.arm(arms[0]).kind == "full":
+            yield self._load_full(), RowAdapters()
             return
-        loaded = self._load_group()
-        if not self._adapters:
-            yield loaded
-        elif self.adapter_serving == "merge_restore" and arm.kind == "adapter":
-            self._merge_only(loaded.model, arm.name)
-            yield loaded
-        elif arm.kind == "base":
-            self._merge_only(loaded.model, None)  # nothing merged: disabling is exact
-            with loaded.model.disable_adapter():
-                yield loaded
-        else:
-            loaded.model.set_adapter(arm.name)
-            yield loaded
+        group = self._load_group()
+        serving = group.together(arms) if len(arms) > 1 else group.serving(arms[0])
+        with serving as adapters:
+            yield group.loaded, adapters
 
-    def _merge_only(self, model: Any, adapter: str | None) -> None:
-        """Leave exactly ``adapter`` merged into the base (None: the exact base)."""
-        if self._merged == adapter:
-            return
-        if self._merged is not None:
-            model.unmerge_adapter()
-            self._restore_base(model)
-            self._merged = None
-        if adapter is not None:
-            if not self._saved_base:
-                self._saved_base = hf_restore.save_targeted(model, self._base.path)
-            model.set_adapter(adapter)
-            model.merge_adapter()
-            self._merged = adapter
+    def _answer(self, kind: str, work: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+        arms = list(work)
+        with self._serving(arms) as (loaded, adapters):
+            if kind == GENERATE:
+                return self._generate(loaded, adapters, work)
+            return self._score(kind, loaded, adapters, work)
 
-    def _restore_base(self, model: Any) -> None:
-        """Write the saved base weights back: exact, unlike unmerging's subtraction."""
-        hf_restore.restore(model, self._saved_base)
+    # ---- requests ----
+
+    def loglikelihood(
+        self, arm: str, requests: Sequence[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResult]:
+        return self.answer_arms(LOGLIKELIHOOD, {arm: requests})[arm]
+
+    def loglikelihood_rolling(
+        self, arm: str, requests: Sequence[RollingLoglikelihoodRequest]
+    ) -> list[RollingLoglikelihoodResult]:
+        return self.answer_arms(ROLLING, {arm: requests})[arm]
+
+    def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
+        """Decode each request; requests sharing settings are batched, longest first."""
+        return self.answer_arms(GENERATE, {arm: requests})[arm]
+
+    def _score(
+        self,
+        kind: str,
+        loaded: LoadedModel,
+        adapters: RowAdapters,
+        work: Mapping[str, Sequence[Any]],
+    ) -> dict[str, list[Any]]:
+        """Encode each arm's requests, score every row in one scorer call, and split the
+        results back per arm."""
+        builders: dict[str, Callable[[LoadedModel, Any], ScoredRows]] = {
+            LOGLIKELIHOOD: pair_rows,
+            ROLLING: rolling_rows,
+        }
+        plans = {arm: builders[kind](loaded, requests) for arm, requests in work.items()}
+        rows = [row for plan in plans.values() for row in plan.rows]
+        arms = [arm for arm, plan in plans.items() for _ in plan.rows]
+        scorer = self._scorer(loaded)
+        label = f"{'+'.join(work)}: {kind.replace('_', ' ')}"
+        with progress_bar(total=len(rows), desc=label, enabled=self.progress) as bar:
+            scored = scorer.score(rows, arms, self._counters(list(work), kind), kind=kind,
+                                  adapters=adapters, progress=bar.update)  # fmt: skip
+        out, cursor = {}, 0
+        for arm, plan in plans.items():
+            out[arm] = plan.results(scored[cursor : cursor + len(plan.rows)])
+            cursor += len(plan.rows)
+            self._paths.setdefault(arm, {})[kind] = scorer.path(kind)
+            if kind in scorer.rules:
+                self._rules.setdefault(arm, {})[kind] = scorer.rules[kind]
+        return out
+
+    def _generate(
+        self, loaded: LoadedModel, adapters: RowAdapters, work: Mapping[str, Sequence[Any]]
+    ) -> dict[str, list[GenerationResult]]:
+        unique = {arm: list(dict.fromkeys(requests)) for arm, requests in work.items()}
+        items = [(arm, request) for arm, requests in unique.items() for request in requests]
+        generator = Generator(
+            loaded, device=self.device, batch_size=self.batch_size,
+            chunk_tokens=DEFAULT_CHUNK_TOKENS[self.device_kind], counters=self.decode_counters,
+        )  # fmt: skip
+        label = f"{'+'.join(work)}: generate"
+        with progress_bar(total=len(items), desc=label, enabled=self.progress) as bar:
+            results = generator.generate(items, self._counters(list(work), GENERATE),
+                                         adapters=adapters, progress=bar.update)  # fmt: skip
+        by_item = dict(zip(items, results))
+        return {arm: [by_item[(arm, r)] for r in requests] for arm, requests in work.items()}
+
+    def _counters(self, arms: Sequence[str], kind: str) -> dict[str, WorkCounters]:
+        return {
+            arm: self._work.setdefault(arm, {}).setdefault(kind, WorkCounters()) for arm in arms
+        }
+
+    # ---- freeing ----
 
     def release(self, arm: str) -> None:
         self._done.add(arm)
-        if self.arm(arm).kind == "full":
+        if self.arm(arm).kind == "full" and self._full is not None:
+            self._scorers.pop(id(self._full), None)
             self._full = None
         group = {a.name for a in self.arms if a.kind in ("base", "adapter")}
-        if group <= self._done:
+        if group <= self._done and self._group is not None:
+            self._scorers.pop(id(self._group.loaded), None)
+            self._group.release()
             self._group = None
-            self._saved_base = {}
-            self._merged = None
-        _free_memory(self.device)
+        free_memory(self.device)
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.release()
         self._group = self._full = None
-        self._saved_base = {}
-        self._merged = None
-        _free_memory(self.device)
+        self._scorers = {}
+        free_memory(self.device)
 
-    # ---- identity ----
+    # ---- identity and facts ----
 
     def identity(self, arm: str) -> ArmIdentity:
         spec = self.arm(arm)
@@ -441,14 +460,29 @@ class HFBackend(Backend):
             facts["adapter_config"] = self._adapter_configs.get(spec.name) or (
                 loading.read_adapter_config(spec.path)
             )
-            facts["adapter_serving"] = self.adapter_serving
+            facts["adapter_serving"] = self._serving_name()
+            facts["adapters_together"] = self._together_policy()
             facts["base_path"] = self._base.path
-            facts["base_weights_sha256"] = dict(self.identity("base").weights_sha256)
+            facts["base_weights_sha256"] = dict(self.identity(self._base.name).weights_sha256)
             if spec.name in self._probe_change:
                 facts["probe_max_abs_logit_change"] = self._probe_change[spec.name]
             if spec.name in self._adapter_warnings:
                 facts["base_mismatch"] = self._adapter_warnings[spec.name]
+        if spec.kind != "full" and self._serving_rules:
+            facts["adapter_serving_rule"] = dict(self._serving_rules)
         return ArmIdentity(self.name, spec.path, self._hashes[spec.path], facts)
+
+    def _serving_name(self) -> str:
+        """How an adapter arm is served alone (known before loading)."""
+        if self.adapter_serving == "per_row":
+            return "per_row"
+        return alone_strategy(self.adapter_serving, self.dtype_name)
+
+    def _together_policy(self) -> str:
+        """When the group's arms share passes: ``always``, ``never`` or ``measured``."""
+        if self.adapter_serving == "per_row":
+            return "always"
+        return "measured" if self.adapter_serving == "auto" else "never"
 
     def counters(self) -> dict[str, int]:
         """Decode passes, prefill passes, row-steps and generated tokens so far."""
@@ -456,7 +490,7 @@ class HFBackend(Backend):
 
     def token_counts(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Per arm and request kind: forward passes, tokens executed and the minimum
-        needed, their ratio, and the scoring path used (see ``hf_fast``)."""
+        needed (each distinct prefix once), their ratio, and the scoring path used."""
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for arm, kinds in self._work.items():
             for kind, work in kinds.items():
@@ -466,13 +500,12 @@ class HFBackend(Backend):
                     if work.minimum_tokens
                     else None
                 )
-                if kind != GENERATE and arm in self._paths:
-                    record["scoring_path"] = self._paths[arm]
+                if kind in self._paths.get(arm, {}):
+                    record["scoring_path"] = self._paths[arm][kind]
+                if kind in self._rules.get(arm, {}):
+                    record["scoring_rule"] = self._rules[arm][kind]
                 out.setdefault(arm, {})[kind] = record
         return out
-
-    def _counters(self, arm: str, kind: str) -> WorkCounters:
-        return self._work.setdefault(arm, {}).setdefault(kind, WorkCounters())
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any]:
         """Padding, truncation, template and BOS facts of the arm's tokenizer (for the
@@ -482,267 +515,26 @@ class HFBackend(Backend):
         the facts come from its config and tokenizer files.
         """
         spec = self.arm(arm)
-        loaded = self._full if spec.kind == "full" else self._group
+        loaded = self._full if spec.kind == "full" else None
+        if spec.kind != "full" and self._group is not None:
+            loaded = self._group.loaded
         if loaded is not None:
             return dict(loaded.notes)
-        from transformers import AutoConfig
-
-        path = spec.path if spec.kind == "full" else self._base.path
-        tokenizer_path = path if loading.has_tokenizer(path) else self._base.path
-        tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=self.trust_remote_code)
-        described = _describe_loaded(
-            _ConfigOnly(config), tokenizer, self.max_length_override, self._bos_policy(path)
-        )
-        return dict(described.notes)
+        return dict(described_without_weights(self.load_spec(arm)).notes)
 
     def token_budget(self, arm: str) -> TokenBudget:
         """The arm's tokenizer and context window, read from its files (no weights)."""
         from transformers import AutoConfig
 
-        spec = self.arm(arm)
-        weights = spec.path if spec.kind == "full" else self._base.path
-        tokenizer_path = weights if loading.has_tokenizer(weights) else self._base.path
-        tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        config = AutoConfig.from_pretrained(weights, trust_remote_code=self.trust_remote_code)
-        window = _context_window(config, tokenizer, self.max_length_override)
-        lead = int(self._bos_policy(weights)[0])  # the BOS put before every prompt
+        spec = self.load_spec(arm)
+        tokenizer = loading.load_tokenizer(
+            spec.tokenizer_path, trust_remote_code=self.trust_remote_code
+        )
+        config = AutoConfig.from_pretrained(spec.path, trust_remote_code=self.trust_remote_code)
+        window = context_window(config, tokenizer, self.max_length_override)
+        lead = int(spec.bos_policy()[0])  # the BOS put before every prompt
 
         def count(texts: Sequence[str]) -> list[int]:
-            return [lead + len(_encode(tokenizer, text)) for text in texts]
+            return token_lengths(tokenizer, texts, lead)
 
-        return TokenBudget(count, window, f"{tokenizer_path}|{window}")
-
-    # ---- requests ----
-
-    def loglikelihood(
-        self, arm: str, requests: Sequence[LoglikelihoodRequest]
-    ) -> list[LoglikelihoodResult]:
-        with self._serving(arm) as loaded:
-            encode = lambda text: _encode(loaded.tokenizer, text)  # noqa: E731
-            unique = list(dict.fromkeys((r.context, r.continuation) for r in requests))
-            rows = [
-                model_input(
-                    encode_pair(encode, c, x, loaded.prefix_token, bos_token=loaded.bos),
-                    loaded.max_length,
-                )
-                for c, x in unique
-            ]
-            scored = self._score_rows(loaded, rows, arm, LOGLIKELIHOOD, share=True)
-        by_pair = {
-            pair: LoglikelihoodResult(
-                logprob=logprob,
-                is_greedy=greedy,
-                n_tokens=len(row.target_ids),
-                truncated_tokens=row.truncated,
-                truncation_side="left" if row.truncated else None,
-            )
-            for pair, row, (logprob, greedy) in zip(unique, rows, scored)
-        }
-        return [by_pair[(r.context, r.continuation)] for r in requests]
-
-    def loglikelihood_rolling(
-        self,
-        arm: str,
-        requests: Sequence[RollingLoglikelihoodRequest],
-    ) -> list[RollingLoglikelihoodResult]:
-        with self._serving(arm) as loaded:
-            if loaded.prefix_token is None:
-                raise BackendError("rolling loglikelihood needs a BOS or EOS token as prefix")
-            rows: list[ModelInput] = []
-            owners: list[int] = []
-            for index, request in enumerate(requests):
-                tokens = (loaded.prefix_token, *_encode(loaded.tokenizer, request.text))
-                step = min(request.stride or loaded.max_length, loaded.max_length)
-                windows = rolling_windows(len(tokens) - 1, loaded.max_length, step)
-                for start, predict, end in windows:
-                    rows.append(ModelInput(tokens[start : end - 1], tokens[predict:end], start))
-                    owners.append(index)
-            scored = self._score_rows(loaded, rows, arm, ROLLING, share=False)
-        totals = [0.0] * len(requests)
-        counts = [0] * len(requests)
-        for owner, row, (logprob, _) in zip(owners, rows, scored):
-            totals[owner] += logprob
-            counts[owner] += len(row.target_ids)
-        return [RollingLoglikelihoodResult(t, c) for t, c in zip(totals, counts)]
-
-    def generate(self, arm: str, requests: Sequence[GenerateRequest]) -> list[GenerationResult]:
-        """Decode each request; requests sharing settings are batched, longest first."""
-        results: list[GenerationResult | None] = [None] * len(requests)
-        groups: dict[tuple, list[int]] = {}
-        for index, request in enumerate(requests):
-            key = (request.stop, request.max_new_tokens, request.sampling, request.chat)
-            groups.setdefault(key, []).append(index)
-        with (
-            self._serving(arm) as loaded,
-            progress_bar(
-                total=len(requests), desc=f"{arm}: generate", enabled=self.progress
-            ) as bar,
-        ):
-            eos = _eos_ids(loaded)
-            for members in groups.values():
-                prompts = [self._generation_prompt(loaded, requests[i]) for i in members]
-                lengths = [len(ids) for ids, _ in prompts]
-                for batch in length_sorted_batches(lengths, self.batch_size):
-                    request = requests[members[batch[0]]]
-                    groups_out = generate_group(
-                        loaded.model, loaded.tokenizer,
-                        [prompts[b][0] for b in batch],
-                        [requests[members[b]].prompt for b in batch],
-                        request, pad_id=loaded.pad_id, eos_ids=eos,
-                        device=self.device, counters=self.decode_counters,
-                        work=self._counters(arm, GENERATE),
-                    )  # fmt: skip
-                    made = results_from_groups(groups_out, [prompts[b][1] for b in batch])
-                    for b, result in zip(batch, made):
-                        results[members[b]] = result
-                    bar.update(len(batch))
-        missing = [i for i, r in enumerate(results) if r is None]
-        if missing:
-            raise BackendError(f"generation produced no result for requests {missing[:5]}")
-        return results  # type: ignore[return-value]
-
-    def _generation_prompt(
-        self, loaded: _Loaded, request: GenerateRequest
-    ) -> tuple[list[int], int]:
-        """Prompt ids cut from the left to leave room for ``max_new_tokens``; tokens cut."""
-        text = chat_prompt(loaded.tokenizer, request.prompt) if request.chat else request.prompt
-        ids = _encode(loaded.tokenizer, text)
-        if loaded.bos is not None and ids[:1] != [loaded.bos]:
-            ids = [loaded.bos, *ids]  # a chat template may already start with BOS text
-        return fit_prompt(
-            ids,
-            prefix_token=loaded.prefix_token,
-            max_length=loaded.max_length,
-            max_new_tokens=request.max_new_tokens,
-        )
-
-    def _score_rows(
-        self, loaded: _Loaded, rows: Sequence[ModelInput], arm: str, kind: str, *, share: bool
-    ) -> list[tuple[float, bool]]:
-        """Score every row with the loaded model's scorer, counting the arm's work."""
-        scorer = self._scorer(loaded)
-        self._paths[arm] = scorer.path
-        label = f"{arm}: {kind.replace('_', ' ')}"
-        with progress_bar(total=len(rows), desc=label, enabled=self.progress) as bar:
-            return scorer.score(rows, self._counters(arm, kind), share=share, progress=bar.update)
-
-
-def _eos_ids(loaded: _Loaded) -> set[int]:
-    ids = set()
-    if loaded.tokenizer.eos_token_id is not None:
-        ids.add(int(loaded.tokenizer.eos_token_id))
-    config = getattr(loaded.model, "generation_config", None)
-    configured = getattr(config, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif isinstance(configured, (list, tuple)):
-        ids.update(int(i) for i in configured)
-    return ids
-
-
-def _encode(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def _context_window(config: Any, tokenizer: Any, override: int | None) -> int:
-    if override:
-        return override
-    for attribute in (
-        "max_position_embeddings",
-        "n_positions",
-        "max_sequence_length",
-        "seq_length",
-    ):
-        value = getattr(config, attribute, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    if isinstance(limit, int) and 0 < limit < 1_000_000:
-        return limit
-    return DEFAULT_MAX_LENGTH
-
-
-def _describe_loaded(
-    model: Any, tokenizer: Any, override: int | None, bos_policy: tuple[bool, str] = (False, "")
-) -> _Loaded:
-    """Pad, prefix and BOS policy, made explicit and recorded (never silently patched).
-
-    Raises:
-        BackendError: BOS is asked for and the tokenizer has none.
-    """
-    prefix = (
-        tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    )
-    add_bos, why = bos_policy
-    if add_bos and tokenizer.bos_token_id is None:
-        raise BackendError(f"the BOS policy ({why}) needs a BOS token; the tokenizer has none")
-    bos = tokenizer.bos_token_id if add_bos else None
-    if tokenizer.pad_token_id is not None:
-        pad_id, pad_note = tokenizer.pad_token_id, f"pad token {tokenizer.pad_token!r}"
-    elif tokenizer.eos_token_id is not None:
-        pad_id = tokenizer.eos_token_id
-        pad_note = f"no pad token: padded with EOS id {pad_id}, masked out of attention"
-    else:
-        pad_id, pad_note = 0, "no pad or EOS token: padded with id 0, masked out of attention"
-    template = getattr(tokenizer, "chat_template", None)
-    max_length = _context_window(model.config, tokenizer, override)
-    notes = {
-        "tokenizer_class": type(tokenizer).__name__,
-        "vocab_size": len(tokenizer),
-        "pad_policy": pad_note,
-        "padding_side_loglikelihood": "right",
-        "padding_side_generation": "left",
-        "truncation_side": "left",
-        "max_length": max_length,
-        "prefix_token_id": prefix,
-        "add_bos_token": add_bos,
-        "bos_policy": why,
-        "chat_template_sha256": (
-            hashlib.sha256(template.encode("utf-8")).hexdigest()
-            if isinstance(template, str)
-            else None
-        ),
-    }
-    return _Loaded(model, tokenizer, max_length, pad_id, prefix, notes, bos)
-
-
-def _serving_for(choice: str, dtype_name: str) -> str:
-    """``auto`` -> ``merge_restore`` in float32, ``switch`` in 16-bit dtypes."""
-    if choice != "auto":
-        return choice
-    return "merge_restore" if dtype_name == "float32" else "switch"
-
-
-@dataclass(frozen=True)
-class _ConfigOnly:
-    """A stand-in with just a model's config (for facts that need no weights)."""
-
-    config: Any
-
-
-def _free_memory(device: str) -> None:
-    """Collect garbage and hand freed memory back (CUDA cache; glibc's heap, which keeps
-    freed activations otherwise, so the next model would load on top of them)."""
-    import gc
-
-    gc.collect()
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
-    _trim_heap()
-
-
-def _trim_heap() -> None:
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return
-    trim(0)
+        return TokenBudget(count, window, f"{spec.tokenizer_path}|{window}")

@@ -17,7 +17,7 @@ tokens dropped is reported per request. A continuation longer than the context w
 an error: it cannot be scored faithfully.
 
 ``score_batch`` is the plain path: one forward pass per row, logits at every position. It
-is the reference the fast paths (``hf_fast``) are tested against, and the fallback when a
+is the reference the fast strategies (``hf_scorer``) are tested against, and the fallback when a
 model fails their self-check.
 """
 
@@ -141,11 +141,13 @@ def budget_batches(
     scored: Sequence[int] | None = None,
     max_scored: int | None = None,
     max_padding: float = MAX_PADDING,
+    overhead: int = 0,
 ) -> list[list[int]]:
     """Indices grouped longest first into batches that respect four budgets.
 
-    A batch is padded to its first (longest) row, so it holds ``rows x longest`` tokens;
-    it grows while that stays within ``max_tokens``, its rows within ``max_rows``, the sum
+    A batch is padded to its first (longest) row, so it holds ``rows x longest`` tokens,
+    plus ``overhead`` per row (a cached prefix each row continues, copied per row); it
+    grows while that stays within ``max_tokens``, its rows within ``max_rows``, the sum
     of ``scored`` within ``max_scored``, and its tokens within ``1 + max_padding`` times
     the real ones (so padding never costs more than that share, however few or uneven the
     rows). A row that alone exceeds a budget is a batch of its own.
@@ -157,6 +159,8 @@ def budget_batches(
         scored: positions each row sends through the LM head (default: none counted).
         max_scored: most such positions per batch (default: no limit).
         max_padding: padded tokens per real token allowed in a batch (>= 0).
+        overhead: tokens each row costs besides its own (>= 0): the width of the cache
+            it continues.
 
     Returns:
         Batches of row indices; every index appears exactly once.
@@ -170,7 +174,7 @@ def budget_batches(
         rows = len(current) + 1
         full = current and (
             rows > max_rows
-            or rows * width > max_tokens
+            or rows * (width + overhead) > max_tokens
             or (max_scored is not None and used + cost > max_scored)
             or rows * width > (1.0 + max_padding) * (real + lengths[index])
         )
@@ -188,12 +192,13 @@ def budget_batches(
 
 
 def score_batch(
-    model: Any, rows: Sequence[ModelInput], pad_id: int, device: str
+    model: Any, rows: Sequence[ModelInput], pad_id: int, device: str, **extra: Any
 ) -> list[tuple[float, bool]]:
     """Summed log-prob and greediness of each row's targets, from one forward pass.
 
     Rows are right-padded with ``pad_id`` under an attention mask; padding never reaches
-    a real position (causal attention), so results do not depend on the batch.
+    a real position (causal attention), so results do not depend on the batch. ``extra``
+    goes to the forward pass (per-row adapter names).
     """
     import torch
 
@@ -204,7 +209,7 @@ def score_batch(
         ids[i, : len(row.input_ids)] = torch.tensor(row.input_ids, dtype=torch.long)
         mask[i, : len(row.input_ids)] = 1
     with torch.inference_mode():
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **extra).logits
     results = []
     for i, row in enumerate(rows):
         end = len(row.input_ids)

@@ -25,6 +25,7 @@ Recorded by the run in ``manifest.arms[].cost`` so that reports need no model:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -174,12 +175,14 @@ def _vm_hwm() -> int | None:
 
 @dataclass
 class Measurement:
-    """One arm's measured wall time (s) and peak memory (bytes)."""
+    """One arm's measured wall time (s) and peak memory (bytes); ``shared_with``: the
+    other arms answered in the same passes (their wall time and peak are one)."""
 
     eval_wall_s: float
     peak_memory_bytes: int | None
     memory_kind: str
     memory_per_arm: bool
+    shared_with: tuple[str, ...] = ()
 
 
 class CostMeter:
@@ -200,15 +203,33 @@ class CostMeter:
         memory.reset()
         self._open[name] = (time.perf_counter(), memory)
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, shared_with: Sequence[str] = ()) -> None:
         """End measuring arm ``name``; a stop without a start is ignored."""
         opened = self._open.pop(name, None)
         if opened is None:
             return
         started, memory = opened
         self.measured[name] = Measurement(
-            round(time.perf_counter() - started, 3), memory.read(), memory.kind, memory.per_arm
-        )
+            round(time.perf_counter() - started, 3), memory.read(), memory.kind, memory.per_arm,
+            tuple(shared_with),
+        )  # fmt: skip
+
+    def start_group(self, names: Sequence[str]) -> None:
+        """Begin measuring arms answered together (one clock, one peak)."""
+        self.start(names[0])
+        for name in names[1:]:
+            self._open[name] = self._open[names[0]]
+
+    def stop_group(self, names: Sequence[str]) -> None:
+        """End measuring arms answered together: each gets the group's wall time and
+        peak (read once), and the names of the others."""
+        self.stop(names[0], names[1:])
+        first = self.measured.get(names[0])
+        for name in names[1:]:
+            self._open.pop(name, None)
+            if first is not None:
+                others = tuple(other for other in names if other != name)
+                self.measured[name] = dataclasses.replace(first, shared_with=others)
 
 
 # ---- the cost record ----
@@ -294,6 +315,12 @@ def _record(
         notes.append(f"{name}: answers from the response cache; tokens/s not measured")
     if resumed:
         notes.append(f"{name}: resumed run; wall time and peak memory of the last attempt")
+    if measurement is not None and measurement.shared_with:
+        per_second = None
+        notes.append(
+            f"{name}: answered in the same passes as {', '.join(measurement.shared_with)}: "
+            "wall time and peak memory are the group's; tokens/s not measured per arm"
+        )
     if measurement is None:
         notes.append(f"{name}: wall time and peak memory not measured in this process")
     elif not measurement.memory_per_arm:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
-from fteval.backends.base import Backend
+from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING, Backend
 from fteval.errors import BackendError
 from fteval.records import (
     Example,
@@ -29,50 +30,71 @@ def run_task(task: Task, arm: str, backend: Backend, *, seed: int) -> list[Sampl
     A task's ``postprocess`` (code execution, lm-evaluation-harness metrics) then fills
     what its metrics read into each sample's ``meta``.
     """
+    return run_task_arms(task, [arm], backend, seed=seed)[arm]
+
+
+def run_task_arms(
+    task: Task, arms: Sequence[str], backend: Backend, *, seed: int
+) -> dict[str, list[SampleResult]]:
+    """Every example of ``task`` answered by each of ``arms`` (one backend call for them
+    all, so arms that share a base can be served in one pass), in example order."""
     if task.kind == "multiple_choice":
-        samples = _run_choice(task, arm, backend)
+        samples = _run_choice(task, arms, backend)
     elif task.kind == "perplexity":
-        samples = _run_rolling(task, arm, backend)
+        samples = _run_rolling(task, arms, backend)
     else:
-        samples = _run_generate(task, arm, backend, seed=seed)
+        samples = _run_generate(task, arms, backend, seed=seed)
     if task.postprocess is not None:
-        task.postprocess(samples)
+        for arm in arms:
+            task.postprocess(samples[arm])
     return samples
 
 
-def _run_rolling(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
+def _answers(backend: Backend, kind: str, arms: Sequence[str], requests: Sequence) -> dict:
+    answers = backend.answer_arms(kind, {arm: requests for arm in arms})
+    for arm in arms:
+        _check_count(backend, arm, requests, answers.get(arm, []))
+    return answers
+
+
+def _run_rolling(task: Task, arms: Sequence[str], backend: Backend) -> dict[str, list]:
     requests = [RollingLoglikelihoodRequest(ex.prompt, task.rolling_stride) for ex in task.examples]
-    answers = backend.loglikelihood_rolling(arm, requests)
-    _check_count(backend, arm, requests, answers)
-    return [
-        SampleResult(
-            task=task.name,
-            example_id=example.example_id,
-            arm=arm,
-            prompt_hash=example.prompt_hash,
-            target=None,
-            prediction={"logprob": answer.logprob, "n_tokens": answer.n_tokens},
-            meta={**example.meta, "stride": task.rolling_stride},
-        )
-        for example, answer in zip(task.examples, answers)
-    ]
+    answers = _answers(backend, ROLLING, arms, requests)
+    return {
+        arm: [
+            SampleResult(
+                task=task.name,
+                example_id=example.example_id,
+                arm=arm,
+                prompt_hash=example.prompt_hash,
+                target=None,
+                prediction={"logprob": answer.logprob, "n_tokens": answer.n_tokens},
+                meta={**example.meta, "stride": task.rolling_stride},
+            )
+            for example, answer in zip(task.examples, answers[arm])
+        ]
+        for arm in arms
+    }
 
 
-def _run_choice(task: Task, arm: str, backend: Backend) -> list[SampleResult]:
+def _run_choice(task: Task, arms: Sequence[str], backend: Backend) -> dict[str, list]:
     requests = [
         LoglikelihoodRequest(example.prompt, continuation)
         for example in task.examples
         for continuation in example.continuations
     ]
-    answers = backend.loglikelihood(arm, requests)
-    _check_count(backend, arm, requests, answers)
-    samples = []
-    cursor = 0
-    for example in task.examples:
-        width = len(example.continuations)
-        samples.append(_choice_sample(task.name, arm, example, answers[cursor : cursor + width]))
-        cursor += width
-    return samples
+    answers = _answers(backend, LOGLIKELIHOOD, arms, requests)
+    out = {}
+    for arm in arms:
+        samples = []
+        cursor = 0
+        for example in task.examples:
+            width = len(example.continuations)
+            chosen = answers[arm][cursor : cursor + width]
+            samples.append(_choice_sample(task.name, arm, example, chosen))
+            cursor += width
+        out[arm] = samples
+    return out
 
 
 def choice_predictions(
@@ -124,7 +146,9 @@ def _choice_sample(
     )
 
 
-def _run_generate(task: Task, arm: str, backend: Backend, *, seed: int) -> list[SampleResult]:
+def _run_generate(
+    task: Task, arms: Sequence[str], backend: Backend, *, seed: int
+) -> dict[str, list]:
     spec = task.generation
     assert spec is not None, "a generate task always has a GenerationSpec"
     sampling = SamplingParams(temperature=spec.temperature, top_p=spec.top_p, n=spec.n, seed=seed)
@@ -134,32 +158,35 @@ def _run_generate(task: Task, arm: str, backend: Backend, *, seed: int) -> list[
         )
         for example in task.examples
     ]
-    answers = backend.generate(arm, requests)
-    _check_count(backend, arm, requests, answers)
-    samples = []
-    for example, answer in zip(task.examples, answers):
-        meta = {
-            **example.meta,
-            "generated_tokens": list(answer.n_tokens),
-            "finish_reasons": list(answer.finish_reasons),
-            "truncated_tokens": answer.truncated_tokens,
-            "truncation_side": "left" if answer.truncated_tokens else None,
-        }
-        if len(answer.texts) > 1:
-            meta["samples"] = list(answer.texts)
-        samples.append(
-            SampleResult(
-                task=task.name,
-                example_id=example.example_id,
-                arm=arm,
-                prompt_hash=example.prompt_hash,
-                target=example.target,
-                prediction=answer.texts[0],
-                generation=answer.texts[0],
-                meta=meta,
-            )
-        )
-    return samples
+    answers = _answers(backend, GENERATE, arms, requests)
+    return {
+        arm: [
+            _generation_sample(task.name, arm, ex, a) for ex, a in zip(task.examples, answers[arm])
+        ]
+        for arm in arms
+    }
+
+
+def _generation_sample(task: str, arm: str, example: Example, answer: Any) -> SampleResult:
+    meta = {
+        **example.meta,
+        "generated_tokens": list(answer.n_tokens),
+        "finish_reasons": list(answer.finish_reasons),
+        "truncated_tokens": answer.truncated_tokens,
+        "truncation_side": "left" if answer.truncated_tokens else None,
+    }
+    if len(answer.texts) > 1:
+        meta["samples"] = list(answer.texts)
+    return SampleResult(
+        task=task,
+        example_id=example.example_id,
+        arm=arm,
+        prompt_hash=example.prompt_hash,
+        target=example.target,
+        prediction=answer.texts[0],
+        generation=answer.texts[0],
+        meta=meta,
+    )
 
 
 def _check_count(backend: Backend, arm: str, requests: Sequence, answers: Sequence) -> None:

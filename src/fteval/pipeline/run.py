@@ -36,7 +36,7 @@ from fteval.pipeline.judge import (
     with_judge_name,
 )
 from fteval.pipeline.manifest import arm_record, run_manifest
-from fteval.pipeline.requests import run_task
+from fteval.pipeline.requests import run_task_arms
 from fteval.pipeline.robustness_setup import (
     build_variants,
     check_same_variants,
@@ -380,6 +380,44 @@ def remaining_chunks(
     ]
 
 
+def arm_groups(backend: Backend, config: RunConfig) -> list[tuple[str, ...]]:
+    """The run's arms in the groups the backend answers together, in arm order; an arm
+    the backend leaves out is a group of its own."""
+    names = [arm.name for arm in config.arms()]
+    groups = [tuple(a for a in group if a in names) for group in backend.arm_groups()]
+    grouped = [group for group in groups if group]
+    covered = {a for group in grouped for a in group}
+    grouped += [(name,) for name in names if name not in covered]
+    return sorted(grouped, key=lambda group: names.index(group[0]))
+
+
+def remaining_group_chunks(
+    task: Task, arms: Sequence[str], done: dict[tuple[str, str], set[str]], size: int
+) -> list[tuple[tuple[str, ...], Task]]:
+    """(arms, chunk) pairs covering every example the arms have not yet answered.
+
+    One arm: its ``remaining_chunks``. Several: the task's examples in chunks of ``size``
+    from the first; in each, the arms that lack the same examples answer them together
+    (all of them, except after an interrupted run), so a resumed run appends its lines
+    in the order an uninterrupted one would.
+    """
+    if len(arms) == 1:
+        return [((arms[0],), chunk) for chunk in remaining_chunks(task, arms[0], done, size)]
+    out = []
+    for start in range(0, len(task.examples), size):
+        examples = task.examples[start : start + size]
+        needs: dict[tuple[str, ...], list[str]] = {}
+        for arm in arms:
+            finished = done.get((task.name, arm), set())
+            missing = tuple(ex.example_id for ex in examples if ex.example_id not in finished)
+            if missing:
+                needs.setdefault(missing, []).append(arm)
+        for missing, members in needs.items():
+            chosen = tuple(ex for ex in examples if ex.example_id in set(missing))
+            out.append((tuple(members), dataclasses.replace(task, examples=chosen, loader=None)))
+    return out
+
+
 def _infer_all(
     config: RunConfig,
     tasks: Sequence[Task],
@@ -390,25 +428,32 @@ def _infer_all(
 ) -> dict[str, Any]:
     """Answer every (arm, task) example not yet in samples.jsonl, flushing in chunks.
 
-    Chunks of ``config.flush_every`` examples are appended as soon as they are scored,
-    so a killed run loses at most one chunk per arm; the order of lines is the same as
-    in an uninterrupted run.
+    Arms the backend serves together (``Backend.arm_groups``: a base and its adapters
+    with per-row adapters) answer each chunk in one backend call; their samples are
+    appended arm by arm after each chunk. Chunks of ``config.flush_every`` examples are
+    appended as soon as they are scored, so a killed run loses at most one chunk per arm;
+    the order of lines is the same as in an uninterrupted run.
     """
     timings: dict[str, Any] = {"inference": {}, "scoring": 0.0}
     metrics = {task.name: task.build_metrics() for task in tasks}
     meter = meter or CostMeter()
-    for arm in config.arms():
-        meter.start(arm.name)
+    for group in arm_groups(backend, config):
+        meter.start_group(group)
         for task in tasks:
             began = time.monotonic()
-            for chunk in remaining_chunks(task, arm.name, done, config.flush_every):
-                samples = run_task(chunk, arm.name, backend, seed=config.seed)
+            for arms, chunk in remaining_group_chunks(task, group, done, config.flush_every):
+                by_arm = run_task_arms(chunk, arms, backend, seed=config.seed)
                 scoring_began = time.monotonic()
-                attach_scores(samples, metrics[task.name])
+                for arm in arms:
+                    attach_scores(by_arm[arm], metrics[task.name])
                 timings["scoring"] += time.monotonic() - scoring_began
-                run_dir.append_samples(samples)
-            timings["inference"][f"{arm.name}/{task.name}"] = round(time.monotonic() - began, 3)
-        meter.stop(arm.name)
-        backend.release(arm.name)
+                for arm in arms:
+                    run_dir.append_samples(by_arm[arm])
+            elapsed = round(time.monotonic() - began, 3)
+            for arm in group:
+                timings["inference"][f"{arm}/{task.name}"] = elapsed
+        meter.stop_group(group)
+        for arm in group:
+            backend.release(arm)
     timings["scoring"] = round(timings["scoring"], 3)
     return timings

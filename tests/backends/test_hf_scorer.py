@@ -1,8 +1,9 @@
-"""The HF backend's fast scoring paths give the plain path's numbers, and count their work.
+"""The HF backend's scoring strategies give the plain path's numbers, and count their work.
 
 Plain path: one row per request, logits at every position (``hf_scoring.score_batch``).
-Fast path: LM head only at scored positions, each shared context once (choices continue
-on its KV cache), batches by token budget (``hf_fast``).
+Shared context: LM head only at scored positions, each item's context once. Prefix trie:
+each prefix shared across items once, every row continuing from the deepest shared
+prefix's KV cache (``hf_scorer``, ``hf_trie``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.real_model
 torch = pytest.importorskip("torch")
 
 TOLERANCE = 1e-5
+FAST = ("prefix_trie", "shared_context")
 
 SHARED = "Question: which intent is this message about?\nMessage: my card was charged twice\n"
 REQUESTS = [
@@ -59,10 +61,11 @@ def assert_close(got, expected) -> None:
     assert worst <= TOLERANCE, worst
 
 
+@pytest.mark.parametrize("strategy", FAST)
 @pytest.mark.parametrize("batch_size", [1, 16])
-def test_fast_path_equals_plain_path_for_every_arm(tiny_models, batch_size):
+def test_fast_path_equals_plain_path_for_every_arm(tiny_models, batch_size, strategy):
     plain = backend(tiny_models, scoring="plain", batch_size=16)
-    fast = backend(tiny_models, batch_size=batch_size)
+    fast = backend(tiny_models, batch_size=batch_size, scoring=strategy)
     for arm in ("base", "lora", "full"):
         expected = plain.loglikelihood(arm, REQUESTS)
         got = fast.loglikelihood(arm, REQUESTS)
@@ -72,7 +75,7 @@ def test_fast_path_equals_plain_path_for_every_arm(tiny_models, batch_size):
     # the adapter arm really differs from the base arm (so "with adapters" is tested)
     assert max(abs(a - b) for a, b in zip(logprobs(fast, "lora", REQUESTS),
                                           logprobs(fast, "base", REQUESTS))) > 1e-3  # fmt: skip
-    assert fast.token_counts()["lora"]["loglikelihood"]["scoring_path"] == "fast"
+    assert fast.token_counts()["lora"]["loglikelihood"]["scoring_path"] == strategy
 
 
 @pytest.mark.parametrize("batch_size", [1, 16])
@@ -81,7 +84,7 @@ def test_truncated_contexts_score_as_on_the_plain_path(tiny_models, batch_size):
     requests = [LoglikelihoodRequest(long, c) for c in (" x", " yes", " a longer choice")]
     requests += [LoglikelihoodRequest("short " + long, " x")]
     plain = backend(tiny_models, scoring="plain", max_length=40)
-    fast = backend(tiny_models, max_length=40, batch_size=batch_size)
+    fast = backend(tiny_models, max_length=40, batch_size=batch_size, scoring="prefix_trie")
     expected = plain.loglikelihood("lora", requests)
     got = fast.loglikelihood("lora", requests)
     assert all(r.truncated_tokens > 0 for r in got)
@@ -89,12 +92,21 @@ def test_truncated_contexts_score_as_on_the_plain_path(tiny_models, batch_size):
     assert_close([r.logprob for r in got], [r.logprob for r in expected])
 
 
-def test_scores_do_not_depend_on_batch_size_or_token_budget(tiny_models):
+def test_scores_do_not_depend_on_batch_size_token_budget_or_cache_budget(tiny_models, monkeypatch):
+    from fteval.backends import hf
+
     requests = REQUESTS * 2
-    reference = logprobs(backend(tiny_models, batch_size=1), "base", requests)
+    reference = logprobs(backend(tiny_models, batch_size=1, scoring="plain"), "base", requests)
     for settings in ({"batch_size": 16}, {"batch_size": 64, "batch_tokens": 16},
-                     {"batch_size": 3, "batch_tokens": 100000}):  # fmt: skip
-        assert_close(logprobs(backend(tiny_models, **settings), "base", requests), reference)
+                     {"batch_size": 3, "batch_tokens": 100000}, {"batch_size": 1}):  # fmt: skip
+        served = backend(tiny_models, scoring="prefix_trie", **settings)
+        assert_close(logprobs(served, "base", requests), reference)
+    # a cache budget of nothing: every kept cache is evicted and its tokens recomputed
+    monkeypatch.setitem(hf.CACHE_BATCHES, "cpu", 0)
+    evicting = backend(tiny_models, scoring="prefix_trie")
+    assert_close(logprobs(evicting, "base", requests), reference)
+    counts = evicting.token_counts()["base"]["loglikelihood"]
+    assert counts["executed_tokens"] > counts["minimum_tokens"]  # recomputed, not swapped
 
 
 @pytest.mark.parametrize("settings", [{"batch_size": 1}, {"batch_size": 16, "batch_tokens": 16}])
@@ -106,13 +118,14 @@ def test_long_rows_run_in_chunks_on_their_own_cache_with_the_same_scores(
     monkeypatch.setitem(hf.DEFAULT_CHUNK_TOKENS, "cpu", 7)
     texts = [RollingLoglikelihoodRequest("a text rolled over several windows. " * 4, stride=16)]
     plain = backend(tiny_models, scoring="plain", max_length=48)
-    chunked = backend(tiny_models, max_length=48, **settings)
+    chunked = backend(tiny_models, max_length=48, scoring="prefix_trie", **settings)
     assert_close(logprobs(chunked, "lora", REQUESTS), logprobs(plain, "lora", REQUESTS))
     rolled = [b.loglikelihood_rolling("full", texts)[0].logprob for b in (chunked, plain)]
     assert_close(rolled[:1], rolled[1:])
     counts = chunked.token_counts()["lora"]["loglikelihood"]
     assert counts["forward_passes"] > len(REQUESTS)  # long rows took several passes
-    assert counts["executed_tokens"] <= 1.1 * counts["minimum_tokens"]
+    if "batch_tokens" not in settings:  # a 16-token budget evicts and recomputes on purpose
+        assert counts["executed_tokens"] <= 1.1 * counts["minimum_tokens"]
 
 
 def test_rolling_loglikelihood_fast_equals_plain(tiny_models):
@@ -121,7 +134,9 @@ def test_rolling_loglikelihood_fast_equals_plain(tiny_models):
     plain = backend(tiny_models, scoring="plain", max_length=48).loglikelihood_rolling(
         "full", texts
     )
-    fast = backend(tiny_models, max_length=48).loglikelihood_rolling("full", texts)
+    fast = backend(tiny_models, max_length=48, scoring="prefix_trie").loglikelihood_rolling(
+        "full", texts
+    )
     assert_close([r.logprob for r in fast], [r.logprob for r in plain])
     assert [r.n_tokens for r in fast] == [r.n_tokens for r in plain]
 
@@ -129,7 +144,7 @@ def test_rolling_loglikelihood_fast_equals_plain(tiny_models):
 def test_shared_context_runs_once_and_the_head_projects_only_scored_positions(tiny_models):
     context = "0123456789"  # ten tokens
     requests = [LoglikelihoodRequest(context, c) for c in ("abc", "d")]
-    served = backend(tiny_models)
+    served = backend(tiny_models, scoring="prefix_trie")
     served.loglikelihood("base", requests)
     counts = served.token_counts()["base"]["loglikelihood"]
     # minimum: the context once (10) + each continuation but its last token (2 + 0)
@@ -145,7 +160,7 @@ def test_shared_context_runs_once_and_the_head_projects_only_scored_positions(ti
 def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(
     tiny_models, monkeypatch, breakage
 ):
-    from fteval.backends import hf_fast
+    from fteval.backends import hf_scorer
 
     def skewed(model, positions, **inputs):  # a model whose cached continuation drifts
         out, logits = forward_at(model, positions, **inputs)
@@ -156,12 +171,12 @@ def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(
     def unselectable(cache, rows):  # a cache layout the fast path cannot handle
         raise TypeError(f"cannot select rows of {type(cache).__name__}")
 
-    forward_at = hf_fast.forward_at
+    forward_at = hf_scorer.forward_at
     if breakage == "drift":
-        monkeypatch.setattr(hf_fast, "forward_at", skewed)
+        monkeypatch.setattr(hf_scorer, "forward_at", skewed)
     else:
-        monkeypatch.setattr(hf_fast, "select_cache_rows", unselectable)
-    served = backend(tiny_models)
+        monkeypatch.setattr(hf_scorer, "select_cache_rows", unselectable)
+    served = backend(tiny_models, scoring="prefix_trie")
     got = logprobs(served, "base", REQUESTS)
     path = served.token_counts()["base"]["loglikelihood"]["scoring_path"]
     assert path.startswith("plain (the fast path " + ("differed" if breakage == "drift" else
@@ -247,12 +262,13 @@ def test_bos_policy_true_puts_bos_before_every_input_once(merging_model):
 def test_bos_policy_auto_gives_bos_to_gemma_only_and_true_needs_a_bos(tiny_models, tmp_path):
     import json
 
-    served = backend(tiny_models)
-    assert served._bos_policy(str(tiny_models["base"]))[0] is False  # gpt2
+    from fteval.backends.hf_models import bos_policy
+
+    assert bos_policy("auto", str(tiny_models["base"]))[0] is False  # gpt2
     gemma = tmp_path / "gemma"
     gemma.mkdir()
     (gemma / "config.json").write_text(json.dumps({"model_type": "gemma2"}))
-    assert served._bos_policy(str(gemma)) == (
+    assert bos_policy("auto", str(gemma)) == (
         True, "auto: gemma2 models get BOS, as in lm-evaluation-harness"
     )  # fmt: skip
     from fteval.errors import BackendError
@@ -262,10 +278,105 @@ def test_bos_policy_auto_gives_bos_to_gemma_only_and_true_needs_a_bos(tiny_model
 
 
 def test_merge_restore_reads_exact_base_weights_back_from_the_checkpoint(tiny_models):
-    from fteval.backends import hf_restore
-
     served = backend(tiny_models, adapter_serving="merge_restore")
     before = logprobs(served, "base", REQUESTS)
     logprobs(served, "lora", REQUESTS)  # merged: the targeted base weights are saved
-    assert served._saved_base and hf_restore.kept_in_memory(served._saved_base) == 0
+    group = served._load_group()
+    assert group.merged == "lora" and group._saved_base and group.saved_base_bytes() == 0
     assert logprobs(served, "base", REQUESTS) == before  # restored bit for bit
+
+
+def test_a_nan_on_the_fast_path_anywhere_fails_the_self_check(tiny_models, monkeypatch):
+    from fteval.backends import hf_scorer
+
+    calls = []
+
+    def nan_on_the_second_call(model, positions, **inputs):
+        out, logits = forward_at(model, positions, **inputs)
+        calls.append(1)
+        if len(calls) == 2:  # not the first value compared: max() would skip it
+            logits = logits.clone()
+            logits[-1] = float("nan")
+        return out, logits
+
+    forward_at = hf_scorer.forward_at
+    monkeypatch.setattr(hf_scorer, "forward_at", nan_on_the_second_call)
+    served = backend(tiny_models, scoring="prefix_trie")
+    served.loglikelihood("base", REQUESTS[:1])
+    path = served.token_counts()["base"]["loglikelihood"]["scoring_path"]
+    assert path.startswith("plain (the fast path differed by inf")
+
+
+# ---- each prefix shared across items once (the prefix trie) ----
+
+HEADER = "Answer with a letter.\nQ: red or blue?\nA: A\nQ: up or down?\nA: B\n"
+FEW_SHOT = [
+    LoglikelihoodRequest(f"{HEADER}Q: item {i} {'x' * (i % 4)}?\nA:", choice)
+    for i in range(6)
+    for choice in (" A", " B", " C", " D", " none of these")
+]
+
+
+def distinct_prefixes(requests) -> int:
+    """Each distinct prefix of the rows fed, counted directly (ByT5: one token per byte)."""
+    fed = set()
+    for r in requests:
+        context = r.context.rstrip()
+        text = (context + r.context[len(context) :] + r.continuation).encode()
+        fed |= {text[:k] for k in range(1, len(text))}  # the input: all tokens but the last
+    return len(fed)
+
+
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_prefix_reuse_across_items_equals_the_plain_path_for_every_arm(tiny_models, batch_size):
+    plain = backend(tiny_models, scoring="plain")
+    trie = backend(tiny_models, scoring="prefix_trie", batch_size=batch_size)
+    for arm in ("base", "lora", "full"):
+        got = trie.loglikelihood(arm, FEW_SHOT)
+        expected = plain.loglikelihood(arm, FEW_SHOT)
+        assert_close([r.logprob for r in got], [r.logprob for r in expected])
+        assert [r.is_greedy for r in got] == [r.is_greedy for r in expected]
+
+
+def test_few_shot_work_is_within_ten_percent_of_the_trie_minimum(tiny_models):
+    trie = backend(tiny_models, scoring="prefix_trie")
+    context = backend(tiny_models, scoring="shared_context")
+    for served in (trie, context):
+        served.loglikelihood("base", FEW_SHOT)
+    counts = trie.token_counts()["base"]["loglikelihood"]
+    # the floor: each distinct prefix of the rows once (the header once for all items)
+    assert counts["minimum_tokens"] == distinct_prefixes(FEW_SHOT)
+    assert counts["executed_tokens"] <= 1.10 * counts["minimum_tokens"]
+    assert counts["executed_per_minimum"] <= 1.10
+    # the header runs once, not once per item as when only an item's choices share
+    per_item = context.token_counts()["base"]["loglikelihood"]["executed_tokens"]
+    assert counts["executed_tokens"] + 5 * len(HEADER) <= per_item
+
+
+@pytest.mark.parametrize("faster", ["plain", "prefix_trie"])
+def test_the_measured_rule_picks_the_faster_path_and_later_runs_recall_it(
+    tiny_models, monkeypatch, tmp_path, faster
+):
+    from fteval.backends import hf, hf_scorer
+    from fteval.backends.hf_rules import RuleBook
+
+    ticks = iter([0.0, 1.0, 1.0, 1.5] if faster == "prefix_trie" else [0.0, 0.5, 0.5, 1.5])
+    monkeypatch.setattr(hf_scorer, "clock", lambda: next(ticks))  # plain is timed first
+    monkeypatch.setitem(hf.MEASURE_SCORING, "cpu", True)
+    book = RuleBook(tmp_path)
+    served = backend(tiny_models, rulebook=book)
+    got = logprobs(served, "base", FEW_SHOT)
+    assert_close(got, logprobs(backend(tiny_models, scoring="plain"), "base", FEW_SHOT))
+    counts = served.token_counts()["base"]["loglikelihood"]
+    rule = counts["scoring_rule"]
+    assert rule["chosen"] == faster and rule["recalled"] is False
+    assert counts["scoring_path"].startswith(f"{faster} (measured on ")
+    assert rule["calibration_tokens"] > 0  # the slower path's work, counted apart
+    if faster == "prefix_trie":
+        assert counts["executed_per_minimum"] <= 1.10
+    # the same situation later: the rule is recalled, not timed again (numbers repeat)
+    monkeypatch.setattr(hf_scorer, "clock", lambda: pytest.fail("timed again"))
+    again = backend(tiny_models, rulebook=book)
+    assert logprobs(again, "base", FEW_SHOT) == got
+    recalled = again.token_counts()["base"]["loglikelihood"]["scoring_rule"]
+    assert recalled["chosen"] == faster and recalled["recalled"] is True
