@@ -62,8 +62,10 @@ class RunConfig(BaseModel):
     allow_base_mismatch: bool = False
     allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
     trust_remote_code: bool = False
-    adapter_serving: Literal["auto", "merge_restore", "switch"] = Field(
-        default="auto", description="how one loaded base serves adapter arms"
+    adapter_serving: Literal["auto", "merge_restore", "switch", "per_row"] = Field(
+        default="auto",
+        description="how one loaded base serves adapter arms: auto (a measured rule), "
+        "merge_restore, switch, or per_row (base and adapters in one pass)",
     )
     batch_tokens: int | None = Field(
         default=None, ge=16, description="padded tokens per forward pass (default: by device)"

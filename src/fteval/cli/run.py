@@ -75,8 +75,10 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--trust-remote-code", action="store_true", default=None)
     run.add_argument(
         "--adapter-serving",
-        choices=["auto", "merge_restore", "switch"],
-        help="auto (merge in float32, switch in 16-bit), merge_restore or switch",
+        choices=["auto", "merge_restore", "switch", "per_row"],
+        help="auto (a rule measured on this device: base and adapters in one pass per "
+        "batch, or one arm at a time merged in float32 and switched in 16-bit), "
+        "merge_restore, switch or per_row",
     )
     run.add_argument(
         "--batch-tokens", type=int, help="padded tokens per forward pass (default: by device)"
