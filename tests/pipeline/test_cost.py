@@ -98,3 +98,34 @@ def test_a_run_records_each_arms_cost_in_manifest_and_results(tmp_path, task_fil
     lora_samples = [s for s in load_run(run).samples if s.arm == "lora"]
     assert rows["lora"]["tokens"] == tokens_of(lora_samples) > 0
     assert rows["lora"]["items"] == len(lora_samples)
+
+
+@pytest.mark.real_model
+def test_cost_is_honest_about_the_cache_and_counts_processed_tokens(
+    tmp_path, task_file, tiny_models
+):
+    from fteval.api import evaluate
+
+    def run(name: str) -> dict:
+        return evaluate(
+            str(tiny_models["base"]), adapters={"lora": str(tiny_models["lora"])},
+            tasks=[str(task_file)], out=tmp_path / name, progress=False, device="cpu",
+            cache_dir=str(tmp_path / "cache"), bootstrap_resamples=100, permutations=100,
+            adapter_serving="merge_restore",  # one arm at a time: a rate per arm
+        ).to_dict()  # fmt: skip
+
+    first = {row["arm"]: row for row in run("first")["cost"]}
+    lora = first["lora"]
+    assert lora["requests_cached"] == 0 and lora["requests_computed"] > 0
+    assert lora["tokens_processed"] > lora["tokens"] > 0  # prompts are fed, not scored
+    assert lora["tokens_per_s"] == pytest.approx(
+        lora["tokens_processed"] / lora["eval_wall_s"], rel=0.01
+    )
+    assert lora["cached_compute_s"] is None
+    again = {row["arm"]: row for row in run("again")["cost"]}["lora"]
+    assert again["requests_computed"] == 0 and again["requests_cached"] > 0
+    assert again["tokens_per_s"] is None  # nothing computed now: no rate to claim
+    assert "every answer from the response cache" in again["note"]
+    recorded = lora["eval_wall_s"] / lora["requests_computed"]
+    assert again["cached_compute_s"] == pytest.approx(again["requests_cached"] * recorded, rel=1e-3)
+    assert again["cached_cost_measured_at"]

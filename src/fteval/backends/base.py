@@ -167,6 +167,14 @@ class Backend(abc.ABC):
         """Per arm and request kind: tokens executed and the minimum needed, or None."""
         return None
 
+    def remembered_cost(self, arm: str) -> dict[str, Any] | None:
+        """What computing the arm's cached answers cost when they were computed
+        (``seconds_per_request``, ``measured_at``), or None (no cache, never recorded)."""
+        return None
+
+    def remember_cost(self, arm: str, cost: dict[str, Any]) -> None:  # noqa: B027
+        """Keep what computing the arm's answers cost beside them (a response cache)."""
+
     def use_file_hasher(self, hasher: Callable[[Path], str]) -> None:  # noqa: B027
         """Hash weight files with ``hasher`` (a memo that skips unchanged files)."""
 

@@ -211,6 +211,20 @@ class CachingBackend(Backend):
     def check_servers(self, kinds: Sequence[str]) -> None:
         self.inner.check_servers(kinds)
 
+    def remembered_cost(self, arm: str) -> dict[str, Any] | None:
+        """The arm's cost when its cached answers were computed (a fact of the cache)."""
+        key = self.arm_key(arm) if arm in self._keys else None
+        if key is None:
+            return None
+        stored = self.cache.get_fact(key, "cost")
+        return dict(stored) if isinstance(stored, dict) else None
+
+    def remember_cost(self, arm: str, cost: dict[str, Any]) -> None:
+        """Keep the arm's cost per computed request beside its answers."""
+        key = self.arm_key(arm) if arm in self._keys else None
+        if key is not None:
+            self.cache.put_fact(key, "cost", cost)
+
     def token_budget(self, arm: str) -> TokenBudget | None:
         """The inner budget, with its window and every count kept in the cache's facts.
 

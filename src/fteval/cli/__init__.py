@@ -20,6 +20,12 @@ from fteval.version import __version__
 
 COMMANDS = (run, score, compare, report, check, split, demo, tasks)  # each: add_parser(sub)
 
+QUIET_LIBRARY_LOGGERS = ("kernels", "bitsandbytes")
+"""Libraries whose warnings are noise here: ``kernels`` (installed with transformers'
+extras) warns on every import that it skips a Hub trust check, and bitsandbytes (which
+PEFT imports when installed) that it cannot fetch an optimised CPU kernel from the Hub;
+both fall back to their pure-torch code, which fteval's tests check."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fteval`` console script."""
@@ -30,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LIBRARY_LOGGERS:  # their warnings say nothing the user can act on
+        logging.getLogger(name).setLevel(logging.ERROR)
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USER

@@ -17,7 +17,12 @@ COST_FIELDS = (
     "size_on_disk_bytes",
     "eval_wall_s",
     "tokens",
+    "tokens_processed",
     "tokens_per_s",
+    "requests_computed",
+    "requests_cached",
+    "cached_compute_s",
+    "cached_cost_measured_at",
     "peak_memory_bytes",
     "memory_kind",
 )

@@ -137,9 +137,18 @@ class CostRow(Row):
         trainable_params: parameters the fine-tune trained (adapters: the LoRA weights).
         total_params: parameters of the model as served.
         size_on_disk_bytes: the arm's own files.
-        eval_wall_s: seconds spent evaluating the arm (inference and scoring).
-        tokens: scored tokens.
-        tokens_per_s: ``tokens / eval_wall_s``.
+        eval_wall_s: seconds spent evaluating the arm in this run (inference and scoring;
+            answers from the response cache cost almost nothing here).
+        tokens: scored tokens (choice continuations, documents, generated tokens).
+        tokens_processed: every token fed to the model for the requests computed in this
+            run (prompts, shared prefixes, padding), or None when not counted.
+        tokens_per_s: ``tokens_processed / eval_wall_s``, measured on the requests
+            computed now (None when none was, or the time was shared with other arms).
+        requests_computed: requests the model answered in this run (None: no cache).
+        requests_cached: requests the response cache answered.
+        cached_compute_s: what the cached answers cost when they were computed (recorded
+            in the cache: seconds per request x cached requests), or None.
+        cached_cost_measured_at: when that cost was measured (UTC), or None.
         peak_memory_bytes: peak memory while the arm ran.
         memory_kind: ``rss`` (CPU) or ``cuda``.
         items: samples evaluated.
@@ -155,7 +164,12 @@ class CostRow(Row):
     size_on_disk_bytes: int | None = None
     eval_wall_s: float | None = None
     tokens: int | None = None
+    tokens_processed: int | None = None
     tokens_per_s: float | None = None
+    requests_computed: int | None = None
+    requests_cached: int | None = None
+    cached_compute_s: float | None = None
+    cached_cost_measured_at: str | None = None
     peak_memory_bytes: int | None = None
     memory_kind: str | None = field(default=None, metadata=meta(enum=("rss", "cuda", None)))
     items: int | None = None

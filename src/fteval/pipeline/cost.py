@@ -12,10 +12,16 @@ Recorded by the run in ``manifest.arms[].cost`` so that reports need no model:
   folder has them, else the pickled files): what you would ship.
 * **Wall time**: seconds from the arm's first request to its last sample written,
   scoring included. A resumed run measures its last attempt only (``note`` says so).
-* **Tokens**: tokens the arm scored or generated, from samples.jsonl (choice
-  continuations, perplexity documents, generated tokens); prompt tokens are not counted.
-  ``tokens_per_s`` is null when any of the arm's answers came from the response cache
-  (the wall time then measures the cache, not the model).
+* **Tokens**: ``tokens`` is what the arm scored or generated, from samples.jsonl (choice
+  continuations, perplexity documents, generated tokens); ``tokens_processed`` is every
+  token the model was fed for the requests computed in this run (prompts, shared
+  prefixes, padding: the backend's ``token_counts``), null for a backend that does not
+  count. ``tokens_per_s`` is ``tokens_processed`` over the wall time, measured on the
+  requests computed now (``requests_computed``); null when none was.
+* **The response cache**: ``requests_cached`` answers came from the cache and cost this
+  run almost nothing. What they cost when they were computed is kept in the cache beside
+  them (seconds per request, per arm) and reported as ``cached_compute_s`` with
+  ``cached_cost_measured_at``: labelled as recorded, never mixed into ``eval_wall_s``.
 * **Peak memory**: the GPU's peak allocated memory (``cuda``: ``torch.cuda`` peak stats,
   reset before each arm) when the arm ran on a GPU, else the process's peak resident
   memory (``rss``). On Linux the peak is reset before each arm (writing 5 to
@@ -249,6 +255,31 @@ def tokens_of(samples: Sequence[SampleResult]) -> int:
     return total
 
 
+@dataclass(frozen=True)
+class Work:
+    """What one arm's requests cost in this run and, for cached ones, when computed.
+
+    Attributes:
+        cache: ``{"hits", "misses"}`` requests of the response cache (empty: no cache).
+        tokens_processed: tokens fed to the model in this run (None: not counted).
+        recorded: what the cache keeps of the arm's cost when its answers were computed
+            (``seconds_per_request``, ``measured_at``), or None.
+    """
+
+    cache: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    tokens_processed: int | None = None
+    recorded: Mapping[str, Any] | None = None
+
+
+def processed_tokens(counts: Mapping[str, Mapping[str, Any]] | None) -> int | None:
+    """Tokens an arm's backend fed for every request kind (``token_counts``), or None."""
+    if not counts:
+        return None
+    found = [k.get("executed_tokens") for k in counts.values() if isinstance(k, Mapping)]
+    numbers = [int(n) for n in found if isinstance(n, (int, float))]
+    return sum(numbers) if numbers else None
+
+
 def arm_costs(
     arms: Sequence[Mapping[str, Any]],
     measured: Mapping[str, Measurement],
@@ -256,8 +287,13 @@ def arm_costs(
     cache_stats: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     resumed: bool = False,
+    work: Mapping[str, Work] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Arm name -> its cost record (``manifest.arms[].cost``; see the module docstring)."""
+    """Arm name -> its cost record (``manifest.arms[].cost``; see the module docstring).
+
+    ``work`` gives each arm's processed tokens and recorded cache cost; without it only
+    ``cache_stats`` is known.
+    """
     by_arm: dict[str, list[SampleResult]] = {}
     for sample in samples:
         by_arm.setdefault(sample.arm, []).append(sample)
@@ -288,7 +324,7 @@ def arm_costs(
             facts.size_bytes,
             measured.get(arm["name"]),
             by_arm.get(arm["name"], []),
-            (cache_stats or {}).get(arm["name"], {}),
+            (work or {}).get(arm["name"]) or Work(cache=(cache_stats or {}).get(arm["name"], {})),
             resumed,
         )
     return costs
@@ -301,18 +337,24 @@ def _record(
     size: int | None,
     measurement: Measurement | None,
     samples: Sequence[SampleResult],
-    cache: Mapping[str, Any],
+    work: Work,
     resumed: bool,
 ) -> dict[str, Any]:
     notes = []
     wall = measurement.eval_wall_s if measurement else None
-    tokens = tokens_of(samples)
-    cached = int(cache.get("hits") or 0) > 0
+    hits = int(work.cache.get("hits") or 0)
+    misses = int(work.cache.get("misses") or 0) if work.cache else None
     per_second = None
-    if wall and wall > 0 and not cached and not resumed:
-        per_second = round(tokens / wall, 1)
-    if cached:
-        notes.append(f"{name}: answers from the response cache; tokens/s not measured")
+    if wall and wall > 0 and work.tokens_processed and (misses is None or misses > 0):
+        per_second = round(work.tokens_processed / wall, 1)
+    if hits:
+        notes.append(
+            f"{name}: {hits} answers from the response cache; tokens/s is measured on the "
+            f"{misses or 0} computed now"
+            if misses
+            else f"{name}: every answer from the "
+            "response cache: eval time measures the cache; see cached_compute_s"
+        )
     if resumed:
         notes.append(f"{name}: resumed run; wall time and peak memory of the last attempt")
     if measurement is not None and measurement.shared_with:
@@ -325,17 +367,43 @@ def _record(
         notes.append(f"{name}: wall time and peak memory not measured in this process")
     elif not measurement.memory_per_arm:
         notes.append(f"{name}: peak memory is the process's peak so far, not this arm's alone")
+    recorded = work.recorded or {}
+    rate = recorded.get("seconds_per_request")
+    cached_s = round(hits * float(rate), 3) if hits and isinstance(rate, (int, float)) else None
     record: dict[str, Any] = {
         "trainable_params": trainable,
         "total_params": total,
         "size_on_disk_bytes": size,
         "eval_wall_s": wall,
         "items": len(samples),
-        "tokens": tokens,
+        "tokens": tokens_of(samples),
+        "tokens_processed": work.tokens_processed,
         "tokens_per_s": per_second,
+        "requests_computed": misses,
+        "requests_cached": hits if work.cache else None,
+        "cached_compute_s": cached_s,
+        "cached_cost_measured_at": recorded.get("measured_at") if cached_s is not None else None,
         "peak_memory_bytes": measurement.peak_memory_bytes if measurement else None,
         "memory_kind": measurement.memory_kind if measurement else None,
     }
     if notes:
         record["note"] = "; ".join(notes)
     return record
+
+
+def cost_to_remember(record: Mapping[str, Any], measured_at: str) -> dict[str, Any] | None:
+    """What the cache keeps of an arm's cost: seconds per computed request, when measured.
+
+    None when nothing was computed in this run, or its wall time was shared with other
+    arms or cut by a resume (then no honest per-request figure exists).
+    """
+    computed = record.get("requests_computed")
+    wall = record.get("eval_wall_s")
+    if not computed or not wall or record.get("requests_cached"):
+        return None
+    if "same passes as" in str(record.get("note", "")) or "resumed" in str(record.get("note", "")):
+        return None
+    return {
+        "seconds_per_request": round(float(wall) / int(computed), 6),
+        "measured_at": measured_at,
+    }

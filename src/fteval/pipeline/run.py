@@ -24,7 +24,13 @@ from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError
-from fteval.pipeline.cost import CostMeter, arm_costs
+from fteval.pipeline.cost import (
+    CostMeter,
+    Work,
+    arm_costs,
+    cost_to_remember,
+    processed_tokens,
+)
 from fteval.pipeline.fit import fit_tasks
 from fteval.pipeline.items import item_records
 from fteval.pipeline.judge import (
@@ -237,11 +243,23 @@ def _run_in(
     if cache_stats is not None:
         manifest["response_cache"] = cache_stats
     samples = run_dir.read_samples()
+    work = {
+        arm["name"]: Work(
+            cache=(cache_stats or {}).get(arm["name"], {}),
+            tokens_processed=processed_tokens((token_counts or {}).get(arm["name"])),
+            recorded=backend.remembered_cost(arm["name"]),
+        )
+        for arm in manifest["arms"]
+    }
     costs = arm_costs(
-        manifest["arms"], meter.measured, samples, cache_stats, resumed=previous is not None
+        manifest["arms"], meter.measured, samples, resumed=previous is not None, work=work
     )
+    measured_at = utc_now()
     for arm in manifest["arms"]:
         arm["cost"] = costs[arm["name"]]
+        remembered = cost_to_remember(arm["cost"], measured_at)
+        if remembered is not None:
+            backend.remember_cost(arm["name"], remembered)
     if any(t.judge for t in tasks):
         began = time.monotonic()
         judge = judge or make_judge(config)

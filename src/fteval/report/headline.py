@@ -482,6 +482,12 @@ def _cost(results: Mapping[str, Any]) -> HeadlineNote | None:
             bits.append(fmt_bytes(row["size_on_disk_bytes"]))
         if is_number(row.get("eval_wall_s")):
             bits.append(f"eval {fmt_seconds(row['eval_wall_s'])}")
+        if is_number(row.get("cached_compute_s")):
+            bits.append(
+                f"+{fmt_seconds(row['cached_compute_s'])} when cached answers were computed"
+            )
+        elif row.get("requests_cached") and not row.get("requests_computed"):
+            bits.append("all answers cached")
         if bits:
             parts.append(f"{row['arm']} {', '.join(bits)}")
     return HeadlineNote("cost", "; ".join(parts)) if parts else None

@@ -354,6 +354,19 @@ def _cost_lines(results: Mapping[str, Any], width: int) -> list[str]:
             f"{fmt_bytes(row.get('size_on_disk_bytes'))} on disk",
             f"eval {fmt_seconds(row.get('eval_wall_s'))}",
         ]
+        if is_number(row.get("tokens_processed")):
+            shown = f"{int(row['tokens_processed']):,} tokens processed"
+            if is_number(row.get("tokens_per_s")):
+                shown += f" ({row['tokens_per_s']:,.0f}/s)"
+            parts.append(f"{shown}, {int(row.get('tokens') or 0):,} scored")
+        if row.get("requests_cached"):
+            cached = f"{row['requests_cached']:,} answers from the cache"
+            if is_number(row.get("cached_compute_s")):
+                cached += (
+                    f" (computing them took {fmt_seconds(row['cached_compute_s'])}, "
+                    f"recorded {row.get('cached_cost_measured_at')})"
+                )
+            parts.append(cached)
         if is_number(row.get("peak_memory_bytes")):
             parts.append(f"peak {fmt_bytes(row['peak_memory_bytes'])} {row.get('memory_kind', '')}")
         lines += _wrap(f"{row['arm']}: " + ", ".join(parts), width, indent="  ", hanging="    ")
