@@ -14,7 +14,7 @@ from typing import Any
 from fteval.config import RunConfig
 from fteval.errors import ConfigError
 from fteval.tasks import Task, TaskOptions, load_tasks
-from fteval.tasks.builtin import catalogue
+from fteval.tasks.builtin import catalogue, check_settings
 
 
 def family_of(spec: str) -> str:
@@ -47,7 +47,24 @@ def tasks_of(config: RunConfig) -> list[Task]:
                 f"{flag} {unused[0]}=...: no task of this run is named {unused[0]!r} "
                 f"(tasks: {', '.join(config.tasks)})"
             )
+    check_task_options(config)
     tasks: list[Task] = []
     for spec in config.tasks:
         tasks += load_tasks(spec, limit=config.limit, options=options_for(config, spec))
     return tasks
+
+
+def check_task_options(config: RunConfig) -> None:
+    """Every ``--task-option`` parsed and range-checked before any task's data is read.
+
+    The built-in's own declaration (its catalogue ``settings``) types each value through
+    the one option checker, as the task's loader does again when it loads.
+
+    Raises:
+        ConfigError: an unknown setting, a value of the wrong type or out of range.
+    """
+    entries = catalogue()
+    for key, settings in config.task_options.items():
+        for entry in entries.values():
+            if key in (entry.name, entry.data_key):
+                check_settings(entry.name, settings, entry.settings)

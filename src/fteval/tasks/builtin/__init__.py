@@ -7,6 +7,6 @@ documents every prompt.
 """
 
 from fteval.tasks.builtin import classification, code, generation, judged, mmlu  # noqa: F401
-from fteval.tasks.builtin._base import Builtin, HubSource, catalogue
+from fteval.tasks.builtin._base import Builtin, HubSource, catalogue, check_settings
 
-__all__ = ["Builtin", "HubSource", "catalogue"]
+__all__ = ["Builtin", "HubSource", "catalogue", "check_settings"]

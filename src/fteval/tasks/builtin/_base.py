@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fteval._util.options import Choices, Range, Rule
+from fteval._util.options import check_settings as check_options
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError, MissingDependencyError
 from fteval.tasks.options import TaskOptions
@@ -99,13 +101,29 @@ def catalogue() -> dict[str, Builtin]:
     return dict(_CATALOGUE)
 
 
+# The ranges of the settings built-ins share (same name, same meaning in every task).
+SETTING_RULES: dict[str, Rule] = {
+    "max_new_tokens": Range(ge=1, le=32768),
+    "n_samples": Range(ge=1, le=1000),
+    "temperature": Range(ge=0, le=10),
+    "top_p": Range(gt=0, le=1),
+    "timeout_s": Range(gt=0, le=3600),
+    "opponent": Choices(("reference", "base")),
+}
+
+
 def check_settings(name: str, settings: Mapping[str, Any], known: Mapping[str, Any]) -> dict:
-    """``known`` updated with ``settings``; an unknown key is a ConfigError naming the known."""
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        keys = ", ".join(sorted(known)) or "none"
-        raise ConfigError(f"task {name!r} has no setting {unknown[0]!r} (settings: {keys})")
-    return {**known, **settings}
+    """``known`` (setting -> default) updated with ``settings``, parsed and range-checked.
+
+    Each value takes its default's type by the one option rule
+    (``fteval._util.options``: booleans only from ``true/false/yes/no/1/0``, finite
+    numbers) and the shared range of its name (``SETTING_RULES``).
+
+    Raises:
+        ConfigError: an unknown setting (naming the known ones) or a bad value (naming the
+            setting and the value).
+    """
+    return check_options(f"task {name!r}", settings, known, SETTING_RULES)
 
 
 # ------------------------------------------------------------------------ local files
