@@ -472,7 +472,7 @@ RUN = [
     Bad("config with a key twice", R(config_text("base: b\nbase: c\ntasks: [{task}]\n")), ("cfg.yaml: not valid YAML", "'base'", "line 2")),
     Bad("config with a non-string key", R(config_text("base: b\ntasks: [{task}]\n1: x\n")), ("cfg.yaml: key '1': Keys should be strings",)),
     Bad("config with a negative margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: -2}}\n")), ("cfg.yaml: key 'non_inferiority'", "-2")),
-    Bad("config with a NaN margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: .nan}}\n")), ("cfg.yaml: key 'non_inferiority'",)),
+    Bad("config with a NaN margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: .nan}}\n")), ("cfg.yaml: key 'non_inferiority.intents'", "finite")),
     Bad("config margin for an unknown task", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{other: 2}}\n")), ("non_inferiority: 'other' names no task of this run",)),
     Bad("config margin for an unknown metric", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents/bleu: 2}}\n")), ("non_inferiority: 'intents/bleu' names no metric",)),
     Bad("config adapter name with a newline", R(config_text('base: b\ntasks: [{task}]\nadapters: {{"a\\n": x}}\n')), ("cfg.yaml: key 'adapters'", "'a\\n'")),
