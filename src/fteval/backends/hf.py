@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,7 +263,24 @@ class HFBackend(Backend):
                 self.threads_requested, lambda: self._probe_forward(loaded)
             )
             logger.info("torch CPU threads: %d (%s)", self.threads, self.threads_policy)
+        self._check_finite(loaded, path)
         return loaded
+
+    def _check_finite(self, loaded: _Loaded, path: str) -> None:
+        """Refuse a model whose logits on the probe text are NaN or infinite (broken
+        weights, or an overflow in this dtype) before it answers anything."""
+        import torch
+
+        ids = _encode(loaded.tokenizer, PROBE_TEXT)[: loaded.max_length] or [loaded.pad_id]
+        with torch.inference_mode():
+            logits = loaded.model(input_ids=torch.tensor([ids], device=self.device)).logits
+        if not bool(torch.isfinite(logits).all()):
+            hint = "" if self.dtype_name == "float32" else " (try --dtype float32)"
+            raise BackendError(
+                f"{path}: the model's outputs on a probe text are not finite numbers (NaN or "
+                f"inf) in {self.dtype_name}: its weights hold NaN/inf, or overflow in this "
+                f"dtype{hint}"
+            )
 
     def _probe_forward(self, loaded: _Loaded) -> None:
         """One forward pass over the probe text, four rows (for choosing threads)."""
@@ -335,6 +353,12 @@ class HFBackend(Backend):
         for arm in self._adapters:
             change = self._probe(model, loaded, arm.name)
             self._probe_change[arm.name] = change
+            if not math.isfinite(change):
+                raise AdapterError(
+                    f"adapter {arm.name!r} ({arm.path}) makes the model's outputs NaN or "
+                    "infinite on a probe text: its weights hold NaN/inf, or overflow in "
+                    f"{self.dtype_name}"
+                )
             if change <= PROBE_MIN_CHANGE:
                 raise AdapterError(
                     f"adapter {arm.name!r} ({arm.path}) does not change the model's outputs: "

@@ -167,8 +167,7 @@ def _tensors(path: Path, header: Mapping[str, Any], data_bytes: int) -> dict[str
     if end_max != data_bytes:
         raise _bad(
             path,
-            f"its tensors cover {end_max:,} of its {data_bytes:,} data bytes "
-            "(truncated or padded)",
+            f"its tensors cover {end_max:,} of its {data_bytes:,} data bytes (truncated or padded)",
         )
     return tensors
 
@@ -392,8 +391,8 @@ def tokenizer_size(folder: Path) -> int | None:
     tokenizer_json = folder / "tokenizer.json"
     if tokenizer_json.is_file():
         data = _json_object(tokenizer_json, BackendError)
-        model = data.get("model") if isinstance(data.get("model"), dict) else {}
-        vocab = model.get("vocab")
+        model = data.get("model")
+        vocab = model.get("vocab") if isinstance(model, dict) else None
         if isinstance(vocab, dict):
             ids += [v for v in vocab.values() if isinstance(v, int)]
         elif isinstance(vocab, list):
@@ -410,9 +409,7 @@ def tokenizer_size(folder: Path) -> int | None:
 # ---------------------------------------------------------------------------- adapters
 
 
-def check_adapter_folder(
-    name: str, path: str, base: ModelFiles | None
-) -> Mapping[str, Any] | None:
+def check_adapter_folder(name: str, path: str, base: ModelFiles | None) -> Mapping[str, Any] | None:
     """Pre-flight of adapter ``name``: its config, its weights, and its fit to ``base``.
 
     Returns:
@@ -430,8 +427,7 @@ def check_adapter_folder(
     if not (folder / ADAPTER_CONFIG).is_file():
         if (folder / CONFIG).is_file():
             raise ConfigError(
-                f"{flag}: this is a full model ({CONFIG}, no {ADAPTER_CONFIG}); "
-                "pass it with --full"
+                f"{flag}: this is a full model ({CONFIG}, no {ADAPTER_CONFIG}); pass it with --full"
             )
         raise ConfigError(f"{flag}: not a PEFT adapter folder (no {ADAPTER_CONFIG})")
     config = _json_object(folder / ADAPTER_CONFIG, AdapterError)
@@ -457,8 +453,7 @@ def _check_adapter_config(path: Path, config: Mapping[str, Any]) -> None:
         or (isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets))
     ):
         raise AdapterError(
-            f"{path}: 'target_modules' must be a list of module names or a pattern, "
-            f"got {targets!r}"
+            f"{path}: 'target_modules' must be a list of module names or a pattern, got {targets!r}"
         )
 
 

@@ -172,7 +172,7 @@ class _BertScoreEngine:
         self.rescale = (
             self.baseline_path is not None
             if rescale_with_baseline is None
-            else (bool(rescale_with_baseline))
+            else rescale_with_baseline is True
         )
         self._baseline: Any = None
         self._lock = threading.Lock()

@@ -44,6 +44,7 @@ from fteval.pipeline.judge import (
     read_judgments,
     refuse_evaluated_judge,
     run_judge,
+    unreadable_judgments,
     with_judge_name,
 )
 from fteval.pipeline.manifest import arm_record, run_manifest
@@ -294,6 +295,10 @@ def _run_in(
             run_judge(run_dir.path, tasks, samples, judge)
         finally:
             judge.close()
+        unreadable = unreadable_judgments(read_judgments(run_dir.path))
+        if unreadable:
+            logger.warning("%s", unreadable)
+            manifest["warnings"] = [*manifest.get("warnings", []), unreadable]
         manifest["timings_s"]["judge"] = round(time.monotonic() - began, 3)
     began = time.monotonic()
     results = build_results(

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fteval._util.options import Choices, Range, Rule
 from fteval._util.options import check_settings as check_options
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError, MissingDependencyError
-from fteval.tasks.options import TaskOptions
+from fteval.tasks.options import SETTING_RULES, TaskOptions
 from fteval.tasks.registry import register_builtin
 from fteval.tasks.task import Task
 
@@ -99,17 +98,6 @@ def register(entry: Builtin) -> Builtin:
 def catalogue() -> dict[str, Builtin]:
     """Every built-in's catalogue entry, by name."""
     return dict(_CATALOGUE)
-
-
-# The ranges of the settings built-ins share (same name, same meaning in every task).
-SETTING_RULES: dict[str, Rule] = {
-    "max_new_tokens": Range(ge=1, le=32768),
-    "n_samples": Range(ge=1, le=1000),
-    "temperature": Range(ge=0, le=10),
-    "top_p": Range(gt=0, le=1),
-    "timeout_s": Range(gt=0, le=3600),
-    "opponent": Choices(("reference", "base")),
-}
 
 
 def check_settings(name: str, settings: Mapping[str, Any], known: Mapping[str, Any]) -> dict:
