@@ -33,11 +33,13 @@ def check_command(args: argparse.Namespace) -> int:
     """Run ``fteval check``; returns the exit code.
 
     The results file must follow the published schema and hold at least one comparison
-    (nothing to gate is an error, exit 2, not a pass).
+    (nothing to gate is an error, exit 2, not a pass). Given a run directory, its manifest
+    and samples must agree with its results (``records.integrity``).
     """
-    from fteval.cli.validate import load_results_file, require_comparisons
+    from fteval.cli.validate import check_run_directory, load_results_file, require_comparisons
 
     path, results = load_results_file(args.results)
+    check_run_directory(args.results, results)
     require_comparisons(results, path)
     code = gate(results, fail_on=args.fail_on, require=args.require)
     if code == EXIT_OK:

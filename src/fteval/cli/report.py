@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -51,6 +52,7 @@ def report_command(args: argparse.Namespace) -> int:
 
     from fteval.errors import ConfigError
     from fteval.records import atomic_write_text
+    from fteval.records.integrity import check_run_records
     from fteval.records.rundir import RunDirectory
     from fteval.report.html import render_html
     from fteval.report.markdown import render_markdown
@@ -60,8 +62,12 @@ def report_command(args: argparse.Namespace) -> int:
     directory = RunDirectory(args.run)
     if not directory.path.is_dir():
         raise ConfigError(f"{args.run}: not a directory (expected a run directory)")
+    check_targets(args, directory.path)
     results = directory.read_results()
     manifest = directory.read_manifest()
+    samples = directory.read_samples()
+    for warning in check_run_records(directory.path, manifest, results, samples):
+        print(f"fteval: warning: {warning}", file=sys.stderr)
     written: list[Path] = []
     everything = args.html is None and args.md is None and args.model_card is None
     if everything or args.md is not None:
@@ -73,7 +79,7 @@ def report_command(args: argparse.Namespace) -> int:
         html = render_html(
             results,
             manifest,
-            directory.read_samples(),
+            samples,
             directory.read_items(),
             title=f"fteval report: {directory.path.name}",
         )
@@ -100,3 +106,22 @@ def report_command(args: argparse.Namespace) -> int:
         print(f"fteval: wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
     log_to_trackers(args.log_to, str(directory.path))
     return EXIT_OK
+
+
+def check_targets(args: argparse.Namespace, run_dir: Any) -> None:
+    """Refuse an output that is a file of the run being read, or one path given twice."""
+    from fteval.errors import ConfigError
+    from fteval.records.integrity import check_not_a_record
+
+    given = {"--html": args.html, "--md": args.md}
+    if args.model_card not in (None, "-"):
+        given["--model-card"] = args.model_card
+    seen: dict[str, str] = {}
+    for flag, target in given.items():
+        if target is None:
+            continue
+        check_not_a_record(target, run_dir, flag)
+        key = os.path.realpath(target)
+        if key in seen:
+            raise ConfigError(f"{flag} {target}: {seen[key]} writes there too; give two paths")
+        seen[key] = flag

@@ -2,9 +2,9 @@
 
 Order of work, so that bad input never costs a model load and a crash never costs
 finished work:
-1. the pre-flight (``pipeline.preflight``): output folders writable, every arm's model
-   files (configs, weight headers, adapters against their base, tokenizers), then every
-   task loaded and checked (rows, labels, templates, options), the device, the servers
+1. the pre-flight (``pipeline.preflight``): output folders writable, every task loaded
+   and checked (options, rows, labels, templates), every arm's model files (configs,
+   weight headers, adapters against their base, tokenizers), the device, the servers
    and the Ray cluster; a refused run leaves no run directory;
 2. create the run directory and write the manifest (status ``running``);
 3. per arm, per task: infer, score per sample, append the samples to samples.jsonl;
@@ -143,9 +143,9 @@ def execute(
     """
     started = time.monotonic()
     check_output_paths(config)
-    arm_files = check_arm_files(config) if backend is None else ArmFiles()
     tasks = with_judge_name(load_tasks(config), config)
     refuse_unused_judge(config, tasks)
+    arm_files = check_arm_files(config) if backend is None else ArmFiles()
     warnings = tokenizer_warnings(tasks, arm_files)
     training_logs = read_training_logs(config)
     arms = config.arms()
