@@ -22,9 +22,9 @@ fast. What is refused, each with the folder and the file named:
   positive integer, whose ``target_modules`` name no module of the base, or whose LoRA
   matrices do not fit the base's weights (trained on another base shape).
 
-A hub id (not a local folder) cannot be checked here; its files are checked when it
-loads. ``check_device`` and ``check_endpoint`` are the two checks of what is not a file:
-the device asked for, and a server's address.
+A hub id (not a local folder) is checked when it loads; offline, it must at least be in
+the local Hugging Face cache. ``check_endpoint`` checks what is not a file: that a
+server's address answers.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fteval._util.model_refs import check_hub_model, local_model_folder
 from fteval.errors import AdapterError, BackendError, ConfigError
 
 CONFIG = "config.json"
@@ -72,7 +73,6 @@ EMBEDDING_SUFFIXES = (
     "tok_embeddings.weight",
 )  # fmt: skip
 LAYER_INDEX = re.compile(r"^(.*?\.(?:h|layers|layer|blocks))\.(\d+)\.")
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
 @dataclass(frozen=True)
@@ -261,15 +261,11 @@ def check_model_folder(path: str, flag: str) -> ModelFiles | None:
 
 
 def _local_folder(path: str, flag: str) -> Path | None:
-    """The folder ``path`` names; None for a hub id; ConfigError for anything else."""
-    candidate = Path(path).expanduser()
-    if candidate.is_dir():
-        return candidate
-    if candidate.exists():
-        raise ConfigError(f"{flag} {path}: is a file, not a model folder")
-    if HUB_ID.fullmatch(path) and not path.startswith((".", "~")) and ".." not in path:
-        return None  # a hub id, e.g. gpt2 or org/name
-    raise ConfigError(f"{flag} {path}: no such folder (and not a hub id like org/name)")
+    """The folder ``path`` names; None for a hub id (offline: it must be cached)."""
+    folder = local_model_folder(path, flag)
+    if folder is None:
+        check_hub_model(path, flag)
+    return folder
 
 
 def check_weights_fit_config(
@@ -525,34 +521,7 @@ def _find_module(module: str, modules: Mapping[str, Tensor]) -> Tensor | None:
     return None
 
 
-# ----------------------------------------------------------------- device and endpoint
-
-
-def check_device(device: str) -> None:
-    """The device asked for exists here (``cuda``, ``cuda:N``, ``mps``); ``auto``/``cpu`` pass.
-
-    Imports torch only for an explicit accelerator.
-
-    Raises:
-        ConfigError: no CUDA, fewer CUDA devices than ``N + 1``, or no MPS.
-    """
-    if device in ("auto", "cpu"):
-        return
-    import torch
-
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: CUDA is not available on this machine")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA "
-                f"device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})"
-            )
-    elif device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ConfigError("--device mps: Apple's MPS is not available on this machine")
+# ----------------------------------------------------------------------------- endpoints
 
 
 def check_endpoint(url: str, *, flag: str = "--base-url", timeout_s: float = 5.0) -> None:

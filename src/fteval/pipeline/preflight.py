@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fteval._util.model_refs import check_device
 from fteval._util.paths import check_dir_target, user_cache_dir
 from fteval.backends import preflight as files
 from fteval.backends.hf_loading import has_tokenizer
@@ -132,7 +133,7 @@ def check_max_length(config: RunConfig, models: Mapping[str, files.ModelFiles]) 
 def check_reachability(config: RunConfig) -> None:
     """The device exists; the servers and the Ray cluster the run names answer."""
     if config.backend == "hf":
-        files.check_device(config.device)
+        check_device(config.device)
     if config.backend == "openai":
         for url in _endpoint_urls(config):
             files.check_endpoint(url)
