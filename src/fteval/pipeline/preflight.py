@@ -65,6 +65,17 @@ def check_output_paths(config: RunConfig) -> None:
         )
 
 
+def check_input_files(config: RunConfig) -> None:
+    """``--train-data ARM=FILE`` and ``--training-log ARM=FILE`` name files, not folders."""
+    for flag, table, wanted in (
+        ("--train-data", config.train_data, "JSON Lines, JSON, CSV, TSV or Parquet"),
+        ("--training-log", config.training_logs, "a trainer_state.json or a CSV log"),
+    ):
+        for arm, path in table.items():
+            if Path(path).is_dir():
+                raise ConfigError(f"{flag} {arm}={path}: is a folder; give the file ({wanted})")
+
+
 def cache_folder(config: RunConfig) -> Path | None:
     """The response cache's folder, or None when ``cache_dir`` is ``off``."""
     if config.cache_dir == "off":

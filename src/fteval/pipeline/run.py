@@ -52,6 +52,7 @@ from fteval.pipeline.preflight import (
     ArmFiles,
     cache_folder,
     check_arm_files,
+    check_input_files,
     check_judge_files,
     check_output_paths,
     check_reachability,
@@ -143,6 +144,7 @@ def execute(
     """
     started = time.monotonic()
     check_output_paths(config)
+    check_input_files(config)
     tasks = with_judge_name(load_tasks(config), config)
     refuse_unused_judge(config, tasks)
     arm_files = check_arm_files(config) if backend is None else ArmFiles()
