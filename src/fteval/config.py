@@ -108,7 +108,7 @@ class RunConfig(BaseModel):
         default_factory=dict,
         description="TASK or TASK/METRIC -> largest tolerated drop vs base, in points",
     )
-    fail_on: Literal["regression", "none"] = "none"
+    fail_on: Literal["regression", "inconclusive", "none"] = "none"
     flush_every: int = Field(
         default=256, ge=1, description="examples per task x arm between sample-file flushes"
     )

@@ -14,10 +14,11 @@ def add_parser(sub: Any) -> None:
     check.add_argument("results", help="results.json or a run directory")
     check.add_argument(
         "--fail-on",
-        choices=["regression", "none"],
+        choices=["regression", "inconclusive", "none"],
         default="regression",
         help="regression (default): exit 3 when a comparison vs base is a significant "
-        "regression, or misses its non-inferiority margin; none: only --require gates",
+        "regression, or misses its non-inferiority margin; inconclusive: also when one has "
+        "too few items to decide; none: only --require gates",
     )
     check.add_argument(
         "--require",

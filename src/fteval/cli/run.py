@@ -102,9 +102,10 @@ def add_parser(sub: Any) -> None:
     add_robustness_flags(run)
     run.add_argument(
         "--fail-on",
-        choices=["regression", "none"],
+        choices=["regression", "inconclusive", "none"],
         help="regression: exit 3 on a significant regression vs base (or a missed "
-        "non-inferiority margin); default none here (fteval check defaults to regression)",
+        "non-inferiority margin); inconclusive: also on a comparison too small to decide; "
+        "default none here (fteval check defaults to regression)",
     )
     run.add_argument(
         "--require",
