@@ -100,7 +100,7 @@ def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
-        return bool(value)
+        return value == 1
     if isinstance(value, str):
         word = value.strip().lower()
         if word in TRUE_WORDS:
