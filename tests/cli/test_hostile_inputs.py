@@ -985,3 +985,81 @@ def test_check_accepts_added_sections_and_fields(ws):
 
     path = ws.results_with(add)
     assert invoke(["check", str(path), "--fail-on", "none"])[0] == 0
+
+
+# ------------------------------------------------------------ what a refusal leaves
+
+
+REFUSED_WRITES = [
+    ("--html", "results.json"),
+    ("--md", "samples.jsonl"),
+    ("--model-card", "manifest.json"),
+    ("--html", "items.jsonl"),
+    ("--md", "manifest.json"),
+]
+
+
+@pytest.mark.parametrize(("flag", "record"), REFUSED_WRITES)
+def test_a_refused_report_leaves_every_record_byte_for_byte(ws, flag, record):
+    run = ws.run_copy()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _, err = invoke(["report", str(run), flag, str(run / record)])
+    assert code == 2, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_report_may_rewrite_the_runs_own_reports_and_write_beside_it(ws):
+    run = ws.run_copy()
+    code, _, err = invoke(["report", str(run), "--html", str(run / "report.html"),
+                           "--md", str(run / "extra.md")])  # fmt: skip
+    assert code == 0, err
+    assert (run / "extra.md").read_text().startswith("#")
+    assert invoke(["report", str(run)])[0] == 0
+
+
+def test_an_unfinished_run_is_reported_with_a_warning(ws):
+    run = ws.run_copy(change=manifest_edit(lambda m: m.update(status="failed")))
+    code, _, err = invoke(["report", str(run)])
+    assert code == 0, err
+    assert "warning" in err and "the run is 'failed', not complete" in err
+
+
+def test_split_writes_json_rows_whatever_their_key_order_or_extra_keys(ws):
+    rows_ = [{"id": 1, "label": "a", "text": "x"}, {"label": "b", "text": "y", "id": 2},
+             {"text": "z", "id": 3, "label": "a"}, {"id": 4, "label": "b", "text": "w", "extra": 1},
+             {"id": 5, "label": "a", "text": "v"}, {"id": 6, "label": "b", "text": "u"}]  # fmt: skip
+    path = ws.jsonl("keys.jsonl", rows_)
+    code, _, err = invoke(["split", str(path), "--label-field", "label", "--out-dir",
+                           str(ws.root / "parts")])  # fmt: skip
+    assert code == 0, err
+    written = [json.loads(line) for name in ("keys.train.jsonl", "keys.validation.jsonl")
+               for line in (ws.root / "parts" / name).read_text().splitlines()]  # fmt: skip
+    assert sorted(written, key=lambda r: r["id"]) == sorted(rows_, key=lambda r: r["id"])
+
+
+def test_split_of_csv_rows_with_other_columns_names_the_row(ws, monkeypatch):
+    from fteval.data import split as split_module
+    from fteval.data.readers import Row
+    from fteval.errors import InputError
+
+    path = ws.text("t.csv", "id,label\n1,a\n2,b\n")
+    rows_ = ([Row(1, {"id": "1", "label": "a"})], [Row(2, {"label": "b", "id": "2"})])
+    with pytest.raises(InputError, match=r"t.csv, row 2: columns \['label', 'id'\]"):
+        split_module.write_split(path, rows_, ws.root / "a.csv", ws.root / "b.csv")
+
+
+def test_a_guardrail_too_small_to_decide_is_named_and_inconclusive_fails_on_it(ws):
+    guard = ws.yaml("guard.yaml", {**_task_spec(), "name": "guard"})
+    common = ["run", "--base", "b", "--adapter", "lora=x", "--backend", "fake", "--task",
+              str(ws.task), "--guardrail", str(guard), "--quiet", "--bootstrap", "100",
+              "--permutations", "100"]  # fmt: skip
+    code, _, err = invoke([*common, "--out", str(ws.root / "r1"), "--fail-on", "regression"])
+    assert code == 0, err
+    assert "fteval: gate: guardrail guard/acc@lora vs base: not decided (only 12 items" in err
+    assert "--fail-on inconclusive fails on it" in err
+    code, _, err = invoke([*common, "--out", str(ws.root / "r2"), "--fail-on", "inconclusive"])
+    assert code == 3, err
+    assert "guard/acc@lora vs base: inconclusive: only 12 items" in err
+    code, out, err = invoke(["check", str(ws.root / "r1")])
+    assert code == 0 and "not decided" in err and "gate passed" in out
+    assert invoke(["check", str(ws.root / "r1"), "--fail-on", "inconclusive"])[0] == 3
