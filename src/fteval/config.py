@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -211,6 +212,21 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """No boolean where a number belongs (``batch_size: true`` is not 1), and no NUL
+        character in any text (no file system or library takes one)."""
+        if not isinstance(data, Mapping):
+            return data
+        for key, value in data.items():
+            field = cls.model_fields.get(str(key))
+            if field is not None and isinstance(value, bool) and _numeric(field.annotation):
+                raise ValueError(f"{key}: expected a number, got the boolean {value}")
+            if _holds_nul(value):
+                raise ValueError(f"{key}: a NUL character (\\0) in {value!r}")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _levels(cls, data: Any) -> Any:
         """One of alpha and confidence decides the other; a contradicting pair is an error."""
         if not isinstance(data, Mapping):
@@ -297,6 +313,8 @@ class RunConfig(BaseModel):
                 "ray must be 'local', 'auto' or a cluster address host:port (ray://host:port "
                 f"for Ray Client), got {address!r}"
             )
+        if not 0 < int(address.rpartition(":")[2]) < 65536:
+            raise ValueError(f"the port of {address!r} is not in 1..65535")
         return address
 
     def arms(self) -> list[ArmSpec]:
@@ -322,6 +340,22 @@ def check_margins(margins: Mapping[str, float]) -> dict[str, float]:
         if not math.isfinite(margin) or margin < 0:
             raise ValueError(f"the margin of {key!r} must be finite and >= 0 points, got {margin}")
     return dict(margins)
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is a number (``int``, ``float``, optionally None)."""
+    members = typing.get_args(annotation) or (annotation,)
+    return bool({int, float} & set(members)) and bool not in members
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _is_number(value: Any) -> bool:

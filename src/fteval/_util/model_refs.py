@@ -32,9 +32,13 @@ def local_model_folder(ref: str, what: str) -> Path | None:
             hub id (``/models/x``, ``./x``, ``a/b/c``).
     """
     candidate = Path(ref).expanduser()
-    if candidate.is_dir():
-        return candidate
-    if candidate.exists():
+    try:
+        if candidate.is_dir():
+            return candidate
+        exists = candidate.exists()
+    except OSError as error:  # a name too long, a loop of links
+        raise ConfigError(f"{what} {ref}: {error.strerror or error}") from None
+    if exists:
         raise ConfigError(f"{what} {ref}: is a file, not a model folder")
     if is_hub_id(ref):
         return None

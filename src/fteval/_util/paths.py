@@ -31,6 +31,15 @@ def check_dir_target(path: str | Path, what: str) -> None:
     if not str(path).strip():
         raise ConfigError(f"{what}: an empty path")
     path = Path(path)
+    try:
+        _check_dir_target(path, what)
+    except OSError as error:  # a name too long, a loop of links, a forbidden parent
+        raise ConfigError(f"{what} {path}: {error.strerror or error}") from None
+
+
+def _check_dir_target(path: Path, what: str) -> None:
+    from fteval.errors import ConfigError
+
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path}: is a file, not a directory")
     if path.is_dir():

@@ -75,6 +75,15 @@ def load_runs(paths: Sequence[str | Path]) -> list[SavedRun]:
     """Read each run directory; refuse unfinished runs and fewer than two runs."""
     if len(paths) < 2:
         raise ConfigError("fteval compare needs at least two run directories")
+    seen: dict[str, str | Path] = {}
+    for path in paths:
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ConfigError(
+                f"{path}: the same run directory as {seen[key]}; a run compared with itself "
+                "shows nothing. Give two different runs"
+            )
+        seen[key] = path
     runs = []
     labels = _labels([Path(p) for p in paths])
     for label, path in zip(labels, paths):

@@ -147,6 +147,11 @@ def check_not_a_record(target: str | Path, run_dir: str | Path, flag: str) -> No
     folder = Path(run_dir)
     if target.is_dir():
         raise ConfigError(f"{flag} {target}: is a directory; give a file path")
+    if target.exists() and not target.is_file():
+        raise ConfigError(
+            f"{flag} {target}: is not a regular file (a device, pipe or socket), which the "
+            "write would replace; give a file path"
+        )
     inside = _resolved(target.parent) == _resolved(folder)
     if inside and target.name in REWRITABLE:
         return
