@@ -300,7 +300,9 @@ class RunConfig(BaseModel):
         except ValueError as error:
             raise ValueError(f"not a URL: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
-            raise ValueError("expected an http:// or https:// address, e.g. http://host:8000/v1")
+            raise ValueError(
+                "--base-url must be an http:// or https:// address, e.g. http://host:8000/v1"
+            )
         return url
 
     @field_validator("ray")
@@ -351,8 +353,8 @@ def _numeric(annotation: Any) -> bool:
 def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\0" in value
-    if isinstance(value, Mapping):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, Mapping):  # keys are names, refused by their own rules
+        return any(_holds_nul(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_holds_nul(v) for v in value)
     return False

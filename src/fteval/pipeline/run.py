@@ -25,7 +25,7 @@ from fteval.backends import Backend, make_backend
 from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
-from fteval.errors import ConfigError, FtevalError
+from fteval.errors import ConfigError, FtevalError, OutputError
 from fteval.pipeline.cost import CostMeter, arm_costs
 from fteval.pipeline.extras import (
     build_variants,
@@ -151,9 +151,8 @@ def execute(
     warnings = tokenizer_warnings(tasks, arm_files)
     training_logs = read_training_logs(config)
     arms = config.arms()
-    if backend is None:
-        check_reachability(config)
-    if any(t.judge for t in tasks) and judge is None:
+    judged = any(t.judge for t in tasks) and judge is None
+    if judged:
         if config.judge is None:
             raise ConfigError(
                 f"task {next(t.name for t in tasks if t.judge)!r} is judged: name a judge "
@@ -161,6 +160,9 @@ def execute(
             )
         refuse_evaluated_judge(config.judge, arms)
         check_judge_files(config)
+    if backend is None:
+        check_reachability(config)
+    if judged:
         judge = make_judge(config)  # checks its files now; its weights load after the arms
     backend = backend or build_backend(config, progress=progress)
     backend.require([task.request_kind for task in tasks])
@@ -227,9 +229,11 @@ class _Attempt:
         self.run_dir.write_manifest(self.manifest)
 
     def refused(self, error: BaseException) -> bool:
-        """Bad input (a ``FtevalError``) in a new run that has written no sample yet."""
+        """Bad input (a ``FtevalError``; not a failed write, whose manifest says why) in a
+        new run that has written no sample yet."""
         return (
             isinstance(error, FtevalError)
+            and not isinstance(error, OutputError)
             and self.opened
             and self.previous is None
             and not self.run_dir.has_samples()
