@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -453,6 +454,26 @@ def _cut_model(ws: Workspace, name: str) -> Path:
     return model
 
 
+def judged(judge: Callable[[Workspace], str]) -> Argv:
+    """A run of alpaca_eval (a tiny local copy) judged by ``judge``."""
+
+    def argv(ws: Workspace) -> list[str]:
+        rows_ = [{"instruction": f"say {w}", "output": w, "generator": "r", "dataset": "t"}
+                 for w in ("alpha", "beta", "gamma")]  # fmt: skip
+        data = ws.jsonl("alpaca.jsonl", rows_)
+        return ["run", "--base", "b", "--backend", "fake", "--task", "alpaca_eval", "--data",
+                f"alpaca_eval={data}", "--judge", judge(ws), "--out", str(ws.out), "--quiet"]  # fmt: skip
+
+    return argv
+
+
+def _fifo(ws: Workspace, name: str) -> Path:
+    path = ws.root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
 def _rename_arm(manifest: dict[str, Any]) -> None:
     manifest["arms"][1]["name"] = "lora2"
 
@@ -755,6 +776,19 @@ RUN_MODELS = [
     Bad("an arm's own server unknown", lambda ws: ["run", "--backend", "openai", "--base", "openai:m@http://no-such-host.invalid:8000/v1", "--task", str(ws.task), "--out", str(ws.out), "--quiet"], ("cannot resolve the host 'no-such-host.invalid'",)),
     Bad("--ray where nothing listens", R(lambda ws: ["--task", str(ws.task), "--ray", "127.0.0.1:1"]), ("--ray 127.0.0.1:1",)),
     Bad("--ray client address", R(lambda ws: ["--task", str(ws.task), "--ray", "ray://127.0.0.1:1"]), ("--ray ray://127.0.0.1:1",)),
+    Bad("--ray port out of range", R(lambda ws: ["--task", str(ws.task), "--ray", "localhost:99999"]), ("key 'ray'", "not in 1..65535")),
+    Bad("--base hub id not cached offline", M(lambda ws: ["--base", "no-org/no-such-model"]), ("--base no-org/no-such-model: not in the local Hugging Face cache",)),
+    Bad("--adapter hub id not cached offline", M(lambda ws: ["--base", str(ws.model()), "--adapter", "a=no-org/no-such-lora"]), ("--adapter a=no-org/no-such-lora: not in the local Hugging Face cache",)),
+    Bad("--base a path too long", M(lambda ws: ["--base", str(ws.root / ("x" * 300))]), ("--base", "File name too long")),
+    Bad("--out a path too long", R(lambda ws: ["--task", str(ws.task), "--out", str(ws.root / ("x" * 300))]), ("out (the run directory)", "File name too long"), fresh_out=False),
+    Bad("weights a folder", M(base(lambda f: ((f / "model.safetensors").unlink(), (f / "model.safetensors").mkdir()))), ("model.safetensors: cannot read: Is a directory",)),
+    Bad("cache file a pipe", R(lambda ws: ["--task", str(ws.task), "--cache-dir", str(_fifo(ws, "pipecache/responses.sqlite").parent)]), ("responses.sqlite is not a regular file",)),
+    Bad("--judge a missing folder", judged(lambda ws: str(ws.root / "no-judge")), ("--judge", "no-judge: no such folder",)),
+    Bad("--judge an adapter", judged(lambda ws: str(ws.adapter())), ("--judge", "this is an adapter")),
+    Bad("--judge a broken model", judged(lambda ws: str(_cut_model(ws, "judge"))), ("judge/model.safetensors", "truncated")),
+    Bad("--judge served where nothing listens", judged(lambda ws: "openai:j@http://127.0.0.1:1/v1"), ("--judge http://127.0.0.1:1/v1: cannot connect",)),
+    Bad("config batch size a boolean", R(config_text("base: b\ntasks: [{task}]\nbatch_size: true\n")), ("batch_size: expected a number, got the boolean True",)),
+    Bad("config path with a NUL", R(config_text('base: b\ntasks: [{task}]\ncache_dir: "c\\0d"\n')), ("cache_dir: a NUL character",)),
 ]
 
 RECORDS = [
@@ -764,6 +798,7 @@ RECORDS = [
     Bad("report --html over the items", on_run("report", "--html", "{run}/../run/items.jsonl"), ("is the run's own items.jsonl",), fresh_out=False),
     Bad("report --html through a link to the results", lambda ws: ["report", str(ws.run_copy()), "--html", _link(ws, "results.json")], ("innocent.html: is the run's own results.json",), fresh_out=False),
     Bad("report --html a directory", on_run("report", "--html", "{run}"), ("is a directory; give a file path",), fresh_out=False),
+    Bad("report --html a pipe", lambda ws: ["report", str(ws.run_copy()), "--html", str(_fifo(ws, "pipe.html"))], ("--html", "pipe.html: is not a regular file"), fresh_out=False),
     Bad("report --html and --md one file", on_run("report", "--html", "{ws.root}/x.out", "--md", "{ws.root}/x.out"), ("--html writes there too",), fresh_out=False),
     Bad("report on another schema version", on_run("report", change=manifest_edit(lambda m: m.update(schema_version="2"))), ("manifest.json, field 'schema_version'", "(value: '2')"), fresh_out=False),
     Bad("report on a renamed arm", on_run("report", change=manifest_edit(_rename_arm)), ("results.json, field 'arms'", "differ from manifest.json's"), fresh_out=False),

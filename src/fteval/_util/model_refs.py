@@ -37,12 +37,17 @@ def local_model_folder(ref: str, what: str) -> Path | None:
             return candidate
         exists = candidate.exists()
     except OSError as error:  # a name too long, a loop of links
-        raise ConfigError(f"{what} {ref}: {error.strerror or error}") from None
+        raise ConfigError(f"{_named(what, ref)}: {error.strerror or error}") from None
     if exists:
-        raise ConfigError(f"{what} {ref}: is a file, not a model folder")
+        raise ConfigError(f"{_named(what, ref)}: is a file, not a model folder")
     if is_hub_id(ref):
         return None
-    raise ConfigError(f"{what} {ref}: no such folder (and not a hub id like org/name)")
+    raise ConfigError(f"{_named(what, ref)}: no such folder (and not a hub id like org/name)")
+
+
+def _named(what: str, ref: str) -> str:
+    """``--base PATH``, or ``--adapter NAME=PATH`` when ``what`` ends with ``=``."""
+    return f"{what}{ref}" if what.endswith("=") else f"{what} {ref}"
 
 
 def is_hub_id(ref: str) -> bool:
@@ -76,7 +81,7 @@ def check_hub_model(ref: str, what: str) -> None:
     found = try_to_load_from_cache(ref, "config.json")
     if not isinstance(found, str):
         raise ConfigError(
-            f"{what} {ref}: not in the local Hugging Face cache, and downloads are off "
+            f"{_named(what, ref)}: not in the local Hugging Face cache, and downloads are off "
             "(HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE); give a local model folder"
         )
 

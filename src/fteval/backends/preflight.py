@@ -417,7 +417,7 @@ def check_adapter_folder(name: str, path: str, base: ModelFiles | None) -> Mappi
             or LoRA matrices that do not fit the base's weights.
     """
     flag = f"--adapter {name}={path}"
-    folder = _local_folder(path, flag)
+    folder = _local_folder(path, f"--adapter {name}=")
     if folder is None:
         return None
     if not (folder / ADAPTER_CONFIG).is_file():

@@ -58,10 +58,12 @@ def check_output_paths(config: RunConfig) -> None:
         return
     what = "cache_dir (the response cache)" if config.cache_dir else "the response cache"
     check_dir_target(folder, what)
-    if (folder / CACHE_FILE).is_dir():
+    cache_file = folder / CACHE_FILE
+    if cache_file.is_dir() or (cache_file.exists() and not cache_file.is_file()):
+        kind = "a folder" if cache_file.is_dir() else "not a regular file (a device or pipe)"
         raise ConfigError(
-            f"{what} {folder}: {folder / CACHE_FILE} is a folder where the cache file should "
-            "be; remove it, choose another --cache-dir, or pass --cache-dir off"
+            f"{what} {folder}: {cache_file} is {kind} where the cache file should be; remove "
+            "it, choose another --cache-dir, or pass --cache-dir off"
         )
 
 
