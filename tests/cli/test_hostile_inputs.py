@@ -1098,3 +1098,23 @@ def test_a_guardrail_too_small_to_decide_is_named_and_inconclusive_fails_on_it(w
     code, out, err = invoke(["check", str(ws.root / "r1")])
     assert code == 0 and "not decided" in err and "gate passed" in out
     assert invoke(["check", str(ws.root / "r1"), "--fail-on", "inconclusive"])[0] == 3
+
+
+def test_check_on_a_runs_results_file_checks_the_run_too(ws):
+    run = ws.run_copy(change=manifest_edit(_rename_arm))
+    code, _, err = invoke(["check", str(run / "results.json"), "--fail-on", "none"])
+    assert code == 2 and "field 'arms'" in err, err
+    lone = ws.root / "lone"
+    lone.mkdir()
+    (lone / "results.json").write_bytes((run / "results.json").read_bytes())
+    assert invoke(["check", str(lone / "results.json"), "--fail-on", "none"])[0] == 0
+
+
+def test_samples_copied_in_twice_are_reported_with_a_warning(ws):
+    def twice(run: Path) -> None:
+        path = run / "samples.jsonl"
+        path.write_text(path.read_text() * 2)
+
+    code, _, err = invoke(["report", str(ws.run_copy(change=twice))])
+    assert code == 0, err
+    assert "appear more than once (first: task 'intents'" in err

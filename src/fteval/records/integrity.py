@@ -75,11 +75,13 @@ def check_run_records(
             "run (edited, or copied from two runs)",
             sorted(result_arms),
         )
-    _check_samples(folder, manifest, arms, samples)
+    warnings = _check_samples(folder, manifest, arms, samples)
     status = manifest.get("status")
     if status != "complete":
-        return [f"{folder}: the run is {status!r}, not complete: its records may be partial"]
-    return []
+        warnings.append(
+            f"{folder}: the run is {status!r}, not complete: its records may be partial"
+        )
+    return warnings
 
 
 def _arm_names(file: Path, arms: Any) -> list[str]:
@@ -92,9 +94,13 @@ def _arm_names(file: Path, arms: Any) -> list[str]:
 
 def _check_samples(
     folder: Path, manifest: Mapping[str, Any], arms: Sequence[str], samples: Iterable[SampleResult]
-) -> None:
+) -> list[str]:
+    """Refuse samples of unknown arms and missing items; warn about repeated items."""
     seen: dict[tuple[str, str], set[str]] = {}
+    repeated: list[tuple[str, str, str]] = []
     for sample in samples:
+        if sample.example_id in seen.get((sample.task, sample.arm), ()):
+            repeated.append((sample.task, sample.arm, sample.example_id))
         if sample.arm not in arms:
             raise InputError(
                 folder / "samples.jsonl",
@@ -131,6 +137,13 @@ def _check_samples(
                     f"holds {have} of the {expected} items of task {name!r} for arm {arm!r} "
                     "that manifest.json records: the file is truncated or was edited",
                 )
+    if not repeated:
+        return []
+    task, arm, item = repeated[0]
+    return [
+        f"{folder / 'samples.jsonl'}: {len(repeated)} item(s) appear more than once (first: "
+        f"task {task!r}, arm {arm!r}, item {item!r}): lines copied in twice?"
+    ]
 
 
 def check_not_a_record(target: str | Path, run_dir: str | Path, flag: str) -> None:
