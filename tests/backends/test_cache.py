@@ -328,6 +328,7 @@ def test_weights_rewritten_in_place_with_size_inode_and_mtime_kept_are_hashed_ag
     )  # fmt: skip
     assert after.st_ctime_ns != before.st_ctime_ns
     assert cache.file_sha256(weights) == hashlib.sha256(b"TAMPERED weight").hexdigest()
+    cache.close()
 
 
 def test_a_memo_from_before_ctime_was_kept_is_upgraded_and_hashes_again(tmp_path):
@@ -347,7 +348,8 @@ def test_a_memo_from_before_ctime_was_kept_is_upgraded_and_hashes_again(tmp_path
             "INSERT INTO file_hashes VALUES (?, ?, ?, ?, ?, 'stale')",
             (str(weights.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev),
         )
-    assert ResponseCache(path).file_sha256(weights) == hashlib.sha256(b"x").hexdigest()
+    with ResponseCache(path) as cache:
+        assert cache.file_sha256(weights) == hashlib.sha256(b"x").hexdigest()
 
 
 def test_delegates_every_hook_to_the_inner_backend(folders, tmp_path):

@@ -234,3 +234,24 @@ def test_a_cli_run_passes_engine_args_and_records_lora_serving(llm, tmp_path, ta
     assert {r["arm"] for r in results["scores"]} == {"base", "lora", "full"}
     assert main([*common, "--out", str(tmp_path / "bad"), "--engine-arg", "eager"]) == 2
     assert "--engine-arg expects KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("enforce_eager=maybe", "--engine-arg enforce_eager='maybe': expected a boolean"),
+        ("gpu_memory_utilization=lots", "gpu_memory_utilization='lots': expected a finite"),
+        ("gpu_memory_utilization=.nan", "gpu_memory_utilization=nan: expected a finite number"),
+    ],
+)
+def test_engine_args_are_typed_by_vllms_declaration(llm, tmp_path, task_file, capsys, arg, message):
+    from fteval.cli import main
+
+    paths = folders(tmp_path)
+    out = tmp_path / "run"
+    argv = ["run", "--backend", "vllm", "--base", paths["base"], "--task", str(task_file),
+            "--engine-arg", arg, "--out", str(out), "--quiet", "--cache-dir", "off"]  # fmt: skip
+    code = main(argv)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not llm.created
