@@ -538,6 +538,42 @@ def check_endpoint(url: str, *, flag: str = "--base-url", timeout_s: float = 5.0
     check_reachable(host, port, what=f"{flag} {url}", timeout_s=timeout_s)
 
 
+# the HTTP/2 client connection preface and an empty SETTINGS frame: a gRPC server (Ray's
+# GCS, the Ray Client server) answers with its own SETTINGS frame (frame type 4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_HTTP2_SETTINGS = 4
+
+
+def check_grpc_server(host: str, port: int, *, what: str, timeout_s: float = 5.0) -> None:
+    """A gRPC (HTTP/2) server answers at ``host:port`` within ``timeout_s`` seconds.
+
+    Ray's cluster address and its client address are gRPC servers. Anything else that
+    accepts the connection (another service, a proxy) would keep a Ray connection
+    retrying for minutes; this asks the HTTP/2 question and waits ``timeout_s`` at most.
+
+    Raises:
+        ConfigError: no connection, or no HTTP/2 SETTINGS frame in reply.
+    """
+    check_reachable(host, port, what=what, timeout_s=timeout_s)
+    reply = b""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as connection:
+            connection.settimeout(timeout_s)
+            connection.sendall(_HTTP2_PREFACE)
+            while len(reply) < 9:
+                chunk = connection.recv(9 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:  # a timeout, a reset
+        pass
+    if len(reply) < 9 or reply[3] != _HTTP2_SETTINGS:
+        raise ConfigError(
+            f"{what}: {host}:{port} accepts connections but does not answer as a Ray cluster "
+            f"(no gRPC reply within {timeout_s:g} s); is the address and port right?"
+        )
+
+
 def check_reachable(host: str, port: int, *, what: str, timeout_s: float = 5.0) -> None:
     """A TCP connection to ``host:port`` opens within ``timeout_s`` seconds.
 
@@ -547,6 +583,8 @@ def check_reachable(host: str, port: int, *, what: str, timeout_s: float = 5.0) 
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             return
+    except OverflowError:
+        problem = f"port {port} is not in 1..65535"
     except socket.gaierror as error:
         problem = f"cannot resolve the host {host!r} ({error.strerror or error})"
     except TimeoutError:

@@ -87,7 +87,7 @@ def typed_engine_args(args: dict[str, Any]) -> dict[str, Any]:
     from fteval._util.options import OptionError, coerce, constructor_hints
 
     engine = getattr(sys.modules.get("vllm"), "EngineArgs", None)
-    if engine is None or not dataclasses.is_dataclass(engine):
+    if not (isinstance(engine, type) and dataclasses.is_dataclass(engine)):
         return dict(args)
     hints = constructor_hints(engine)
     out = {}

@@ -164,15 +164,16 @@ def _endpoint_urls(config: RunConfig, arms: Sequence[ArmSpec] | None = None) -> 
 
 
 def check_ray(address: str | None) -> None:
-    """``--ray ADDRESS``: Ray (and for ``ray://``, its client) installed, and something
-    listening at the address within ``RAY_CONNECT_TIMEOUT_S`` seconds.
+    """``--ray ADDRESS``: Ray (and for ``ray://``, its client) installed, and a gRPC server
+    (what Ray's cluster and client addresses are) answering there within
+    ``RAY_CONNECT_TIMEOUT_S`` seconds: anything else would keep Ray retrying for minutes.
 
     ``local`` starts a cluster and ``auto`` asks Ray to find one: only the installation is
     checked for them.
 
     Raises:
         MissingDependencyError: Ray, or the Ray Client's grpcio, is not installed.
-        ConfigError: nothing answers at the address.
+        ConfigError: nothing answers at the address, or not as a gRPC server.
     """
     if address is None:
         return
@@ -184,7 +185,7 @@ def check_ray(address: str | None) -> None:
     if client and importlib.util.find_spec("grpc") is None:
         raise MissingDependencyError("ray[client]", None, f"--ray {address} (the Ray Client)")
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    files.check_reachable(
+    files.check_grpc_server(
         host.strip("[]"), int(port), what=f"--ray {address}", timeout_s=RAY_CONNECT_TIMEOUT_S
     )
 
