@@ -282,3 +282,51 @@ def test_the_checker_reads_headers_only(tmp_path, monkeypatch):
     check_model_folder(str(folder), "--base")
     size = os.path.getsize(folder / "model.safetensors")
     assert reads and all(0 < n < size for n in reads) and sum(reads) < size
+
+
+def test_a_server_that_accepts_but_never_replies_is_refused_in_seconds():
+    import contextlib
+    import socket
+    import threading
+    import time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    began = time.monotonic()
+    try:
+        with pytest.raises(ConfigError, match="accepts connections but sends no HTTP reply"):
+            preflight.check_endpoint(url, timeout_s=1.0)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert time.monotonic() - began < 5
+
+
+def test_any_http_reply_passes_the_reachability_check():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 - the standard library's name
+            self.send_response(401)  # no key: still a server that answers
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        preflight.check_endpoint(f"http://127.0.0.1:{server.server_address[1]}/v1")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -525,17 +525,44 @@ def _find_module(module: str, modules: Mapping[str, Tensor]) -> Tensor | None:
 
 
 def check_endpoint(url: str, *, flag: str = "--base-url", timeout_s: float = 5.0) -> None:
-    """Something accepts TCP connections at ``url``'s host and port, within ``timeout_s``.
+    """An HTTP server answers at ``url``'s host and port within ``timeout_s`` seconds.
 
-    Only reachability: whether it serves the model is the backend's own probe.
+    Only reachability: any HTTP reply will do (whether it serves the model, and with
+    which key, is the backend's own probe). A server that accepts the connection and
+    never replies would otherwise hold every request for its full timeout and retries.
 
     Raises:
-        ConfigError: the host does not resolve, refuses, or does not answer in time.
+        ConfigError: the host does not resolve, refuses, or sends no HTTP reply in time.
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    check_reachable(host, port, what=f"{flag} {url}", timeout_s=timeout_s)
+    what = f"{flag} {url}"
+    check_reachable(host, port, what=what, timeout_s=timeout_s)
+    if not _http_reply(host, port, tls=parts.scheme == "https", timeout_s=timeout_s):
+        raise ConfigError(
+            f"{what}: {host}:{port} accepts connections but sends no HTTP reply within "
+            f"{timeout_s:g} s; is it the server's address (and http vs https) right?"
+        )
+
+
+def _http_reply(host: str, port: int, *, tls: bool, timeout_s: float) -> bool:
+    """Whether ``host:port`` answers a bare HTTP request with anything, in time."""
+    import ssl
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            raw.settimeout(timeout_s)
+            connection = raw
+            if tls:  # only "does it speak": certificates are the backend's to check
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                connection = context.wrap_socket(raw, server_hostname=host)
+            connection.sendall(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            return bool(connection.recv(1))
+    except OSError:  # a timeout, a reset, a failed TLS handshake
+        return False
 
 
 # the HTTP/2 client connection preface and an empty SETTINGS frame: a gRPC server (Ray's
