@@ -316,7 +316,7 @@ def test_any_http_reply_passes_the_reachability_check():
     import threading
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self):  # noqa: N802 - the standard library's name
+        def do_HEAD(self):
             self.send_response(401)  # no key: still a server that answers
             self.end_headers()
 
