@@ -177,3 +177,18 @@ def test_perplexity_across_different_tokenizers_is_warned_about(tmp_path, caplog
     assert tokenizer_warnings(load_tasks(other), check_arm_files(other)) == []  # per item
     shutil.copy(base / "tokenizer.json", full / "tokenizer.json")  # one tokenizer: quiet
     assert tokenizer_warnings(load_tasks(config), check_arm_files(config)) == []
+
+
+def test_a_run_is_complete_only_once_its_reports_are_written(tmp_path, task_file, monkeypatch):
+    import fteval.pipeline.run as run_module
+    from fteval.errors import OutputError
+
+    def fail(*args, **kwargs):
+        raise OutputError("cannot write report.html: No space left on device")
+
+    monkeypatch.setattr(run_module, "write_reports", fail)
+    with pytest.raises(OutputError):
+        evaluate("b", tasks=[str(task_file)], backend="fake", out=tmp_path / "run",
+                 progress=False, bootstrap_resamples=100, permutations=100)  # fmt: skip
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "No space left" in manifest["error"]
