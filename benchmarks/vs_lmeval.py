@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 WORKLOADS = ("single", "multi", "rolling", "generate", "adapter", "cached", "stats")
-TARGETS = {  # fteval / lm-eval wall time, by workload (issue 14)
+TARGETS = {  # fteval / lm-eval wall time, by workload
     "single": 0.60,
     "multi": 0.50,
     "rolling": 0.85,

@@ -11,15 +11,17 @@ a higher one:
 1. ``records``: the typed records, their JSON form, the run directory.
 2. ``data``, ``metrics``, ``sandbox``: readers; metric definitions; code execution.
 3. ``stats``: intervals, paired tests, corrections (over metrics' statistics).
-4. ``tasks``, ``backends``: what is asked; who answers (and the response cache).
-5. ``scoring``: per-sample metric values and per task x arm statistics.
-6. ``robustness``: perturbations, slices, calibration, training logs (pure, seeded).
-7. ``compare``: results assembly, paired comparisons, verdicts, the CI gate.
-8. ``report``: terminal, Markdown and HTML views of results.
-9. ``config``: the validated run configuration.
-10. ``pipeline``: the run loop and the other ways a run directory is made.
-11. ``api``, ``results``: the Python API and the typed results it returns.
-12. ``cli``, ``demo``, the package's ``__init__``/``__main__`` and this module: entry points.
+4. ``engine``: the comparison engine (paired comparisons, families, verdicts) and its
+   options; every section that compares arms uses it.
+5. ``tasks``, ``backends``: what is asked; who answers (and the response cache).
+6. ``scoring``: per-sample metric values and per task x arm statistics.
+7. ``robustness``: perturbations, slices, calibration, training logs (pure, seeded).
+8. ``compare``: results assembly, the main table's comparisons, advice, the CI gate.
+9. ``report``: terminal, Markdown and HTML views of results.
+10. ``config``: the validated run configuration.
+11. ``pipeline``: the run loop and the other ways a run directory is made.
+12. ``api``, ``results``: the Python API and the typed results it returns.
+13. ``cli``, ``demo``, the package's ``__init__``/``__main__`` and this module: entry points.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("records",),
     ("data", "metrics", "sandbox"),
     ("stats",),
+    ("engine",),
     ("tasks", "backends"),
     ("scoring",),
     ("robustness",),

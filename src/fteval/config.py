@@ -22,14 +22,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from fteval._util.options import parse_bool
 from fteval._util.validation import describe_validation_error
-from fteval.compare.options import DEFAULT_SEED, CorrectionScope, resolve_levels
 from fteval.data.yamltext import load_yaml
+from fteval.engine import DEFAULT_CORRECTION_SCOPE, DEFAULT_SEED, CorrectionScope, resolve_levels
 from fteval.errors import ConfigError
 from fteval.records import ArmSpec
 
@@ -62,7 +63,14 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=16, ge=1, le=4096)
     dtype: DType = "auto"
     device: str = "auto"
-    limit: int | None = Field(default=None, ge=1, description="first N examples per task")
+    limit: int | dict[str, int] | None = Field(
+        default=None,
+        description="N examples of every task, or per task: {TASK or glob: N} (docs/tasks.md)",
+    )
+    limit_sampling: Literal["first", "random"] = Field(
+        default="first", description="which N a limit keeps: the first, or N drawn at random"
+    )
+    limit_seed: int = Field(default=0, ge=0, description="seed of random limit sampling")
     seed: int = Field(
         default=DEFAULT_SEED, ge=0, le=2**63 - 1, description="decoding and statistics base seed"
     )
@@ -99,8 +107,9 @@ class RunConfig(BaseModel):
     ci_method: Literal["percentile", "bca"] = "percentile"
     correction: Literal["holm", "bh"] = "holm"
     correction_scope: CorrectionScope = Field(
-        default="arm-pair",
-        description="comparisons corrected together: each arm pair's, or the whole run's",
+        default=DEFAULT_CORRECTION_SCOPE,
+        description="comparisons corrected together: each task's per arm pair (default), "
+        "each arm pair's over every task, or the whole run's",
     )
     alpha: float = Field(
         default=0.05, gt=0.0, lt=0.5, description="significance level; follows 1 - confidence"
@@ -129,6 +138,10 @@ class RunConfig(BaseModel):
         default=120.0, gt=0, le=86_400, description="openai: seconds per read"
     )
     max_retries: int = Field(default=5, ge=0, le=20, description="openai: retries per request")
+    request_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="openai backend: extra fields sent in every request body (docs/scale.md)",
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="vllm backend: extra keyword arguments of vllm.LLM"
     )
@@ -144,7 +157,9 @@ class RunConfig(BaseModel):
     data: dict[str, str] = Field(
         default_factory=dict, description="built-in task name -> local copy of its data"
     )
-    num_fewshot: int | None = Field(default=None, ge=0, description="shots for every task")
+    num_fewshot: int | dict[str, int] | None = Field(
+        default=None, description="shots of every task, or per task: {TASK or glob: N}"
+    )
     task_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="task name -> its settings (e.g. humaneval n_samples)"
     )
@@ -186,6 +201,14 @@ class RunConfig(BaseModel):
     contamination_threshold: float = Field(
         default=0.7, gt=0.0, le=1.0, description="n-gram overlap share of a near match"
     )
+
+    @field_validator("limit", "num_fewshot", mode="before")
+    @classmethod
+    def _per_task(cls, value: Any, info: ValidationInfo) -> Any:
+        from fteval.tasks.selection import check_per_task
+
+        minimum = 1 if info.field_name == "limit" else 0
+        return check_per_task(value, str(info.field_name), minimum=minimum)
 
     @field_validator("perturbations")
     @classmethod
@@ -318,6 +341,16 @@ class RunConfig(BaseModel):
         if not 0 < int(address.rpartition(":")[2]) < 65536:
             raise ValueError(f"the port of {address!r} is not in 1..65535")
         return address
+
+    @field_validator("request_options")
+    @classmethod
+    def _request_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from fteval.backends.openai_protocol import check_request_options
+
+        try:
+            return check_request_options(options)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
 
     def arms(self) -> list[ArmSpec]:
         """The arms in evaluation order: base, adapters (as given), full."""

@@ -19,195 +19,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from fteval.records import dumps
-
-_Row = TypeVar("_Row")
-
-
-def _number(value: Any) -> float:
-    """A JSON number as float; null (an undefined number) as NaN."""
-    return math.nan if value is None else float(value)
-
-
-def _row(cls: type[_Row], data: Mapping[str, Any]) -> _Row:
-    """A frozen row from its JSON record: known fields only, floats NaN for null."""
-    values = {}
-    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if spec.name not in data:
-            continue
-        value = data[spec.name]
-        if spec.type in ("float", float):
-            value = _number(value)
-        elif str(spec.type).startswith("tuple[") and value is not None:
-            value = tuple(value)
-        values[spec.name] = value
-    return cls(**values)
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One evaluated model variant.
-
-    Attributes:
-        name: ``base``, the adapter's name, ``full``, or a scored file's name.
-        kind: ``base``, ``adapter``, ``full`` or ``model`` (see docs/records.md).
-        group: its seed group (``lora`` for ``lora@seed1``).
-        identity: what identifies its outputs (path, weight hashes, dtype, ...).
-    """
-
-    name: str
-    kind: str
-    group: str = ""
-    identity: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TaskRecord:
-    """One task of the run.
-
-    Attributes:
-        name: the task's name.
-        kind: ``multiple_choice``, ``generate``, ``perplexity``, ``scored`` or ``code``.
-        metrics: the metric specs it was scored with.
-        labels: the label set of a choice task (empty otherwise).
-        n_examples: examples evaluated per arm.
-        source: the task file or built-in it came from.
-    """
-
-    name: str
-    kind: str
-    metrics: tuple[Any, ...] = ()
-    labels: tuple[str, ...] = ()
-    n_examples: int = 0
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class Score:
-    """One task x arm x metric score with its bootstrap interval.
-
-    Attributes:
-        task: task name.
-        arm: arm name.
-        metric: metric key (``acc``, ``f1_macro``, ``f1[billing]``, ``pass@1``...).
-        value: the score in metric units (accuracy in [0, 1]).
-        ci_low: lower end of the interval (NaN when none exists).
-        ci_high: upper end of the interval (NaN when none exists).
-        n: items scored.
-        scale: multiply by this to display (100 for proportions).
-        unit: ``proportion`` (shown as %), ``points`` (a 0-100 score) or ``native``.
-        higher_is_better: the metric's direction.
-        signature: how the number was computed.
-    """
-
-    task: str
-    arm: str
-    metric: str
-    value: float
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    n: int = 0
-    scale: float = 1.0
-    unit: str = "native"
-    higher_is_better: bool = True
-    signature: str = ""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One paired comparison: ``arm`` vs ``reference_arm`` on one task and metric.
-
-    Attributes:
-        task: task name.
-        metric: metric key.
-        arm: the arm under test.
-        reference_arm: the arm it is compared with (the base, or the full fine-tune).
-        reference_kind: ``base`` or ``full``.
-        value: the arm's score (metric units).
-        reference_value: the reference arm's score (metric units).
-        delta: ``value - reference_value`` (metric units).
-        ci_low: lower end of the paired-bootstrap interval of ``delta``.
-        ci_high: upper end of that interval.
-        p_value: the raw p-value of ``test``.
-        p_adjusted: the p-value after correction within ``correction_family``.
-        test: ``mcnemar_exact`` or ``paired_permutation``.
-        significant: the one significance decision (``stats.significant``): adjusted
-            p below alpha and an interval that excludes 0.
-        verdict: ``improved``, ``regressed``, ``no significant difference`` or
-            ``insufficient data``.
-        reason: why, in words (quotes the minimum detectable effect when nothing is found).
-        mde: minimum detectable effect (metric units) at level ``mde_alpha``.
-        mde_alpha: the level the correction compared this comparison's p-value with.
-        correction_family: which comparisons were corrected together.
-        family_size: distinct tests in that family.
-        non_inferiority: shown (True), not shown (False), or no margin set (None).
-        non_inferiority_margin: the margin in metric units, or None.
-        n: items compared.
-        scale: multiply by this to display.
-        unit: ``proportion``, ``points`` or ``native``.
-        higher_is_better: the metric's direction.
-        signature: how the numbers were computed.
-    """
-
-    task: str
-    metric: str
-    arm: str
-    reference_arm: str
-    reference_kind: str = "base"
-    value: float = math.nan
-    reference_value: float = math.nan
-    delta: float = math.nan
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    p_value: float = math.nan
-    p_adjusted: float = math.nan
-    test: str = ""
-    significant: bool = False
-    verdict: str = ""
-    reason: str = ""
-    mde: float = math.nan
-    mde_alpha: float = math.nan
-    correction_family: str = ""
-    family_size: int = 0
-    non_inferiority: bool | None = None
-    non_inferiority_margin: float | None = None
-    n: int = 0
-    scale: float = 1.0
-    unit: str = "native"
-    higher_is_better: bool = True
-    signature: str = ""
-
-
-@dataclass(frozen=True)
-class Advice:
-    """Advice where an adapter trails the full fine-tune by more than the threshold.
-
-    Attributes:
-        task: task name.
-        metric: metric key.
-        arm: the adapter.
-        reference_arm: the full fine-tune.
-        gap: how far it trails: points (``gap_kind == "points"``) or percent of the
-            full fine-tune's value (``"relative"``); negative.
-        gap_kind: ``points`` or ``relative``.
-        significant: whether the gap is significant after correction.
-        message: the advice in words.
-    """
-
-    task: str
-    metric: str
-    arm: str
-    reference_arm: str = "full"
-    gap: float = math.nan
-    gap_kind: str = "points"
-    significant: bool = False
-    message: str = ""
+from fteval.compare.sections import RESULTS_SECTIONS
+from fteval.engine import StatsOptions
+from fteval.records import SCHEMA_VERSION, dumps
+from fteval.records.rows import (
+    SCHEMA_DEFS,
+    Advice,
+    Arm,
+    Comparison,
+    Score,
+    TaskRecord,
+    json_schema,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,9 +72,9 @@ class Results(Mapping[str, Any]):
         """Typed results from a results object (as results.json holds it)."""
         plain = json.loads(dumps({k: v for k, v in data.items() if k != "run_dir"}))
         return cls(
-            arms=tuple(_row(Arm, a) for a in plain.get("arms", [])),
-            tasks=tuple(_row(TaskRecord, t) for t in plain.get("tasks", [])),
-            scores=tuple(_row(Score, s) for s in plain.get("scores", [])),
+            arms=tuple(Arm.from_json(a) for a in plain.get("arms", [])),
+            tasks=tuple(TaskRecord.from_json(t) for t in plain.get("tasks", [])),
+            scores=tuple(Score.from_json(s) for s in plain.get("scores", [])),
             comparisons=tuple(_comparison(c) for c in plain.get("comparisons", [])),
             advice=tuple(_advice(a) for a in plain.get("advice", [])),
             statistics=dict(plain.get("statistics", {})),
@@ -258,14 +86,26 @@ class Results(Mapping[str, Any]):
         """The results object exactly as results.json holds it (a fresh copy)."""
         return json.loads(json.dumps(self._data))
 
-    def table(self) -> str:
-        """The terminal summary: per-task tables, verdicts, advice."""
+    def headline(self) -> str:
+        """The one-screen answer: per fine-tuned arm, each task's verdict with Δ [CI],
+        guardrails, ranking, flags, truncation and cost (``report.headline``)."""
         from fteval.report import render_terminal
 
         return render_terminal(self.to_dict(), str(self.run_dir) if self.run_dir else None)
 
+    def table(self) -> str:
+        """The headline, then every table: per task, the verdicts, the results sections."""
+        from fteval.report import render_terminal
+
+        run_dir = str(self.run_dir) if self.run_dir else None
+        return render_terminal(self.to_dict(), run_dir, details=True)
+
     def comparison(self, task: str, metric: str, arm: str, vs: str = "base") -> Comparison:
-        """The comparison of ``arm`` with ``vs`` on ``task`` and ``metric``.
+        """The comparison of ``arm`` with ``vs`` on ``task`` and ``metric``, any pair.
+
+        Every pair of arms is compared once in a run (each arm vs base, every other pair
+        in one direction); asked the other way round, the comparison is returned mirrored
+        (``Comparison.mirrored``: delta and interval negated, the verdict turned).
 
         Args:
             task: task name.
@@ -279,10 +119,12 @@ class Results(Mapping[str, Any]):
         """
         references = {vs, *(a.name for a in self.arms if a.kind == vs)}
         for row in self.comparisons:
-            if (row.task, row.metric, row.arm) == (task, metric, arm) and (
-                row.reference_arm in references
-            ):
+            if (row.task, row.metric) != (task, metric):
+                continue
+            if row.arm == arm and row.reference_arm in references:
                 return row
+            if row.reference_arm == arm and row.arm in references:
+                return row.mirrored()
         known = ", ".join(
             f"{c.task}/{c.metric}: {c.arm} vs {c.reference_arm}" for c in self.comparisons
         )
@@ -315,7 +157,7 @@ class Results(Mapping[str, Any]):
 
 
 def _comparison(data: Mapping[str, Any]) -> Comparison:
-    row = _row(Comparison, data)
+    row = Comparison.from_json(data)
     if "significant" not in data:  # results written before the field existed
         row = dataclasses.replace(row, significant=row.verdict in ("improved", "regressed"))
     return row
@@ -324,4 +166,45 @@ def _comparison(data: Mapping[str, Any]) -> Comparison:
 def _advice(data: Mapping[str, Any]) -> Advice:
     if "gap" not in data and "gap_points" in data:  # results written before the field
         data = {**data, "gap": data["gap_points"], "gap_kind": "points"}
-    return _row(Advice, data)
+    return Advice.from_json(data)
+
+
+REQUIRED_SECTIONS = ("schema_version", "arms", "tasks", "scores", "comparisons", "statistics")
+
+
+def results_schema_document() -> dict[str, Any]:
+    """The JSON Schema of results.json, generated from the typed rows.
+
+    ``tools/write_schema.py`` writes it to docs/results.schema.json and the packaged
+    copy that ``fteval check`` and every reader validate with; a test keeps the written
+    files equal to this.
+    """
+    properties: dict[str, Any] = {"schema_version": {"const": SCHEMA_VERSION}}
+    for name, row_type in RESULTS_SECTIONS.items():
+        items = (
+            {"$ref": f"#/$defs/{row_type.SCHEMA_DEF}"} if row_type.SCHEMA_DEF else None
+        ) or json_schema(row_type)
+        section: dict[str, Any] = {"type": "array", "items": items}
+        if row_type.DESCRIPTION:
+            section = {"description": row_type.DESCRIPTION, **section}
+        properties[name] = section
+    properties["statistics"] = json_schema(StatsOptions)
+    properties["empty_predictions"] = {
+        "description": "fteval score: empty or whitespace-only predictions per arm.",
+        "type": "object",
+        "additionalProperties": {"$ref": "#/$defs/count"},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"fteval results.json (schema version {SCHEMA_VERSION})",
+        "description": (
+            "The record contract of results.json (docs/records.md), generated from fteval's "
+            "typed rows. Sections and fields may be added (additional properties are "
+            "allowed); the sections below are checked when present. Numbers that are NaN "
+            "or infinite are written as null."
+        ),
+        "type": "object",
+        "required": list(REQUIRED_SECTIONS),
+        "$defs": {**SCHEMA_DEFS, "comparison": json_schema(Comparison)},
+        "properties": properties,
+    }

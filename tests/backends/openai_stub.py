@@ -5,7 +5,11 @@ It speaks ``/v1/models``, ``/v1/completions`` (echo + logprobs, generation) and
 ``ByT5Tokenizer``'s (id = byte + 3, EOS = 1), with a deterministic per-model bigram
 "language model" (or any scorer given, e.g. a real tiny GPT-2). It can misbehave on
 request: slow replies, 429 with Retry-After, 500, truncated JSON, wrong logprob lengths,
-no echo support, an API key it requires and echoes back in its 401.
+no echo support, an API key it requires and echoes back in its 401; and as real servers
+do: echoed log-probabilities shifted by one token (llama-cpp-python), an EOS appended to
+every text prompt and echo/logprobs silently ignored (``transformers serve`` with a ByT5
+tokenizer), token-id prompts refused, unknown request fields refused (422), idle
+keep-alive connections closed (uvicorn), a connection dropped without a reply.
 """
 
 from __future__ import annotations
@@ -33,12 +37,19 @@ def to_text(ids: Sequence[int]) -> str:
     return bytes(i - 3 for i in ids if 3 <= i < VOCAB).decode("utf-8", errors="replace")
 
 
+def _readable(token: int) -> bool:
+    """An ASCII letter or a space."""
+    byte = token - 3
+    return 0 <= byte < 128 and (chr(byte).isalpha() or byte == 32)
+
+
 def token_text(token: int) -> str:
     return "</s>" if token == EOS else to_text([token])
 
 
 class BigramModel:
-    """log P(next | previous token) from seeded pseudo-random logits, normalised."""
+    """log P(next | previous token) from seeded pseudo-random logits, normalised; ASCII
+    letters and space are favoured, so greedy text is mostly whole characters."""
 
     def __init__(self, name: str, salt: str = "") -> None:
         self.name = name
@@ -48,7 +59,7 @@ class BigramModel:
     def row(self, previous: int) -> list[float]:
         if previous not in self._rows:
             rng = random.Random(f"{self.name}|{self.salt}|{previous}")
-            logits = [rng.gauss(0.0, 2.0) for _ in range(VOCAB)]
+            logits = [rng.gauss(0.0, 2.0) + 3.0 * _readable(t) for t in range(VOCAB)]
             top = max(logits)
             norm = top + math.log(sum(math.exp(x - top) for x in logits))
             self._rows[previous] = [x - norm for x in logits]
@@ -57,25 +68,58 @@ class BigramModel:
     def next_logprobs(self, ids: Sequence[int]) -> list[float]:
         return self.row(ids[-1] if ids else EOS)
 
-    def prompt_logprobs(self, ids: Sequence[int]) -> list[tuple[float, int, float] | None]:
-        """Per prompt token: (its logprob, top id, top logprob); None for the first."""
-        out: list[tuple[float, int, float] | None] = [None]
-        for i in range(1, len(ids)):
-            row = self.next_logprobs(ids[:i])
-            best = max(range(VOCAB), key=row.__getitem__)
-            out.append((row[ids[i]], best, row[best]))
-        return out
+    def rows(self, ids: Sequence[int]) -> list[list[float]]:
+        """Row i: log P(next token | ids[: i + 1])."""
+        return [self.row(token) for token in ids]
+
+
+def scored_positions(
+    model: Any, ids: Sequence[int], *, shift: bool = False
+) -> list[tuple[float, list[float]] | None]:
+    """Per token: (its log-probability, the distribution it was read from); None for the
+    first. ``shift``: llama-cpp-python's echo, each token read from the distribution at
+    its own position (which predicts the next token), so every value belongs one
+    position later (the first is still None, as that server sets it)."""
+    rows = model.rows(ids)
+    return [None] + [(rows[i + shift - 1][ids[i]], rows[i + shift - 1]) for i in range(1, len(ids))]
+
+
+def logprob_lists(
+    ids: Sequence[int], scored: Sequence[tuple[float, list[float]] | None], n_top: int
+) -> dict[str, Any]:
+    """The ``logprobs`` object of a completions choice: tokens, their log-probabilities,
+    the ``n_top`` most likely alternatives of each (and the token itself, as vLLM)."""
+    tokens = [token_text(t) for t in ids]
+    offsets, at = [], 0
+    for token in tokens:
+        offsets.append(at)
+        at += len(token)
+    top: list[dict[str, float] | None] = []
+    for token, entry in zip(ids, scored):
+        if entry is None:
+            top.append(None)
+            continue
+        row = entry[1]
+        best = sorted(range(len(row)), key=lambda t: -row[t])[: max(n_top, 1)]
+        top.append({token_text(t): row[t] for t in [token, *best][::-1]})
+    return {
+        "tokens": tokens,
+        "token_logprobs": [None if e is None else e[0] for e in scored],
+        "top_logprobs": top,
+        "text_offset": offsets,
+    }
 
 
 @dataclass
 class Fault:
     """One misbehaviour, used by the next matching request (``path`` substring)."""
 
-    kind: str  # status | slow | truncate | short_logprobs | close
+    kind: str  # status | slow | truncate | short_logprobs | drop (hang up, no reply)
     status: int = 500
     delay_s: float = 0.0
     retry_after: str | None = None
     path: str = "/completions"
+    message: str | None = None  # the error message of a status fault
 
 
 @dataclass
@@ -84,7 +128,18 @@ class StubState:
     max_model_len: int = 512
     api_key: str | None = None
     echo_supported: bool = True
+    echo_refusal_status: int = 400  # the reply to echo with logprobs when unsupported
     add_bos: bool = False
+    append_eos: bool = False  # EOS after every text prompt (transformers serve + ByT5)
+    append_eos_to_ids: bool = False  # ... and after token-id prompts too
+    shift_echo: bool = False  # echoed logprobs shifted by one token (llama-cpp-python)
+    logprobs_ignored: bool = False  # echo and logprobs accepted, never answered
+    echo_generated_only: bool = False  # with echo, logprobs of the generated tokens only
+    echo_prompt_only: bool = False  # with echo, no generated token listed (llama-cpp-python)
+    completions_route: bool = True  # False: a chat-only API (404 on /v1/completions)
+    token_id_status: int | None = None  # refuse token-id prompts with this status
+    known_fields: frozenset[str] | None = None  # others are refused with 422
+    idle_timeout_s: float | None = None  # close keep-alive connections idle this long
     roots: dict[str, str] = field(default_factory=dict)
     faults: deque = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -106,6 +161,11 @@ class StubState:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        # uvicorn's keep-alive timeout: an idle connection is closed after this long
+        self.timeout = self.server.state.idle_timeout_s
+        super().setup()
 
     def log_message(self, *args: Any) -> None:  # quiet
         return None
@@ -179,11 +239,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self, payload: dict[str, Any]) -> None:
         state = self.server.state
         fault = state.take_fault(self.path)
+        if fault is not None and fault.kind == "drop":
+            self.close_connection = True  # hang up without a reply
+            return
+        if state.known_fields is not None and set(payload) - state.known_fields:
+            unexpected = set(payload) - state.known_fields
+            self._send(422, {"detail": f"Unexpected fields in the request: {unexpected}"})
+            return
+        if isinstance(payload.get("prompt"), list) and state.token_id_status is not None:
+            self._send(state.token_id_status, {"detail": "prompt must be a string."})
+            return
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay_s)
         elif fault is not None and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
-            self._error(fault.status, f"stub fault {fault.status}", extra=extra)
+            self._error(fault.status, fault.message or f"stub fault {fault.status}", extra=extra)
             return
         if state.delay_s:
             time.sleep(state.delay_s)
@@ -191,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
         if model is None:
             self._error(404, f"The model `{payload.get('model')}` does not exist.")
             return
-        if self.path == "/v1/completions":
+        if self.path == "/v1/completions" and state.completions_route:
             body = self._completion(model, payload)
         elif self.path == "/v1/chat/completions":
             body = self._chat(model, payload)
@@ -213,9 +283,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _prompt_ids(self, prompt: Any) -> list[int]:
         if isinstance(prompt, list):
-            return [int(i) for i in prompt]
+            return [int(i) for i in prompt] + [EOS] * self.server.state.append_eos_to_ids
+        state = self.server.state
         ids = to_ids(str(prompt))
-        return [EOS, *ids] if self.server.state.add_bos else ids
+        return [EOS] * state.add_bos + ids + [EOS] * state.append_eos
 
     def _generate(
         self, model: Any, ids: list[int], payload: dict[str, Any]
@@ -254,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         echo = bool(payload.get("echo"))
         if echo and payload.get("logprobs") is not None and not state.echo_supported:
-            self._error(400, "echo is not supported with logprobs")
+            self._error(state.echo_refusal_status, "echo is not supported with logprobs")
             return None
         generated, reason, stop_reason = self._generate(model, ids, payload)
         choice: dict[str, Any] = {
@@ -264,22 +335,19 @@ class _Handler(BaseHTTPRequestHandler):
             "stop_reason": stop_reason,
             "logprobs": None,
         }
-        if payload.get("logprobs") is not None:
+        if payload.get("logprobs") is not None and not state.logprobs_ignored:
             all_ids = (ids if echo else []) + generated
-            scored = model.prompt_logprobs(ids + generated)[-len(all_ids) :] if all_ids else []
+            shift = echo and state.shift_echo
+            scored = scored_positions(model, ids + generated, shift=shift)[-len(all_ids) :]
+            if not all_ids:
+                scored = []
             if echo:
                 scored[0] = None
-            tokens = [token_text(t) for t in all_ids]
-            offsets, at = [], 0
-            for token in tokens:
-                offsets.append(at)
-                at += len(token)
-            choice["logprobs"] = {
-                "tokens": tokens,
-                "token_logprobs": [None if s is None else s[0] for s in scored],
-                "top_logprobs": [None if s is None else {token_text(s[1]): s[2]} for s in scored],
-                "text_offset": offsets,
-            }
+            if echo and state.echo_generated_only:  # some llama-server builds
+                all_ids, scored = generated, scored[len(ids) :]
+            if echo and state.echo_prompt_only:
+                all_ids, scored = ids, scored[: len(ids)]
+            choice["logprobs"] = logprob_lists(all_ids, scored, int(payload["logprobs"]))
         return {
             "id": "cmpl-stub",
             "object": "text_completion",

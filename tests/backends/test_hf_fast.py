@@ -169,7 +169,7 @@ def test_a_model_failing_the_self_check_is_scored_by_the_plain_path(
     assert_close(got, logprobs(backend(tiny_models, scoring="plain"), "base", REQUESTS))
 
 
-# ---- the token boundary and the BOS policy (issue 9, points 5 and 6) ----
+# ---- the token boundary and the BOS policy ----
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import pytest
 
-from fteval.backends.http import HttpError, RetryPolicy, check_base_url, map_bounded
+from fteval.backends.base import GENERATE, LOGLIKELIHOOD, ROLLING
+from fteval.backends.http import HttpError, JsonClient, RetryPolicy, check_base_url, map_bounded
 from fteval.backends.openai import OpenAIBackend, parse_endpoint, read_api_key
+from fteval.backends.openai_probe import PROBE_NEW_TOKENS
+from fteval.backends.openai_protocol import parse_request_options
 from fteval.errors import AdapterError, BackendError, ConfigError
 from fteval.records import (
     ArmSpec,
@@ -72,14 +76,28 @@ def test_text_mode_sums_the_continuation_tokens_after_the_servers_context_tokens
         assert result.n_tokens == len(continuation) + len(context) - len(context.rstrip())
 
 
+def test_text_mode_reads_an_echo_that_lists_no_generated_token():
+    """llama-cpp-python lists the prompt's tokens only, while counting a generated one."""
+    with StubServer(["base"], echo_prompt_only=True) as server:
+        backend = make(server)
+        backend.check_servers([LOGLIKELIHOOD])
+        results = backend.loglikelihood("base", [LoglikelihoodRequest(*p) for p in PAIRS])
+        model = server.state.models["base"]
+    for (context, continuation), result in zip(PAIRS, results):
+        logprob, _ = expected_loglikelihood(model, context, continuation)
+        assert result.logprob == pytest.approx(logprob, abs=1e-9)
+        assert result.n_tokens == len(continuation) + len(context) - len(context.rstrip())
+
+
 def test_token_mode_sends_token_ids_and_cuts_long_contexts_from_the_left(byte_tokenizer):
     long_context = "x" * 60 + " the end:"
     pairs = [*PAIRS, (long_context, " yes")]
     with StubServer(["base"], max_model_len=40) as server:
         backend = make(server, tokenizer=byte_tokenizer)
+        probed = len(server.completions())
         results = backend.loglikelihood("base", [LoglikelihoodRequest(*p) for p in pairs])
         model = server.state.models["base"]
-        prompts = [r["prompt"] for r in server.completions()]
+        prompts = [r["prompt"] for r in server.completions()[probed:]]
     assert all(isinstance(p, list) for p in prompts)
     for (context, continuation), result in zip(pairs, results):
         # a bigram model: cutting old context does not change the continuation's terms
@@ -95,9 +113,10 @@ def test_rolling_loglikelihood_in_windows_scores_every_token_once(byte_tokenizer
     text = "abcdefghij" * 9
     with StubServer(["base"], max_model_len=32) as server:
         backend = make(server, tokenizer=byte_tokenizer)
+        probed = len(server.completions())
         [windowed] = backend.loglikelihood_rolling("base", [RollingLoglikelihoodRequest(text)])
         model = server.state.models["base"]
-        windows = len(server.completions()) - 1  # minus the probe
+        windows = len(server.completions()) - probed
     ids = [1, *to_ids(text)]  # EOS as the prefix token
     reference = sum(model.next_logprobs(ids[:i])[ids[i]] for i in range(1, len(ids)))
     assert windowed.n_tokens == len(text)
@@ -111,9 +130,10 @@ def test_generation_seeds_each_sample_and_applies_every_stop_string_locally():
     requests = [GenerateRequest("Hello", stops, 12, sampled), GenerateRequest("Hi", (), 5)]
     with StubServer(["base"]) as server:
         backend = make(server)
+        probed = len(server.completions())
         first = backend.generate("base", requests)
         again = backend.generate("base", requests)
-        sent = [r for r in server.completions() if not r.get("echo")]
+        sent = server.completions()[probed:]
     assert first == again
     seeds = [r["seed"] for r in sent[:3]]
     assert len(set(seeds)) == 3
@@ -276,6 +296,331 @@ def test_retries_are_logged_without_the_key(monkeypatch, caplog):
     assert "sk-live-777" not in caplog.text
 
 
+# ---- the probe: echoed log-probabilities ----
+
+
+@pytest.mark.parametrize("tokenizer", [False, True])
+def test_the_probe_refuses_shifted_echo_logprobs_for_loglikelihood_but_lets_generation_run(
+    byte_tokenizer, tokenizer
+):
+    options = {"tokenizer": byte_tokenizer} if tokenizer else {}
+    with StubServer(["base", "lora"], shift_echo=True) as server:
+        backend = make(server, paths={"base": "openai:base", "lora": "openai:lora"}, **options)
+        for kinds in ([LOGLIKELIHOOD], [GENERATE, ROLLING]):
+            with pytest.raises(BackendError, match="shifted by one token") as refused:
+                backend.check_servers(kinds)
+        backend.check_servers([GENERATE])
+        [generated] = backend.generate("base", [GenerateRequest("Hi", (), 3)])
+        with pytest.raises(BackendError, match="shifted by one token"):
+            backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[0])])
+    message = str(refused.value)
+    assert "'base'" in message and "'lora'" in message
+    assert "when generated and" in message and "Generation tasks can still run" in message
+    assert generated.texts[0] is not None
+    check = backend.identity("base").facts["endpoint"]["echo_check"]
+    assert check["status"] == "failed" and check["compared_tokens"] >= 1
+
+
+@pytest.mark.parametrize("tokenizer", [False, True])
+def test_the_probe_accepts_a_correct_server_after_comparing_every_generated_token(
+    byte_tokenizer, tokenizer
+):
+    options = {"tokenizer": byte_tokenizer} if tokenizer else {}
+    with StubServer(["base"]) as server:
+        backend = make(server, **options)
+        backend.check_servers([LOGLIKELIHOOD, ROLLING, GENERATE])
+        sent = server.completions()
+    facts = backend.identity("base").facts["endpoint"]
+    assert facts["echo_check"]["status"] == "ok"
+    assert facts["echo_check"]["compared_tokens"] == PROBE_NEW_TOKENS
+    assert facts["echo_logprobs"] is True and facts["fingerprint"]
+    greedy, echo = [r for r in sent if not r.get("echo")][-1], sent[-1]
+    assert greedy["temperature"] == 0 and greedy["logprobs"] == 5  # the API's most
+    assert echo["echo"] is True
+    if tokenizer:  # the echo is the probe's token ids followed by the generated ones
+        assert echo["prompt"][: len(greedy["prompt"])] == greedy["prompt"]
+        assert len(echo["prompt"]) == len(greedy["prompt"]) + PROBE_NEW_TOKENS
+    else:
+        assert echo["prompt"].startswith(greedy["prompt"])
+
+
+class PartialCharacters(BigramModel):
+    """Greedy decoding yields byte 0xC3 (the first half of a UTF-8 character, shown as
+    U+FFFD) after every token; ASCII letters come next."""
+
+    def row(self, previous: int) -> list[float]:
+        logits = [v + 10.0 * (t == 0xC3 + 3) for t, v in enumerate(super().row(previous))]
+        norm = math.log(sum(math.exp(x) for x in logits))
+        return [x - norm for x in logits]
+
+
+@pytest.mark.parametrize("tokenizer", [False, True])
+@pytest.mark.parametrize("shift", [False, True])
+def test_the_probe_compares_a_whole_alternative_when_greedy_tokens_are_parts_of_characters(
+    byte_tokenizer, tokenizer, shift
+):
+    options = {"tokenizer": byte_tokenizer} if tokenizer else {}
+    with StubServer({"base": PartialCharacters("base")}, shift_echo=shift) as server:
+        backend = make(server, **options)
+        echo = server.completions()[-1]
+        greedy = next(  # the first probe in the echo's form (text or token ids)
+            r for r in server.completions()
+            if not r.get("echo") and type(r["prompt"]) is type(echo["prompt"])
+        )  # fmt: skip
+        if shift:
+            with pytest.raises(BackendError, match="disagree with the generated ones"):
+                backend.check_servers([LOGLIKELIHOOD])
+        else:
+            backend.check_servers([LOGLIKELIHOOD])
+    check = backend.identity("base").facts["endpoint"]["echo_check"]
+    # whole alternatives, the server asked again after each: more than one position
+    assert check["compared_tokens"] >= 2
+    appended = echo["prompt"][len(greedy["prompt"]) :]
+    assert len(appended) == check["compared_tokens"]
+    assert (0xC3 + 3 not in appended) if tokenizer else ("\ufffd" not in appended)
+
+
+def test_a_server_that_ignores_echo_is_refused_for_loglikelihood_at_the_probe():
+    with StubServer(["base"], logprobs_ignored=True) as server:
+        backend = make(server)
+        with pytest.raises(BackendError, match="returns no echoed log-probabilities"):
+            backend.check_servers([LOGLIKELIHOOD])
+        backend.check_servers([GENERATE])
+    facts = backend.identity("base").facts["endpoint"]
+    assert facts["echo_check"]["status"] == "unsupported"
+    assert facts["echo_logprobs"] is False and facts["fingerprint"] is None
+
+
+def test_an_echo_listing_only_the_generated_tokens_is_refused_as_not_one_per_token():
+    with StubServer(["base"], echo_generated_only=True) as server:
+        backend = make(server)
+        with pytest.raises(BackendError, match="not one per token"):
+            backend.check_servers([LOGLIKELIHOOD])
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_server_refusing_echo_even_with_a_5xx_is_refused_for_loglikelihood_only(status):
+    with StubServer(["base"], echo_supported=False, echo_refusal_status=status) as server:
+        backend = make(server)
+        with pytest.raises(BackendError, match="echo is not supported with logprobs"):
+            backend.check_servers([LOGLIKELIHOOD])
+        backend.check_servers([GENERATE])
+        [generated] = backend.generate("base", [GenerateRequest("Hi", (), 3)])
+        echoes = [r for r in server.completions() if r.get("echo")]
+    assert generated.texts[0] is not None
+    assert len(echoes) == (2 if status == 500 else 1)  # a 5xx is retried once, no more
+    assert backend.identity("base").facts["endpoint"]["echo_check"]["status"] == "unsupported"
+
+
+def test_a_chat_only_server_runs_chat_tasks_and_is_refused_for_loglikelihood():
+    with StubServer(["base"], completions_route=False) as server:
+        backend = make(server)
+        backend.check_servers([GENERATE])
+        [chat] = backend.generate("base", [GenerateRequest("Hi", (), 4, chat=True)])
+        with pytest.raises(BackendError, match="does not serve /v1/completions"):
+            backend.check_servers([LOGLIKELIHOOD])
+    assert chat.texts[0] is not None
+
+
+def test_check_servers_probes_once_and_prepare_after_it_sends_nothing():
+    with StubServer(["base"]) as server:
+        backend = make(server)  # prepare: the probe
+        probed = len(server.state.requests)
+        backend.check_servers([LOGLIKELIHOOD])
+        backend.prepare()
+        assert len(server.state.requests) == probed
+
+
+# ---- the probe: tokenization parity ----
+
+
+def test_a_server_that_appends_eos_to_text_prompts_is_refused_before_any_scoring(byte_tokenizer):
+    with (
+        StubServer(["base"], append_eos=True, token_id_status=400) as server,
+        pytest.raises(BackendError, match=r"puts \['</s>'\] after every text prompt") as error,
+    ):
+        make(server, tokenizer=byte_tokenizer)
+    assert "generations continue after it" in str(error.value)
+    assert all(not r.get("max_tokens", 0) > PROBE_NEW_TOKENS for r in server.completions())
+
+
+def test_a_server_that_adds_tokens_to_token_id_prompts_is_refused(byte_tokenizer):
+    with (
+        StubServer(["base"], append_eos=True, append_eos_to_ids=True) as server,
+        pytest.raises(BackendError, match=r"counts \d+ prompt tokens for the \d+ token ids sent"),
+    ):
+        make(server, tokenizer=byte_tokenizer)
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_server_refusing_token_ids_is_sent_text_and_scores_as_without_a_tokenizer(
+    byte_tokenizer, status
+):
+    with StubServer(["base"], token_id_status=status, add_bos=True) as server:
+        backend = make(server, tokenizer=byte_tokenizer)
+        probed = len(server.completions())
+        results = backend.loglikelihood("base", [LoglikelihoodRequest(*p) for p in PAIRS])
+        [generated] = backend.generate("base", [GenerateRequest("Hi", (), 3)])
+        model = server.state.models["base"]
+        sent = server.completions()[probed:]
+    assert all(isinstance(r["prompt"], str) for r in sent)
+    for (context, continuation), result in zip(PAIRS, results):
+        assert result.logprob == pytest.approx(
+            expected_loglikelihood(model, context, continuation)[0]
+        )
+    assert generated.texts[0] is not None
+    facts = backend.identity("base").facts
+    assert facts["endpoint"]["token_ids"] is False and facts["scoring_tokens"] == "server"
+    # the server puts the EOS before the text, which its echo shows (the tokenizer's own
+    # policy would put it after): noted, not refused
+    assert facts["tokenization"]["verdict"] == "adds_bos"
+    assert facts["tokenization"]["server_adds"] == ["</s>"]
+
+
+def test_without_a_tokenizer_the_run_facts_say_the_servers_tokenization_applies():
+    with StubServer(["base"]) as server:
+        backend = make(server)
+    tokenization = backend.identity("base").facts["tokenization"]
+    assert tokenization["applies"] == "server" and tokenization["checked"] is False
+    assert "server's tokenization applies" in tokenization["detail"]
+
+
+def test_with_a_matching_tokenizer_the_counts_agree_and_ids_are_sent(byte_tokenizer):
+    with StubServer(["base"]) as server:
+        backend = make(server, tokenizer=byte_tokenizer)
+    facts = backend.identity("base").facts
+    assert facts["tokenization"]["verdict"] == "same"
+    assert (
+        facts["tokenization"]["probe_tokens_server"] == facts["tokenization"]["probe_tokens_local"]
+    )
+    assert facts["endpoint"]["token_ids"] is True and facts["scoring_tokens"] == "local tokenizer"
+
+
+# ---- request options ----
+
+
+def test_request_options_go_into_every_request_and_the_arm_identity():
+    options = {"repeat_penalty": 1.0, "top_k": 1, "mirostat": "off"}
+    with StubServer(["base"]) as server:
+        backend = make(server, request_options=options)
+        backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[0])])
+        backend.generate(
+            "base", [GenerateRequest("Hi", (), 3), GenerateRequest("Yo", (), 2, chat=True)]
+        )
+        sent = [r for r in server.state.requests]
+    assert {r["path"] for r in sent} == {"/v1/completions", "/v1/chat/completions"}
+    assert all({k: r.get(k) for k in options} == options for r in sent)
+    assert backend.identity("base").facts["endpoint"]["request_options"] == options
+
+
+def test_request_options_key_the_response_cache():
+    from fteval.backends.cache import arm_cache_key
+
+    keys = []
+    for options in ({}, {"repeat_penalty": 1.0}, {"repeat_penalty": 1.1}):
+        with StubServer(["base"]) as server:
+            backend = make(server, request_options=options)
+            identity = backend.identity("base").to_json()
+            identity["endpoint"]["base_url"] = "http://same/v1"  # only the options differ
+            keys.append(arm_cache_key(identity))
+    assert None not in keys and len(set(keys)) == 3
+
+
+def test_request_options_a_server_refuses_fail_at_the_probe_naming_them():
+    fields = frozenset({"model", "prompt", "max_tokens", "temperature", "logprobs", "echo"})
+    with (
+        StubServer(["base"], known_fields=fields) as server,
+        pytest.raises(ConfigError, match=r"request options \{\"repeat_penalty\":1\.0\}.*HTTP 422"),
+    ):
+        make(server, request_options={"repeat_penalty": 1.0})
+    # asked with logprobs, then without (a server may refuse those): neither is retried
+    payloads = [{k: v for k, v in r.items() if k != "logprobs"} for r in server.state.requests]
+    assert len(payloads) == 2 and payloads[0] == payloads[1]
+
+
+def test_request_option_flags_are_read_as_json_and_checked():
+    parsed = parse_request_options(
+        ["repeat_penalty=1.0", "top_k=40", "ignore_eos=false", "mirostat=off",
+         'grammar="root ::= x"', "logit_bias={\"50256\": -100}", "min_p=null"]
+    )  # fmt: skip
+    assert parsed == {
+        "repeat_penalty": 1.0, "top_k": 40, "ignore_eos": False, "mirostat": "off",
+        "grammar": "root ::= x", "logit_bias": {"50256": -100}, "min_p": None,
+    }  # fmt: skip
+    assert isinstance(parsed["top_k"], int)
+    for bad, message in [
+        ("repeat_penalty", "KEY=VALUE"),
+        ("temperature=0.5", "set by fteval itself"),
+        ("echo=true", "set by fteval itself"),
+        ("top_k={1", "not a JSON value"),
+        ("a b=1", "not a request field name"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_request_options([bad])
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_request_options(["top_k=1", "top_k=2"])
+
+
+# ---- connections and errors ----
+
+
+def test_a_keep_alive_connection_the_server_closed_while_idle_is_reopened_without_a_retry():
+    with StubServer(["base"], idle_timeout_s=0.2) as server:
+        # one thread, one connection, reused (any counted failure would fail the request)
+        backend = make(server, max_retries=0, concurrency=1)
+        time.sleep(0.5)  # the server closes the idle connection
+        [first] = backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[0])])
+        time.sleep(0.5)
+        [again] = backend.loglikelihood("base", [LoglikelihoodRequest(*PAIRS[0])])
+    counters = backend.counters()
+    assert first == again
+    assert counters["http_retries"] == 0
+    assert counters["http_reconnects"] == 2
+
+
+def test_a_connection_dropped_without_a_reply_on_a_new_connection_counts_as_a_failure():
+    with StubServer(["base"]) as server:
+        client = JsonClient(server.url, policy=RetryPolicy(max_retries=0))
+        client.get("/models")
+        # the reused connection fails, then the new one too: one failed attempt
+        server.state.faults.extend([Fault("drop", path="/completions")] * 2)
+        with pytest.raises(HttpError, match="connection failed"):
+            client.post("/completions", {"model": "base", "prompt": "x", "max_tokens": 1})
+    assert (client.attempts, client.retries, client.reconnects) == (2, 0, 1)
+
+
+@pytest.mark.parametrize("status", [400, 404, 422, 501])
+def test_a_4xx_or_501_reply_is_not_retried_and_is_quoted(status):
+    with StubServer(["base"]) as server:
+        backend = make(server, max_retries=5)
+        before = backend.counters()["http_attempts"]
+        server.state.faults.append(Fault("status", status, message=f"no such thing {status}"))
+        with pytest.raises(HttpError, match=rf"HTTP {status}: .*no such thing {status}") as error:
+            backend.generate("base", [GenerateRequest("Hi", (), 3)])  # one request
+    assert error.value.status == status
+    assert backend.counters()["http_attempts"] == before + 1
+
+
+def test_after_retries_the_error_quotes_the_servers_last_reply_with_the_key_redacted(monkeypatch):
+    key = "sk-live-4242"
+    monkeypatch.setenv("STUB_KEY", key)
+    with StubServer(["base"], api_key=key) as server:
+        backend = make(server, api_key_env="STUB_KEY", max_retries=1)
+        # a 500 quoting the key, then the connection hangs up (twice: reused, then new)
+        server.state.faults.extend(
+            [Fault("status", 500, message=f"validation failed for {key}: prompt must be a string"),
+             Fault("drop"), Fault("drop")]
+        )  # fmt: skip
+        with pytest.raises(HttpError) as error:
+            backend.generate("base", [GenerateRequest("Hi", (), 3)])  # one request
+    message = str(error.value)
+    assert "after 2 attempts: connection failed" in message
+    assert "the server's last reply was HTTP 500" in message
+    assert "prompt must be a string" in message
+    assert key not in message + error.value.reply and "***" in message
+    assert error.value.status == 500
+
+
 class _TorchModel:
     """A real model behind the stub: one forward pass per prompt."""
 
@@ -292,14 +637,8 @@ class _TorchModel:
     def next_logprobs(self, ids):
         return self._logprobs(ids)[-1].tolist()
 
-    def prompt_logprobs(self, ids):
-        rows = self._logprobs(ids)
-        out = [None]
-        for i in range(1, len(ids)):
-            row = rows[i - 1]
-            best = int(row.argmax())
-            out.append((float(row[ids[i]]), best, float(row[best])))
-        return out
+    def rows(self, ids):
+        return self._logprobs(ids).tolist()
 
 
 @pytest.mark.real_model
@@ -338,6 +677,25 @@ def test_token_mode_equals_the_hf_backend_per_item_on_a_real_model(tiny_models):
             )
             assert a.n_tokens == b.n_tokens
             assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("tokenizer", [False, True])
+def test_the_probe_tells_a_shifted_echo_of_a_near_uniform_tiny_model(tiny_models, tokenizer):
+    """A random tiny GPT-2 gives nearly the same distribution everywhere and repeats
+    itself greedily; shifted values differ from the right ones by tenths of a nat only
+    where a token differs from the one before it. The probe must still tell them apart."""
+    from transformers import AutoModelForCausalLM
+
+    model = _TorchModel(AutoModelForCausalLM.from_pretrained(tiny_models["base"]).eval())
+    options = {"tokenizer": str(tiny_models["base"])} if tokenizer else {}
+    verdicts = {}
+    for shift in (False, True):
+        with StubServer({"base": model}, max_model_len=128, shift_echo=shift) as server:
+            backend = make(server, **options)
+        verdicts[shift] = backend.identity("base").facts["endpoint"]["echo_check"]
+    assert verdicts[False]["status"] == "ok" and verdicts[False]["compared_tokens"] >= 2
+    assert verdicts[True]["status"] == "failed"
 
 
 def test_endpoint_arms_are_cached_only_with_a_fingerprint_and_keyed_by_all_of_it():

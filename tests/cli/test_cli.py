@@ -19,10 +19,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_run_with_flags_prints_the_three_way_table(tmp_path, task_file, capsys):
-    code = main(
-        [
-            "run",
+def test_run_prints_the_headline_and_with_details_the_three_way_table(tmp_path, task_file, capsys):
+    flags = [
+        "run",
             "--backend",
             "fake",
             "--base",
@@ -36,10 +35,16 @@ def test_run_with_flags_prints_the_three_way_table(tmp_path, task_file, capsys):
             "--out",
             str(tmp_path / "run"),
             "--quiet",
-        ]
-    )
+    ]  # fmt: skip
+    assert main(flags) == 0
     out = capsys.readouterr().out
-    assert code == 0
+    assert out.startswith("Did the fine-tune help?")
+    assert "\nlora (adapter)\n  intents acc " in out and "\nfull (full fine-tune)\n" in out
+    assert "Δ lora vs base" not in out and len(out.splitlines()) <= 25
+    assert "details: --details, or report.html in" in out and str(tmp_path / "run") in out
+    assert main([*flags, "--details", "--out", str(tmp_path / "again")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Did the fine-tune help?")
     assert "Δ lora vs base" in out and "lora − full" in out
     assert "acc_norm" in out and "f1_macro" in out
     assert (tmp_path / "run" / "results.json").exists()
@@ -129,7 +134,8 @@ def test_real_models_end_to_end_json_follows_the_record_contract(tmp_path, task_
         ("full", "base"),
         ("a", "full"),
     }
-    assert "Δ a vs base" in proc.stderr
+    assert proc.stderr.startswith("Did the fine-tune help?")  # the headline, on stderr
+    assert "\na (adapter, " in proc.stderr and "params trained)\n  intents acc " in proc.stderr
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["arms"][0]["identity"]["weights_sha256"]

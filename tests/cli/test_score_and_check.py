@@ -161,6 +161,23 @@ def test_non_inferiority_margin_is_judged(tmp_path, capsys):
     assert main(["check", str(tmp_path / "run"), "--require", "intents/acc=non-inferior"]) == 0
 
 
+def test_check_takes_a_margin_and_judges_it_from_the_saved_intervals(tmp_path, capsys):
+    fake_run(tmp_path, {"base": 0.5, "lora": 0.5})
+    run = str(tmp_path / "run")
+    want = ["--require", "intents/acc=non-inferior"]
+    assert main(["check", run, *want]) == 2  # no margin set: a usage error, not a pass
+    assert "set one with --non-inferiority intents[/acc]=POINTS" in capsys.readouterr().err
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    acc = next(c for c in results["comparisons"] if c["metric"] == "acc")
+    wide = -100 * acc["ci_low"] + 1  # just beyond the interval's low end, in points
+    assert main(["check", run, *want, "--non-inferiority", f"intents={wide}"]) == 0
+    narrow = max(0.0, -100 * acc["ci_low"] - 1)
+    assert main(["check", run, *want, "--non-inferiority", f"intents/acc={narrow}"]) == 3
+    assert "non-inferiority" in capsys.readouterr().err
+    assert main(["check", run, "--non-inferiority", "nope=1"]) == 2
+    assert "no such task" in capsys.readouterr().err
+
+
 def test_score_refuses_arms_scored_against_different_references(tmp_path, capsys):
     a = write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "prediction": "cat", "reference": "cat"}])
     b = write_jsonl(tmp_path / "b.jsonl", [{"id": 1, "prediction": "cat", "reference": "dog"}])

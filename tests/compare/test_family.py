@@ -1,5 +1,6 @@
-"""Correction families: named and sized in every row, scoped by arm pair or run, identical
-tests counted once; the MDE at the level the correction used; one significance rule."""
+"""Correction families: named and sized in every row, scoped by task (default), arm pair or
+run, identical tests counted once; the MDE at the level the correction used; one
+significance rule."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 
 from fteval import stats
-from fteval.compare import StatsOptions, comparison_rows
+from fteval.compare import StatsOptions
+from fteval.compare.three_way import decided_comparisons as comparison_rows
 from fteval.metrics import Accuracy, NormalisedAccuracy
 from fteval.scoring import ArmStats
 
@@ -38,11 +40,22 @@ def make_table(n_tasks: int, seed: int = 0, n: int = 120) -> dict:
     return table
 
 
-def test_arm_pair_families_are_named_sized_and_adjusted_within_the_pair():
+def test_by_default_each_task_is_its_own_family_per_arm_pair():
     rows = comparison_rows(make_table(3), ARMS, StatsOptions(**FAST))
+    assert {r["correction_family"] for r in rows if r["task"] == "t1"} == {
+        "task t1: base→lora (scores)",
+        "task t1: base→full (scores)",
+        "task t1: full→lora (scores)",
+    }
+    assert all(r["family_size"] == 1 and r["p_adjusted"] == r["p_value"] for r in rows)
+
+
+def test_arm_pair_families_are_named_sized_and_adjusted_within_the_pair():
+    options = StatsOptions(correction_scope="arm-pair", **FAST)
+    rows = comparison_rows(make_table(3), ARMS, options)
     families = {(r["arm"], r["reference_arm"]): r["correction_family"] for r in rows}
-    assert families[("lora", "base")] == "arm-pair base→lora over tasks×metrics"
-    assert families[("lora", "full")] == "arm-pair full→lora over tasks×metrics"
+    assert families[("lora", "base")] == "arm-pair base→lora over tasks×metrics (scores)"
+    assert families[("lora", "full")] == "arm-pair full→lora over tasks×metrics (scores)"
     assert all(r["family_size"] == 3 for r in rows)
     for pair in families:
         family = [r for r in rows if (r["arm"], r["reference_arm"]) == pair]
@@ -52,11 +65,13 @@ def test_arm_pair_families_are_named_sized_and_adjusted_within_the_pair():
 
 def test_run_scope_corrects_every_comparison_of_the_run_together():
     rows = comparison_rows(make_table(3), ARMS, StatsOptions(correction_scope="run", **FAST))
-    assert {r["correction_family"] for r in rows} == {"run over arm pairs×tasks×metrics"}
+    assert {r["correction_family"] for r in rows} == {"run: every comparison of every section"}
     assert all(r["family_size"] == 9 for r in rows)  # 3 arm pairs x 3 tasks
     expected = stats.adjust_pvalues(np.array([r["p_value"] for r in rows]))
     assert [r["p_adjusted"] for r in rows] == pytest.approx(expected.tolist())
-    per_pair = comparison_rows(make_table(3), ARMS, StatsOptions(**FAST))
+    per_pair = comparison_rows(
+        make_table(3), ARMS, StatsOptions(correction_scope="arm-pair", **FAST)
+    )
     assert all(a["p_adjusted"] >= b["p_adjusted"] for a, b in zip(rows, per_pair))
 
 
@@ -67,8 +82,9 @@ def test_a_metric_with_the_same_numbers_does_not_grow_the_family():
         table[(task, arm, "acc_norm")] = ArmStats(
             task, arm, NormalisedAccuracy(), item.example_ids, item.stats
         )
-    rows = comparison_rows(table, ARMS, StatsOptions(**FAST))
-    alone = comparison_rows(make_table(2), ARMS, StatsOptions(**FAST))
+    options = StatsOptions(correction_scope="arm-pair", **FAST)
+    rows = comparison_rows(table, ARMS, options)
+    alone = comparison_rows(make_table(2), ARMS, options)
     assert all(r["family_size"] == 2 for r in rows)
     by_key = {(r["task"], r["metric"], r["arm"], r["reference_arm"]): r for r in rows}
     for row in alone:
@@ -79,7 +95,8 @@ def test_a_metric_with_the_same_numbers_does_not_grow_the_family():
 
 
 def test_the_mde_is_quoted_at_the_level_the_correction_used():
-    rows = comparison_rows(make_table(4, seed=3), ARMS, StatsOptions(**FAST))
+    options = StatsOptions(correction_scope="arm-pair", **FAST)
+    rows = comparison_rows(make_table(4, seed=3), ARMS, options)
     family = [r for r in rows if (r["arm"], r["reference_arm"]) == ("lora", "base")]
     ranks = np.argsort(np.argsort([r["p_value"] for r in family], kind="stable"))
     table = make_table(4, seed=3)
@@ -110,7 +127,8 @@ def test_bh_step_levels_are_rank_times_alpha_over_m():
 def test_every_row_is_significant_exactly_when_the_one_rule_says_so():
     rows = []
     for seed in range(4):
-        rows += comparison_rows(make_table(3, seed=seed, n=60), ARMS, StatsOptions(**FAST))
+        options = StatsOptions(correction_scope="arm-pair", **FAST)
+        rows += comparison_rows(make_table(3, seed=seed, n=60), ARMS, options)
     assert {r["significant"] for r in rows} == {True, False}
     for row in rows:
         rule = stats.significant(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fteval.compare import StatsOptions, advice, arm_pairs, comparison_rows
+from fteval.compare import StatsOptions, advice, arm_pairs
+from fteval.compare.three_way import decided_comparisons as comparison_rows
 from fteval.metrics import Accuracy
+from fteval.records.rows import Comparison
 from fteval.report.table import build_tables
 from fteval.scoring import ArmStats
 
@@ -20,9 +22,17 @@ ARMS = [
 
 def test_pairs_are_every_arm_vs_base_and_every_adapter_vs_full():
     assert arm_pairs(ARMS) == [
-        ("lora", "base"), ("qlora", "base"), ("full", "base"), ("lora", "full"), ("qlora", "full"),
+        ("lora", "base"), ("qlora", "base"), ("full", "base"),
+        ("lora", "qlora"), ("lora", "full"), ("qlora", "full"),
     ]  # fmt: skip
     assert arm_pairs(ARMS[:2]) == [("lora", "base")]
+    seeds = [ARMS[0], {"name": "a@seed1", "kind": "adapter", "group": "a"},
+             {"name": "a@seed2", "kind": "adapter", "group": "a"},
+             {"name": "step100", "kind": "adapter", "group": "step100"},
+             {"name": "step200", "kind": "adapter", "group": "step200"}]  # fmt: skip
+    pairs = arm_pairs(seeds)
+    assert ("a@seed1", "a@seed2") not in pairs and ("step100", "step200") not in pairs
+    assert ("a@seed1", "step100") in pairs and len(pairs) == 4 + 4
 
 
 def table_of(outcomes: dict[str, list[int]], task: str = "t") -> dict:
@@ -53,12 +63,12 @@ def test_rows_carry_the_record_contract_and_adjusted_p_values_are_no_smaller():
 
 def test_advice_only_when_an_adapter_trails_full_by_more_than_5_points():
     def row(delta, kind="full", higher=True):
-        return {"task": "t", "metric": "acc", "arm": "lora", "reference_arm": "full",
-                "reference_kind": kind, "delta": delta, "scale": 100.0, "unit": "proportion",
-                "higher_is_better": higher, "n": 100, "verdict": "regressed",
-                "significant": True}  # fmt: skip
+        return Comparison(task="t", metric="acc", arm="lora", reference_arm="full",
+                          reference_kind=kind, delta=delta, scale=100.0, unit="proportion",
+                          higher_is_better=higher, n=100, verdict="regressed",
+                          significant=True)  # fmt: skip
 
-    assert advice([row(-0.051)])[0]["gap_points"] == pytest.approx(-5.1)
+    assert advice([row(-0.051)])[0].gap_points == pytest.approx(-5.1)
     assert advice([row(-0.049)]) == []
     assert advice([row(-0.2, kind="base")]) == []
     assert advice([row(0.2, higher=False)])  # lower-is-better metric: +0.2 is worse

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from fteval.cli import main
+from fteval.report.terminal import DETAILS_RULE
 
 pytestmark = pytest.mark.real_model
 
@@ -38,8 +39,10 @@ def test_demo_command_builds_once_and_prints_the_three_way_table(tmp_path, monke
     assert (tmp_path / "a" / "results.json").exists()
 
     again = ["demo", "--cache-dir", str(cache), "--out", str(tmp_path / "b"), "--quiet"]
-    assert main(again) == 0
+    assert main([*again, "--details"]) == 0
     table = capsys.readouterr().out
+    headline = table.split(DETAILS_RULE)[0].rstrip().splitlines()
+    assert headline[0].startswith("Did the fine-tune help?") and len(headline) <= 25
     assert "Δ lora vs base" in table and "lora − full" in table
     assert "under typo" in table and "by channel" in table and "calibration:" in table
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())

@@ -163,3 +163,26 @@ def test_the_response_cache_passes_the_window_through(tmp_path):
     assert cached.token_budget("lora").max_length == 321
     assert cached.token_budget("base").count(["abc"]) == [3]
     cached.close()
+
+
+def test_compare_refuses_runs_judged_against_different_bases(tmp_path):
+    from fteval.pipeline.compare_runs import compare_runs
+
+    def judged(name: str, base: str, adapter: str) -> str:
+        adapters = {adapter: f"weights-{adapter}"}
+        arms = build_config({"base": base, "tasks": ["sst2"], "adapters": adapters}).arms()
+        return evaluate(
+            base, tasks=["alpaca_eval"], backend=FakeBackend(arms), out=tmp_path / name,
+            progress=False, adapters=adapters,
+            data={"alpaca_eval": str(DATA / "alpaca_eval" / "alpaca_eval.jsonl")}, limit=4,
+            bootstrap_resamples=100, permutations=100, judge=BiasedJudge(),
+            task_options={"alpaca_eval": {"opponent": "base"}},
+        )["run_dir"]  # fmt: skip
+
+    first, second = judged("one", "b", "lora"), judged("two", "other-base", "lora2")
+    with pytest.raises(ConfigError, match=r"judged against the base.*different bases \(b vs"):
+        compare_runs([first, second], out=tmp_path / "cmp")
+    assert not (tmp_path / "cmp").exists()
+    same = judged("three", "b", "lora3")
+    results, _ = compare_runs([first, same], out=tmp_path / "cmp2")
+    assert {r["arm"] for r in results["judge"]} == {"lora", "lora3"}

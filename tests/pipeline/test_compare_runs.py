@@ -107,8 +107,12 @@ def test_clashing_arm_names_become_run_colon_arm(tmp_path, task_150):
     results, _ = compare_runs([a, b], out=tmp_path / "cmp")
     assert [arm["name"] for arm in results["arms"]] == ["base", "a:lora", "b:lora"]
     pairs = {(c["arm"], c["reference_arm"]) for c in results["comparisons"]}
-    assert pairs == {("a:lora", "base"), ("b:lora", "base")}
-    delta = {c["arm"]: c["delta"] for c in results["comparisons"] if c["metric"] == "acc"}
+    assert pairs == {("a:lora", "base"), ("b:lora", "base"), ("a:lora", "b:lora")}
+    delta = {
+        c["arm"]: c["delta"]
+        for c in results["comparisons"]
+        if c["metric"] == "acc" and c["reference_arm"] == "base"
+    }
     run_a = json.loads((a / "results.json").read_text())
     assert delta["a:lora"] == next(c["delta"] for c in run_a["comparisons"] if c["metric"] == "acc")
 
@@ -144,7 +148,17 @@ def test_cli_compare_writes_a_run_directory_and_prints_the_table(tmp_path, task_
     a = fake_run(tmp_path / "a", task_150, {"lora": ("x", 0.8)})
     b = fake_run(tmp_path / "b", task_150, {"lora": ("y", 0.3)})
     code = main(
-        ["compare", str(a), str(b), "--out", str(tmp_path / "cmp"), "--json", "--bootstrap", "200"]
+        [
+            "compare",
+            str(a),
+            str(b),
+            "--out",
+            str(tmp_path / "cmp"),
+            "--json",
+            "--details",
+            "--bootstrap",
+            "200",
+        ]
     )
     captured = capsys.readouterr()
     assert code == 0

@@ -227,7 +227,7 @@ def test_imbalanced_task_gets_macro_and_weighted_f1_and_a_note(tmp_path):
     report = next(r for r in results["classification"] if r["arm"] == "base")
     assert report["class_counts"] == {"login": 54, "billing": 0, "refund": 6}
     assert report["imbalanced"] is True
-    assert "is imbalanced" in render_terminal(results)
+    assert "is imbalanced" in render_terminal(results, details=True)
 
 
 def test_nan_log_likelihoods_never_win_and_all_nan_predicts_nothing():

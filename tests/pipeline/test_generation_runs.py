@@ -55,7 +55,7 @@ def test_generation_task_reports_text_metrics_per_arm_with_deltas(tmp_path, tiny
             assert (arm, metric) in keys
     pairs = {(c["arm"], c["reference_arm"], c["metric"]) for c in results["comparisons"]}
     assert ("lora", "base", "bertscore") in pairs and ("lora", "full", "bleu") in pairs
-    table = render_terminal(results)
+    table = render_terminal(results, details=True)
     assert "Δ lora vs base" in table and "meteor" in table
     samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert all("generation" in s and not s["generation"].startswith("Q:") for s in samples)

@@ -13,6 +13,7 @@ from fteval.cli import main
 from tests.backends.openai_stub import BigramModel, Fault, StubServer
 
 KEY = "sk-test-" + "9f3a" * 8
+PROBE_REQUESTS = 2  # per arm without a tokenizer: a greedy generation, then its echo
 
 
 def argv(server: StubServer, task: Path, out: Path, cache: Path) -> list[str]:
@@ -43,9 +44,10 @@ def test_an_endpoint_run_caches_by_served_model_and_never_writes_the_api_key(
         retrained = len(server.completions()) - first - again
     assert all(h.get("Authorization") == f"Bearer {KEY}" for h in server.state.headers)
 
-    assert again == 2  # the two probes; every answer from the cache
-    per_arm = (first - 2) // 2
-    assert retrained == 2 + per_arm  # the base hits, the retrained adapter misses
+    probes = 2 * PROBE_REQUESTS  # two arms
+    assert again == probes  # every answer from the cache
+    per_arm = (first - probes) // 2
+    assert retrained == probes + per_arm  # the base hits, the retrained adapter misses
 
     written = [p for p in tmp_path.rglob("*") if p.is_file() and "tokenizer" not in p.parts]
     assert any(p.name == "responses.sqlite" for p in written)
@@ -135,3 +137,70 @@ def test_a_served_judge_that_is_an_evaluated_arm_is_refused(tmp_path):
             data={"alpaca_eval": "/work/shared/data/alpaca_eval/alpaca_eval.jsonl"}, limit=2,
         )  # fmt: skip
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def byte_tokenizer(tmp_path_factory):
+    from transformers import ByT5Tokenizer
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    ByT5Tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("server", "tokenizer", "said"),
+    [
+        ({"shift_echo": True}, False, "echoed log-probabilities look shifted by one token"),
+        ({"logprobs_ignored": True}, False, "returns no echoed log-probabilities"),
+        ({"append_eos": True, "token_id_status": 400}, True, "after every text prompt"),
+    ],
+)
+def test_a_server_the_probe_refuses_fails_the_run_before_its_directory_exists(
+    tmp_path, task_file, capsys, monkeypatch, byte_tokenizer, server, tokenizer, said
+):
+    monkeypatch.setenv("FTEVAL_TEST_API_KEY", KEY)
+    out = tmp_path / "run"
+    with StubServer(["base", "support-lora"], **server) as stub:
+        args = argv(stub, task_file, out, tmp_path / "cache")
+        code = main([*args, "--tokenizer", byte_tokenizer] if tokenizer else args)
+        scored = [r for r in stub.completions() if "Message" in str(r.get("prompt"))]
+    assert code == 2
+    assert said in capsys.readouterr().err
+    assert not out.exists()
+    assert scored == []  # refused at the probe, before any item was sent
+
+
+def test_request_options_reach_every_request_and_are_recorded(tmp_path, task_file, monkeypatch):
+    monkeypatch.setenv("FTEVAL_TEST_API_KEY", KEY)
+    out = tmp_path / "run"
+    options = ["--request-option", "repeat_penalty=1.0", "--request-option", "top_k=1"]
+    with StubServer(["base", "support-lora"], api_key=KEY) as server:
+        assert main([*argv(server, task_file, out, tmp_path / "cache"), *options]) == 0
+        sent = server.state.requests
+    assert sent and all(r["repeat_penalty"] == 1.0 and r["top_k"] == 1 for r in sent)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["request_options"] == {"repeat_penalty": 1.0, "top_k": 1}
+    for arm in manifest["arms"]:
+        endpoint = arm["identity"]["endpoint"]
+        assert endpoint["request_options"] == {"repeat_penalty": 1.0, "top_k": 1}
+        assert endpoint["echo_check"]["status"] == "ok"
+
+
+def test_request_options_in_a_config_file_are_checked_like_the_flag(tmp_path, task_file, capsys):
+    from fteval.config import build_config
+    from fteval.errors import ConfigError
+
+    config = build_config(
+        {"base": "openai:b", "tasks": ["t.yaml"], "request_options": {"repeat_penalty": 1.0}}
+    )
+    assert config.request_options == {"repeat_penalty": 1.0}
+    with pytest.raises(ConfigError, match=r"request_options.*set by fteval itself"):
+        build_config({"base": "openai:b", "tasks": ["t.yaml"], "request_options": {"seed": 1}})
+    out = tmp_path / "run"
+    code = main(
+        ["run", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--base",
+         "openai:b", "--task", str(task_file), "--out", str(out), "--request-option", "top_k"]
+    )  # fmt: skip
+    assert code == 2 and "--request-option expects KEY=VALUE" in capsys.readouterr().err
+    assert not out.exists()

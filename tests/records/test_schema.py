@@ -30,6 +30,13 @@ def test_the_packaged_schema_is_the_published_one():
     assert results_schema() == json.loads(DOCS.read_text(encoding="utf-8"))
 
 
+def test_the_published_schema_is_generated_from_the_typed_rows():
+    # after changing a results row type: python tools/write_schema.py
+    from fteval.results import results_schema_document
+
+    assert json.loads(DOCS.read_text(encoding="utf-8")) == results_schema_document()
+
+
 def test_a_real_results_object_is_valid(results):
     assert results_problems(results) == []
 
@@ -43,7 +50,8 @@ def test_a_real_results_object_is_valid(results):
         (lambda r: r.update(tasks={}), "tasks"),
         (lambda r: r["statistics"].update(confidence=1.5), "statistics.confidence"),
         (lambda r: r.update(slices=[{"task": "t"}]), "slices[0]"),
-        (lambda r: r.update(calibration=[{"task": "t", "arm": "a", "n": -1}]), "calibration[0].n"),
+        (lambda r: r.update(calibration=[{"task": "t", "arm": "a", "n": -1}]), "calibration[0]"),
+        (lambda r: r["comparisons"][0].update(n=-1), "comparisons[0].n"),
     ],
 )
 def test_contract_breaks_are_named_by_json_path(results, change, where):

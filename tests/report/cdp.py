@@ -105,6 +105,7 @@ class Browser:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.session: str | None = None
+        self.width = 1280
 
     def _read(self) -> None:
         buffer = b""
@@ -164,6 +165,14 @@ class Browser:
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
 
+    def set_viewport(self, width: int, height: int) -> None:
+        """Lay the page out in a ``width`` x ``height`` CSS-pixel window (scale 1)."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+        self.width = width
+
     def navigate(self, url: str) -> None:
         """Load ``url`` and wait for its load event."""
         mark = len(self.events)
@@ -187,7 +196,7 @@ class Browser:
             metrics = self.send("Page.getLayoutMetrics")
             size = metrics.get("cssContentSize") or metrics["contentSize"]
             height = min(int(size["height"]), 16000)
-            params["clip"] = {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1}
+            params["clip"] = {"x": 0, "y": 0, "width": self.width, "height": height, "scale": 1}
             params["captureBeyondViewport"] = True
         data = self.send("Page.captureScreenshot", params)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)

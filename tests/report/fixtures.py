@@ -40,7 +40,11 @@ def _score(task: str, metric: str, arm: str, value: float, scale: float) -> dict
 def _comparison(
     task: str, metric: str, arm: str, ref: str, values: dict, scale: float, verdict: str
 ) -> dict[str, Any]:
-    delta = values[arm] - values[ref]
+    if "a" in values:  # section_comparison: the arm and reference values given apart
+        arm_value, ref_value = values["a"], values["r"]
+    else:
+        arm_value, ref_value = values[arm], values[ref]
+    delta = arm_value - ref_value
     width = 0.03 if scale == 100 else 0.9
     return {
         "task": task,
@@ -48,8 +52,8 @@ def _comparison(
         "arm": arm,
         "reference_arm": ref,
         "reference_kind": "full" if ref == "full" else "base",
-        "value": values[arm],
-        "reference_value": values[ref],
+        "value": arm_value,
+        "reference_value": ref_value,
         "delta": delta,
         "ci_low": delta - width,
         "ci_high": delta + width,
@@ -64,6 +68,31 @@ def _comparison(
         "higher_is_better": True,
         "signature": "sig",
     }
+
+
+def section_comparison(
+    task: str,
+    arm: str,
+    ref: str,
+    delta: float,
+    section: str,
+    subject: dict,
+    *,
+    metric: str = "acc",
+    verdict: str | None = None,
+) -> dict[str, Any]:
+    """A comparison record as a results section nests it (a proportion metric)."""
+    row = _comparison(task, metric, arm, ref, {"a": 0.5 + delta, "r": 0.5}, 100.0, "")
+    row.update(arm=arm, reference_arm=ref)
+    row["verdict"] = verdict or _verdict(delta, 0.03, ref)
+    row.update(
+        section=section,
+        subject=subject,
+        significant=row["verdict"] in ("improved", "regressed"),
+        correction_family=f"task {task}: {ref}→{arm} ({section})",
+        family_size=2,
+    )
+    return row
 
 
 def _verdict(delta: float, width: float, ref: str) -> str:
@@ -201,21 +230,24 @@ def full_results() -> dict[str, Any]:
                 "metric": "acc",
                 "n": 200,
                 "k": 3,
+                "paired": True,
+                "changed_share": 0.9,
                 "clean": clean,
                 "perturbed": clean - drop,
                 "worst_of_k": clean - drop - 0.05,
                 "ratio": (clean - drop) / clean,
-                "drop": -drop,
-                "drop_ci_low": -drop - 0.03,
-                "drop_ci_high": -drop + 0.03,
-                "gap_vs_base": 0.01,
-                "gap_ci_low": -0.02,
-                "gap_ci_high": 0.04,
-                "gap_p_value": None if arm == "base" else 0.3,
                 "brittle": (clean - drop) / clean < 0.9,
                 "brittle_threshold": 0.9,
                 "scale": 100.0,
                 "higher_is_better": True,
+                "under_perturbation": section_comparison(
+                    "intents", arm, arm, -drop, "robustness", {"perturbation": "typo"}
+                ),
+                "vs_base": None
+                if arm == "base"
+                else section_comparison(
+                    "intents", arm, "base", -0.1, "robustness", {"perturbation": "typo"}
+                ),
             }
             for arm, clean, drop in (("base", 0.40, 0.02), ("lora", 0.80, 0.12))
         ],
@@ -230,16 +262,20 @@ def full_results() -> dict[str, Any]:
                 "value": value,
                 "ci_low": value - 0.05,
                 "ci_high": value + 0.05,
-                "delta_vs_base": value - 0.4,
-                "delta_ci_low": value - 0.45,
-                "delta_ci_high": value - 0.35,
-                "p_value": 0.01,
-                "p_adjusted": 0.02,
-                "verdict": "regressed" if value < 0.4 else "improved",
                 "is_worst": channel == "chat",
-                "regressed_while_task_improved": value < 0.4,
                 "scale": 100.0,
+                "unit": "proportion",
                 "higher_is_better": True,
+                "vs_base": section_comparison(
+                    "intents",
+                    arm,
+                    "base",
+                    value - 0.4,
+                    "slices",
+                    {"field": "channel", "slice": channel},
+                ),
+                "task_delta_better": True,
+                "regressed_while_task_improved": value < 0.4,
             }
             for channel, arm, value in (("email", "lora", 0.9), ("chat", "lora", 0.3))
         ],
@@ -254,6 +290,8 @@ def full_results() -> dict[str, Any]:
                 "best_worst_gap": 0.6,
                 "gap_ci_low": 0.5,
                 "gap_ci_high": 0.7,
+                "scale": 100.0,
+                "note": "both slices are picked by their own estimates",
             }
         ],
         "calibration": [
@@ -264,6 +302,8 @@ def full_results() -> dict[str, Any]:
                 "accuracy": acc,
                 "mean_confidence": conf,
                 "overconfidence": conf - acc,
+                "overconfidence_ci_low": conf - acc - 0.02,
+                "overconfidence_ci_high": conf - acc + 0.02,
                 "ece": abs(conf - acc),
                 "ece_equal_mass": 0.1,
                 "n_bins": 15,
@@ -271,6 +311,7 @@ def full_results() -> dict[str, Any]:
                 "nll": 0.6,
                 "temperature": 1.7,
                 "ece_after_temperature": 0.03,
+                "n_validation": 100,
                 "reliability": {
                     "bin_lower": [0.0, 0.5],
                     "bin_upper": [0.5, 1.0],
@@ -278,10 +319,16 @@ def full_results() -> dict[str, Any]:
                     "mean_confidence": [0.4, 0.95],
                     "accuracy": [0.3, 0.7],
                 },
-                "deltas_vs_base": {}
-                if arm == "base"
-                else {"ece": {"delta": 0.1, "ci_low": 0.05, "ci_high": 0.15, "p_value": 0.01}},
                 "overconfident": conf - acc > 0.1,
+                "scale": 100.0,
+                "message": f"{arm} is overconfident on intents" if conf - acc > 0.1 else "",
+                "vs_base": {}
+                if arm == "base"
+                else {
+                    "ece": section_comparison(
+                        "intents", arm, "base", 0.1, "calibration", {}, metric="ece"
+                    )
+                },
             }
             for arm, acc, conf in (("base", 0.4, 0.45), ("lora", 0.8, 0.97))
         ],
@@ -309,39 +356,79 @@ def full_results() -> dict[str, Any]:
                 "arms": ["lora", "qlora-r64"],
                 "steps": [100, 200],
                 "values": [0.8, 0.78],
+                "validation_values": None,
+                "selected_on": "test items",
                 "best_arm": "lora",
-                "last_vs_best": {
-                    "delta": -0.02,
-                    "ci_low": -0.05,
-                    "ci_high": 0.01,
-                    "p_value": 0.3,
-                    "verdict": "no significant difference",
-                },
+                "best_step": 100,
+                "last_is_best": False,
+                "scale": 100.0,
+                "higher_is_better": True,
+                "last_vs_best": section_comparison(
+                    "intents",
+                    "qlora-r64",
+                    "lora",
+                    -0.02,
+                    "checkpoints",
+                    {"series": "lora-steps", "selected_on": "test items"},
+                    verdict="no significant difference",
+                ),
             }
         ],
         "contamination": [
             {
                 "task": "intents",
                 "source": "train.jsonl",
+                "arms": ["lora"],
                 "n": 200,
                 "exact": 4,
                 "near": 6,
                 "threshold": 0.8,
+                "ngram": 8,
                 "duplicates_in_test": 2,
+                "duplicate_groups": [["a", "b"]],
                 "by_arm": [
                     {
                         "arm": "lora",
                         "metric": "acc",
+                        "scale": 100.0,
+                        "clean_n": 190,
                         "clean_value": 0.79,
+                        "overlap_n": 10,
                         "overlap_value": 0.95,
-                        "clean_delta_vs_base": 0.39,
-                        "overlap_delta_vs_base": 0.5,
-                        "clean_delta_ci_low": 0.3,
-                        "clean_delta_ci_high": 0.45,
-                        "overlap_delta_ci_low": 0.2,
-                        "overlap_delta_ci_high": 0.7,
+                        "clean_vs_base": section_comparison(
+                            "intents",
+                            "lora",
+                            "base",
+                            0.39,
+                            "contamination",
+                            {"source": "train.jsonl", "subset": "clean"},
+                        ),
+                        "overlap_vs_base": section_comparison(
+                            "intents",
+                            "lora",
+                            "base",
+                            0.5,
+                            "contamination",
+                            {"source": "train.jsonl", "subset": "overlap"},
+                        ),
                     }
                 ],
+            }
+        ],
+        "truncation": [
+            {
+                "task": "mmlu_stem",
+                "n": 200,
+                "cut": 180,
+                "share_cut": 0.9,
+                "median_tokens_cut": 738.0,
+                "max_tokens_cut": 10250,
+                "question_cut": 150,
+                "share_question_cut": 0.75,
+                "max_length": 256,
+                "fitted": 0,
+                "fitted_field": None,
+                "verdicts_withheld": True,
             }
         ],
         "judge": [
@@ -401,6 +488,55 @@ def full_results() -> dict[str, Any]:
         ],
     }
     return results
+
+
+def grouped_results(members: int = 6) -> dict[str, Any]:
+    """``full_results`` whose category ``mmlu_stem`` holds ``members`` subject tasks, each
+    with acc per arm, comparisons and calibration rows, as an MMLU run has."""
+    results = full_results()
+    names = [f"mmlu_subject_{i}" for i in range(members)]
+    for group in results["task_groups"]:
+        if group["name"] == "mmlu_stem":
+            group["members"] = names
+    for i, task in enumerate(names):
+        values = {"base": 0.40 + 0.01 * i, "lora": 0.38, "qlora-r64": 0.41, "full": 0.46}
+        results["tasks"].append(
+            {
+                "name": task,
+                "kind": "multiple_choice",
+                "metrics": ["acc"],
+                "labels": [],
+                "n_examples": 200,
+                "source": "cais/mmlu",
+                "groups": ["mmlu", "mmlu_stem"],
+                "primary_metric": "acc",
+            }
+        )
+        results["scores"] += [_score(task, "acc", a, v, 100.0) for a, v in values.items()]
+        for arm, ref in (("lora", "base"), ("qlora-r64", "base"), ("full", "base")):
+            verdict = _verdict(values[arm] - values[ref], 0.03, ref)
+            results["comparisons"].append(
+                _comparison(task, "acc", arm, ref, values, 100.0, verdict)
+            )
+        for row in [r for r in results["calibration"] if r["task"] == "intents"]:
+            results["calibration"].append({**copy.deepcopy(row), "task": task})
+    return results
+
+
+def renamed(results: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``results`` with every string (and mapping key) equal to a key of ``names`` renamed:
+    arms, tasks, labels, slices... to try long names on every table and chart."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return names.get(value, value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {names.get(k, k): walk(v) for k, v in value.items()}
+        return value
+
+    return walk(copy.deepcopy(results))
 
 
 def all_table_cells(sections) -> list[str]:

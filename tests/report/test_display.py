@@ -1,4 +1,4 @@
-"""What the tables say agrees with the verdicts (issue 9, points 3, 8 and 9: display)."""
+"""What the tables say agrees with the verdicts: display units, stars and words."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_star_follows_the_verdict_not_the_adjusted_p_value():
 
 
 def test_footnote_names_the_correction_family_of_todays_runs():
-    text = render_terminal(_results())
+    text = render_terminal(_results(), details=True)
     assert "Holm-adjusted within each arm pair, over its tasks × metrics" in " ".join(text.split())
     assert "lora vs base: 2" in text
 
@@ -108,7 +108,7 @@ def test_percent_only_for_proportions():
     (table,) = build_tables(_results())
     assert table.rows[0][0] == "acc (%)"
     assert table.rows[1][0] == "bleu"
-    text = render_terminal(_results())
+    text = render_terminal(_results(), details=True)
     assert "scores in %" not in text
     assert "bleu (%)" not in text and "bleu (%)" not in render_markdown(_results())
 
@@ -137,7 +137,7 @@ def test_inputs_are_not_modified():
     results = full_results()
     before = copy.deepcopy(results)
     render_markdown(results)
-    render_terminal(results)
+    render_terminal(results, details=True)
     assert results == before
 
 
@@ -156,4 +156,4 @@ def test_a_score_on_a_0_100_scale_is_not_called_a_percent():
     (table,) = build_tables(results)
     assert [r[0] for r in table.rows] == ["acc (%)", "rougeL"]
     assert "rougeL (%)" not in render_markdown(results)
-    assert "rougeL (%)" not in render_terminal(results)
+    assert "rougeL (%)" not in render_terminal(results, details=True)

@@ -1,5 +1,5 @@
 """report.html and report.md: every section of the results contract, the same numbers in
-both, one self-contained page, the item data escaped; the model card's model-index."""
+both, one self-contained page, the item data escaped (the model card: test_modelcard.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from html import unescape
 
 from fteval.records import SampleResult
-from fteval.report import model_index, render_html, render_markdown, render_model_card
+from fteval.report import render_html, render_markdown
 from fteval.report.items import browser_data
 from fteval.report.sections import build_document
 from tests.report.fixtures import all_table_cells, full_results
@@ -53,7 +53,7 @@ def test_every_contract_section_gets_its_charts_and_tables():
     assert {k: kinds.count(k) for k in EXPECTED_CHARTS} == EXPECTED_CHARTS
     for section in (
         "summary",
-        "groups",
+        "group-mmlu",
         "calibration",
         "robustness",
         "slices",
@@ -121,34 +121,6 @@ def test_browser_data_pairs_arms_and_marks_outcomes():
     assert by_id["e1"][5] == {"channel": "chat"}
 
 
-def test_model_card_parses_as_the_hubs_model_index():
-    from huggingface_hub.repocard_data import model_index_to_eval_results
-
-    results = full_results()
-    card = render_model_card(results)
-    front = card.split("---\n")[1]
-    import yaml
-
-    index = yaml.safe_load(front)["model-index"]
-    assert [entry["name"] for entry in index] == ["lora", "qlora-r64", "full"]
-    for entry in index:
-        name, evals = model_index_to_eval_results([entry])
-        assert name == entry["name"]
-        lora_acc = [e for e in evals if e.task_name == "intents" and e.metric_name == "acc"]
-        assert len(lora_acc) == 1 and lora_acc[0].metric_type == "accuracy"
-    lora = {
-        (e.task_name, e.metric_name): e.metric_value
-        for e in model_index_to_eval_results(index[:1])[1]
-    }
-    assert lora[("intents", "acc")] == 80.0 and lora[("summaries", "bleu")] == 15.8
-    sentence = (
-        "intents acc (n = 200): 80.0% [76.0, 84.0] (95% CI); +40.0 pts [+37.0, +43.0] vs base: "
-        "improved"
-    )
-    assert sentence in card
-    assert model_index(results, arms=["full"])[0]["name"] == "full"
-
-
 def test_fteval_report_rebuilds_the_reports_from_the_run_directory_alone(tmp_path, task_file):
     from fteval.cli import main
     from tests.pipeline.test_compare_runs import fake_run
@@ -165,16 +137,3 @@ def test_fteval_report_rebuilds_the_reports_from_the_run_directory_alone(tmp_pat
     assert tables.findall(rebuilt) == tables.findall(written)  # the run's timings grew after
     assert main(["report", str(run)]) == 0
     assert (run / "report.md").exists() and (run / "report.html").exists()
-
-
-def test_model_card_from_the_command_line(tmp_path, task_file, capsys):
-    from fteval.cli import main
-    from tests.pipeline.test_compare_runs import fake_run
-
-    run = fake_run(tmp_path / "run", task_file, {"lora": ("x", 0.8)})
-    capsys.readouterr()
-    assert main(["report", str(run), "--model-card"]) == 0
-    card = capsys.readouterr().out
-    assert card.startswith("---\nmodel-index:\n- name: lora\n")
-    assert main(["report", str(run), "--model-card", "--arm", "nosuch"]) == 2
-    assert "no such arm" in capsys.readouterr().err

@@ -23,17 +23,21 @@ def test_every_line_fits_80_columns_with_four_arms_and_long_names():
     results = full_results()
     for row in results["scores"] + results["comparisons"]:
         row["task"] = row["task"].replace("intents", "customer_support_intents_2024_holdout")
-    text = render_terminal(results, "runs/2026-11-29-a-very-long-run-directory-name-indeed")
+    run_dir = "runs/2026-11-29-a-very-long-run-directory-name-indeed"
+    headline = render_terminal(results, run_dir)
+    text = render_terminal(results, run_dir, details=True)
+    assert text.startswith(headline.rstrip())  # the details come after the headline
     widest = max(len(line) for line in text.splitlines())
     assert widest <= 80, [line for line in text.splitlines() if len(line) > 80][:3]
+    assert len(headline.splitlines()) <= 25
     # nothing is lost by splitting: every delta of the table is still there
     assert "Δ qlora-r64 vs base" in text and "qlora-r64 − full" in text
 
 
 def test_colour_marks_significant_deltas_only_on_colour_terminals():
     results = full_results()
-    coloured = render_terminal(results, color=True)
-    plain = render_terminal(results, color=False)
+    coloured = render_terminal(results, color=True, details=True)
+    plain = render_terminal(results, color=False, details=True)
     assert "\033[1;32m" in coloured and "\033[1;31m" in coloured  # improved and regressed
     assert ANSI.search(plain) is None
     assert ANSI.sub("", coloured) == plain  # colour adds nothing but colour
@@ -48,13 +52,12 @@ def test_colour_follows_tty_no_color_and_force_color():
     assert use_color(_Tty(), {"TERM": "dumb"}) is False
 
 
-def test_quiet_prints_only_the_tables_and_loud_warnings():
+def test_quiet_details_print_only_the_tables_and_loud_warnings():
     results = full_results()
-    quiet = render_terminal(results, "runs/x", quiet=True)
-    full = render_terminal(results, "runs/x")
-    assert "verdicts:" in full and "verdicts:" not in quiet
-    assert "cost:" in full and "cost:" not in quiet
-    assert "Δ lora vs base" in quiet and quiet.rstrip().endswith("run directory: runs/x")
+    quiet = render_terminal(results, "runs/x", quiet=True, details=True)
+    full = render_terminal(results, "runs/x", details=True)
+    assert "verdicts:" in full and "verdicts:" not in quiet.split("─── details")[1]
+    assert "Δ lora vs base" in quiet
     assert "WARNING: base hit max_new_tokens on 90% of summaries outputs" in " ".join(quiet.split())
 
 
@@ -84,7 +87,7 @@ def test_cli_json_goes_to_stdout_and_the_summary_to_stderr(
     assert main(args) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["arms"][1]["name"] == "lora"
-    assert "Δ lora vs base" in captured.err and "verdicts:" not in captured.err
-    assert main([*args[:-2], "--out", str(tmp_path / "run2")]) == 0
+    assert captured.err.startswith("Did the fine-tune help?") and "verdicts:" not in captured.err
+    assert main([*args[:-2], "--details", "--out", str(tmp_path / "run2")]) == 0
     plain = capsys.readouterr().out
     assert "verdicts:" in plain and ANSI.search(plain) is None

@@ -64,8 +64,8 @@ def test_known_confidences_give_exact_ece_brier_and_nll(tmp_path):
     assert sharp["nll"] == pytest.approx(-(6 * math.log(0.95) + 4 * math.log(0.05)) / 10, abs=1e-12)
     assert sharp["mean_confidence"] == pytest.approx(0.95) and sharp["accuracy"] == 0.6
     assert sharp["overconfidence"] == pytest.approx(0.35) and sharp["overconfident"] is True
-    assert sharp["deltas_vs_base"]["ece"]["delta"] == pytest.approx(0.2, abs=1e-12)
-    assert sharp["deltas_vs_base"]["brier"]["delta"] == pytest.approx(
+    assert sharp["vs_base"]["ece"]["delta"] == pytest.approx(0.2, abs=1e-12)
+    assert sharp["vs_base"]["brier"]["delta"] == pytest.approx(
         sharp["brier"] - base["brier"], abs=1e-12
     )
     assert "overconfident" in sharp["message"]
@@ -134,3 +134,21 @@ def test_a_temperature_fitted_on_validation_fixes_a_known_overconfidence(tmp_pat
     assert p_yes == pytest.approx(share, abs=1e-4)
     assert sharp["n_validation"] == 200
     assert sharp["ece_after_temperature"] < 0.1 < sharp["ece"]
+
+
+def test_a_task_scoring_one_continuation_gets_no_calibration_rows():
+    # lm-evaluation-harness "loglikelihood" tasks score one continuation per item: its
+    # softmax is 1.0, so a calibration block would report acc 100 and ECE 0 beside acc 0
+    from fteval.engine import StatsOptions
+    from fteval.records import SampleResult
+    from fteval.robustness.calibration import calibration_rows
+
+    def sample(arm: str, i: int, logprob: float) -> SampleResult:
+        return SampleResult("lm", f"i{i}", arm, "h", "0", "0", [logprob], meta={"choices": ["0"]})
+
+    test = {arm: [sample(arm, i, -3.0 - i) for i in range(40)] for arm in ("base", "lora")}
+    assert calibration_rows("lm", test, {}, "base", StatsOptions(**FAST)) == []
+    two = {arm: [SampleResult("mc", f"i{i}", arm, "h", "a", "a", [-1.0, -2.0],
+                              meta={"choices": ["a", "b"]}) for i in range(40)]
+           for arm in ("base", "lora")}  # fmt: skip
+    assert len(calibration_rows("mc", two, {}, "base", StatsOptions(**FAST))) == 2

@@ -30,10 +30,19 @@ def test_exact_after_case_and_whitespace_near_by_eight_gram_overlap():
         "completely unrelated words here",
     ]
     found = overlaps(inputs, training)
-    assert found[0] == (True, 1.0)
+    assert found[0] == (True, 0.0)  # four words: no 8-gram, so exact or nothing
     assert found[1] == (False, 1.0)
     assert found[2][0] is False and 0 < found[2][1] < 0.7
     assert found[3] == (False, 0.0)
+
+
+def test_a_short_input_found_in_training_data_is_not_a_near_match():
+    # a six-word question occurs inside a training response: no 8-gram, so no overlap
+    training = [["Sure. What is the capital of France? Paris is, and always was."]]
+    found = overlaps(["What is the capital of France?"], training)
+    assert found == [(False, 0.0)]
+    found = overlaps(["what is the capital of france?"], [["What is the capital of France?"]])
+    assert found == [(True, 0.0)]  # the whole input repeated is still an exact match
 
 
 def test_contamination_rows_report_subsets_and_duplicates_never_merged(tmp_path):
@@ -65,10 +74,13 @@ def test_contamination_rows_report_subsets_and_duplicates_never_merged(tmp_path)
     expected = sum(by_id[i]["scores"]["acc"] for i in overlap) / 10
     assert lora["overlap_value"] == pytest.approx(expected)
     base = next(r for r in row["by_arm"] if (r["arm"], r["metric"]) == ("base", "acc"))
-    assert lora["overlap_delta_vs_base"] == pytest.approx(
+    assert lora["overlap_vs_base"]["delta"] == pytest.approx(
         lora["overlap_value"] - base["overlap_value"]
     )
-    assert base["overlap_delta_vs_base"] is None
+    assert lora["overlap_vs_base"]["n"] == 10 and lora["clean_vs_base"]["n"] == 30
+    assert lora["overlap_vs_base"]["verdict"] == "insufficient data"  # 10 items
+    assert lora["clean_vs_base"]["correction_family"] == "task intents: base→lora (contamination)"
+    assert base["overlap_vs_base"] is None
 
 
 def test_a_guardrail_gets_a_one_point_margin_and_fails_the_gate_when_it_is_not_shown(tmp_path):
@@ -89,7 +101,9 @@ def test_a_guardrail_gets_a_one_point_margin_and_fails_the_gate_when_it_is_not_s
     assert roles == {"intents": "target", "general": "guardrail"}
     guarded = [c for c in results["comparisons"] if c["task"] == "general"]
     assert guarded and all(c["non_inferiority"] is False for c in guarded)
-    assert all("non_inferiority" not in c for c in results["comparisons"] if c["task"] == "intents")
+    assert all(
+        c["non_inferiority"] is None for c in results["comparisons"] if c["task"] == "intents"
+    )
     failures = check(results, fail_on="regression")
     assert any("general" in f and "non-inferiority" in f for f in failures)
 
@@ -119,6 +133,6 @@ def test_the_terminal_report_lists_guardrails_apart(tmp_path):
             },
         ],
     }
-    text = render_terminal(results)
+    text = render_terminal(results, details=True)
     assert "guardrails (must not get worse than base):" in text
     assert "g acc: lora vs base -3.0 [-5.0, -1.0]: NON-INFERIORITY NOT SHOWN" in text

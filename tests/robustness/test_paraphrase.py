@@ -1,5 +1,5 @@
 """WordNet paraphrase on real SST-2 sentences: synonyms of the same part of speech,
-negations never touched (issue 11's "keep the meaning they can")."""
+negations never touched (paraphrases keep the meaning they can)."""
 
 from __future__ import annotations
 

@@ -56,18 +56,23 @@ def test_a_typo_in_every_letter_provably_breaks_a_keyword_model(tmp_path):
     results = run(tmp_path, "run", perturbations=["typo:rate=1.0,ops=sub,label=typo"])
     kw, base = row(results, "kw", "typo"), row(results, "base", "typo")
     # every keyword is destroyed, so kw falls back to "login": right on a third of the items
-    assert (kw["clean"], kw["perturbed"], kw["drop"]) == (
+    change = kw["under_perturbation"]  # every delta is perturbed - clean
+    assert (kw["clean"], kw["perturbed"], change["delta"]) == (
         1.0,
         pytest.approx(1 / 3),
-        pytest.approx(2 / 3),
+        pytest.approx(-2 / 3),
     )
     assert kw["ratio"] == pytest.approx(1 / 3) and kw["brittle"] is True
-    assert kw["drop_ci_low"] > 0.5 and kw["drop_ci_high"] <= 0.8
+    assert change["ci_low"] > -0.85 and change["ci_high"] < -0.5
+    assert change["verdict"] == "regressed" and change["test"] == "mcnemar_exact"
     # the base always answers "login": perturbations cannot move it
-    assert (base["clean"], base["perturbed"], base["drop"]) == (pytest.approx(1 / 3),) * 2 + (0.0,)
-    assert base["gap_vs_base"] is None and base["brittle"] is False
-    assert kw["gap_vs_base"] == pytest.approx(2 / 3) and kw["gap_ci_low"] > 0.5
-    assert kw["gap_p_value"] < 0.01 and kw["gap_verdict"] == "regressed"
+    assert (base["clean"], base["perturbed"]) == (pytest.approx(1 / 3),) * 2
+    assert base["under_perturbation"]["delta"] == 0.0
+    assert base["vs_base"] is None and base["brittle"] is False
+    gap = kw["vs_base"]  # kw's change minus the base's change, item by item
+    assert gap["delta"] == pytest.approx(-2 / 3) and gap["ci_high"] < -0.5
+    assert gap["p_value"] < 0.01 and gap["verdict"] == "regressed"
+    assert gap["reference_arm"] == "base" and gap["subject"]["perturbation"] == "typo"
     assert kw["k"] == 1 and kw["worst_of_k"] is None and kw["n"] == 60
 
 

@@ -25,7 +25,7 @@ def trainer_state(tmp_path, evals, trains):
 def test_trainer_state_with_a_known_best_step_is_flagged_as_overfitting(tmp_path):
     trains = [(50, 2.0), (100, 1.6), (150, 1.3), (200, 1.1), (250, 0.9), (300, 0.6), (350, 0.4)]
     evals = [(100, 1.7), (200, 1.25), (300, 1.4), (350, 1.6)]
-    row = training_row("lora", read_training_log(trainer_state(tmp_path, evals, trains)))
+    row = training_row("lora", read_training_log(trainer_state(tmp_path, evals, trains))).to_json()
     assert (row["best_step"], row["best_eval_loss"]) == (200, 1.25)
     assert (row["final_step"], row["final_eval_loss"]) == (350, 1.6)
     assert row["steps"] == [50, 100, 150, 200, 250, 300, 350]
@@ -37,7 +37,7 @@ def test_trainer_state_with_a_known_best_step_is_flagged_as_overfitting(tmp_path
 def test_a_csv_log_still_improving_is_not_overfitting(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("step,train_loss,eval_loss\n1,3.0,3.1\n2,2.0,\n3,1.5,1.8\n4,1.2,1.6\n")
-    row = training_row("full", read_training_log(path))
+    row = training_row("full", read_training_log(path)).to_json()
     assert (row["best_step"], row["final_step"]) == (4, 4)
     assert row["overfitting"] is False and row["train_val_gap"] == pytest.approx(0.4)
     assert row["eval_loss"] == [3.1, None, 1.8, 1.6]

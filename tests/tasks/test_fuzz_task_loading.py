@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fteval.errors import ConfigError, InputError
-from fteval.tasks.yaml_task import TaskFile, load_task_file
+from fteval.tasks.spec import TaskSpec
+from fteval.tasks.yaml_task import load_task_file
 from tests.data.test_fuzz_readers import JSON_VALUES, SCALARS, TEXT
 
 VALID = {
@@ -27,7 +28,7 @@ VALID = {
     "label_field": "label",
     "metrics": ["acc"],
 }
-KEYS = sorted(TaskFile.model_fields)
+KEYS = sorted(TaskSpec.model_fields)
 ROW = st.fixed_dictionaries(
     {},
     optional={

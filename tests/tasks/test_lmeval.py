@@ -228,3 +228,20 @@ def test_builtin_prompts_equal_lm_eval_request_builder(tmp_path):
         ((context, settings),) = theirs[i]
         assert context == example.prompt
         assert settings["until"] == list(ours.generation.stop)
+
+
+def test_lmeval_shots_are_per_task_recorded_and_refused_beyond_the_pool(task_folder):
+    from fteval.errors import ConfigError
+    from fteval.tasks import TaskOptions, load_tasks
+    from fteval.tasks.selection import PerTask
+
+    include = (str(task_folder),)
+    shots = PerTask.of({"lmeval_tiny_reviews": 2, "*": 0}, "--num-fewshot")
+    (task,) = load_tasks(
+        "lmeval:tiny_reviews", options=TaskOptions(num_fewshot=shots, lmeval_include=include)
+    )
+    assert task.num_fewshot == 2 and task.examples[0].prompt.count("Sentiment:") == 3
+    with pytest.raises(ConfigError, match=r"lmeval:tiny_reviews: 50-shot prompts: Sample larger"):
+        load_tasks(
+            "lmeval:tiny_reviews", options=TaskOptions(num_fewshot=50, lmeval_include=include)
+        )

@@ -125,6 +125,15 @@ class Backend(abc.ABC):
     def check_inputs(self) -> None:  # noqa: B027 - optional hook
         """Cheap checks before any weights load (adapter configs, weight formats)."""
 
+    def check_servers(self, kinds: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Find and probe the servers that serve the arms, refusing what they cannot answer.
+
+        The run loop calls it after ``check_inputs`` and before it writes the run
+        directory, so a server that cannot answer the run's request ``kinds`` correctly
+        (no echoed log-probabilities, wrong ones, a tokenizer that ends every prompt) is
+        refused without leaving a failed run behind. Local backends have nothing to do.
+        """
+
     def prepare(self) -> None:  # noqa: B027 - optional hook
         """Load and check every arm (adapter probes included) before any scoring."""
 

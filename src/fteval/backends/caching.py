@@ -19,12 +19,16 @@ kept in the cache beside its answers. So a run answered wholly from the cache lo
 model and imports no model library. Other backends (an endpoint whose identity holds a
 probe of the server) are prepared at once.
 
-Every other hook of ``Backend`` (``identity``, ``check_inputs``, ``counters``,
-``token_counts``, ``token_budget``, ``release``, ``close``) goes to ``inner``.
+The arm's ``token_budget`` (its context window and token counts of prompts) is kept in
+the cache's facts too. Every other hook of ``Backend`` (``identity``, ``check_inputs``,
+``check_servers``, ``counters``, ``token_counts``, ``release``, ``close``) goes to
+``inner``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -183,8 +187,29 @@ class CachingBackend(Backend):
     def check_inputs(self) -> None:
         self.inner.check_inputs()
 
+    def check_servers(self, kinds: Sequence[str]) -> None:
+        self.inner.check_servers(kinds)
+
     def token_budget(self, arm: str) -> TokenBudget | None:
-        return self.inner.token_budget(arm)
+        """The inner budget, with its window and every count kept in the cache's facts.
+
+        Measuring prompts (fitting them, finding what the window cuts) needs the arm's
+        tokenizer; a run answered from the cache finds the window and the counts there,
+        so it still loads no tokenizer and imports no model library.
+        """
+        if not self.inner.identity_before_prepare:  # its key needs prepare (a probe) first
+            return self.inner.token_budget(arm)
+        key = self.arm_key(arm)
+        if key is None:
+            return self.inner.token_budget(arm)
+        shape = self.cache.get_fact(key, "token_budget")
+        if shape is None:
+            budget = self.inner.token_budget(arm)
+            shape = {} if budget is None else {"max_length": budget.max_length, "key": budget.key}
+            self.cache.put_fact(key, "token_budget", shape)
+        if not shape:
+            return None
+        return TokenBudget(_CachedCounts(self, arm, key), int(shape["max_length"]), shape["key"])
 
     def tokenizer_facts(self, arm: str) -> dict[str, Any] | None:
         """The inner backend's facts, kept in the cache under the arm's key (they are a
@@ -236,3 +261,24 @@ class CachingBackend(Backend):
         finally:
             if self.own_cache:
                 self.cache.close()
+
+
+class _CachedCounts:
+    """An arm's token counter that answers from the cache's facts and measures the rest."""
+
+    def __init__(self, backend: CachingBackend, arm: str, key: str) -> None:
+        self.backend = backend
+        self.arm = arm
+        self.key = key
+
+    def __call__(self, texts: Sequence[str]) -> list[int]:
+        name = "token_counts:" + hashlib.sha256(json.dumps(list(texts)).encode()).hexdigest()
+        stored = self.backend.cache.get_fact(self.key, name)
+        if isinstance(stored, list) and len(stored) == len(texts):
+            return [int(n) for n in stored]
+        budget = self.backend.inner.token_budget(self.arm)
+        if budget is None:
+            raise BackendError(f"arm {self.arm!r}: its backend no longer measures prompts")
+        counts = [int(n) for n in budget.count(texts)]
+        self.backend.cache.put_fact(self.key, name, counts)
+        return counts

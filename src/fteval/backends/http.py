@@ -6,10 +6,22 @@ one persistent (keep-alive) connection per host, so a run does not pay a TCP or 
 handshake per request.
 
 * **Retries** with exponential backoff and jitter on what is worth retrying: HTTP 408,
-  409, 425, 429 and 5xx, connection errors, timeouts, and a 2xx reply whose body is not
-  complete JSON (a connection cut mid-reply). A ``Retry-After`` header (seconds) is
-  honoured, capped at ``max_backoff_s``. Other statuses (400, 401, 403, 404, 422, ...)
-  fail at once: asking again cannot change the answer.
+  425 and 429 (the server asks to come back later), 500, 502, 503 and 504, connection
+  errors, timeouts, and a 2xx reply whose body is not complete JSON (a connection cut
+  mid-reply). A ``Retry-After`` header (seconds) is honoured, capped at ``max_backoff_s``.
+  Every other status (400, 401, 403, 404, 422, 501, ...) fails at once: asking again
+  cannot change the answer.
+* **Stale connections.** Servers close a keep-alive connection that stays idle (uvicorn,
+  under vLLM and ``transformers serve``, after 5 s); the client only learns it when the
+  next request on it fails before any reply (the peer hung up, a broken pipe, a reset).
+  Such a request is sent again at once on a new connection, without a wait and without
+  counting as a failed attempt: the server closed the connection before reading it, so it
+  was never processed. It happens once per attempt; a new connection that fails too is a
+  failed attempt like any other.
+* **The error says what the server said.** A request that fails for good quotes the last
+  HTTP reply the server gave (status and body), even when the final attempt died on the
+  connection: a server's 500 with its validation message is reported as that, not as
+  "broken pipe".
 * **Timeouts** apply to connecting and to each read of the socket.
 * **Secrets**: the API key is sent in the ``Authorization`` header and nowhere else. No
   header is ever logged, and every error message (which quotes the server's reply, since
@@ -35,7 +47,11 @@ from fteval.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# The peer closed a connection before answering: on a reused keep-alive connection, the
+# server dropped it while idle (it never read the request). RemoteDisconnected is a
+# ConnectionResetError.
+STALE_CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 REPLY_SHOWN = 400  # characters of a server's reply quoted in an error
 SECRET_WORDS = ("key", "token", "secret", "password", "sig")
 
@@ -110,6 +126,12 @@ class JsonClient:
         api_key: sent as ``Authorization: Bearer``; None sends no such header.
         policy: timeouts and retries.
         seed: seeds the backoff jitter (timing only, never results).
+
+    Attributes:
+        attempts: HTTP attempts made, retries included (a stale connection's resend not).
+        retries: attempts that followed a failed one.
+        reconnects: requests sent again on a new connection because the reused one had
+            been closed by the server while idle (not failures, see the module docstring).
     """
 
     def __init__(
@@ -131,9 +153,10 @@ class JsonClient:
         self.policy = policy or RetryPolicy()
         self._local = threading.local()
         self._rng = random.Random(seed)
-        self._rng_lock = threading.Lock()
-        self.attempts = 0  # every HTTP attempt, retries included
+        self._lock = threading.Lock()
+        self.attempts = 0
         self.retries = 0
+        self.reconnects = 0
 
     # ---- public ----
 
@@ -141,9 +164,16 @@ class JsonClient:
         """GET ``base_url + path``; the decoded JSON reply."""
         return self._request("GET", path, None)
 
-    def post(self, path: str, payload: Any) -> Any:
-        """POST ``payload`` as JSON to ``base_url + path``; the decoded JSON reply."""
-        return self._request("POST", path, json.dumps(payload).encode("utf-8"))
+    def post(self, path: str, payload: Any, *, max_retries: int | None = None) -> Any:
+        """POST ``payload`` as JSON to ``base_url + path``; the decoded JSON reply.
+
+        Args:
+            path: appended to the base URL (``/completions``).
+            payload: the JSON body.
+            max_retries: this request's retries (default: the policy's).
+        """
+        body = json.dumps(payload).encode("utf-8")
+        return self._request("POST", path, body, max_retries=max_retries)
 
     def redact(self, text: str) -> str:
         """``text`` with the API key replaced by ``***``."""
@@ -158,31 +188,57 @@ class JsonClient:
 
     # ---- one request, with retries ----
 
-    def _request(self, method: str, path: str, body: bytes | None) -> Any:
+    def _request(
+        self, method: str, path: str, body: bytes | None, *, max_retries: int | None = None
+    ) -> Any:
         url = self.base_url + path
+        retries = self.policy.max_retries if max_retries is None else max_retries
         attempt = 0
+        last_reply: _Failure | None = None  # the last failure that had a server reply
         while True:
             attempt += 1
-            self.attempts += 1
-            outcome = self._attempt(method, path, body)
+            with self._lock:
+                self.attempts += 1
+            outcome = self._attempt_fresh_if_stale(method, path, body)
             if isinstance(outcome, _Reply):
                 return outcome.data
-            if not outcome.retry or attempt > self.policy.max_retries:
-                tries = f" after {attempt} attempts" if attempt > 1 else ""
-                raise HttpError(
-                    self.redact(f"{method} {url} failed{tries}: {outcome.problem}"),
-                    outcome.status,
-                    self.redact(outcome.reply),
-                )
-            self.retries += 1
-            with self._rng_lock:
+            if outcome.status is not None:
+                last_reply = outcome
+            if not outcome.retry or attempt > retries:
+                raise self._final_error(method, url, attempt, outcome, last_reply)
+            with self._lock:
+                self.retries += 1
                 wait_s = self.policy.delay(attempt, outcome.retry_after, self._rng)
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
-                method, url, self.redact(outcome.problem), attempt, self.policy.max_retries,
-                wait_s,
+                method, url, self.redact(outcome.problem), attempt, retries, wait_s,
             )  # fmt: skip
             time.sleep(wait_s)
+
+    def _final_error(
+        self, method: str, url: str, attempts: int, last: _Failure, reply: _Failure | None
+    ) -> HttpError:
+        """The error of a request that failed for good, quoting the server's last reply."""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        message = f"{method} {url} failed{tries}: {last.problem}"
+        if reply is not None and reply is not last:
+            message += f"; the server's last reply was HTTP {reply.status}: {_shown(reply.reply)}"
+        source = reply or last
+        return HttpError(self.redact(message), source.status, self.redact(source.reply))
+
+    def _attempt_fresh_if_stale(
+        self, method: str, path: str, body: bytes | None
+    ) -> _Reply | _Failure:
+        """One attempt; sent again on a new connection when the reused one was stale."""
+        reused = getattr(self._local, "connection", None) is not None
+        outcome = self._attempt(method, path, body)
+        if reused and isinstance(outcome, _Failure) and outcome.stale:
+            with self._lock:
+                self.reconnects += 1
+            logger.debug("%s %s: the idle connection was closed by the server; reconnecting",
+                         method, self.base_url + path)  # fmt: skip
+            outcome = self._attempt(method, path, body)
+        return outcome
 
     def _attempt(self, method: str, path: str, body: bytes | None) -> _Reply | _Failure:
         target = self._prefix + path + (f"?{self._query}" if self._query else "")
@@ -203,14 +259,18 @@ class JsonClient:
             return _Failure(f"no reply within {self.policy.timeout_s:g} s (timeout)", True)
         except (OSError, http.client.HTTPException) as error:
             self.close()
-            return _Failure(f"connection failed ({type(error).__name__}: {error})", True)
+            return _Failure(
+                f"connection failed ({type(error).__name__}: {error})",
+                True,
+                stale=isinstance(error, STALE_CONNECTION_ERRORS),
+            )
         text = raw.decode("utf-8", errors="replace")
         if response.getheader("Connection", "").lower() == "close":
             self.close()
         if not 200 <= status < 300:
             return _Failure(
                 f"HTTP {status}: {_shown(text)}",
-                status in RETRY_STATUSES or status >= 500,
+                status in RETRY_STATUSES,
                 status,
                 text,
                 retry_after,
@@ -243,11 +303,14 @@ class _Reply:
 
 @dataclass(frozen=True)
 class _Failure:
+    """An attempt that failed: why, whether to retry, the server's reply if any."""
+
     problem: str
     retry: bool
-    status: int | None = None
+    status: int | None = None  # None: no HTTP reply at all
     reply: str = ""
     retry_after: float | None = None
+    stale: bool = False  # the peer closed the connection before any reply
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fteval.engine import CORRECTION_SCOPES
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 REQUIRE_HELP = (
@@ -31,9 +33,10 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--correction", choices=["holm", "bh"])
     parser.add_argument(
         "--correction-scope",
-        choices=["arm-pair", "run"],
-        help="comparisons corrected together: each arm pair's tasks x metrics (default), "
-        "or every comparison of the run",
+        choices=list(CORRECTION_SCOPES),
+        help="comparisons corrected together: 'task' (default): each task's metrics per arm "
+        "pair, so adding tasks never changes another task's verdicts; 'arm-pair': each arm "
+        "pair's tasks x metrics; 'run': every comparison of the run, every section",
     )
     parser.add_argument(
         "--alpha", type=float, help="significance level (default 0.05; sets --confidence)"
@@ -45,8 +48,33 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False) -> None:
-    """The terminal summary (only the tables with ``--quiet``); with ``--json`` the results
+def parse_margins(values: Sequence[str]) -> dict[str, float]:
+    """``--non-inferiority TASK[/METRIC]=POINTS`` flags as ``{key: points}``.
+
+    Raises:
+        ConfigError: a value is not ``KEY=POINTS`` with a finite ``POINTS >= 0``.
+    """
+    import math
+
+    from fteval.errors import ConfigError
+
+    margins = {}
+    for value in values:
+        key, _, points = value.partition("=")
+        try:
+            margin = float(points)
+        except ValueError:
+            margin = math.nan
+        if not key or not math.isfinite(margin) or margin < 0:
+            raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
+        margins[key] = margin
+    return margins
+
+
+def print_results(
+    results: dict[str, Any], *, as_json: bool, quiet: bool = False, details: bool = False
+) -> None:
+    """The headline (every table after it with ``details``); with ``--json`` the results
     object goes to stdout and the summary to stderr. Colour and width follow the stream."""
     from fteval.records import dumps
     from fteval.report import render_terminal, terminal_width, use_color
@@ -58,6 +86,7 @@ def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False
         width=terminal_width(stream),
         color=use_color(stream),
         quiet=quiet,
+        details=details,
     )
     print(text, file=stream, end="")
     if as_json:
@@ -65,20 +94,28 @@ def print_results(results: dict[str, Any], *, as_json: bool, quiet: bool = False
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None = None) -> None:
-    """``--json``, ``--quiet`` and ``--log-to`` (shared by the commands that print results)."""
+    """``--json``, ``--details``, ``--quiet`` and ``--log-to`` (shared by the commands that
+    print results)."""
     parser.add_argument("--json", action="store_true", help="print the results object on stdout")
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="after the one-screen headline, print every table: per-task scores and deltas, "
+        "every verdict, robustness, slices, calibration, training, contamination, cost",
+    )
     parser.add_argument(
         "--quiet",
         action="store_true",
-        help=quiet_help or "no progress bars; print only the tables",
+        help=quiet_help or "no progress bars (with --details: only the tables)",
     )
     parser.add_argument(
         "--log-to",
         choices=["mlflow"],
         action="append",
         default=[],
-        help="also log parameters, scores, deltas and the reports to an experiment tracker "
-        "(mlflow: MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
+        help="also log the run to an experiment tracker: parameters, every results section, "
+        "the verdicts and the reports (mlflow: MLFLOW_TRACKING_URI, default a SQLite store "
+        "in RUN/mlruns; MLFLOW_EXPERIMENT_NAME; needs fteval[mlflow])",
     )
 
 

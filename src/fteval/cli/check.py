@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from fteval.cli._common import EXIT_OK, REQUIRE_HELP, gate
+from fteval.cli._common import EXIT_OK, REQUIRE_HELP, gate, parse_margins
 
 
 def add_parser(sub: Any) -> None:
@@ -19,6 +20,14 @@ def add_parser(sub: Any) -> None:
         help="regression (default): exit 3 when a comparison vs base is a significant "
         "regression, or misses its non-inferiority margin; inconclusive: also when one has "
         "too few items to decide; none: only --require gates",
+    )
+    check.add_argument(
+        "--non-inferiority",
+        action="append",
+        default=[],
+        metavar="TASK[/METRIC]=POINTS",
+        help="judge non-inferiority vs base at this margin (display units, points) from the "
+        "saved intervals; replaces the run's margin for that task (repeatable)",
     )
     check.add_argument(
         "--require",
@@ -38,10 +47,17 @@ def check_command(args: argparse.Namespace) -> int:
     and samples must agree with its results (``records.integrity``).
     """
     from fteval.cli.validate import check_run_directory, load_results_file, require_comparisons
+    from fteval.compare.gate import with_margins
+    from fteval.report.headline import cut_sentence
 
     path, results = load_results_file(args.results)
     check_run_directory(args.results, results)
     require_comparisons(results, path)
+    if args.non_inferiority:
+        results = with_margins(results, parse_margins(args.non_inferiority))
+    for row in results.get("truncation") or []:
+        if row.get("cut"):
+            print(f"fteval: warning: {cut_sentence(row)}", file=sys.stderr)
     code = gate(results, fail_on=args.fail_on, require=args.require)
     if code == EXIT_OK:
         print(f"fteval: gate passed ({path})")

@@ -54,6 +54,6 @@ def compare_command(args: argparse.Namespace) -> int:
         overrides["seed"] = args.seed
     results, run_dir = compare_runs(args.runs, out=args.out, overrides=overrides)
     results = {**results, "run_dir": str(run_dir)}
-    print_results(results, as_json=args.json, quiet=args.quiet)
+    print_results(results, as_json=args.json, quiet=args.quiet, details=args.details)
     log_to_trackers(args.log_to, str(run_dir))
     return gate(results, fail_on=args.fail_on, require=args.require)

@@ -33,6 +33,6 @@ def demo_command(args: argparse.Namespace) -> int:
     check_trackers(args.log_to)
 
     results = run_demo(out=args.out, cache_dir=args.cache_dir, progress=not args.quiet)
-    print_results(results, as_json=args.json, quiet=args.quiet)
+    print_results(results, as_json=args.json, quiet=args.quiet, details=args.details)
     log_to_trackers(args.log_to, results.get("run_dir"))
     return EXIT_OK

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from fteval.cli._common import EXIT_OK, check_trackers, log_to_trackers
+from fteval.cli._common import EXIT_OK, check_trackers, log_to_trackers, print_results
 
 
 def add_parser(sub: Any) -> None:
@@ -22,9 +22,10 @@ def add_parser(sub: Any) -> None:
         "--model-card",
         nargs="?",
         const="-",
-        metavar="PATH",
-        help="the Hugging Face model-index YAML block with CIs and deltas vs base in prose "
-        "(stdout, or PATH)",
+        metavar="DIR",
+        help="a Hugging Face model card per fine-tuned arm (model-index metadata, then the "
+        "data, CIs and deltas vs base in prose): DIR/<arm>.md, one FILE.md for one arm, or "
+        "'-' (the default) for stdout, one card after another",
     )
     report.add_argument(
         "--arm",
@@ -33,11 +34,25 @@ def add_parser(sub: Any) -> None:
         help="model card: only these fine-tuned arms (repeatable; default: all)",
     )
     report.add_argument(
+        "--model-name",
+        action="append",
+        default=[],
+        metavar="ARM=NAME",
+        help="model card: the model's name for ARM (repeatable; default: the adapter's or "
+        "model's folder name, or its Hub id)",
+    )
+    report.add_argument(
+        "--details",
+        action="store_true",
+        help="print every table after the one-screen headline (the terminal summary)",
+    )
+    report.add_argument(
         "--log-to",
         choices=["mlflow"],
         action="append",
         default=[],
-        help="also log the run (parameters, scores, deltas, reports) to an experiment tracker",
+        help="also log the run (parameters, every results section, verdicts, reports) to an "
+        "experiment tracker (mlflow: MLFLOW_TRACKING_URI, default a SQLite store in RUN/mlruns)",
     )
     report.set_defaults(handler=report_command)
 
@@ -46,7 +61,8 @@ def report_command(args: argparse.Namespace) -> int:
     """Run ``fteval report``; returns the exit code.
 
     With neither ``--html``, ``--md`` nor ``--model-card``, rewrites the run directory's
-    report.html and report.md; otherwise writes only what was asked for.
+    report.html and report.md; otherwise writes only what was asked for. Prints the
+    headline (with ``--details`` every table too), unless the model card goes to stdout.
     """
     from pathlib import Path
 
@@ -56,7 +72,7 @@ def report_command(args: argparse.Namespace) -> int:
     from fteval.records.rundir import RunDirectory
     from fteval.report.html import render_html
     from fteval.report.markdown import render_markdown
-    from fteval.report.modelcard import render_model_card
+    from fteval.report.modelcard import parse_model_names, render_model_cards, write_model_cards
 
     check_trackers(args.log_to)
     directory = RunDirectory(args.run)
@@ -68,6 +84,9 @@ def report_command(args: argparse.Namespace) -> int:
     samples = directory.read_samples()
     for warning in check_run_records(directory.path, manifest, results, samples):
         print(f"fteval: warning: {warning}", file=sys.stderr)
+    if args.model_name and args.model_card is None:
+        raise ConfigError("--model-name names the model on its card: add --model-card")
+    names = parse_model_names(args.model_name, results)
     written: list[Path] = []
     everything = args.html is None and args.md is None and args.model_card is None
     if everything or args.md is not None:
@@ -96,26 +115,31 @@ def report_command(args: argparse.Namespace) -> int:
                 f"{args.run}: no fine-tuned arm (adapter or full) to describe in a model card; "
                 f"fine-tuned arms: {tuned or 'none'}"
             )
-        card = render_model_card(results, arms=args.arm or None)
+        cards = render_model_cards(results, manifest, arms=args.arm or None, names=names)
         if args.model_card == "-":
-            sys.stdout.write(card)
+            sys.stdout.write("\n".join(cards.values()))
         else:
-            atomic_write_text(args.model_card, card)
-            written.append(Path(args.model_card))
+            written += write_model_cards(cards, args.model_card)
     for path in written:
         print(f"fteval: wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
+    if args.model_card != "-":  # the card alone on stdout when it goes there
+        print_results({**results, "run_dir": str(directory.path)}, as_json=False,
+                      details=args.details)  # fmt: skip
     log_to_trackers(args.log_to, str(directory.path))
     return EXIT_OK
 
 
 def check_targets(args: argparse.Namespace, run_dir: Any) -> None:
     """Refuse an output that is a file of the run being read, or one path given twice."""
+    from pathlib import Path
+
     from fteval.errors import ConfigError
     from fteval.records.integrity import check_not_a_record
 
     given = {"--html": args.html, "--md": args.md}
-    if args.model_card not in (None, "-"):
-        given["--model-card"] = args.model_card
+    card = args.model_card
+    if card not in (None, "-") and (Path(card).suffix.lower() == ".md" or Path(card).is_file()):
+        given["--model-card"] = card  # a folder of cards gets <arm>.md files: no record
     seen: dict[str, str] = {}
     for flag, target in given.items():
         if target is None:

@@ -12,6 +12,7 @@ from fteval.cli._common import (
     check_trackers,
     gate,
     log_to_trackers,
+    parse_margins,
     print_results,
 )
 
@@ -39,7 +40,6 @@ def add_parser(sub: Any) -> None:
         metavar="NAME=PATH",
         help="a local copy of a built-in task's data (repeatable; formats: fteval tasks NAME)",
     )
-    run.add_argument("--num-fewshot", type=int, help="shots for every task (overrides defaults)")
     run.add_argument(
         "--task-option",
         action="append",
@@ -63,7 +63,6 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    run.add_argument("--limit", type=int, help="first N examples of each task")
     run.add_argument("--seed", type=int)
     run.add_argument("--max-length", type=int, help="context window override, in tokens")
     run.add_argument("--allow-base-mismatch", action="store_true", default=None)
@@ -90,6 +89,7 @@ def add_parser(sub: Any) -> None:
     )
     run.add_argument("--cache-dir", help="response cache folder, or 'off'")
     run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
+    add_selection_flags(run)
     _add_scale_flags(run)
     add_stats_flags(run)
     run.add_argument(
@@ -117,6 +117,45 @@ def add_parser(sub: Any) -> None:
     add_output_flags(run)
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=run_command)
+
+
+def add_selection_flags(run: Any) -> None:
+    """Which items and shots each task gets, per task or for all (docs/tasks.md)."""
+    run.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="[TASK=]N",
+        help="at most N examples of every task, or of TASK (a name, group or glob such as "
+        "'mmlu_*'; repeatable)",
+    )
+    run.add_argument(
+        "--limit-sampling",
+        choices=["first", "random"],
+        help="which N examples a limit keeps: the first (default) or N drawn at random",
+    )
+    run.add_argument("--limit-seed", type=int, help="seed of --limit-sampling random (default 0)")
+    run.add_argument(
+        "--num-fewshot",
+        action="append",
+        default=[],
+        metavar="[TASK=]N",
+        help="shots of every task, or of TASK (a name, group or glob; repeatable)",
+    )
+
+
+def _selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from fteval.tasks.selection import parse_per_task
+
+    values: dict[str, Any] = {}
+    for key, flag in (("limit", "--limit"), ("num_fewshot", "--num-fewshot")):
+        parsed = parse_per_task(getattr(args, key), flag)
+        if parsed is not None:
+            values[key] = parsed
+    for key in ("limit_sampling", "limit_seed"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    return values
 
 
 def add_robustness_flags(run: Any) -> None:
@@ -186,9 +225,13 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.task:
         values["tasks"] = args.task
     if args.non_inferiority:
-        values["non_inferiority"] = _parse_margins(args.non_inferiority)
+        values["non_inferiority"] = parse_margins(args.non_inferiority)
     if args.engine_arg:
         values["engine_args"] = _parse_engine_args(args.engine_arg)
+    if args.request_option:
+        from fteval.backends.openai_protocol import parse_request_options
+
+        values["request_options"] = parse_request_options(args.request_option)
     if args.data:
         values["data"] = parse_name_paths(args.data, "--data")
     if args.task_option:
@@ -196,6 +239,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.lmeval_include:
         values["lmeval_include"] = args.lmeval_include
     values.update(_robustness_overrides(args))
+    values.update(_selection_overrides(args))
     for key in (
         "full",
         "out",
@@ -203,7 +247,6 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size",
         "dtype",
         "device",
-        "limit",
         "seed",
         "max_length",
         "allow_base_mismatch",
@@ -223,7 +266,6 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_retries",
         "ray",
         "ray_workers",
-        "num_fewshot",
         "judge",
         "bootstrap_resamples",
         "permutations",
@@ -260,27 +302,9 @@ def run_command(args: argparse.Namespace) -> int:
     for requirement in requirements:
         requirement.check_before_run(arms, config.non_inferiority)
     results = dict(run(config, progress=not args.quiet))  # the results object and run_dir
-    print_results(results, as_json=args.json, quiet=args.quiet)
+    print_results(results, as_json=args.json, quiet=args.quiet, details=args.details)
     log_to_trackers(args.log_to, results.get("run_dir"))
     return gate(results, fail_on=config.fail_on, require=args.require)
-
-
-def _parse_margins(values: list[str]) -> dict[str, float]:
-    import math
-
-    from fteval.errors import ConfigError
-
-    margins = {}
-    for value in values:
-        key, _, points = value.partition("=")
-        try:
-            margin = float(points)
-        except ValueError:
-            margin = math.nan
-        if not key or not math.isfinite(margin) or margin < 0:
-            raise ConfigError(f"--non-inferiority expects TASK[/METRIC]=POINTS >= 0, got {value!r}")
-        margins[key] = margin
-    return margins
 
 
 def _add_scale_flags(run: Any) -> None:
@@ -295,6 +319,14 @@ def _add_scale_flags(run: Any) -> None:
         "--request-timeout-s", type=float, help="openai backend: seconds per connect/read"
     )
     run.add_argument("--max-retries", type=int, help="openai backend: retries per request")
+    run.add_argument(
+        "--request-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="openai backend: a field sent in every request body, VALUE read as JSON "
+        "(repeatable), e.g. repeat_penalty=1.0 for llama.cpp",
+    )
     run.add_argument(
         "--engine-arg",
         action="append",

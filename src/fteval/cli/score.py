@@ -140,6 +140,11 @@ def score_command(args: argparse.Namespace) -> int:
             labels=parse_labels(args.labels),
         )
         results, run_dir = score_files(files, options, out=args.out, stats_options=stats)
-    print_results({**results, "run_dir": str(run_dir)}, as_json=args.json, quiet=args.quiet)
+    print_results(
+        {**results, "run_dir": str(run_dir)},
+        as_json=args.json,
+        quiet=args.quiet,
+        details=args.details,
+    )
     log_to_trackers(args.log_to, str(run_dir))
     return EXIT_OK

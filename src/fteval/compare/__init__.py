@@ -1,6 +1,5 @@
 """Paired comparisons, correction families, verdicts, advice and the CI gate."""
 
-from fteval.compare.options import CORRECTION_SCOPES, DEFAULT_SEED, StatsOptions, resolve_levels
 from fteval.compare.three_way import (
     advice,
     arm_pairs,
@@ -8,6 +7,7 @@ from fteval.compare.three_way import (
     reference_arm,
     score_rows,
 )
+from fteval.engine import CORRECTION_SCOPES, DEFAULT_SEED, StatsOptions, resolve_levels
 
 __all__ = [
     "CORRECTION_SCOPES",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fteval.compare.rows import CostRow
+
 COST_FIELDS = (
     "trainable_params",
     "total_params",
@@ -21,18 +23,15 @@ COST_FIELDS = (
 )
 
 
-def cost_rows(arms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``{"arm", "kind", trainable/total params, size, wall time, tokens, memory}`` per arm
-    with recorded costs (arms without them, e.g. scored prediction files, are left out)."""
+def cost_rows(arms: Sequence[Mapping[str, Any]]) -> list[CostRow]:
+    """One row per arm with recorded costs (arms without them, e.g. scored prediction
+    files, are left out)."""
     rows = []
     for arm in arms:
         cost = arm.get("cost")
         if not isinstance(cost, Mapping):
             continue
-        row = {"arm": arm["name"], "kind": arm.get("kind")}
-        row.update({field: cost.get(field) for field in COST_FIELDS})
-        for extra in ("items", "note"):
-            if extra in cost:
-                row[extra] = cost[extra]
-        rows.append(row)
+        values: dict[str, Any] = {name: cost.get(name) for name in COST_FIELDS}
+        values.update({name: cost[name] for name in ("items", "note") if name in cost})
+        rows.append(CostRow(arm=arm["name"], kind=arm.get("kind"), **values))
     return rows

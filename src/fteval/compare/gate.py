@@ -186,7 +186,7 @@ def _explain(why: Mapping[str, Sequence[str]]) -> str:
 
 def _regression(row: Mapping[str, Any]) -> str | None:
     """Why a row fails ``--fail-on regression`` (None: it passes)."""
-    if "non_inferiority" in row:
+    if row.get("non_inferiority") is not None:
         return None if row["non_inferiority"] else _non_inferiority_not_shown(row)
     if row["verdict"] == "regressed":
         return f"regressed (Δ {_points(row, row['delta'])}, {_p(row)})"
@@ -203,11 +203,12 @@ def _unmet(row: Mapping[str, Any], requirement: Requirement) -> str | None:
             if row["verdict"] != "regressed"
             else f"regressed (Δ {_points(row, row['delta'])}, {_p(row)})"
         )
-    if "non_inferiority" not in row:
+    if row.get("non_inferiority") is None:
         raise ConfigError(
             f"--require {requirement.text}: no non-inferiority margin was set for "
             f"{row['task']}/{row['metric']}; set one with --non-inferiority "
-            f"{row['task']}[/{row['metric']}]=POINTS"
+            f"{row['task']}[/{row['metric']}]=POINTS (fteval run, or fteval check on the "
+            "saved results)"
         )
     return None if row["non_inferiority"] else _non_inferiority_not_shown(row)
 
@@ -251,3 +252,50 @@ def _p(row: Mapping[str, Any]) -> str:
 
 def _name(row: Mapping[str, Any]) -> str:
     return f"{row['task']}/{row['metric']}@{row['arm']} vs {row['reference_arm']}"
+
+
+def with_margins(results: Mapping[str, Any], margins: Mapping[str, float]) -> dict[str, Any]:
+    """``results`` with non-inferiority judged at ``margins`` (``fteval check``).
+
+    Args:
+        results: a results object (not changed).
+        margins: ``TASK`` or ``TASK/METRIC`` -> the largest tolerated loss vs base, in
+            display units (points), as ``--non-inferiority`` takes them.
+
+    Returns:
+        A copy whose comparisons vs base on those tasks carry ``non_inferiority`` and
+        ``non_inferiority_margin`` (metric units) from their intervals: shown when the
+        interval rules out a loss larger than the margin. ``insufficient data`` rows get
+        None, as in a run.
+
+    Raises:
+        ConfigError: a margin names no task of the results.
+    """
+    tasks = {row["task"] for row in results.get("comparisons", [])}
+    unknown = [key for key in margins if key.split("/")[0] not in tasks]
+    if unknown:
+        raise ConfigError(
+            f"--non-inferiority {unknown[0]!r}: no such task in the results "
+            f"(tasks: {sorted(tasks)})"
+        )
+    out = dict(results)
+    rows = []
+    for row in results.get("comparisons", []):
+        margin = margins.get(f"{row['task']}/{row['metric']}", margins.get(row["task"]))
+        if margin is None or row.get("reference_kind", "base") != "base":
+            rows.append(row)
+            continue
+        scale = float(row.get("scale") or 1.0)
+        shown = None
+        if row.get("verdict") != "insufficient data":
+            shown = stats.non_inferior(
+                _number(row.get("ci_low")), _number(row.get("ci_high")), margin / scale,
+                higher_is_better=bool(row.get("higher_is_better", True)),
+            )  # fmt: skip
+        rows.append({**row, "non_inferiority": shown, "non_inferiority_margin": margin / scale})
+    out["comparisons"] = rows
+    return out
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fteval.compare.rows import TaskGroupRow
 from fteval.metrics import MeanMetric, Metric
 from fteval.scoring import ArmStats, TaskInfo
 from fteval.version import __version__
@@ -103,7 +104,7 @@ def group_members(tasks: Sequence[TaskInfo]) -> dict[str, list[str]]:
     return members
 
 
-def group_records(tasks: Sequence[TaskInfo]) -> list[dict[str, Any]]:
+def group_records(tasks: Sequence[TaskInfo]) -> list[TaskGroupRow]:
     """The ``task_groups`` section: each group's parent, level and direct members."""
     records: dict[str, dict[str, Any]] = {}
     for task in tasks:
@@ -117,13 +118,15 @@ def group_records(tasks: Sequence[TaskInfo]) -> list[dict[str, Any]]:
                     "parent": parent,
                     "level": "group" if parent is None else "category",
                     "members": [],
-                    "aggregations": list(AGGREGATIONS),
                 },
             )
             child = chain[depth + 1] if depth + 1 < len(chain) else task.name
             if child not in record["members"]:
                 record["members"].append(child)
-    return list(records.values())
+    return [
+        TaskGroupRow(**{**record, "members": tuple(record["members"])}, aggregations=AGGREGATIONS)
+        for record in records.values()
+    ]
 
 
 def group_table(

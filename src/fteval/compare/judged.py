@@ -14,14 +14,21 @@ Rows (ordinary ``scores``/``comparisons``, so CIs, paired tests, corrections and
 verdicts apply), values in [0, 1], scale 100:
 
 * ``win_rate``: the mean item value.
-* ``lc_win_rate``: AlpacaEval 2.0's length-controlled win rate (Dubois et al. 2024): a
-  logistic regression of the item value on ``tanh(length difference / its standard
-  deviation)`` (lengths in characters, arm minus opponent, the deviation over the arm's
-  items), fitted by maximum likelihood with soft labels; the length-controlled win rate
-  is ``sigmoid(intercept)``, the predicted preference at equal length. AlpacaEval 2.0's
-  instruction-difficulty term needs its leaderboard of other models' judgments and is
-  left out. Its per-item statistics make every bootstrap or permutation resample refit
-  the regression on that resample (weights = resample counts).
+* ``lc_win_rate``: a length-controlled win rate after AlpacaEval 2.0's (Dubois et al.
+  2024): a logistic regression of the item value on ``tanh(length difference / its
+  standard deviation)`` (lengths in characters, arm minus opponent, the deviation over the
+  arm's items), fitted by maximum likelihood with soft labels; the length-controlled win
+  rate is ``sigmoid(intercept)``, the predicted preference at equal length. Its per-item
+  statistics make every bootstrap or permutation resample refit the regression on that
+  resample (weights = resample counts).
+
+  **Not the leaderboard's number.** AlpacaEval 2.0's LC win rate differs in three ways,
+  so the two must not be compared: it adds an instruction-difficulty term fitted on its
+  leaderboard of other models' judgments (none exists in a run); it fits the regression
+  with regularisation and cross-validation over many models, where fteval fits this one
+  arm's items alone, unregularised; and its opponent is the leaderboard's baseline
+  (GPT-4 Turbo's answers), where fteval's is the task's reference answers or the base
+  arm. Use it to compare the arms of one run with each other, not with published scores.
 
 Against the base arm's answers, the base arm's own values are 0.5 by definition (an
 answer ties with itself; not judged), so each comparison with base tests a win rate
@@ -36,6 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fteval.compare.rows import JudgeRow
 from fteval.metrics import MeanMetric, Metric
 from fteval.records import SampleResult
 from fteval.scoring import ArmStats, TaskInfo
@@ -67,7 +75,9 @@ class WinRate(MeanMetric):
 
 
 class LengthControlledWinRate(Metric):
-    """AlpacaEval 2.0's length-controlled win rate (see the module docstring), in [0, 1].
+    """A length-controlled win rate after AlpacaEval 2.0's, in [0, 1] (see the module
+    docstring: no difficulty term, no regularised cross-validated fit, no leaderboard
+    baseline, so not comparable with the AlpacaEval leaderboard).
 
     Per-item statistics, for ``n`` items: ``[one-hot(i), value * one-hot(i),
     x * one-hot(i)]`` (``3n`` columns, ``x = tanh(length difference / sd)``), so summed
@@ -168,10 +178,10 @@ def judged_table(
     tasks: Sequence[TaskInfo],
     samples: Sequence[SampleResult],
     judgments: Sequence[Mapping[str, Any]],
-) -> tuple[dict[tuple[str, str, str], ArmStats], list[dict[str, Any]]]:
+) -> tuple[dict[tuple[str, str, str], ArmStats], list[JudgeRow]]:
     """The judged tasks' ArmStats (``win_rate``, ``lc_win_rate``) and ``judge`` rows."""
     table: dict[tuple[str, str, str], ArmStats] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[JudgeRow] = []
     for task in tasks:
         if not task.judge:
             continue
@@ -183,7 +193,7 @@ def judged_table(
 
 def _task_table(
     task: TaskInfo, samples: Sequence[SampleResult], judgments: Sequence[Mapping[str, Any]]
-) -> tuple[dict, list[dict[str, Any]]]:
+) -> tuple[dict, list[JudgeRow]]:
     judge = str((task.judge or {}).get("judge", ""))
     opponent = str((task.judge or {}).get("opponent", "reference"))
     by_arm: dict[str, dict[str, SampleResult]] = {}
@@ -222,21 +232,21 @@ def _task_table(
         if opponent == "base" and arm == base:
             continue
         rows.append(
-            {
-                "task": task.name,
-                "arm": arm,
-                "opponent": opponent,
-                "judge": judge,
-                "n": len(ids),
-                "wins": int((y > 0.5).sum()),
-                "ties": int((y == 0.5).sum()),
-                "losses": int((y < 0.5).sum()),
-                "unreadable": len(unreadable[arm]),
-                "win_rate": float(y.mean()),
-                "lc_win_rate": float(lc.from_totals(lc_stats.sum(axis=0), len(ids))),
-                "mean_length": float(np.mean(lengths)),
-                "opponent_mean_length": float(np.mean(other)),
-            }
+            JudgeRow(
+                task=task.name,
+                arm=arm,
+                opponent=opponent,
+                judge=judge,
+                n=len(ids),
+                wins=int((y > 0.5).sum()),
+                ties=int((y == 0.5).sum()),
+                losses=int((y < 0.5).sum()),
+                unreadable=len(unreadable[arm]),
+                win_rate=float(y.mean()),
+                lc_win_rate=float(lc.from_totals(lc_stats.sum(axis=0), len(ids))),
+                mean_length=float(np.mean(lengths)),
+                opponent_mean_length=float(np.mean(other)),
+            )
         )
     return table, rows
 

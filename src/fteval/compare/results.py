@@ -12,13 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from fteval import engine
 from fteval.compare.cost import cost_rows
 from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
-from fteval.compare.options import StatsOptions
+from fteval.compare.rows import ClassificationRow, GenerationRow, SeedGroupRow
 from fteval.compare.three_way import advice, comparison_rows, reference_arm, score_rows
+from fteval.compare.truncation import truncation_rows, withhold_verdicts
+from fteval.engine import StatsOptions
 from fteval.metrics.classification import F1, Precision, Recall
 from fteval.records import SCHEMA_VERSION, SampleResult, is_empty_prediction
+from fteval.records.rows import Row, comparisons_in, with_decided
 from fteval.robustness import build_sections
 from fteval.scoring import ArmStats, TaskInfo, arm_stats
 from fteval.stats import spread_exceeds_effect, summarize_seeds
@@ -39,6 +43,8 @@ def build_results(
     """The results object: arms, scores with CIs, comparisons, classification reports,
     and the robustness sections (built from samples and ``manifest``'s config).
 
+    Every comparison of every section is decided in one correction step
+    (``engine.adjust``), so the correction scope means the same everywhere.
     ``judgments`` are the run's saved judge verdicts (judged tasks; ``compare.judged``).
     """
     table: dict[tuple[str, str, str], ArmStats] = {}
@@ -49,24 +55,61 @@ def build_results(
     judged, judge_rows = judged_table(tasks, samples, judgments)
     table.update(judged)
     options = with_guardrail_margins(options, tasks, (manifest or {}).get("config"))
-    comparisons = comparison_rows(table, arms, options)
-    sections = build_sections(arms, tasks, samples, options, table, comparisons, manifest)
+    measured = comparison_rows(table, arms, options)
+    drafts = build_sections(arms, tasks, samples, options, table, measured, manifest)
+    pending = measured + [
+        c for rows in drafts.values() for row in rows for c in comparisons_in(row)
+    ]
+    decided = {row.key(): row for row in engine.adjust(pending, options, unit_of=unit_namer(tasks))}
+    cuts = truncation_rows(tasks, samples)
+    decided = withhold_verdicts(decided, cuts)
+    comparisons = [with_decided(row, decided) for row in measured]
+    sections = {
+        name: [with_decided(row, decided).to_json() for row in rows]
+        for name, rows in drafts.items()
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "arms": [{k: v for k, v in a.items() if k != "cost"} for a in arms],  # cost: below
         "tasks": [t.to_json() for t in tasks],
-        "scores": score_rows(table, options),
-        "comparisons": comparisons,
-        "advice": advice(comparisons),
-        "classification": classification_reports(tasks, samples),
-        "seed_groups": seed_group_rows(arms, table),
-        "generation": generation_summary(tasks, samples),
-        "task_groups": group_records(tasks),
-        "judge": judge_rows,
+        "scores": [row.to_json() for row in score_rows(table, options)],
+        "comparisons": [row.to_json() for row in comparisons],
+        "advice": [row.to_json() for row in advice(comparisons, tasks)],
+        "classification": _json(classification_reports(tasks, samples)),
+        "seed_groups": _json(seed_group_rows(arms, table)),
+        "generation": _json(generation_summary(tasks, samples)),
+        "task_groups": _json(group_records(tasks)),
+        "truncation": _json(cuts),
+        "judge": _json(judge_rows),
         **sections,
-        "cost": cost_rows(arms),
+        "cost": _json(cost_rows(arms)),
         "statistics": options.to_json(),
     }
+
+
+def _json(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    return [row.to_json() for row in rows]
+
+
+def unit_namer(tasks: Sequence[TaskInfo]) -> engine.family.UnitOf:
+    """Task or group name -> its family unit under the ``task`` scope.
+
+    A task group counts as one task: the top group's own rows (``mmlu``) are one unit,
+    every row below it (its categories and subjects) another (``mmlu members``).
+    """
+    top: dict[str, str] = {}
+    for task in tasks:
+        if task.groups:
+            outermost = task.groups[0]
+            top[task.name] = f"{outermost} members"
+            for inner in task.groups[1:]:
+                top[inner] = f"{outermost} members"
+            top.setdefault(outermost, outermost)
+
+    def unit_of(name: str) -> str:
+        return top.get(name, name)
+
+    return unit_of
 
 
 def with_guardrail_margins(
@@ -87,7 +130,7 @@ def with_guardrail_margins(
 
 def generation_summary(
     tasks: Sequence[TaskInfo], samples: Sequence[SampleResult]
-) -> list[dict[str, Any]]:
+) -> list[GenerationRow]:
     """Per generation task x arm: empty outputs, generated tokens, finish reasons.
 
     An output is empty (``records.is_empty_prediction``) when it is "" or whitespace only
@@ -108,12 +151,12 @@ def generation_summary(
         row["generated_tokens"] += sum(sample.meta.get("generated_tokens", []))
         for reason in sample.meta.get("finish_reasons", []):
             row["finish_reasons"][reason] = row["finish_reasons"].get(reason, 0) + 1
-    return list(rows.values())
+    return [GenerationRow(**row) for row in rows.values()]
 
 
 def seed_group_rows(
     arms: Sequence[Mapping[str, Any]], table: Mapping[tuple[str, str, str], ArmStats]
-) -> list[dict[str, Any]]:
+) -> list[SeedGroupRow]:
     """Adapters trained with several seeds (``lora@seed1``, ``lora@seed2``) as one arm.
 
     Per group, task and metric: the per-seed scores, their mean and sample std, the mean
@@ -138,30 +181,30 @@ def seed_group_rows(
             delta = summary.mean - reference.value if reference is not None else float("nan")
             scale = table[(task, members[0], metric)].metric.scale
             rows.append(
-                {
-                    "group": group,
-                    "task": task,
-                    "metric": metric,
-                    "arms": members,
-                    "seed_values": values,
-                    "mean": summary.mean,
-                    "std": summary.std,
-                    "n_seeds": summary.n_seeds,
-                    "mean_delta_vs_reference": delta,
-                    "spread_exceeds_effect": (
+                SeedGroupRow(
+                    group=group,
+                    task=task,
+                    metric=metric,
+                    arms=tuple(members),
+                    seed_values=tuple(values),
+                    mean=summary.mean,
+                    std=summary.std,
+                    n_seeds=summary.n_seeds,
+                    mean_delta_vs_reference=delta,
+                    spread_exceeds_effect=(
                         bool(spread_exceeds_effect(np.array(values), delta))
                         if np.isfinite(delta)
                         else None
                     ),
-                    "scale": scale,
-                }
+                    scale=scale,
+                )
             )
     return rows
 
 
 def classification_reports(
     tasks: Sequence[TaskInfo], samples: Sequence[SampleResult]
-) -> list[dict[str, Any]]:
+) -> list[ClassificationRow]:
     """Per choice task x arm: class distribution, confusion matrix, per-class P/R/F1."""
     reports = []
     for task in tasks:
@@ -175,17 +218,19 @@ def classification_reports(
             present = [c for c in counts.values() if c > 0]
             ratio = max(present) / min(present) if present else float("nan")
             reports.append(
-                {
-                    "task": task.name,
-                    "arm": arm,
-                    "labels": list(task.labels),
-                    "class_counts": counts,
-                    "imbalance_ratio": ratio,
-                    "imbalanced": bool(ratio >= IMBALANCE_RATIO),
-                    "confusion_matrix": matrix[:, : len(task.labels)].astype(int).tolist(),
-                    "predicted_outside_labels": matrix[:, -1].astype(int).tolist(),
-                    "per_class": _per_class(task.labels, item.stats),
-                }
+                ClassificationRow(
+                    task=task.name,
+                    arm=arm,
+                    labels=tuple(task.labels),
+                    class_counts=counts,
+                    imbalance_ratio=ratio,
+                    imbalanced=bool(ratio >= IMBALANCE_RATIO),
+                    confusion_matrix=tuple(
+                        tuple(row) for row in matrix[:, : len(task.labels)].astype(int).tolist()
+                    ),
+                    predicted_outside_labels=tuple(matrix[:, -1].astype(int).tolist()),
+                    per_class=_per_class(task.labels, item.stats),
+                )
             )
     return reports
 

@@ -220,9 +220,26 @@ def read_hf_dataset(path: str, *, name: str | None, split: str, revision: str | 
         elif Path(path).is_dir() and (Path(path) / "dataset_info.json").exists():
             dataset = datasets.load_from_disk(path)
         else:
-            dataset = datasets.load_dataset(path, name, split=split, revision=revision)
+            dataset = _load_from_hub(datasets, path, name, split, revision)
     except (OSError, ValueError, KeyError, datasets.exceptions.DatasetsError) as error:
         # a missing or malformed dataset, split or config, or a hub error; out-of-memory
         # and library bugs are not bad input and keep their traceback
         raise InputError(where, None, None, f"could not load the dataset: {error}") from error
     return [Row(i, record) for i, record in enumerate(dataset, start=1)]
+
+
+def _load_from_hub(
+    datasets: Any, path: str, name: str | None, split: str, revision: str | None
+) -> Any:
+    """``datasets.load_dataset``, failing within seconds when the Hub cannot be reached."""
+    from fteval.data.hub import hub_access
+
+    with hub_access() as access:
+        try:
+            return datasets.load_dataset(path, name, split=split, revision=revision)
+        except (OSError, ValueError, datasets.exceptions.DatasetsError) as error:
+            why = access.why_offline()
+            if why is None:
+                raise
+            hint = "hf_dataset.path may name a local save_to_disk folder"
+            raise OSError(f"{error} ({why}; {hint})") from error

@@ -160,7 +160,14 @@ def components(row: Sequence[float]) -> dict[str, float]:
 
 
 def score(row: Sequence[float]) -> float:
-    """CodeBLEU from summed statistics; a corpus without data flows counts that part as 1."""
+    """CodeBLEU from summed statistics, as the ``codebleu`` package computes it.
+
+    The data-flow part follows the package exactly, including its rule that a data-flow
+    score of 0 counts as 1: a corpus whose references have no data flow, **and also one
+    whose every data flow is unmatched**, gets the full data-flow weight (0.25). A
+    candidate that shares no data flow with its reference therefore scores higher than
+    one that shares a few; read ``dataflow_match_score`` beside CodeBLEU.
+    """
     parts = components(row)
     dataflow = parts["dataflow_match_score"] or 1.0
     return (

@@ -27,6 +27,9 @@ class Metric(abc.ABC):
         higher_is_better: direction of improvement.
         binary_outcome: True when each item's statistic row is a single 0/1 value and the
             score is their mean (exact McNemar then applies to paired comparisons).
+        outcome_may_be_binary: True for a mean metric whose items are 0/1 for some tasks
+            only (an lm-evaluation-harness metric): paired comparisons then use McNemar
+            exactly when every item of both arms is 0 or 1.
         reads: the sample field holding the prediction (``prediction`` or
             ``prediction_norm`` for length-normalised choice scoring).
         scale: multiply by this to show the score to people (100 for proportions, shown
@@ -53,6 +56,7 @@ class Metric(abc.ABC):
     name: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
     binary_outcome: ClassVar[bool] = False
+    outcome_may_be_binary: ClassVar[bool] = False
     reads: ClassVar[str] = "prediction"
     scale: ClassVar[float] = 1.0
     unit: ClassVar[str] = "native"

@@ -31,6 +31,10 @@ class LmevalMetric(MeanMetric):
 
     name: ClassVar[str] = "lmeval_metric"
     reads: ClassVar[str] = "lmeval"
+    outcome_may_be_binary: ClassVar[bool] = True
+    """``acc`` or ``exact_match`` give each item 0 or 1, ``f1`` does not: the comparison
+    engine tests with exact McNemar when every item of both arms is 0 or 1, as it does
+    for fteval's own 0/1 metrics."""
 
     def __init__(self, *, key: str, higher_is_better: bool = True) -> None:
         if not key:

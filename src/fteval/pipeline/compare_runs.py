@@ -13,12 +13,14 @@ Anything else is refused, naming the first differences. Arms are then merged:
   different base becomes an ordinary arm (kind ``model``) compared with it. The first
   full fine-tune is the yardstick of the adapter-vs-full comparisons.
 
-Judged tasks' saved judgments follow their arms (renamed alike). The merged samples are
-scored with the same statistics (the first run's settings unless
-overridden) and written as a run directory of kind ``compare``: manifest, samples,
-items, results and reports. Because comparison seeds derive from task, arm and metric
-names, an arm compared here gets exactly the numbers it would get in a single run with
-the same arms.
+Judged tasks' saved judgments follow their arms (renamed alike); a task judged against
+the base's answers is refused unless every run has the same base (its win rates were
+measured against that base). The merged samples are scored with the same statistics
+(the first run's settings unless overridden) and written as a run directory of kind
+``compare``: manifest, samples, items, results and reports. Because every interval and
+test is seeded from the content of the statistics it resamples (never from names), an
+arm compared here — renamed ``RUN:ARM`` or not — gets exactly the numbers it would get in
+a single run with the same arms.
 """
 
 from __future__ import annotations
@@ -185,6 +187,41 @@ def _differences(
         if len(problems) >= MAX_LISTED:
             break
     return problems[:MAX_LISTED]
+
+
+def check_judged_bases(runs: Sequence[SavedRun], tasks: Sequence[TaskInfo]) -> None:
+    """Refuse runs with a task judged against the base's answers unless they share a base.
+
+    A win rate against the base is a comparison with that run's base: two runs with
+    different bases measured their arms against different opponents, so their judged
+    rows cannot be merged into one comparison.
+    """
+    judged = [t.name for t in tasks if (t.judge or {}).get("opponent") == "base"]
+    if not judged:
+        return
+    bases = [_base_record(run) for run in runs]
+    first = bases[0]
+    for run, base in zip(runs[1:], bases[1:]):
+        if base is None or first is None or identity_key(base) != identity_key(first):
+            raise ConfigError(
+                f"cannot compare {runs[0].path} and {run.path}: task(s) {judged} are judged "
+                "against the base model's answers, and the two runs have different bases "
+                f"({_named(first)} vs {_named(base)}), so their win rates were measured "
+                "against different opponents. Compare runs that share a base, or judge "
+                "against the task's reference answers."
+            )
+
+
+def _base_record(run: SavedRun) -> Mapping[str, Any] | None:
+    arms = run.manifest.get("arms") or run.results.get("arms", [])
+    return next((a for a in arms if a.get("kind") == "base"), None)
+
+
+def _named(arm: Mapping[str, Any] | None) -> str:
+    if arm is None:
+        return "no base"
+    identity = arm.get("identity") or {}
+    return str(identity.get("path") or identity.get("base_path") or arm.get("name"))
 
 
 # ---- merging the arms ----
@@ -407,13 +444,14 @@ def compare_runs(
                 runs[0].path,
                 runs[0].path,
             )
+    tasks = [TaskInfo.from_json(t) for t in runs[0].manifest.get("tasks", [])]
+    if not tasks:
+        raise FtevalError(f"{runs[0].path}: its manifest lists no tasks")
+    check_judged_bases(runs, tasks)
     arms = merge_arms(runs)
     warnings = tokenizer_warnings(runs, arms)
     records = [a.record for a in arms]
     samples = merged_samples(runs, arms)
-    tasks = [TaskInfo.from_json(t) for t in runs[0].manifest.get("tasks", [])]
-    if not tasks:
-        raise FtevalError(f"{runs[0].path}: its manifest lists no tasks")
     judgments = merged_judgments(runs, arms)
     results = build_results(records, tasks, samples, options, judgments)
     run_dir = RunDirectory(out or default_run_dir())

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fteval.backends import Backend, make_backend
+from fteval.backends.base import LOGLIKELIHOOD
 from fteval.backends.hf_loading import is_local, weight_hashes
 from fteval.backends.http import HttpError
 from fteval.config import RunConfig
@@ -172,7 +173,7 @@ def _endpoint_judge(config: RunConfig) -> Judge:
         timeout_s=config.request_timeout_s,
         max_retries=config.max_retries,
     )
-    backend.prepare()
+    backend.check_servers([LOGLIKELIHOOD])  # a judge scores verdicts by log-likelihood
     return LoglikelihoodJudge(backend)
 
 

@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from fteval._util.versions import installed_versions
@@ -88,10 +89,51 @@ def run_manifest(config: RunConfig, tasks: Sequence[Task], options: StatsOptions
         "run",
         config=config.model_dump(),
         arms=[arm.record() for arm in config.arms()],
-        tasks=[{**TaskInfo.of(t).to_json(), "data_sha256": t.data_sha256} for t in tasks],
+        tasks=[task_record(t) for t in tasks],
         seeds={"run": config.seed, "statistics": options.seed},
         options=options,
     )
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """A task's manifest record: what scoring needs, its data's hashes, the split it was
+    evaluated on, the Hub dataset its data is (``dataset_record``), and the shots and
+    limit as used (``num_fewshot``, ``limit``, ``n_available``; ``limit_sampling`` and
+    ``limit_seed`` when a limit was set)."""
+    return {
+        **TaskInfo.of(task).to_json(),
+        "data_sha256": task.data_sha256,
+        "split": task.split,
+        "dataset": dataset_record(task),
+        **task.selection_record(),
+    }
+
+
+def dataset_record(task: Task) -> dict[str, Any] | None:
+    """The Hugging Face dataset a task's data is, or None (a task's own files).
+
+    Returns:
+        ``{"id", "config", "revision", "loaded_from"}``: ``loaded_from`` is ``hub`` when
+        fteval read the rows from the Hub (at ``revision``; None: unpinned), ``local copy``
+        when they came from a copy (``--data``, or a package's copy as for HumanEval): the
+        same dataset, at a revision fteval cannot know (None).
+    """
+    from fteval.tasks.builtin import hub_dataset
+
+    hub = hub_dataset(task.source)
+    if hub is not None:
+        from_hub = task.data_sha256.get("hub") == hub.describe()
+        return {
+            "id": hub.path,
+            "config": hub.name,
+            "revision": hub.revision if from_hub else None,
+            "loaded_from": "hub" if from_hub else "local copy",
+        }
+    spec = getattr(task.loader, "spec", None)  # a task file's keys (tasks.loader.TaskLoader)
+    hf = getattr(spec, "hf_dataset", None)
+    if hf is None or Path(hf.path).exists():  # a save_to_disk folder is no Hub id
+        return None
+    return {"id": hf.path, "config": hf.name, "revision": hf.revision, "loaded_from": "hub"}
 
 
 def environment() -> dict[str, Any]:

@@ -5,7 +5,8 @@ finished work:
 1. the pre-flight (``pipeline.preflight``): output folders writable, every task loaded
    and checked (options, rows, labels, templates), every arm's model files (configs,
    weight headers, adapters against their base, tokenizers), the device, the servers
-   and the Ray cluster; a refused run leaves no run directory;
+   (reachable, then probed: ``Backend.check_servers``) and the Ray cluster; a refused
+   run leaves no run directory;
 2. create the run directory and write the manifest (status ``running``);
 3. per arm, per task: infer, score per sample, append the samples to samples.jsonl;
 4. build results.json from the samples, write the reports, and only then mark the
@@ -27,15 +28,6 @@ from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
 from fteval.errors import ConfigError, FtevalError, OutputError
 from fteval.pipeline.cost import CostMeter, arm_costs
-from fteval.pipeline.extras import (
-    build_variants,
-    check_same_variants,
-    describe_variants,
-    prepare_tasks,
-    read_training_logs,
-    realign_spans,
-    with_guardrails,
-)
 from fteval.pipeline.fit import fit_tasks
 from fteval.pipeline.items import item_records
 from fteval.pipeline.judge import (
@@ -60,7 +52,17 @@ from fteval.pipeline.preflight import (
     tokenizer_warnings,
 )
 from fteval.pipeline.requests import run_task
-from fteval.pipeline.task_setup import tasks_of
+from fteval.pipeline.robustness_setup import (
+    build_variants,
+    check_same_variants,
+    describe_variants,
+    prepare_tasks,
+    read_training_logs,
+    realign_spans,
+    with_guardrails,
+)
+from fteval.pipeline.task_setup import check_per_task_keys, run_specs, tasks_of
+from fteval.pipeline.truncation import tag_context_cuts
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
@@ -85,6 +87,7 @@ def load_tasks(config: RunConfig) -> list[Task]:
             )
         seen[task.name] = task.source
     check_margin_keys(config, tasks)
+    check_per_task_keys(config, tasks, [*run_specs(config), *config.guardrails])
     return prepare_tasks(tasks, config)
 
 
@@ -165,10 +168,13 @@ def execute(
     if judged:
         judge = make_judge(config)  # checks its files now; its weights load after the arms
     backend = backend or build_backend(config, progress=progress)
-    backend.require([task.request_kind for task in tasks])
+    kinds = [task.request_kind for task in tasks]
+    backend.require(kinds)
     backend.check_inputs()
-    tasks = realign_spans(fit_tasks(tasks, backend, arms))
+    backend.check_servers(kinds)  # served models probed before the run directory exists
+    tasks = tag_context_cuts(realign_spans(fit_tasks(tasks, backend, arms)), backend, arms)
     variants = fit_tasks(build_variants(tasks, config, backend, arms), backend, arms)
+    variants = tag_context_cuts(variants, backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
     created = [p for p in (run_dir.path, *run_dir.path.parents) if not p.exists()]
     options = stats_options or StatsOptions.from_settings(config)
@@ -343,6 +349,7 @@ def backend_settings(config: RunConfig) -> dict[str, Any]:
             "timeout_s": config.request_timeout_s,
             "max_retries": config.max_retries,
             "max_length": config.max_length,
+            "request_options": dict(config.request_options),
         }
     if config.backend == "vllm":
         return {
@@ -416,12 +423,13 @@ def remaining_chunks(
     """The task's examples not yet answered by ``arm``, in chunks of ``size`` (in order).
 
     One process and Ray workers answer exactly these chunks, one backend call each, so
-    both make the same batches and write the same samples.
+    both make the same batches and write the same samples. A chunk carries no loader: it
+    is sent to Ray workers, and a loader may hold every split's rows.
     """
     finished = done.get((task.name, arm), set())
     remaining = [ex for ex in task.examples if ex.example_id not in finished]
     return [
-        dataclasses.replace(task, examples=tuple(remaining[start : start + size]))
+        dataclasses.replace(task, examples=tuple(remaining[start : start + size]), loader=None)
         for start in range(0, len(remaining), size)
     ]
 

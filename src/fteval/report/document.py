@@ -66,12 +66,18 @@ class Chart:
 
 @dataclass(frozen=True)
 class Section:
-    """A titled part of the report; ``level`` 2 is a top-level section, 3 a sub-section."""
+    """A titled part of the report; ``level`` 2 is a top-level section, 3 a sub-section.
+
+    A ``collapsed`` section is folded in report.html (``<details>``, closed: its title and
+    ``summary``, a one-line gist, until the reader opens it); report.md shows it whole.
+    """
 
     id: str
     title: str
     blocks: tuple[Any, ...] = field(default_factory=tuple)
     level: int = 2
+    collapsed: bool = False
+    summary: str = ""
 
 
 Block = Table | Note | Chart | Section

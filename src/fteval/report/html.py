@@ -6,7 +6,13 @@ JSON and a little vanilla JavaScript for the item browser. A Content-Security-Po
 the page forbids loading anything from anywhere (``default-src 'none'``), so even a
 stray URL in model output cannot make the page fetch it. Tables and charts read without
 JavaScript; only the item browser needs it. The page prints (controls hidden, charts
-kept whole) and reads without colour (every mark has a shape, a pattern or a word).
+kept whole, folded sections opened) and reads without colour (every mark has a shape, a
+pattern or a word).
+
+The answer comes first: a one-line page header, then the document's first section (the
+headline) at the top of the screen, then the contents, then the evidence. Sections the
+document marks ``collapsed`` (a group's member tasks, long tables of facts) are
+``<details>`` elements, closed until the reader opens them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ OUTCOMES = (
     ("fixed", "base wrong → arm right"),
     ("both-right", "both right"),
     ("both-wrong", "both wrong"),
+    ("perturbation-flips", "changed by the perturbation"),
+)
+
+
+PRINT_OPENS_FOLDS = (
+    'addEventListener("beforeprint", function () {'
+    ' document.querySelectorAll("details").forEach(function (d) { d.open = true; }); });'
 )
 
 
@@ -73,11 +86,13 @@ def render_html(
         f"<style>{_static('report.css')}</style>",
         "</head><body>",
         svg.defs(),
-        f"<header><h1>{escape(heading)}</h1>{_meta_line(manifest)}</header>",
-        _toc(sections, browser=bool(samples)),
+        f'<header class="top"><h1>{escape(heading)}</h1>{_meta_line(manifest)}</header>',
         "<main>",
     ]
-    parts += [_section(section) for section in sections if section.id != "facts"]
+    body = [section for section in sections if section.id != "facts"]
+    parts += [_section(section) for section in body[:1]]
+    parts.append(_toc(sections, browser=bool(samples)))
+    parts += [_section(section) for section in body[1:]]
     if samples:
         parts.append(_browser())
     parts += [_section(section) for section in sections if section.id == "facts"]
@@ -88,6 +103,7 @@ def render_html(
             f'<script type="application/json" id="fteval-items">{embed_json(data)}</script>'
         )
         parts.append(f"<script>{_static('report.js')}</script>")
+    parts.append(f"<script>{PRINT_OPENS_FOLDS}</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -103,7 +119,7 @@ def _meta_line(manifest: Mapping[str, Any]) -> str:
     arms = manifest.get("arms", [])
     if arms:
         facts.append("arms: " + ", ".join(f"{a['name']} ({a.get('kind', '')})" for a in arms))
-    return f'<p class="meta">{escape(" · ".join(facts))}</p>' if facts else ""
+    return f'<span class="meta">{escape(" · ".join(facts))}</span>' if facts else ""
 
 
 def _toc(sections: Sequence[Section], *, browser: bool) -> str:
@@ -117,7 +133,13 @@ def _toc(sections: Sequence[Section], *, browser: bool) -> str:
 
 def _section(section: Section) -> str:
     tag = f"h{min(6, section.level)}"
-    out = [f'<section id="{escape(section.id)}"><{tag}>{escape(section.title)}</{tag}>']
+    heading = f"<{tag}>{escape(section.title)}</{tag}>"
+    if section.collapsed:
+        gist = f' <span class="gist">{escape(section.summary)}</span>' if section.summary else ""
+        opening = f'<details class="fold" id="{escape(section.id)}">'
+        out = [f"{opening}<summary>{heading}{gist}</summary>"]
+    else:
+        out = [f'<section id="{escape(section.id)}">{heading}']
     charts: list[str] = []
     for block in section.blocks:
         if isinstance(block, Chart):
@@ -134,7 +156,7 @@ def _section(section: Section) -> str:
             out.append(_section(block))
     if charts:
         out.append(f'<div class="charts">{"".join(charts)}</div>')
-    out.append("</section>")
+    out.append("</details>" if section.collapsed else "</section>")
     return "\n".join(out)
 
 

@@ -5,6 +5,12 @@ each model saw, when the run wrote it). One record per task x example x prompt (
 perturbed variant of an item is its own record), holding every arm's answer, so the
 browser filters 15,000 items x 3 arms in memory without joining anything.
 
+A run scores a task's perturbed copies as a task of their own (``<task>~<label>``); the
+browser files them under the task they were made from (``meta.parent_task``), with the
+perturbation's label and the index of the clean record of the same item, so a filter on
+the task finds them and each perturbed row shows the clean input and answers beside its
+own.
+
 An item's *outcome* for an arm is its value of the task's outcome metric: the first
 metric whose per-item values are all 0 or 1 (``acc`` first), so "base right -> arm wrong"
 means the same as the accuracy the tables show. Tasks without such a metric (BLEU,
@@ -91,12 +97,26 @@ def perturbation_of(meta: Mapping[str, Any]) -> str:
     return str(value)
 
 
+def _task_of(sample: SampleResult) -> str:
+    """The task an item belongs to: a perturbed copy's parent task, else its own."""
+    parent = sample.meta.get("parent_task")
+    if perturbation_of(sample.meta) and isinstance(parent, str) and parent:
+        return parent
+    return sample.task
+
+
 def browser_data(
     results: Mapping[str, Any],
     samples: Sequence[SampleResult],
     items: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The JSON object the item browser reads (see the module docstring)."""
+    """The JSON object the item browser reads (see the module docstring).
+
+    Each of ``items`` is a list: [task index, example id, input, target, choices or None,
+    slices or None, perturbation label ("" when clean), one answer per arm (``_answer``;
+    None when the arm has none), the index of the item's clean record (perturbed records;
+    None otherwise)].
+    """
     arms = [a["name"] for a in results.get("arms", [])]
     for sample in samples:
         if sample.arm not in arms:
@@ -107,7 +127,7 @@ def browser_data(
     for sample in samples:
         if _internal(sample):
             continue
-        by_task.setdefault(sample.task, []).append(sample)
+        by_task.setdefault(_task_of(sample), []).append(sample)
     kinds = {t["name"]: t.get("kind", "") for t in results.get("tasks", [])}
     fields = list(dict.fromkeys(str(r["field"]) for r in results.get("slices", []) if "field" in r))
     prompts = {
@@ -122,12 +142,13 @@ def browser_data(
         task_rows.append(
             {"name": task, "kind": kinds.get(task, ""), "metrics": metrics, "outcome": outcome}
         )
-        grouped: dict[tuple[str, str], list[Any]] = {}
+        grouped: dict[tuple[str, ...], list[Any]] = {}
         for sample in task_samples:
-            key = (sample.example_id, sample.prompt_hash)
+            variant = (perturbation_of(sample.meta), str(sample.meta.get("variant", "")))
+            key = (sample.example_id, sample.prompt_hash, *variant)
             record = grouped.get(key)
             if record is None:
-                item = prompts.get((task, sample.example_id, sample.prompt_hash), {})
+                item = prompts.get((sample.task, sample.example_id, sample.prompt_hash), {})
                 perturbation = perturbation_of(sample.meta)
                 if perturbation and perturbation not in perturbations:
                     perturbations.append(perturbation)
@@ -141,10 +162,12 @@ def browser_data(
                     slices or None,
                     perturbation,
                     [None] * len(arms),
+                    None,
                 ]
                 grouped[key] = record
                 records.append(record)
             record[7][arm_index[sample.arm]] = _answer(sample, metrics, outcome)
+    _link_clean(records)
     return {
         "arms": arms,
         "base": base,
@@ -153,6 +176,14 @@ def browser_data(
         "perturbations": perturbations,
         "items": records,
     }
+
+
+def _link_clean(records: list[list[Any]]) -> None:
+    """Give each perturbed record (field 8) the index of its item's clean record, if any."""
+    clean = {(r[0], r[1]): index for index, r in enumerate(records) if not r[6]}
+    for record in records:
+        if record[6]:
+            record[8] = clean.get((record[0], record[1]))
 
 
 def _answer(sample: SampleResult, metrics: Sequence[str], outcome: str | None) -> list[Any]:

@@ -11,8 +11,9 @@ One set of rules for the terminal, report.md and report.html, so that they agree
   four decimals), and its scores, deltas and interval ends all use them.
 * **Significance.** A delta is starred exactly when its verdict is improved or regressed:
   the comparison row's boolean ``significant`` when present, else the verdict itself.
-* **Words.** A comparison against the full fine-tune says the adapter "leads" or "trails"
-  it, never "improved" or "regressed": the full fine-tune is a yardstick, not a baseline.
+* **Words.** A comparison against any arm but the base (the full fine-tune, another
+  adapter) says the arm "leads" or "trails" it, never "improved" or "regressed": those
+  arms are yardsticks, not baselines.
 """
 
 from __future__ import annotations
@@ -184,9 +185,10 @@ def reference_kind(row: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
 
 
 def verdict_word(row: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
-    """The verdict as a person should read it: "leads"/"trails" against the full fine-tune."""
+    """The verdict as a person should read it: "improved"/"regressed" against the base,
+    "leads"/"trails" against any other arm (the full fine-tune, another adapter)."""
     verdict = str(row.get("verdict") or "")
-    if reference_kind(row, kinds) == "full":
+    if reference_kind(row, kinds) not in ("base", ""):
         if verdict == IMPROVED:
             return "leads"
         if verdict == REGRESSED:
@@ -200,6 +202,64 @@ def verdict_symbol(row: Mapping[str, Any]) -> str:
     return {IMPROVED: "▲", REGRESSED: "▼", NO_DIFFERENCE: "=", INSUFFICIENT: "?"}.get(
         str(verdict), ""
     )
+
+
+def reason_text(row: Mapping[str, Any], alpha: Any = 0.05) -> str:
+    """Why a comparison got its verdict, in display units (the tables' units).
+
+    The engine's ``reason`` quotes deltas and intervals in metric units ("delta +0.4667")
+    beside tables in points; this says the same from the row's fields: which of the two
+    criteria (adjusted p below alpha, an interval that excludes 0) held, the
+    non-inferiority bound in points when a margin was set, and the row's ``note``. The
+    delta, interval and MDE are not repeated: they have their own columns.
+
+    Args:
+        row: a comparison row (results ``comparisons`` or one nested in a section).
+        alpha: the run's significance level (``statistics.alpha``).
+    """
+    values = [row.get(k) for k in ("delta", "ci_low", "ci_high", "p_adjusted")]
+    if row.get("verdict") == INSUFFICIENT or not all(is_number(v) for v in values):
+        return str(row.get("reason") or INSUFFICIENT)  # counts only: no metric units in it
+    level = float(alpha) if is_number(alpha) else 0.05
+    p = fmt_p(row["p_adjusted"])
+    p_text = f"adjusted p {p[0]} {p[1:]}" if p.startswith("<") else f"adjusted p = {p}"
+    excludes = row["ci_low"] > 0 or row["ci_high"] < 0
+    below = row["p_adjusted"] < level
+    if is_significant(row):
+        parts = [f"{p_text}, below α = {level:g}, and the CI excludes 0"]
+    elif below and not excludes:
+        parts = [f"{p_text}, below α = {level:g}, but the CI includes 0 (both must hold)"]
+    elif excludes:
+        parts = [f"the CI excludes 0 but {p_text}, not below α = {level:g}, after correction"]
+    else:
+        parts = [f"{p_text}, not below α = {level:g}, and the CI includes 0"]
+    margin = _non_inferiority_text(row)
+    if margin:
+        parts.append(margin)
+    if row.get("note"):
+        parts.append(str(row["note"]))
+    return "; ".join(parts)
+
+
+def _non_inferiority_text(row: Mapping[str, Any]) -> str:
+    """The non-inferiority outcome with its bound and margin in display units, or ""."""
+    shown, value = row.get("non_inferiority"), row.get("non_inferiority_margin")
+    if not isinstance(shown, bool) or not isinstance(value, (int, float)) or not is_number(value):
+        return ""
+    margin = float(value)
+    scale = row.get("scale", 1.0)
+    digits = decimals_for([row.get("ci_low"), row.get("ci_high")], scale)
+    unit = f" {delta_unit(scale)}".rstrip()
+    higher = row.get("higher_is_better", True) is not False
+    end = fmt(row["ci_low"] if higher else row["ci_high"], scale, decimals=digits, signed=True)
+    limit = fmt(-margin if higher else margin, scale, decimals=digits, signed=True)
+    side = "low" if higher else "high"
+    size = fmt(margin, scale, decimals=digits)
+    if shown:
+        word = ">" if higher else "<"
+        return f"non-inferior within {size}{unit} (CI {side} {end} {word} {limit})"
+    word = "≤" if higher else "≥"
+    return f"non-inferiority not shown at {size}{unit} (CI {side} {end} {word} {limit})"
 
 
 def correction_families(results: Mapping[str, Any]) -> list[tuple[str, int]]:
@@ -230,8 +290,14 @@ def correction_families(results: Mapping[str, Any]) -> list[tuple[str, int]]:
     return list(families.items())
 
 
-def correction_note(results: Mapping[str, Any]) -> str:
-    """One sentence naming the correction and exactly which comparisons it covered."""
+def correction_note(results: Mapping[str, Any], *, listed: bool = True) -> str:
+    """One sentence naming the correction and exactly which comparisons it covered.
+
+    Args:
+        results: the results object.
+        listed: name every family and its size in the sentence; otherwise only how many
+            families there are (for a report that lists them in a table).
+    """
     statistics = results.get("statistics", {})
     method = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(
         str(statistics.get("correction", "holm")), str(statistics.get("correction"))
@@ -249,8 +315,12 @@ def correction_note(results: Mapping[str, Any]) -> str:
         where = "within each arm pair, over its tasks × metrics"
     else:
         where = "within each family below"
-    listed = "; ".join(f"{name}: {size}" for name, size in families)
+    if listed:
+        sizes = "; ".join(f"{name}: {size}" for name, size in families) + " comparisons"
+    else:
+        where = where.replace("each family below", "each family")
+        sizes = f"{len(families)} families; their sizes are listed below"
     return (
         f"{SIGNIFICANT} = improved/regressed (adjusted p < {alpha:g} and the CI excludes 0); "
-        f"p-values {method}-adjusted {where} ({listed} comparisons)."
+        f"p-values {method}-adjusted {where} ({sizes})."
     )

@@ -9,23 +9,31 @@ Every chart reads without colour: each arm has a marker shape and a hatch patter
 well as a colour (Okabe-Ito, readable by colour-blind readers and in grey), every mark
 carries its number as text, significant deltas are filled markers and "*", others
 hollow. Each ``<svg>`` has ``role="img"`` and a ``<title>`` naming what it shows.
+
+No text is ever cut by its chart: label and value columns are as wide as their longest
+text (``report.textwidth``), a label longer than ``MAX_LABEL`` px is shortened with "…"
+and keeps its whole text as a tooltip (the tables beside the chart hold every name in
+full), and each chart's view box holds every text's box (``report.canvas``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
+
+from fteval.report.canvas import FONT, SMALL, Canvas
+from fteval.report.textwidth import text_width
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7F7F7F", "#000")
 SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star")
 PATTERNS = ("solid", "hatch", "dots", "cross", "vertical", "grid", "backhatch", "horizontal")
-FONT = 12
 ROW_HEIGHT = 22
-LABEL_WIDTH = 170
-VALUE_WIDTH = 150
 PLOT_WIDTH = 340
+GAP = 10  # px between a label column and the plot, and between the plot and its values
+MAX_LABEL = 260  # px: a longer row label is shortened (its whole text stays as a tooltip)
+MAX_VALUE = 420  # px: the same for the text written beside a mark
+HEADER_ANGLE = -35.0  # degrees: a heatmap's column names, read upwards to the right
 
 
 def defs() -> str:
@@ -124,19 +132,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _svg(width: float, height: float, title: str, body: Sequence[str], kind: str) -> str:
-    label = escape(title)
-    return (
-        f'<svg class="chart-svg" data-kind="{escape(kind)}" role="img" aria-label="{label}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-        f'font-family="system-ui, sans-serif" '
-        f'font-size="{FONT}"><title>{label}</title>{"".join(body)}</svg>'
-    )
-
-
-def _text(x: float, y: float, text: str, *, anchor: str = "start", css: str = "") -> str:
-    klass = f' class="{css}"' if css else ""
-    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{klass}>{escape(text)}</text>'
+def _widest(texts: Sequence[str], size: float = FONT, cap: float = MAX_LABEL) -> float:
+    """The width of the widest text, at most ``cap`` px (0 when there is none)."""
+    return min(cap, max((text_width(t, size) for t in texts), default=0.0))
 
 
 @dataclass(frozen=True)
@@ -194,42 +192,44 @@ def interval_chart(
     if ticks:
         low, high = ticks[0], ticks[-1]
     span = (high - low) or 1.0
+    tick_texts = [f"{tick:g}" for tick in ticks]
+    # the first tick's text is centred on the plot's left edge: leave it room
+    left = max(_widest([r.label for r in rows]), _widest(tick_texts[:1], SMALL) / 2) + GAP
+    values_x = left + PLOT_WIDTH + GAP
 
     def x_of(v: float) -> float:
-        return LABEL_WIDTH + (v - low) / span * PLOT_WIDTH
+        return left + (v - low) / span * PLOT_WIDTH
 
     top = 8
     height = top + len(rows) * ROW_HEIGHT + 30
-    body = []
-    for tick in ticks:
+    canvas = Canvas()
+    for tick, label in zip(ticks, tick_texts):
         x = x_of(tick)
-        body.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - 24}" stroke="#ddd"/>'
-        )
-        body.append(_text(x, height - 10, f"{tick:g}", anchor="middle", css="tick"))
+        canvas.add(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - 24}" stroke="#ddd"/>')
+        canvas.text(x, height - 10, label, anchor="middle", css="tick", size=SMALL)
     if zero_line and low <= 0 <= high:
         x = x_of(0.0)
-        body.append(
+        canvas.add(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - 24}" stroke="#333" '
             'stroke-dasharray="4 3"/>'
         )
     for index, row in enumerate(rows):
         y = top + index * ROW_HEIGHT + ROW_HEIGHT / 2
-        body.append(_text(LABEL_WIDTH - 8, y + 4, row.label, anchor="end"))
+        canvas.text(left - GAP, y + 4, row.label, anchor="end", width=MAX_LABEL)
         ends = _finite(row.low, row.high)
         if len(ends) == 2:
             x1, x2 = x_of(ends[0]), x_of(ends[1])
             stroke = colour(row.style)
-            body.append(
+            canvas.add(
                 f'<path d="M{x1:.1f},{y:.1f} L{x2:.1f},{y:.1f} M{x1:.1f},{y - 4:.1f} '
                 f'L{x1:.1f},{y + 4:.1f} M{x2:.1f},{y - 4:.1f} L{x2:.1f},{y + 4:.1f}" '
                 f'stroke="{stroke}" stroke-width="2" fill="none"/>'
             )
         if _finite(row.value):
-            body.append(marker(row.style, x_of(float(row.value or 0.0)), y, filled=row.filled))
-        body.append(_text(LABEL_WIDTH + PLOT_WIDTH + 10, y + 4, row.text, css="value"))
-    width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH + 20
-    return _svg(width, height, title, body, kind)
+            canvas.add(marker(row.style, x_of(float(row.value or 0.0)), y, filled=row.filled))
+        canvas.text(values_x, y + 4, row.text, css="value", width=MAX_VALUE)
+    width = values_x + _widest([r.text for r in rows], cap=MAX_VALUE) + GAP
+    return canvas.svg(width, height, title=title, kind=kind)
 
 
 def heatmap(
@@ -245,41 +245,43 @@ def heatmap(
     """A matrix of counts: cells shaded by their share of the row, each with its count.
 
     The shade is grey (darker = larger share of the row), so it prints and reads without
-    colour; the count is written in every cell, and the diagonal is outlined.
+    colour; the count is written in every cell, and the diagonal is outlined. Column
+    names are written upwards at an angle above their columns, row names to the left,
+    each as long as it needs up to ``MAX_LABEL`` px.
     """
     cell = 44 if len(column_labels) <= 8 else 30
-    left, top = 110, 70
-    width = left + cell * len(column_labels) + 20
-    height = top + cell * len(row_labels) + 12
-    body = [
-        _text(left + cell * len(column_labels) / 2, 14, column_axis, anchor="middle", css="axis"),
-        _text(12, top - 8, f"{row_axis} ↓", css="axis"),
-    ]
+    turn = math.radians(-HEADER_ANGLE)
+    header = _widest(column_labels) * math.sin(turn) + FONT * math.cos(turn)
+    top = math.ceil(24 + header + 8)
+    left = math.ceil(max(_widest(row_labels), text_width(f"{row_axis} ↓", FONT)) + GAP)
+    canvas = Canvas()
+    canvas.text(left + cell * len(column_labels) / 2, 14, column_axis, anchor="middle", css="axis")
+    canvas.text(4, top - 8, f"{row_axis} ↓", css="axis")
     for j, name in enumerate(column_labels):
         x = left + j * cell + cell / 2
-        body.append(
-            f'<text x="{x:.1f}" y="{top - 8}" text-anchor="start" '
-            f'transform="rotate(-35 {x:.1f} {top - 8})">{escape(_short(name, 14))}</text>'
-        )
+        canvas.text(x, top - 8, name, angle=HEADER_ANGLE, width=MAX_LABEL)
     for i, name in enumerate(row_labels):
         y = top + i * cell
         total = sum(counts[i]) or 1
-        body.append(_text(left - 6, y + cell / 2 + 4, _short(name, 16), anchor="end"))
+        canvas.text(left - 6, y + cell / 2 + 4, name, anchor="end", width=MAX_LABEL)
         for j, count in enumerate(counts[i]):
             share = count / total
             grey = round(255 - share * 200)
-            ink = "#fff" if share > 0.55 else "#000"
             x = left + j * cell
             outline = ' stroke="#000" stroke-width="2"' if i == j else ' stroke="#bbb"'
-            body.append(
+            canvas.add(
                 f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" '
                 f'fill="rgb({grey},{grey},{grey})"{outline}/>'
             )
-            body.append(
-                f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" '
-                f'fill="{ink}">{count:g}</text>'
+            canvas.text(
+                x + cell / 2,
+                y + cell / 2 + 4,
+                f"{count:g}",
+                anchor="middle",
+                fill="#fff" if share > 0.55 else "#000",
             )
-    return _svg(width, height, title, body, kind)
+    width = left + cell * len(column_labels) + 20
+    return canvas.svg(width, top + cell * len(row_labels) + 12, title=title, kind=kind)
 
 
 def reliability_chart(
@@ -295,34 +297,34 @@ def reliability_chart(
     """Reliability diagram: accuracy per confidence bin (hatched bars) against the diagonal.
 
     A bar below the diagonal is overconfidence. Each non-empty bin's mean confidence is a
-    marker, and its item count is written under the axis.
+    marker.
     """
     size, left, top = 220, 44, 10
-    body = [
-        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#999"/>',
+    canvas = Canvas()
+    canvas.add(
+        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#999"/>'
+    )
+    canvas.add(
         f'<line x1="{left}" y1="{top + size}" x2="{left + size}" y2="{top}" stroke="#333" '
-        'stroke-dasharray="4 3"/>',
-    ]
+        'stroke-dasharray="4 3"/>'
+    )
     for tick in (0.0, 0.5, 1.0):
-        body.append(_text(left + tick * size, top + size + 14, f"{tick:g}", anchor="middle"))
-        body.append(_text(left - 4, top + size - tick * size + 4, f"{tick:g}", anchor="end"))
+        canvas.text(left + tick * size, top + size + 14, f"{tick:g}", anchor="middle")
+        canvas.text(left - 4, top + size - tick * size + 4, f"{tick:g}", anchor="end")
     for lo, hi, count, conf, acc in zip(lower, upper, counts, confidence, accuracy):
         if not count or acc is None:
             continue
         x, w = left + lo * size, (hi - lo) * size
         h = float(acc) * size
-        body.append(
+        canvas.add(
             f'<rect x="{x:.1f}" y="{top + size - h:.1f}" width="{max(w - 1, 1):.1f}" '
             f'height="{h:.1f}" fill="{pattern(style)}" stroke="{colour(style)}"/>'
         )
         if conf is not None:
-            body.append(marker(style, left + float(conf) * size, top + size - h, size=3))
-    body.append(_text(left + size / 2, top + size + 30, "confidence", anchor="middle"))
-    body.append(
-        f'<text x="12" y="{top + size / 2:.1f}" transform="rotate(-90 12 {top + size / 2:.1f})" '
-        'text-anchor="middle">accuracy</text>'
-    )
-    return _svg(left + size + 16, top + size + 40, title, body, "reliability")
+            canvas.add(marker(style, left + float(conf) * size, top + size - h, size=3))
+    canvas.text(left + size / 2, top + size + 30, "confidence", anchor="middle")
+    canvas.text(14, top + size / 2, "accuracy", anchor="middle", angle=-90)
+    return canvas.svg(left + size + 16, top + size + 40, title=title, kind="reliability")
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,8 @@ def line_chart(
     """Lines over a shared x axis (training losses, checkpoint scores), with a legend.
 
     ``marks`` are vertical lines with a label (e.g. the best step). Missing points (None)
-    break a line rather than joining across them.
+    break a line rather than joining across them. The legend puts as many series on a
+    line as their names leave room for.
     """
     xs = [float(x) for s in series for x in s.xs]
     ys = [float(y) for s in series for y in s.ys if y is not None and math.isfinite(float(y))]
@@ -356,7 +359,8 @@ def line_chart(
         return ""
     x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
-    left, top, width, height = 56, 10, 420, 200
+    width, height, top = 420, 200, 10
+    left = math.ceil(24 + _widest([f"{t:g}" for t in y_ticks], SMALL) + 6)
 
     def pos(x: float, y: float) -> tuple[float, float]:
         return (
@@ -364,61 +368,67 @@ def line_chart(
             top + height - (y - y0) / ((y1 - y0) or 1) * height,
         )
 
-    body = [
+    canvas = Canvas()
+    canvas.add(
         f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>'
-    ]
+    )
     for tick in x_ticks:
         x, _ = pos(tick, y0)
-        body.append(_text(x, top + height + 14, f"{tick:g}", anchor="middle", css="tick"))
+        canvas.text(x, top + height + 14, f"{tick:g}", anchor="middle", css="tick", size=SMALL)
     for tick in y_ticks:
         _, y = pos(x0, tick)
-        body.append(
+        canvas.add(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#eee"/>'
         )
-        body.append(_text(left - 4, y + 4, f"{tick:g}", anchor="end", css="tick"))
+        canvas.text(left - 4, y + 4, f"{tick:g}", anchor="end", css="tick", size=SMALL)
     for value, label in marks:
         x, _ = pos(float(value), y0)
-        body.append(
+        canvas.add(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + height}" stroke="#333" '
             'stroke-dasharray="2 2"/>'
         )
-        body.append(_text(x + 3, top + 12, label))
+        canvas.text(x + 3, top + 12, label)
     for line in series:
-        segments: list[list[tuple[float, float]]] = [[]]
-        for x_value, y_value in zip(line.xs, line.ys):
-            if y_value is None or not math.isfinite(float(y_value)):
-                segments.append([])
-                continue
-            segments[-1].append(pos(float(x_value), float(y_value)))
-        dash = ' stroke-dasharray="6 3"' if line.dashed else ""
-        for points in segments:
-            if len(points) > 1:
-                path = " L".join(f"{px:.1f},{py:.1f}" for px, py in points)
-                body.append(
-                    f'<path d="M{path}" fill="none" stroke="{colour(line.style)}" '
-                    f'stroke-width="2"{dash}/>'
-                )
-            for px, py in points[:: max(1, len(points) // 12)]:
-                body.append(marker(line.style, px, py, filled=not line.dashed, size=3))
+        _draw_series(canvas, line, pos)
     legend_y = top + height + 32
+    item = 28 + _widest([s.name for s in series]) + 16
+    per_line = max(1, int(width // item))
     for index, line in enumerate(series):
-        x = left + (index % 3) * 150
-        y = legend_y + (index // 3) * 16
+        x = left + (index % per_line) * item
+        y = legend_y + (index // per_line) * 16
         dash = ' stroke-dasharray="6 3"' if line.dashed else ""
-        body.append(
-            f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="{colour(line.style)}" '
-            f'stroke-width="2"{dash}/>'
+        canvas.add(
+            f'<line x1="{x:.1f}" y1="{y - 4}" x2="{x + 22:.1f}" y2="{y - 4}" '
+            f'stroke="{colour(line.style)}" stroke-width="2"{dash}/>'
         )
-        body.append(marker(line.style, x + 11, y - 4, filled=not line.dashed, size=3))
-        body.append(_text(x + 28, y, _short(line.name, 20)))
-    legend_rows = (len(series) + 2) // 3
-    body.append(_text(left + width / 2, legend_y + legend_rows * 16 + 4, x_label, anchor="middle"))
-    middle = top + height / 2
-    body.append(
-        f'<text x="12" y="{middle:.1f}" transform="rotate(-90 12 {middle:.1f})" '
-        f'text-anchor="middle">{escape(y_label)}</text>'
-    )
-    return _svg(left + width + 20, legend_y + legend_rows * 16 + 14, title, body, kind)
+        canvas.add(marker(line.style, x + 11, y - 4, filled=not line.dashed, size=3))
+        canvas.text(x + 28, y, line.name, width=MAX_LABEL)
+    legend_rows = (len(series) + per_line - 1) // per_line
+    bottom = legend_y + legend_rows * 16 + 4
+    canvas.text(left + width / 2, bottom, x_label, anchor="middle")
+    canvas.text(14, top + height / 2, y_label, anchor="middle", angle=-90, width=height)
+    return canvas.svg(left + width + 20, bottom + 10, title=title, kind=kind)
+
+
+def _draw_series(
+    canvas: Canvas, line: Series, pos: Callable[[float, float], tuple[float, float]]
+) -> None:
+    segments: list[list[tuple[float, float]]] = [[]]
+    for x_value, y_value in zip(line.xs, line.ys):
+        if y_value is None or not math.isfinite(float(y_value)):
+            segments.append([])
+            continue
+        segments[-1].append(pos(float(x_value), float(y_value)))
+    dash = ' stroke-dasharray="6 3"' if line.dashed else ""
+    for points in segments:
+        if len(points) > 1:
+            path = " L".join(f"{px:.1f},{py:.1f}" for px, py in points)
+            canvas.add(
+                f'<path d="M{path}" fill="none" stroke="{colour(line.style)}" '
+                f'stroke-width="2"{dash}/>'
+            )
+        for px, py in points[:: max(1, len(points) // 12)]:
+            canvas.add(marker(line.style, px, py, filled=not line.dashed, size=3))
 
 
 @dataclass(frozen=True)
@@ -435,63 +445,60 @@ def bar_chart(bars: Sequence[Bar], *, title: str, kind: str) -> str:
     """Horizontal bars from 0, each hatched in its arm's pattern, with its number as text."""
     values = _finite(*(b.value for b in bars))
     high = max(values, default=1.0) or 1.0
+    left = _widest([b.label for b in bars]) + GAP
     top = 6
     height = top + len(bars) * ROW_HEIGHT + 8
-    body = []
+    canvas = Canvas()
     for index, bar in enumerate(bars):
         y = top + index * ROW_HEIGHT
-        body.append(_text(LABEL_WIDTH - 8, y + ROW_HEIGHT / 2 + 4, bar.label, anchor="end"))
+        canvas.text(left - GAP, y + ROW_HEIGHT / 2 + 4, bar.label, anchor="end", width=MAX_LABEL)
         if _finite(bar.value):
             w = max(1.0, float(bar.value or 0.0) / high * PLOT_WIDTH)
-            body.append(
-                f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{w:.1f}" height="{ROW_HEIGHT - 6}" '
+            canvas.add(
+                f'<rect x="{left:.1f}" y="{y + 3}" width="{w:.1f}" height="{ROW_HEIGHT - 6}" '
                 f'fill="{pattern(bar.style)}" stroke="{colour(bar.style)}"/>'
             )
-        body.append(_text(LABEL_WIDTH + PLOT_WIDTH + 10, y + ROW_HEIGHT / 2 + 4, bar.text))
-    width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH + 20
-    return _svg(width, height, title, body, kind)
+        canvas.text(left + PLOT_WIDTH + GAP, y + ROW_HEIGHT / 2 + 4, bar.text, width=MAX_VALUE)
+    width = left + PLOT_WIDTH + GAP + _widest([b.text for b in bars], cap=MAX_VALUE) + GAP
+    return canvas.svg(width, height, title=title, kind=kind)
 
 
 def stacked_bar_chart(
     rows: Sequence[tuple[str, Sequence[tuple[str, float]]]], *, title: str, kind: str
 ) -> str:
     """Shares of a whole per row (e.g. wins / ties / losses), each part patterned and labelled."""
+    left = _widest([label for label, _ in rows]) + GAP
+    summaries = [", ".join(f"{n} {v:g}" for n, v in parts) for _, parts in rows]
     top = 6
     height = top + len(rows) * ROW_HEIGHT + 24
-    body = []
+    canvas = Canvas()
     names: list[str] = []
-    for index, (label, parts) in enumerate(rows):
+    for index, ((label, parts), summary) in enumerate(zip(rows, summaries)):
         y = top + index * ROW_HEIGHT
-        body.append(_text(LABEL_WIDTH - 8, y + ROW_HEIGHT / 2 + 4, label, anchor="end"))
+        canvas.text(left - GAP, y + ROW_HEIGHT / 2 + 4, label, anchor="end", width=MAX_LABEL)
         total = sum(v for _, v in parts) or 1.0
-        x = float(LABEL_WIDTH)
+        x = float(left)
         for part, (name, value) in enumerate(parts):
             if name not in names:
                 names.append(name)
             w = value / total * PLOT_WIDTH
-            body.append(
+            canvas.add(
                 f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{ROW_HEIGHT - 6}" '
                 f'fill="{pattern(part)}" stroke="{colour(part)}"/>'
             )
-            if w > 28:
-                body.append(
-                    f'<text x="{x + w / 2:.1f}" y="{y + ROW_HEIGHT / 2 + 4:.1f}" '
-                    f'text-anchor="middle" class="inbar">{value:g}</text>'
-                )
+            text = f"{value:g}"
+            if w > text_width(text, FONT) + 8:
+                canvas.text(x + w / 2, y + ROW_HEIGHT / 2 + 4, text, anchor="middle", css="inbar")
             x += w
-        summary = ", ".join(f"{n} {v:g}" for n, v in parts)
-        body.append(_text(LABEL_WIDTH + PLOT_WIDTH + 10, y + ROW_HEIGHT / 2 + 4, summary))
+        canvas.text(left + PLOT_WIDTH + GAP, y + ROW_HEIGHT / 2 + 4, summary, width=MAX_VALUE)
     y = top + len(rows) * ROW_HEIGHT + 14
+    x = float(left)
     for part, name in enumerate(names):
-        x = LABEL_WIDTH + part * 90
-        body.append(
-            f'<rect x="{x}" y="{y - 9}" width="12" height="12" fill="{pattern(part)}" '
+        canvas.add(
+            f'<rect x="{x:.1f}" y="{y - 9}" width="12" height="12" fill="{pattern(part)}" '
             f'stroke="{colour(part)}"/>'
         )
-        body.append(_text(x + 16, y + 1, name))
-    width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH + 60
-    return _svg(width, height, title, body, kind)
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        box = canvas.text(x + 16, y + 1, name, width=MAX_LABEL)
+        x = box.right + 14
+    width = left + PLOT_WIDTH + GAP + _widest(summaries, cap=MAX_VALUE) + GAP
+    return canvas.svg(width, height, title=title, kind=kind)

@@ -1,5 +1,7 @@
-"""The terminal summary printed after a run: fits the terminal's width (80 columns when
-piped), colours significant deltas when the stream is a colour terminal, plain otherwise.
+"""The terminal summary printed after a run: the headline (``report.headline``: one screen
+that answers whether each fine-tune helped), then with ``details`` every table. It fits
+the terminal's width (80 columns when piped) and colours verdicts and significant deltas
+when the stream is a colour terminal, plain otherwise.
 
 Colour follows the usual conventions: ``NO_COLOR`` set to anything non-empty turns it off
 (https://no-color.org), ``FORCE_COLOR`` turns it on, otherwise only a TTY whose ``TERM``
@@ -16,7 +18,8 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from fteval.report.hidden_text import Grid, section_blocks
+from fteval.report.document import Cell, Table
+from fteval.report.headline import build_headline, cut_sentence
 from fteval.report.numbers import (
     correction_note,
     fmt,
@@ -28,8 +31,11 @@ from fteval.report.numbers import (
 )
 from fteval.report.sections import LENGTH_ALERT_SHARE
 from fteval.report.table import TaskTable, build_tables, verdict_lines
+from fteval.report.views import VIEWS, primary_metrics, tables
 
 DEFAULT_WIDTH = 80
+DETAILS_RULE = "─── details " + "─" * 28
+"""The line between the headline and the tables ``--details`` adds."""
 GAP = "  "
 ANSI = {"up": "\033[1;32m", "down": "\033[1;31m", "warn": "\033[33m", "bold": "\033[1m"}
 RESET = "\033[0m"
@@ -69,21 +75,74 @@ def render_terminal(
     width: int = DEFAULT_WIDTH,
     color: bool = False,
     quiet: bool = False,
+    details: bool = False,
 ) -> str:
-    """Tables per task, verdicts, notes and cost, fitted to ``width`` columns.
+    """The headline (one screen: ``report.headline``), then with ``details`` every table.
 
     Args:
         results: the results object.
-        run_dir: the run directory, printed last.
+        run_dir: the run directory, named in the headline's last line.
         width: the widest line allowed (columns, >= 40).
-        color: colour significant deltas and verdict words with ANSI codes.
-        quiet: only the tables, warnings about cut-off outputs, and the run directory.
+        color: colour verdict words and significant deltas with ANSI codes.
+        quiet: with ``details``, only the tables, the results sections and loud warnings.
+        details: the per-task tables, every verdict, the results sections, notes and cost
+            after the headline.
     """
     width = max(40, width)
+    lines = headline_lines(results, run_dir, width, color)
+    if details:
+        lines += ["", DETAILS_RULE, *detail_lines(results, width, color, quiet)]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def headline_lines(
+    results: Mapping[str, Any], run_dir: str | None, width: int, color: bool
+) -> list[str]:
+    """The headline fitted to ``width`` columns (at most ``HEADLINE_LINES`` lines)."""
+    headline = build_headline(results, run_dir=run_dir, width=width)
+    lines = [*_wrap(headline.title, width), ""]
+    rows = [line for block in headline.blocks for line in block.lines]
+    word = max((len(r.word) for r in rows), default=0)
+    delta = max((len(r.delta) for r in rows), default=0)
+    interval = max((len(r.interval) for r in rows), default=0)
+    room = width - 2 - word - 2 - delta - 1 - interval - 2
+    label = max(8, min(max((len(r.label) for r in rows), default=0), room))
+    for block in headline.blocks:
+        lines.append(_clip(block.title, width))
+        for row in block.lines:
+            text = (
+                f"  {_clip(row.label, label).ljust(label)}  {row.word.ljust(word)}  "
+                f"{row.delta.rjust(delta)} {row.interval.ljust(interval)}"
+            )
+            if row.note:
+                text += f"  {row.note}"
+            text = _clip(text.rstrip(), width)
+            lines.append(text.replace(row.word, _paint(row.word, row.tone, color), 1))
+        if block.folded:
+            lines.append(_clip(f"  {block.folded}", width))
+    if headline.notes or headline.footer:
+        lines.append("")
+    for note in headline.notes:
+        tone = {"warning": "warn", "alert": "down"}.get(note.level, "")
+        wrapped = _wrap(f"{note.label}: {note.text}", width)
+        lines += [_paint(part, tone, color) for part in wrapped]
+    if headline.footer:
+        lines += _wrap(headline.footer, width)
+    return lines
+
+
+def detail_lines(
+    results: Mapping[str, Any], width: int, color: bool, quiet: bool = False
+) -> list[str]:
+    """Every table of the run: per task, the verdicts, the results sections, notes, cost."""
     lines: list[str] = []
+    cuts = {r["task"]: r for r in results.get("truncation") or [] if r.get("cut")}
     for table in build_tables(results):
         lines.append("")
         lines += _wrap(f"{table.task}  (n={table.n})", width)
+        if table.task in cuts:
+            text = f"WARNING: {cut_sentence(cuts[table.task])}"
+            lines += [_paint(part, "warn", color) for part in _wrap(text, width)]
         lines += fit_table(table, width, color)
     notes = _unit_note(results)
     if notes:
@@ -101,9 +160,7 @@ def render_terminal(
         lines += _notes(results, width, color)
         lines += _length_alerts(results, width, color)
         lines += _cost_lines(results, width)
-    if run_dir:
-        lines += ["", *_wrap(f"run directory: {run_dir}", width)]
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return lines
 
 
 def _unit_note(results: Mapping[str, Any]) -> str:
@@ -187,16 +244,49 @@ def _paint_words(line: str, color: bool) -> str:
 
 
 def _hidden_sections(results: Mapping[str, Any], width: int, color: bool) -> list[str]:
-    """Robustness, slices, calibration, training and contamination, fitted to ``width``."""
-    lines: list[str] = []
-    for block in section_blocks(results):
-        if isinstance(block, Grid):
-            lines += fit_table(TaskTable("", 0, block.header, block.rows), width, color)
-            continue
-        if block.startswith("\n"):
-            lines.append("")
-        lines += _wrap(block.lstrip("\n"), width)
+    """Guardrails, then every results section through its view (``report.views``): the
+    captions, columns and notes of report.html, narrowed to fit ``width``."""
+    lines = _guardrail_lines(results, width)
+    primary = primary_metrics(results)
+    for view in VIEWS:
+        for table, notes in tables(view, results, narrow=True, primary=primary):
+            lines += ["", *_wrap(table.caption, width)]
+            lines += fit_table(_task_table(table), width, color)
+            for note in notes:
+                lines += _wrap(note.text, width, indent="  ", hanging="    ")
     return lines
+
+
+def _task_table(table: Table) -> TaskTable:
+    """A document table as the terminal's table (cell texts and tones)."""
+    rows = tuple(tuple(str(cell) for cell in row) for row in table.rows)
+    tones = tuple(
+        tuple(cell.tone if isinstance(cell, Cell) else "" for cell in row) for row in table.rows
+    )
+    return TaskTable("", 0, table.header, rows, tones)
+
+
+def _guardrail_lines(results: Mapping[str, Any], width: int) -> list[str]:
+    """Guardrail tasks apart from target tasks: each arm's non-inferiority vs base."""
+    guards = {t["name"] for t in results.get("tasks", []) if t.get("role") == "guardrail"}
+    lines = []
+    for row in results.get("comparisons", []):
+        if row["task"] not in guards or row.get("reference_kind", "base") != "base":
+            continue
+        shown = {True: "non-inferior", False: "NON-INFERIORITY NOT SHOWN"}.get(
+            row.get("non_inferiority"), "insufficient data"
+        )
+        scale = row.get("scale", 1.0)
+        interval = (
+            f"[{fmt(row.get('ci_low'), scale, signed=True)}, "
+            f"{fmt(row.get('ci_high'), scale, signed=True)}]"
+        )
+        text = (
+            f"{row['task']} {row['metric']}: {row['arm']} vs {row['reference_arm']} "
+            f"{fmt(row['delta'], scale, signed=True)} {interval}: {shown}"
+        )
+        lines += _wrap(text, width, indent="  ", hanging="    ")
+    return ["", "guardrails (must not get worse than base):", *lines] if lines else []
 
 
 def _notes(results: Mapping[str, Any], width: int, color: bool) -> list[str]:

@@ -30,7 +30,13 @@ class DifferenceMetric(Metric):
         self.width = width
         self.name = f"{inner.key}_difference"  # type: ignore[misc]
         self.scale = inner.scale  # type: ignore[misc]
+        self.unit = inner.unit  # type: ignore[misc]
         self.higher_is_better = inner.higher_is_better  # type: ignore[misc]
+
+    @property
+    def key(self) -> str:
+        """The inner metric's key: rows compare ``acc``, not a composite's name."""
+        return self.inner.key
 
     @staticmethod
     def stack(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -63,7 +69,13 @@ class GroupGapMetric(Metric):
         self.width = width
         self.name = f"{inner.key}_group_gap"  # type: ignore[misc]
         self.scale = inner.scale  # type: ignore[misc]
+        self.unit = inner.unit  # type: ignore[misc]
         self.higher_is_better = inner.higher_is_better  # type: ignore[misc]
+
+    @property
+    def key(self) -> str:
+        """The inner metric's key: rows compare ``acc``, not a composite's name."""
+        return self.inner.key
 
     @staticmethod
     def stack(first: np.ndarray, second: np.ndarray) -> np.ndarray:

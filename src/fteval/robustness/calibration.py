@@ -24,32 +24,38 @@ prediction) and it is *correct* when that choice is the gold one.
   (bounded Brent search on log T), and ``ece_after_temperature``: the test ECE after
   dividing by ``T``. Temperature never changes the argmax, so accuracy is unchanged;
   when ECE falls to near zero the overconfidence is fixable by rescaling alone.
-* ``deltas_vs_base``: for ``ece``, ``brier``, ``nll`` and ``overconfidence``, the arm's
-  value minus the base's on the same items, a paired bootstrap CI and a paired
-  permutation p-value (each item's two arms swapped as a whole).
+* ``vs_base``: for ``ece``, ``brier`` and ``nll``, the arm vs the
+  base on the same items (paired by id) through the comparison engine: the arm's value
+  minus the base's, its interval, the paired permutation test (each item's two arms
+  swapped as a whole), the run's correction and a verdict (``improved``: better
+  calibrated than the base).
 
-Items whose gold label is not among their choices, or whose every choice has a NaN
-log-likelihood, are left out (``n`` counts the rest).
+Items with fewer than two choices (a log-likelihood task scoring one continuation),
+whose gold label is not among their choices, or whose every choice has a NaN
+log-likelihood, are left out (``n`` counts the rest); a task with no item left gets no
+calibration rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval import stats
+from fteval import engine, stats
+from fteval.engine import ItemStats, StatsOptions
 from fteval.metrics.base import MeanMetric, Metric
 from fteval.records import SampleResult
-from fteval.robustness._common import stable_seed
+from fteval.records.rows import Comparison, Row, meta
 
 N_BINS = 15
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 EPS = float(np.finfo(np.float64).eps)
-DELTA_METRICS = ("ece", "brier", "nll", "overconfidence")
+DELTA_METRICS = ("ece", "brier", "nll")
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,8 @@ def item_calibration(
             [-math.inf if v is None or math.isnan(v) else v for v in sample.choice_logprobs or []],
             dtype=np.float64,
         )
-        if sample.target not in choices or not np.isfinite(values).any():
-            continue
+        if len(values) < 2 or sample.target not in choices or not np.isfinite(values).any():
+            continue  # one continuation (a loglikelihood task) has no distribution to calibrate
         ids.append(sample.example_id)
         logprobs.append(values)
         gold.append(choices.index(sample.target))
@@ -120,6 +126,8 @@ class ECEMetric(Metric):
 
     name: ClassVar[str] = "ece"
     higher_is_better: ClassVar[bool] = False
+    scale: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "points"
 
     def __init__(self, n_bins: int = N_BINS) -> None:
         self.n_bins = n_bins
@@ -264,24 +272,88 @@ def _metric(name: str) -> Metric:
     return ECEMetric() if name == "ece" else _Mean(name)
 
 
+SECTION = "calibration"
+
+
+@dataclass(frozen=True)
+class CalibrationRow(Row):
+    """Calibration of one arm on one choice task (see the module docstring).
+
+    Attributes:
+        task: task name.
+        arm: arm name.
+        n: items with a usable predictive distribution.
+        accuracy: share of items whose argmax is gold, in [0, 1].
+        mean_confidence: mean probability of the argmax, in [0, 1].
+        overconfidence: mean confidence − accuracy, in [-1, 1].
+        overconfidence_ci_low: lower end of its bootstrap interval.
+        overconfidence_ci_high: upper end.
+        ece: equal-width ECE over ``n_bins`` bins, in [0, 1].
+        ece_equal_mass: equal-mass ECE, in [0, 1].
+        n_bins: bins of the ECE.
+        brier: mean Brier score (halved for two choices), in [0, 2].
+        nll: mean negative log-likelihood of gold, nats.
+        temperature: fitted on the validation split, or None.
+        ece_after_temperature: test ECE after that temperature, or None.
+        n_validation: validation items the temperature was fitted on.
+        reliability: the reliability diagram's bins.
+        overconfident: the overconfidence interval lies above 0.
+        scale: 100 (ECE, confidence and accuracy are shown in percent / points).
+        message: a sentence when the arm is overconfident, else empty.
+        vs_base: per calibration metric (``ece``, ``brier``, ``nll``), the arm vs base
+            on the same items.
+    """
+
+    DESCRIPTION: ClassVar[str] = "One row per choice task x arm."
+
+    task: str = field(metadata=meta(schema="name"))
+    arm: str = field(metadata=meta(schema="name"))
+    n: int = field(metadata=meta(schema="count"))
+    accuracy: float
+    mean_confidence: float
+    overconfidence: float
+    overconfidence_ci_low: float
+    overconfidence_ci_high: float
+    ece: float
+    ece_equal_mass: float
+    n_bins: int
+    brier: float
+    nll: float
+    temperature: float | None
+    ece_after_temperature: float | None
+    n_validation: int
+    reliability: Mapping[str, Any]
+    overconfident: bool
+    scale: float = field(default=100.0, metadata=meta(schema="positive"))
+    message: str = ""
+    vs_base: Mapping[str, Comparison] = field(default_factory=dict)
+    base_accuracy: float | None = field(default=None, metadata=meta(json=False))
+
+    def after_decision(self) -> CalibrationRow:
+        """The message, once the deltas vs base have verdicts."""
+        return dataclasses.replace(self, message=_message(self))
+
+
 def calibration_rows(
     task: str,
     test: Mapping[str, Sequence[SampleResult]],
     validation: Mapping[str, Sequence[SampleResult]],
     base: str | None,
-    options: Any,
+    options: StatsOptions,
     labels: Sequence[str] = (),
-) -> list[dict[str, Any]]:
-    """The ``calibration`` rows of one choice task (one per arm)."""
+) -> list[CalibrationRow]:
+    """The ``calibration`` rows of one choice task (one per arm), deltas unadjusted."""
     arms = {arm: arm_calibration(samples, labels) for arm, samples in test.items()}
+    if not any(len(cal.confidence) for cal in arms.values()):
+        return []
+    base_cal = arms.get(base) if base is not None else None
+    base_accuracy = float(base_cal.correct.mean()) if base_cal and len(base_cal.correct) else None
     rows = []
     for arm, cal in arms.items():
+        reference = base_cal if arm != base else None
+        deltas = _deltas(task, arm, base, cal, reference, options) if reference else {}
         row = _arm_row(task, arm, cal, validation.get(arm), options, labels)
-        reference = arms.get(base) if base is not None and arm != base else None
-        row["deltas_vs_base"] = _deltas(task, arm, cal, reference, options) if reference else {}
-        rows.append(row)
-    for row in rows:
-        row["message"] = _message(row, next((r for r in rows if r["arm"] == base), None))
+        rows.append(dataclasses.replace(row, vs_base=deltas, base_accuracy=base_accuracy))
     return rows
 
 
@@ -290,14 +362,15 @@ def _arm_row(
     arm: str,
     cal: ArmCalibration,
     validation: Sequence[SampleResult] | None,
-    options: Any,
+    options: StatsOptions,
     labels: Sequence[str],
-) -> dict[str, Any]:
+) -> CalibrationRow:
     n = len(cal.confidence)
-    seed = stable_seed(options.seed, "calibration", task, arm)
+    over_stats = cal.per_item["overconfidence"]
     over = stats.bootstrap_ci(
-        _metric("overconfidence"), cal.per_item["overconfidence"], confidence=options.confidence,
-        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
+        _metric("overconfidence"), over_stats, confidence=options.confidence,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method,
+        seed=engine.seed_for(options.seed, "score", engine.digest_of(over_stats)),
     )  # fmt: skip
     accuracy = float(cal.correct.mean()) if n else math.nan
     mean_conf = float(cal.confidence.mean()) if n else math.nan
@@ -308,73 +381,70 @@ def _arm_row(
             temperature = fitted
             probs = cal.items.probabilities(fitted)
             after = ece(*confidence_and_correct(probs, cal.items.gold))
-    return {
-        "task": task,
-        "arm": arm,
-        "n": n,
-        "accuracy": accuracy,
-        "mean_confidence": mean_conf,
-        "overconfidence": mean_conf - accuracy,
-        "overconfidence_ci_low": over.low,
-        "overconfidence_ci_high": over.high,
-        "ece": ece(cal.confidence, cal.correct),
-        "ece_equal_mass": ece_equal_mass(cal.confidence, cal.correct),
-        "n_bins": N_BINS,
-        "brier": float(cal.per_item["brier"].mean()) if n else math.nan,
-        "nll": float(cal.per_item["nll"].mean()) if n else math.nan,
-        "temperature": temperature,
-        "ece_after_temperature": after,
-        "n_validation": len(validation) if validation else 0,
-        "reliability": reliability(cal.confidence, cal.correct),
-        "overconfident": bool(n and math.isfinite(over.low) and over.low > 0),
-        "scale": 100.0,
-    }
+    return CalibrationRow(
+        task=task,
+        arm=arm,
+        n=n,
+        accuracy=accuracy,
+        mean_confidence=mean_conf,
+        overconfidence=mean_conf - accuracy,
+        overconfidence_ci_low=over.low,
+        overconfidence_ci_high=over.high,
+        ece=ece(cal.confidence, cal.correct),
+        ece_equal_mass=ece_equal_mass(cal.confidence, cal.correct),
+        n_bins=N_BINS,
+        brier=float(cal.per_item["brier"].mean()) if n else math.nan,
+        nll=float(cal.per_item["nll"].mean()) if n else math.nan,
+        temperature=temperature,
+        ece_after_temperature=after,
+        n_validation=len(validation) if validation else 0,
+        reliability=reliability(cal.confidence, cal.correct),
+        overconfident=bool(n and math.isfinite(over.low) and over.low > 0),
+    )
 
 
 def _deltas(
-    task: str, arm: str, cal: ArmCalibration, reference: ArmCalibration, options: Any
-) -> dict[str, dict[str, float]]:
-    common = [i for i in cal.items.example_ids if i in set(reference.items.example_ids)]
-    mine = {item: k for k, item in enumerate(cal.items.example_ids)}
-    theirs = {item: k for k, item in enumerate(reference.items.example_ids)}
-    a_index = [mine[i] for i in common]
-    b_index = [theirs[i] for i in common]
+    task: str,
+    arm: str,
+    base: str | None,
+    cal: ArmCalibration,
+    reference: ArmCalibration,
+    options: StatsOptions,
+) -> dict[str, Comparison]:
     out = {}
     for name in DELTA_METRICS:
         metric = _metric(name)
-        a = cal.per_item[name][a_index]
-        b = reference.per_item[name][b_index]
-        seed = stable_seed(options.seed, "calibration-delta", task, arm, name)
-        delta = stats.paired_bootstrap_delta(
-            metric, a, b, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
-            method=options.ci_method, seed=seed,
+        out[name] = engine.compare(
+            ItemStats(metric, cal.items.example_ids, cal.per_item[name]),
+            ItemStats(metric, reference.items.example_ids, reference.per_item[name]),
+            options, task=task, arm=arm, reference_arm=base or "", section=SECTION,
         )  # fmt: skip
-        test = stats.paired_permutation_test(
-            metric, a, b, n_resamples=options.permutations, seed=seed
-        )
-        out[name] = {"delta": delta.delta, "ci_low": delta.low, "ci_high": delta.high,
-                     "p_value": test.p_value}  # fmt: skip
     return out
 
 
-def _message(row: Mapping[str, Any], base: Mapping[str, Any] | None) -> str:
+def _message(row: CalibrationRow) -> str:
     """Names overconfidence when the data show it (see the module docstring)."""
-    if not row["overconfident"]:
+    if not row.overconfident:
         return ""
     parts = [
-        f"{row['arm']} is overconfident on {row['task']}: mean confidence "
-        f"{100 * row['mean_confidence']:.1f}% vs accuracy {100 * row['accuracy']:.1f}% "
-        f"({100 * row['overconfidence']:+.1f} points, CI "
-        f"[{100 * row['overconfidence_ci_low']:+.1f}, {100 * row['overconfidence_ci_high']:+.1f}])"
+        f"{row.arm} is overconfident on {row.task}: mean confidence "
+        f"{100 * row.mean_confidence:.1f}% vs accuracy {100 * row.accuracy:.1f}% "
+        f"({100 * row.overconfidence:+.1f} points, CI "
+        f"[{100 * row.overconfidence_ci_low:+.1f}, {100 * row.overconfidence_ci_high:+.1f}])"
     ]
-    nll = row.get("deltas_vs_base", {}).get("nll")
-    if base is not None and nll and base["accuracy"] < row["accuracy"] and nll["ci_low"] > 0:
+    nll = row.vs_base.get("nll")
+    if (
+        nll is not None
+        and nll.verdict == stats.REGRESSED
+        and row.base_accuracy is not None
+        and row.base_accuracy < row.accuracy
+    ):
         parts.append("its loss rose vs base while its accuracy rose (high loss, high accuracy)")
-    if row["temperature"] is not None and row["ece_after_temperature"] is not None:
-        fixable = "fixable" if row["ece_after_temperature"] < 0.5 * row["ece"] else "not fixed"
+    if row.temperature is not None and row.ece_after_temperature is not None:
+        fixable = "fixable" if row.ece_after_temperature < 0.5 * row.ece else "not fixed"
         parts.append(
-            f"temperature {row['temperature']:.2f} fitted on validation takes ECE from "
-            f"{100 * row['ece']:.1f} to {100 * row['ece_after_temperature']:.1f} points "
+            f"temperature {row.temperature:.2f} fitted on validation takes ECE from "
+            f"{100 * row.ece:.1f} to {100 * row.ece_after_temperature:.1f} points "
             f"({fixable} by rescaling)"
         )
     return "; ".join(parts)

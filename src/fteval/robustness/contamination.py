@@ -14,10 +14,12 @@ Two normalisations:
   string values.
 * **near**: word tokens (``\\w+``, casefolded). An item's *overlap* is the share of its
   word n-grams (``n`` = :data:`DEFAULT_NGRAM` = 8 by default) found anywhere in the
-  training data; an item shorter than ``n`` words counts its whole word sequence as one
-  n-gram. It is a near match when the overlap is at least the threshold
+  training data. It is a near match when the overlap is at least the threshold
   (:data:`DEFAULT_THRESHOLD` = 0.7). This is PaLM's rule (Chowdhery et al. 2022, §8:
-  8-grams, 70%); GPT-3 used 13-grams with any collision, which flags far more.
+  8-grams, 70%); GPT-3 used 13-grams with any collision, which flags far more. An item
+  with fewer than ``n`` words has no n-gram and overlap 0: it can only be an exact
+  match (the few words of a short question occur in any large training set, so a
+  "100% overlap" of them says nothing).
 
 The overlap of each item with each source is computed when the run starts and kept in
 ``meta.contamination = {source: [exact (0/1), overlap]}``; results apply the threshold
@@ -28,24 +30,25 @@ Per task × source (``contamination``): ``n`` items, ``exact`` and ``near`` coun
 excludes exact), the threshold, ``duplicates_in_test`` (items whose normalised input is
 shared with another test item: reported, never merged; ``duplicate_groups`` lists up to
 20 groups of ids), and ``by_arm``: each arm's score on the *clean* subset (neither exact
-nor near) and on the *overlap* subset (exact or near), each with its delta vs base on
-the same items (paired bootstrap CI, paired test).
+nor near) and on the *overlap* subset (exact or near), each compared with the base on
+the same items by the comparison engine (paired by id).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval import stats
+from fteval import engine
 from fteval.data.readers import read_rows
-from fteval.robustness._common import stable_seed
+from fteval.engine import ItemStats, StatsOptions
+from fteval.records.rows import Comparison, Row, meta
 from fteval.scoring import ArmStats
 from fteval.tasks.task import Task
 
@@ -97,36 +100,25 @@ def overlaps(
         training: each training row as its strings (a row's text is their join).
         ngram: the n of the word n-grams (>= 1).
     """
-    grams: list[list[int]] = []
-    wanted: dict[int, set[int]] = {}
-    for text in inputs:
-        words = _tokens(text)
-        size = min(ngram, len(words))
-        keys = (
-            [hash(tuple(words[i : i + size])) for i in range(len(words) - size + 1)] if size else []
-        )
-        grams.append(keys)
-        wanted.setdefault(size, set()).update(keys)
-    wanted.pop(0, None)
+    grams = [_ngram_keys(_tokens(text), ngram) for text in inputs]
+    wanted = {key for keys in grams for key in keys}
     exact_keys = {normalise(t) for t in inputs}
-    found: dict[int, set[int]] = {size: set() for size in wanted}
+    found: set[int] = set()
     exact_found: set[str] = set()
     for strings in training:
         texts = [*strings, "\n".join(strings)] if len(strings) > 1 else list(strings)
         exact_found.update(k for k in map(normalise, texts) if k in exact_keys)
-        words = _tokens("\n".join(strings))
-        for size, wanted_keys in wanted.items():
-            matched = found[size]
-            for i in range(len(words) - size + 1):
-                key = hash(tuple(words[i : i + size]))
-                if key in wanted_keys:
-                    matched.add(key)
+        found.update(k for k in _ngram_keys(_tokens("\n".join(strings)), ngram) if k in wanted)
     out = []
     for text, keys in zip(inputs, grams):
-        size = min(ngram, len(_tokens(text)))
-        share = sum(k in found.get(size, ()) for k in keys) / len(keys) if keys else 0.0
+        share = sum(k in found for k in keys) / len(keys) if keys else 0.0
         out.append((normalise(text) in exact_found, share))
     return out
+
+
+def _ngram_keys(words: Sequence[str], ngram: int) -> list[int]:
+    """Hashes of the word n-grams of ``words`` (none when it has fewer than ``ngram``)."""
+    return [hash(tuple(words[i : i + ngram])) for i in range(len(words) - ngram + 1)]
 
 
 def tag_contamination(
@@ -161,19 +153,82 @@ def train_split_texts(task: Task) -> Iterable[Sequence[str]] | None:
 
 # ---- results ----
 
+SECTION = "contamination"
+SUBSETS = ("clean", "overlap")
+
+
+@dataclass(frozen=True)
+class ContaminationArm(Row):
+    """One arm's scores on the clean and overlapping subsets of one task and source.
+
+    Attributes:
+        arm: arm name.
+        metric: metric key.
+        scale: multiply metric units by this to display.
+        clean_n: items neither exact nor near matches.
+        clean_value: the arm's score on them (metric units; NaN when none).
+        overlap_n: items that are exact or near matches.
+        overlap_value: the arm's score on them.
+        clean_vs_base: the arm vs base on the clean items (None for the base or no items).
+        overlap_vs_base: the arm vs base on the overlapping items.
+    """
+
+    arm: str = field(metadata=meta(schema="name"))
+    metric: str = field(metadata=meta(schema="name"))
+    scale: float = field(metadata=meta(schema="positive"))
+    clean_n: int = field(metadata=meta(schema="count"))
+    clean_value: float
+    overlap_n: int = field(metadata=meta(schema="count"))
+    overlap_value: float
+    clean_vs_base: Comparison | None = None
+    overlap_vs_base: Comparison | None = None
+
+
+@dataclass(frozen=True)
+class ContaminationRow(Row):
+    """One task x training-data source (see the module docstring).
+
+    Attributes:
+        task: task name.
+        source: the training-data file, or ``train split``.
+        arms: the arms trained on that source.
+        n: test items.
+        exact: exact matches.
+        near: near matches (exact ones excluded).
+        threshold: the n-gram overlap a near match needs, in (0, 1].
+        ngram: the n of the word n-grams.
+        duplicates_in_test: items whose normalised input another test item shares.
+        duplicate_groups: up to 20 groups of such ids.
+        by_arm: each arm's scores on the clean and overlapping subsets.
+    """
+
+    DESCRIPTION: ClassVar[str] = "One row per task x training-data source."
+
+    task: str = field(metadata=meta(schema="name"))
+    source: str
+    arms: tuple[str, ...]
+    n: int = field(metadata=meta(schema="count"))
+    exact: int = field(metadata=meta(schema="count"))
+    near: int = field(metadata=meta(schema="count"))
+    threshold: float
+    ngram: int
+    duplicates_in_test: int = field(metadata=meta(schema="count"))
+    duplicate_groups: tuple[tuple[str, ...], ...]
+    by_arm: tuple[ContaminationArm, ...]
+
 
 def contamination_rows(
     task: str,
     table: Mapping[tuple[str, str, str], ArmStats],
     meta_of: Mapping[str, Mapping[str, Any]],
     base: str | None,
-    options: Any,
+    options: StatsOptions,
     *,
     threshold: float = DEFAULT_THRESHOLD,
     ngram: int = DEFAULT_NGRAM,
     source_arms: Mapping[str, Sequence[str]] | None = None,
-) -> list[dict[str, Any]]:
-    """The ``contamination`` rows of one task (one per source)."""
+) -> list[ContaminationRow]:
+    """The ``contamination`` rows of one task (one per source), comparisons unadjusted."""
     entries = {(a, m): item for (t, a, m), item in table.items() if t == task}
     if not entries:
         return []
@@ -188,16 +243,18 @@ def contamination_rows(
         exact = np.array([bool(f[0]) for f in flags])
         near = np.array([f[1] >= threshold for f in flags]) & ~exact
         overlap = exact | near
+        overlapping = {i for i, flag in zip(ids, overlap) if flag}
         rows.append(
-            {
-                "task": task, "source": source,
-                "arms": list((source_arms or {}).get(source, [])),
-                "n": len(ids), "exact": int(exact.sum()), "near": int(near.sum()),
-                "threshold": threshold, "ngram": ngram,
-                "duplicates_in_test": sum(len(g) for g in groups),
-                "duplicate_groups": groups[:MAX_GROUPS],
-                "by_arm": _by_arm(task, source, entries, overlap, base, options),
-            }
+            ContaminationRow(
+                task=task, source=source, arms=tuple((source_arms or {}).get(source, [])),
+                n=len(ids), exact=int(exact.sum()), near=int(near.sum()), threshold=threshold,
+                ngram=ngram, duplicates_in_test=sum(len(g) for g in groups),
+                duplicate_groups=tuple(tuple(g) for g in groups[:MAX_GROUPS]),
+                by_arm=tuple(
+                    _arm_row(task, source, item, entries, overlapping, base, options)
+                    for item in entries.values()
+                ),
+            )
         )  # fmt: skip
     return rows
 
@@ -213,48 +270,30 @@ def _duplicate_groups(
     return [group for group in by_key.values() if len(group) > 1]
 
 
-def _by_arm(
+def _arm_row(
     task: str,
     source: str,
-    entries: Mapping[tuple[str, str], ArmStats],
-    overlap: np.ndarray,
-    base: str | None,
-    options: Any,
-) -> list[dict[str, Any]]:
-    out = []
-    for (arm, key), item in entries.items():
-        reference = entries.get((base, key)) if base is not None and arm != base else None
-        row: dict[str, Any] = {"arm": arm, "metric": key, "scale": item.metric.scale}
-        for name, members in (("clean", ~overlap), ("overlap", overlap)):
-            rows = item.stats[members]
-            n = len(rows)
-            row[f"{name}_n"] = int(n)
-            row[f"{name}_value"] = (
-                float(item.metric.from_totals(rows.sum(axis=0), n)) if n else math.nan
-            )
-            row.update(_delta(task, source, name, item, reference, members, options))
-        out.append(row)
-    return out
-
-
-def _delta(
-    task: str,
-    source: str,
-    name: str,
     item: ArmStats,
-    reference: ArmStats | None,
-    members: np.ndarray,
-    options: Any,
-) -> dict[str, Any]:
-    keys = [f"{name}_delta_vs_base", f"{name}_delta_ci_low", f"{name}_delta_ci_high",
-            f"{name}_p_value"]  # fmt: skip
-    if reference is None or not members.any():
-        return dict.fromkeys(keys)
-    seed = stable_seed(options.seed, "contamination", task, source, name, item.arm, item.metric.key)
-    a, b = item.stats[members], reference.stats[members]
-    delta = stats.paired_bootstrap_delta(
-        item.metric, a, b, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
-        method=options.ci_method, seed=seed,
-    )  # fmt: skip
-    test = stats.paired_test(item.metric, a, b, n_resamples=options.permutations, seed=seed)
-    return dict(zip(keys, (delta.delta, delta.low, delta.high, test.p_value)))
+    entries: Mapping[tuple[str, str], ArmStats],
+    overlapping: set[str],
+    base: str | None,
+    options: StatsOptions,
+) -> ContaminationArm:
+    reference = entries.get((base, item.metric.key)) if base not in (None, item.arm) else None
+    mine = ItemStats.of(item)
+    parts = {
+        "overlap": [i for i, example in enumerate(mine.example_ids) if example in overlapping],
+        "clean": [i for i, example in enumerate(mine.example_ids) if example not in overlapping],
+    }
+    values: dict[str, Any] = {}
+    for subset in SUBSETS:
+        rows = mine.subset(parts[subset])
+        values[f"{subset}_n"] = len(rows.stats)
+        values[f"{subset}_value"] = rows.value
+        if reference is not None and base is not None and len(rows.stats):
+            values[f"{subset}_vs_base"] = engine.compare(
+                rows, reference, options, task=task, arm=item.arm, reference_arm=base,
+                section=SECTION, subject={"source": source, "subset": subset},
+            )  # fmt: skip
+    return ContaminationArm(arm=item.arm, metric=item.metric.key, scale=item.metric.scale,
+                            **values)  # fmt: skip

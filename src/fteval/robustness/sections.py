@@ -1,10 +1,12 @@
-"""Build the results sections of issue 11 from samples and the manifest alone.
+"""Build what the clean score hides from samples and the manifest alone.
 
-``build_sections`` returns ``robustness``, ``slices``, ``slice_summary``, ``calibration``,
-``training``, ``checkpoints`` and ``contamination`` (each a list of flat records, empty
-when the run has none); ``compare.results.build_results`` adds them to results.json.
-Settings come from the run config saved in the manifest (``RobustnessOptions``), so
-re-scoring a run directory rebuilds every section without a model.
+``build_sections`` returns the typed rows of ``robustness``, ``slices``,
+``slice_summary``, ``calibration``, ``training``, ``checkpoints`` and ``contamination``
+(empty lists when the run has none). Their comparisons are unadjusted: the results
+assembly (``compare.results``) decides every comparison of the run in one correction
+step (``engine.adjust``), then writes the rows. Settings come from the run config saved
+in the manifest (``RobustnessOptions``), so re-scoring a run directory rebuilds every
+section without a model.
 """
 
 from __future__ import annotations
@@ -13,29 +15,35 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fteval.engine import StatsOptions
 from fteval.records import SampleResult, base_arm_name
-from fteval.robustness.calibration import calibration_rows
+from fteval.records.rows import Comparison, Row
+from fteval.robustness.calibration import CalibrationRow, calibration_rows
 from fteval.robustness.contamination import (
     DEFAULT_NGRAM,
     DEFAULT_THRESHOLD,
     TRAIN_SPLIT,
+    ContaminationRow,
     contamination_rows,
 )
-from fteval.robustness.drops import DEFAULT_BRITTLE_THRESHOLD, robustness_rows
-from fteval.robustness.slices import slice_rows
-from fteval.robustness.training import checkpoint_rows, training_row
+from fteval.robustness.drops import DEFAULT_BRITTLE_THRESHOLD, RobustnessRow, robustness_rows
+from fteval.robustness.slices import SliceRow, SliceSummaryRow, slice_rows
+from fteval.robustness.training import CheckpointRow, TrainingRow, checkpoint_rows, training_row
 from fteval.robustness.variants import VALIDATION, variant_name
-from fteval.scoring import ArmStats, TaskInfo
+from fteval.scoring import ArmStats, TaskInfo, arm_stats
 
-SECTIONS = (
-    "robustness",
-    "slices",
-    "slice_summary",
-    "calibration",
-    "training",
-    "checkpoints",
-    "contamination",
-)
+SECTION_ROWS: dict[str, type[Row]] = {
+    "robustness": RobustnessRow,
+    "slices": SliceRow,
+    "slice_summary": SliceSummaryRow,
+    "calibration": CalibrationRow,
+    "training": TrainingRow,
+    "checkpoints": CheckpointRow,
+    "contamination": ContaminationRow,
+}
+"""Each section of results.json built here, and the type of its rows."""
+
+SECTIONS = tuple(SECTION_ROWS)
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class RobustnessOptions:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> RobustnessOptions:
+        """The settings recorded in a run config (defaults for keys it lacks)."""
         config = config or {}
         return cls(
             brittle_threshold=float(config.get("brittle_threshold", DEFAULT_BRITTLE_THRESHOLD)),
@@ -60,20 +69,30 @@ def build_sections(
     arms: Sequence[Mapping[str, Any]],
     tasks: Sequence[TaskInfo],
     samples: Sequence[SampleResult],
-    options: Any,
+    options: StatsOptions,
     table: Mapping[tuple[str, str, str], ArmStats],
-    comparisons: Sequence[Mapping[str, Any]],
+    comparisons: Sequence[Comparison],
     manifest: Mapping[str, Any] | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """Every section of issue 11 (see the module docstring)."""
+) -> dict[str, list[Row]]:
+    """Every section above, with unadjusted comparisons (see the module docstring).
+
+    Args:
+        arms: the run's arm records.
+        tasks: the clean tasks.
+        samples: every sample of the run (variants included).
+        options: the run's statistical settings.
+        table: (task, arm, metric) -> clean per-item statistics.
+        comparisons: the main table's comparisons (a slice's whole-task direction).
+        manifest: the run's manifest (config, training logs).
+    """
     manifest = manifest or {}
     settings = RobustnessOptions.from_config(manifest.get("config"))
     base = base_arm_name(arms)
     by_task: dict[str, dict[str, list[SampleResult]]] = {}
     for sample in samples:
         by_task.setdefault(sample.task, {}).setdefault(sample.arm, []).append(sample)
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
-    out["robustness"] = robustness_rows(
+    out: dict[str, list[Row]] = {name: [] for name in SECTIONS}
+    out["robustness"] += robustness_rows(
         tasks, table, samples, arms, options, brittle_threshold=settings.brittle_threshold
     )
     source_arms = _source_arms(manifest)
@@ -96,7 +115,25 @@ def build_sections(
         )  # fmt: skip
     for arm, log in (manifest.get("training_logs") or {}).items():
         out["training"].append(training_row(arm, log))
-    out["checkpoints"] = checkpoint_rows([a["name"] for a in arms], table, options)
+    out["checkpoints"] += checkpoint_rows(
+        [a["name"] for a in arms], table, options, validation_table(tasks, samples)
+    )
+    return out
+
+
+def validation_table(
+    tasks: Sequence[TaskInfo], samples: Sequence[SampleResult]
+) -> dict[tuple[str, str, str], ArmStats]:
+    """(clean task, arm, metric) -> statistics on the task's validation split, where the run
+    scored one (``<task>~validation``)."""
+    out: dict[tuple[str, str, str], ArmStats] = {}
+    names = {variant_name(t.name, VALIDATION): t for t in tasks}
+    present = {s.task for s in samples if s.task in names}
+    for name in present:
+        task = names[name]
+        info = TaskInfo(name, task.kind, task.metrics, task.labels, 0, task.source)
+        for (arm, key), item in arm_stats(info, samples).items():
+            out[(task.name, arm, key)] = item
     return out
 
 

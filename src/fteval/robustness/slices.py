@@ -32,13 +32,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval import stats
+from fteval import engine, stats
+from fteval.engine import ItemStats, StatsOptions
 from fteval.errors import ConfigError
-from fteval.robustness._common import stable_seed
+from fteval.records.rows import Comparison, Row, meta
 from fteval.robustness._metrics import GroupGapMetric
 from fteval.scoring import ArmStats
 from fteval.tasks.task import Task
@@ -134,23 +136,140 @@ def _shown(value: float) -> str:
 
 # ---- results ----
 
+SECTION = "slices"
+
+
+@dataclass(frozen=True)
+class SliceRow(Row):
+    """One task x field x slice x arm x metric.
+
+    Attributes:
+        task: task name.
+        field: the slicing field (a data column or ``length``).
+        slice: the slice's value (or tercile label).
+        arm: arm name.
+        metric: metric key.
+        n: items in the slice.
+        value: the arm's score on the slice (metric units).
+        ci_low: lower end of its bootstrap interval.
+        ci_high: upper end.
+        is_worst: the arm's worst slice of this field (``worst_and_best``: ties go to the
+            first by name; none when every slice ties).
+        regressed_while_task_improved: the slice regressed vs base (after correction)
+            while the arm's delta vs base on the whole task points the better way.
+        task_delta_better: whether that whole-task delta points the better way (None: no
+            comparison with base).
+        scale: multiply metric units by this to display.
+        unit: the metric's unit.
+        higher_is_better: the metric's direction.
+        vs_base: the arm vs base on the slice's items (None for the base).
+    """
+
+    DESCRIPTION: ClassVar[str] = "One row per task x field x slice x arm x metric."
+
+    task: str = dataclasses.field(metadata=meta(schema="name"))
+    field: str = dataclasses.field(metadata=meta(schema="name"))
+    slice: str
+    arm: str = dataclasses.field(metadata=meta(schema="name"))
+    metric: str = dataclasses.field(metadata=meta(schema="name"))
+    n: int = dataclasses.field(metadata=meta(schema="count"))
+    value: float
+    ci_low: float
+    ci_high: float
+    is_worst: bool
+    scale: float = dataclasses.field(metadata=meta(schema="positive"))
+    unit: str = dataclasses.field(metadata=meta(schema="unit"))
+    higher_is_better: bool
+    vs_base: Comparison | None = None
+    task_delta_better: bool | None = None
+    regressed_while_task_improved: bool = False
+
+    def after_decision(self) -> SliceRow:
+        """Flag a slice that regressed while the whole task moved the better way."""
+        flag = bool(
+            self.vs_base is not None
+            and self.vs_base.verdict == stats.REGRESSED
+            and self.task_delta_better
+        )
+        return dataclasses.replace(self, regressed_while_task_improved=flag)
+
+
+@dataclass(frozen=True)
+class SliceSummaryRow(Row):
+    """Per task x field x arm x metric: the worst and best slice and their gap.
+
+    Attributes:
+        task: task name.
+        field: the slicing field.
+        arm: arm name.
+        metric: metric key.
+        worst_slice: the worst slice (ties: the first by name), or None (fewer than two
+            slices with a value, or every slice ties).
+        best_slice: the best slice (ties: the first by name), or None.
+        best_worst_gap: best − worst in the better direction (>= 0, metric units).
+        gap_ci_low: lower end of its bootstrap interval.
+        gap_ci_high: upper end.
+        scale: multiply metric units by this to display.
+        note: the selection caveat: both slices were picked by their own estimates.
+    """
+
+    DESCRIPTION: ClassVar[str] = "Worst and best slice per task x field x arm x metric."
+
+    task: str = dataclasses.field(metadata=meta(schema="name"))
+    field: str = dataclasses.field(metadata=meta(schema="name"))
+    arm: str = dataclasses.field(metadata=meta(schema="name"))
+    metric: str = dataclasses.field(metadata=meta(schema="name"))
+    worst_slice: str | None = None
+    best_slice: str | None = None
+    best_worst_gap: float | None = None
+    gap_ci_low: float | None = None
+    gap_ci_high: float | None = None
+    scale: float = dataclasses.field(default=1.0, metadata=meta(schema="positive"))
+    note: str = ""
+
+
+SELECTION_NOTE = (
+    "both slices are picked by their own estimates, so the gap is biased upward by the "
+    "choice: read its interval with that"
+)
+
+
+def worst_and_best(values: Mapping[str, float], higher_is_better: bool) -> tuple[str, str] | None:
+    """(worst, best) slice by value; ties go to the first slice by name.
+
+    The one rule for every place that names a worst or best slice. Ties are broken by the
+    slices' names, not by the order their items come in, so the same slice is named
+    whatever the order of the items (a rerun, ``fteval compare`` of two runs). None with
+    fewer than two finite values, or when every slice has the same value (no slice is
+    worse than another).
+    """
+    scored = sorted((name, v) for name, v in values.items() if math.isfinite(v))
+    if len(scored) < 2:
+        return None
+    sign = 1.0 if higher_is_better else -1.0
+    worst = min(scored, key=lambda item: (sign * item[1], item[0]))
+    best = min(scored, key=lambda item: (-sign * item[1], item[0]))
+    if worst[1] == best[1]:
+        return None
+    return worst[0], best[0]
+
 
 def slice_rows(
     task: str,
     table: Mapping[tuple[str, str, str], ArmStats],
     slices_of: Mapping[str, Mapping[str, str]],
     base: str | None,
-    comparisons: Sequence[Mapping[str, Any]],
-    options: Any,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(``slices`` rows, ``slice_summary`` rows) of one task.
+    comparisons: Sequence[Comparison],
+    options: StatsOptions,
+) -> tuple[list[SliceRow], list[SliceSummaryRow]]:
+    """(``slices`` rows, ``slice_summary`` rows) of one task, comparisons unadjusted.
 
     Args:
         task: the task's name.
         table: (task, arm, metric) -> the arm's clean statistics (``scoring.arm_stats``).
         slices_of: example id -> {field: slice value} (from the samples' ``meta.slices``).
         base: the base arm's name.
-        comparisons: the run's comparison rows (for the whole-task delta vs base).
+        comparisons: the run's main comparisons (for the whole-task delta vs base).
         options: the run's ``StatsOptions``.
     """
     entries = {(a, m): item for (t, a, m), item in table.items() if t == task}
@@ -158,132 +277,87 @@ def slice_rows(
         return [], []
     ids = next(iter(entries.values())).example_ids
     fields = list(dict.fromkeys(f for tags in slices_of.values() for f in tags))
-    whole = {(c["arm"], c["metric"]): c for c in comparisons
-             if c["task"] == task and c["reference_arm"] == base}  # fmt: skip
-    rows, summary = [], []
-    for field in fields:
+    whole = {(c.arm, c.metric): c for c in comparisons
+             if c.task == task and c.reference_arm == base and c.section == "scores"}  # fmt: skip
+    rows: list[SliceRow] = []
+    summary: list[SliceSummaryRow] = []
+    for name in fields:
         groups: dict[str, list[int]] = {}
         for index, example_id in enumerate(ids):
-            groups.setdefault(slices_of.get(example_id, {}).get(field, MISSING), []).append(index)
-        field_rows = []
+            groups.setdefault(slices_of.get(example_id, {}).get(name, MISSING), []).append(index)
         for (arm, key), item in entries.items():
             reference = entries.get((base, key)) if base is not None and arm != base else None
+            better = whole[(arm, key)].better if (arm, key) in whole else None
             arm_rows = [
-                _slice_row(task, field, value, item, reference, np.array(members), options)
+                _slice_row(task, name, value, item, reference, members, options, better)
                 for value, members in groups.items()
             ]
-            _mark_worst(arm_rows, item.metric.higher_is_better)
-            summary.append(_summary(task, field, item, groups, arm_rows, options))
-            field_rows += arm_rows
-        _adjust(field_rows, options)
-        for row in field_rows:
-            _judge(row, whole.get((row["arm"], row["metric"])), options)
-        rows += field_rows
+            values = {r.slice: r.value for r in arm_rows}
+            picked = worst_and_best(values, item.metric.higher_is_better)
+            arm_rows = [
+                dataclasses.replace(r, is_worst=picked is not None and r.slice == picked[0])
+                for r in arm_rows
+            ]
+            summary.append(_summary(task, name, item, groups, picked, options))
+            rows += arm_rows
     return rows, summary
 
 
 def _slice_row(
     task: str,
-    field: str,
+    name: str,
     value: str,
     item: ArmStats,
     reference: ArmStats | None,
-    members: np.ndarray,
-    options: Any,
-) -> dict[str, Any]:
+    members: Sequence[int],
+    options: StatsOptions,
+    task_better: bool | None,
+) -> SliceRow:
     metric = item.metric
-    seed = stable_seed(options.seed, "slice", task, field, value, item.arm, metric.key)
+    mine = ItemStats.of(item).subset(members)
     ci = stats.bootstrap_ci(
-        metric, item.stats[members], confidence=options.confidence,
-        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
+        metric, mine.stats, confidence=options.confidence,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method,
+        seed=engine.seed_for(options.seed, "score", mine.digest),
     )  # fmt: skip
-    row: dict[str, Any] = {
-        "task": task, "field": field, "slice": value, "arm": item.arm, "metric": metric.key,
-        "n": len(members), "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
-        "delta_vs_base": None, "delta_ci_low": None, "delta_ci_high": None,
-        "p_value": None, "p_adjusted": None, "verdict": None, "is_worst": False,
-        "regressed_while_task_improved": False, "scale": metric.scale,
-        "higher_is_better": metric.higher_is_better,
-    }  # fmt: skip
+    vs_base = None
     if reference is not None:
-        delta = stats.paired_bootstrap_delta(
-            metric, item.stats[members], reference.stats[members],
-            confidence=options.confidence, n_resamples=options.bootstrap_resamples,
-            method=options.ci_method, seed=seed,
+        vs_base = engine.compare(
+            mine, ItemStats.of(reference).subset(members), options, task=task, arm=item.arm,
+            reference_arm=reference.arm, section=SECTION, subject={"field": name, "slice": value},
         )  # fmt: skip
-        test = stats.paired_test(
-            metric, item.stats[members], reference.stats[members],
-            n_resamples=options.permutations, seed=seed,
-        )  # fmt: skip
-        row.update(delta_vs_base=delta.delta, delta_ci_low=delta.low, delta_ci_high=delta.high,
-                   p_value=test.p_value, test=test.test)  # fmt: skip
-    return row
-
-
-def _mark_worst(rows: list[dict[str, Any]], higher_is_better: bool) -> None:
-    scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
-    if not scored:
-        return
-    pick = min if higher_is_better else max
-    pick(scored, key=lambda r: r["value"])["is_worst"] = True
+    return SliceRow(
+        task=task, field=name, slice=value, arm=item.arm, metric=metric.key, n=len(members),
+        value=ci.estimate, ci_low=ci.low, ci_high=ci.high, is_worst=False,
+        scale=metric.scale, unit=metric.unit, higher_is_better=metric.higher_is_better,
+        vs_base=vs_base, task_delta_better=task_better,
+    )  # fmt: skip
 
 
 def _summary(
     task: str,
-    field: str,
+    name: str,
     item: ArmStats,
     groups: Mapping[str, Sequence[int]],
-    rows: Sequence[Mapping[str, Any]],
-    options: Any,
-) -> dict[str, Any]:
+    picked: tuple[str, str] | None,
+    options: StatsOptions,
+) -> SliceSummaryRow:
     metric = item.metric
-    scored = [r for r in rows if math.isfinite(r["value"])]
-    out: dict[str, Any] = {"task": task, "field": field, "arm": item.arm, "metric": metric.key,
-                           "worst_slice": None, "best_slice": None, "best_worst_gap": None,
-                           "gap_ci_low": None, "gap_ci_high": None}  # fmt: skip
-    if len(scored) < 2:
+    out = SliceSummaryRow(task=task, field=name, arm=item.arm, metric=metric.key,
+                          scale=metric.scale)  # fmt: skip
+    if picked is None:
         return out
-    order = sorted(scored, key=lambda r: r["value"], reverse=metric.higher_is_better)
-    best, worst = order[0], order[-1]
+    worst, best = picked
     gap_metric = GroupGapMetric(metric, item.stats.shape[1])
-    stacked = GroupGapMetric.stack(
-        item.stats[list(groups[best["slice"]])], item.stats[list(groups[worst["slice"]])]
-    )
-    seed = stable_seed(options.seed, "slice-gap", task, field, item.arm, metric.key)
+    stacked = GroupGapMetric.stack(item.stats[list(groups[best])], item.stats[list(groups[worst])])
     ci = stats.bootstrap_ci(
-        gap_metric, stacked, confidence=options.confidence, n_resamples=options.bootstrap_resamples,
-        method="percentile", seed=seed,
+        gap_metric, stacked, confidence=options.confidence,
+        n_resamples=options.bootstrap_resamples, method=options.ci_method,
+        seed=engine.seed_for(options.seed, "slice-gap", engine.digest_of(stacked)),
     )  # fmt: skip
     sign = 1.0 if metric.higher_is_better else -1.0
     low, high = (ci.low, ci.high) if sign > 0 else (-ci.high, -ci.low)
-    out.update(worst_slice=worst["slice"], best_slice=best["slice"],
-               best_worst_gap=sign * ci.estimate, gap_ci_low=low, gap_ci_high=high)  # fmt: skip
-    return out
-
-
-def _adjust(rows: list[dict[str, Any]], options: Any) -> None:
-    """Adjust per (arm) within one task × field: every slice × metric is one family."""
-    families: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["p_value"] is not None:
-            families.setdefault(row["arm"], []).append(row)
-    for family in families.values():
-        adjusted = stats.adjust_pvalues(
-            np.array([r["p_value"] for r in family], dtype=float), method=options.correction
-        )
-        for row, value in zip(family, adjusted):
-            row["p_adjusted"] = float(value)
-
-
-def _judge(row: dict[str, Any], whole: Mapping[str, Any] | None, options: Any) -> None:
-    if row["p_adjusted"] is None:
-        return
-    verdict = stats.verdict(
-        row["delta_vs_base"], row["delta_ci_low"], row["delta_ci_high"], row["p_adjusted"],
-        n_items=row["n"], alpha=options.alpha, higher_is_better=row["higher_is_better"],
+    return dataclasses.replace(
+        out, worst_slice=worst, best_slice=best, best_worst_gap=sign * ci.estimate,
+        gap_ci_low=low, gap_ci_high=high, note=SELECTION_NOTE,
     )  # fmt: skip
-    row["verdict"] = verdict.label
-    if whole is None or whole.get("delta") is None or not math.isfinite(whole["delta"]):
-        return
-    task_better = whole["delta"] > 0 if row["higher_is_better"] else whole["delta"] < 0
-    row["regressed_while_task_improved"] = bool(verdict.label == stats.REGRESSED and task_better)

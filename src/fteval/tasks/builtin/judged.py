@@ -27,15 +27,16 @@ from fteval.tasks.builtin._base import (
     Builtin,
     HubSource,
     Loaded,
+    builtin_source,
     check_settings,
     hash_files,
-    load_splits,
     register,
     shots_for,
 )
+from fteval.tasks.loader import build_task
 from fteval.tasks.options import TaskOptions
+from fteval.tasks.spec import TaskSpec
 from fteval.tasks.task import Task
-from fteval.tasks.yaml_task import TaskFile, build_task
 
 # the set is a loading script on the Hub, which datasets >= 4 no longer runs; the Hub's
 # Parquet conversion of it loads everywhere
@@ -66,12 +67,12 @@ def _hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 def load_alpaca_eval(options: TaskOptions) -> Task:
     """The judged instruction-following task."""
     settings = check_settings("alpaca_eval", options.settings, SETTINGS)
-    loaded = load_splits(
+    source = builtin_source(
         "alpaca_eval", options, {"eval": "eval"}, hub=HUB, formats=FORMATS,
         read_original=_original, convert=_hub,
     )  # fmt: skip
-    shots_for("alpaca_eval", options, 0, loaded, "train")
-    spec = TaskFile(
+    shots_for("alpaca_eval", options, 0, source, "train")
+    spec = TaskSpec(
         name="alpaca_eval",
         type="generate",
         split="eval",
@@ -83,10 +84,9 @@ def load_alpaca_eval(options: TaskOptions) -> Task:
         chat_template=settings["chat_template"],
     )
     task = build_task(
-        spec, loaded.splits, loaded.sources, source="builtin:alpaca_eval",
-        data_sha256=loaded.hashes, judge={"opponent": settings["opponent"]},
-    )  # fmt: skip
-    rows = {str(r.fields["id"]): r for r in loaded.splits["eval"]}
+        spec, source, origin="builtin:alpaca_eval", judge={"opponent": settings["opponent"]}
+    )
+    rows = {str(r.fields["id"]): r for r in source.rows("eval")}
     examples = tuple(
         dataclasses.replace(
             ex, meta={**ex.meta, "instruction": rows[ex.example_id].fields["instruction"]}

@@ -14,7 +14,9 @@ The prompt is lm-evaluation-harness's default ``mmlu`` task, byte for byte::
 scored by log P(" A" | prompt) ... log P(" D" | prompt). Shots (default 5, at most 5)
 come from the subject's dev split, the first n in file order (its ``first_n`` sampler),
 each written ``question block + " " + letter`` and followed by a blank line; the
-description comes once, before them.
+description comes once, before them. Each subject's validation split (the release's
+``val/``, the Hub's ``validation``: 1,531 questions in all) is formatted the same way
+when asked for (temperature scaling fits on it).
 
 ``mmlu`` is a group: one task per subject (``mmlu_<subject>``), in the categories
 ``mmlu_stem``, ``mmlu_humanities``, ``mmlu_social_sciences`` and ``mmlu_other`` (as
@@ -27,7 +29,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fteval.data.readers import Row
@@ -43,17 +45,21 @@ from fteval.tasks.builtin._base import (
     need_path,
     register,
 )
+from fteval.tasks.loader import build_task
 from fteval.tasks.options import TaskOptions
+from fteval.tasks.source import DataSource, SplitReader, rows_source
+from fteval.tasks.spec import FewShotSpec, TaskSpec
 from fteval.tasks.task import Task
-from fteval.tasks.yaml_task import FewShotSpec, TaskFile, build_task
 
 HUB = HubSource("cais/mmlu", "all", "c30699e8356da336a370243923dbaf21066bb9fe")
 FORMATS = (
-    "the original release folder with dev/ and test/ of <subject>_<split>.csv, or the "
+    "the original release folder with dev/, test/ (and val/) of <subject>_<split>.csv, or the "
     "Hub's Parquet/save_to_disk copy of cais/mmlu 'all'"
 )
 LETTERS = ("A", "B", "C", "D")
 MAX_SHOTS = 5
+# our split name -> the original release's folder (the Hub's "all" uses our names)
+FOLDERS = {"test": "test", "dev": "dev", "validation": "val"}
 
 # subject -> category, as lm-evaluation-harness's mmlu groups (and the MMLU paper)
 CATEGORIES: dict[str, str] = {
@@ -91,9 +97,9 @@ DESCRIPTION = (
 )
 
 
-def subject_spec(subject: str, shots: int) -> TaskFile:
+def subject_spec(subject: str, shots: int) -> TaskSpec:
     """The task spec of one subject (what its YAML file would say)."""
-    return TaskFile(
+    return TaskSpec(
         name=f"mmlu_{subject}",
         type="multiple_choice",
         split="test",
@@ -114,29 +120,23 @@ def load_mmlu(
     """The subject tasks (all 57, or ``subjects``) with their groups.
 
     Args:
-        options: data, shots (0-5).
+        options: data, shots (0-5, per subject when given per task).
         subjects: the subjects (default all).
         top: ``"mmlu"``: each subject sits in its category inside ``mmlu``; ``"category"``:
             only the category groups; None: no groups (one subject).
     """
     check_settings("mmlu", options.settings, {})
-    shots = MAX_SHOTS if options.num_fewshot is None else options.num_fewshot
-    if not 0 <= shots <= MAX_SHOTS:
-        raise ConfigError(f"mmlu: --num-fewshot must be 0..{MAX_SHOTS} (dev has 5), got {shots}")
     wanted = list(subjects or CATEGORIES)
-    by_subject = _rows_by_subject(options, wanted, with_dev=shots > 0)
+    groups = {s: _groups(s, top) for s in wanted}
+    shots = {s: _shots(options, f"mmlu_{s}", groups[s]) for s in wanted}
+    sources = _sources(options, wanted, with_dev=any(shots.values()))
     tasks = []
     for subject in wanted:
-        loaded = by_subject[subject]
-        category = f"mmlu_{CATEGORIES[subject]}"
-        groups = {"mmlu": ("mmlu", category), "category": (category,)}.get(top or "", ())
         task = build_task(
-            subject_spec(subject, shots),
-            loaded.splits,
-            loaded.sources,
-            source="builtin:mmlu",
-            data_sha256=loaded.hashes,
-            groups=groups,
+            subject_spec(subject, shots[subject]),
+            sources[subject],
+            origin="builtin:mmlu",
+            groups=groups[subject],
         )
         # the letters are answer positions, not classes: no label set, so no class
         # report and no imbalance F1 (lm-evaluation-harness reports acc alone)
@@ -144,29 +144,86 @@ def load_mmlu(
     return tasks
 
 
-def _rows_by_subject(options: TaskOptions, subjects: list[str], *, with_dev: bool) -> dict:
-    splits = ["test", "dev"] if with_dev else ["test"]
+def _groups(subject: str, top: str | None) -> tuple[str, ...]:
+    category = f"mmlu_{CATEGORIES[subject]}"
+    return {"mmlu": ("mmlu", category), "category": (category,)}.get(top or "", ())
+
+
+def _shots(options: TaskOptions, name: str, groups: Sequence[str]) -> int:
+    asked = options.shots_for(name, groups)
+    shots = MAX_SHOTS if asked is None else asked
+    if not 0 <= shots <= MAX_SHOTS:
+        raise ConfigError(f"{name}: --num-fewshot must be 0..{MAX_SHOTS} (dev has 5), got {shots}")
+    return shots
+
+
+def _sources(options: TaskOptions, subjects: list[str], *, with_dev: bool) -> dict[str, DataSource]:
+    """Each subject's rows by split: test, dev (the few-shot pool) and validation."""
+    required = ["test", "dev"] if with_dev else ["test"]
+    optional = [s for s in FOLDERS if s not in required]
     if options.data is None:
-        return _split_subjects(hub_rows("mmlu", HUB, splits, FORMATS), subjects)
+        hub = _HubSplits(subjects, required)
+        return {s: hub.source(s, optional) for s in subjects}
     path = need_path("mmlu", options.data)
     if path.is_dir() and any((path / "test").glob("*_test.csv")):
-        return {s: _read_original(path, s, splits) for s in subjects}
-    hub_copy = hf_format_rows("mmlu", path, splits)
+        return {s: _original_source(path, s, required) for s in subjects}
+    hub_copy = hf_format_rows("mmlu", path, [*required, *optional], optional)
     if hub_copy is None:
         raise ConfigError(f"--data mmlu={path}: not a known MMLU layout ({FORMATS})")
-    return _split_subjects(hub_copy, subjects)
+    by_subject = _split_subjects(hub_copy, subjects, required)
+    return {
+        s: rows_source("builtin:mmlu", loaded.splits, loaded.sources, loaded.hashes)
+        for s, loaded in by_subject.items()
+    }
 
 
-def _read_original(root: Path, subject: str, splits: list[str]) -> Loaded:
-    rows, sources, files = {}, {}, []
-    for split in splits:
-        file = root / split / f"{subject}_{split}.csv"
-        if not file.is_file():
-            raise ConfigError(f"--data mmlu={root}: missing {file.relative_to(root)}")
-        rows[split] = read_original_csv(file, subject)
-        sources[split] = str(file)
-        files.append(file)
-    return Loaded(rows, sources, hash_files(files, root))
+def _original_source(root: Path, subject: str, required: list[str]) -> DataSource:
+    """A subject's CSV files in the original release folder, each read when first needed."""
+    files = {split: root / folder / f"{subject}_{folder}.csv" for split, folder in FOLDERS.items()}
+    for split in required:
+        if not files[split].is_file():
+            raise ConfigError(f"--data mmlu={root}: missing {files[split].relative_to(root)}")
+    present = {split: file for split, file in files.items() if file.is_file()}
+    readers = {split: _csv_reader(file, subject) for split, file in present.items()}
+    return DataSource("builtin:mmlu", readers, hashes=hash_files(present.values(), root))
+
+
+def _csv_reader(file: Path, subject: str) -> SplitReader:
+    return SplitReader(str(file), lambda: read_original_csv(file, subject))
+
+
+class _HubSplits:
+    """The Hub's ``all`` configuration, each split loaded once for every subject."""
+
+    def __init__(self, subjects: list[str], required: list[str]) -> None:
+        self.subjects = subjects
+        self.required = required
+        self._by_split: dict[str, dict[str, list[Row]]] = {}
+
+    def source(self, subject: str, optional: list[str]) -> DataSource:
+        readers = {
+            split: SplitReader(f"hf:{HUB.describe()}[{split}]", self._reader(subject, split))
+            for split in [*self.required, *optional]
+        }
+        return DataSource(
+            "builtin:mmlu", readers, hashes={"hub": HUB.describe()}, optional=optional
+        )
+
+    def _reader(self, subject: str, split: str) -> Callable[[], list[Row]]:
+        def read() -> list[Row]:
+            rows = self.rows(split).get(subject)
+            if not rows:
+                raise ConfigError(f"mmlu: subject {subject!r} has no rows in split {split!r}")
+            return rows
+
+        return read
+
+    def rows(self, split: str) -> dict[str, list[Row]]:
+        if split not in self._by_split:
+            loaded = hub_rows("mmlu", HUB, [split], FORMATS)
+            rows = loaded.splits[split]
+            self._by_split[split] = _by_subject(loaded.sources[split], rows, self.subjects)
+        return self._by_split[split]
 
 
 def read_original_csv(path: Path, subject: str) -> list[Row]:
@@ -202,22 +259,33 @@ def _row(number: int, subject: str, question: str, choices: list[str], answer: s
     return Row(number, fields)
 
 
-def _split_subjects(loaded: Loaded, subjects: list[str]) -> dict[str, Loaded]:
-    """Hub-format rows (``subject``, ``question``, ``choices``, ``answer`` 0-3) by subject."""
-    out: dict[str, Loaded] = {}
+def _split_subjects(loaded: Loaded, subjects: list[str], required: list[str]) -> dict[str, Loaded]:
+    """Hub-format rows (``subject``, ``question``, ``choices``, ``answer`` 0-3) by subject;
+    a subject without rows in a required split is an error, in another split left out."""
     grouped: dict[str, dict[str, list[Row]]] = {s: {} for s in subjects}
     for split, rows in loaded.splits.items():
-        for row in rows:
-            subject = row.fields.get("subject")
-            if subject not in grouped:
-                continue
-            bucket = grouped[subject].setdefault(split, [])
-            bucket.append(_hub_row(loaded.sources[split], row, subject, len(bucket) + 1))
+        for subject, subject_rows in _by_subject(loaded.sources[split], rows, subjects).items():
+            grouped[subject][split] = subject_rows
+    out: dict[str, Loaded] = {}
     for subject, splits in grouped.items():
-        missing = [s for s in loaded.splits if not splits.get(s)]
+        missing = [s for s in required if not splits.get(s)]
         if missing:
             raise ConfigError(f"mmlu: subject {subject!r} has no rows in split(s) {missing}")
-        out[subject] = Loaded(splits, dict(loaded.sources), loaded.hashes)
+        sources = {split: loaded.sources[split] for split in splits}
+        out[subject] = Loaded(splits, sources, loaded.hashes)
+    return out
+
+
+def _by_subject(source: str, rows: list[Row], subjects: Sequence[str]) -> dict[str, list[Row]]:
+    """Hub-format rows of ``subjects`` by subject, each subject's rows numbered from 1."""
+    wanted = set(subjects)
+    out: dict[str, list[Row]] = {}
+    for row in rows:
+        subject = row.fields.get("subject")
+        if subject not in wanted:
+            continue
+        bucket = out.setdefault(str(subject), [])
+        bucket.append(_hub_row(source, row, str(subject), len(bucket) + 1))
     return out
 
 
@@ -246,7 +314,14 @@ def _entry(name: str, subjects: Sequence[str] | None, summary: str, top: str | N
         load=lambda options: load_mmlu(options, subjects, top=top),
         members=len(subjects) if subjects else len(CATEGORIES),
         data_key="mmlu",
+        covers=_covered(subjects) if top else (),
     )
+
+
+def _covered(subjects: Sequence[str] | None) -> tuple[str, ...]:
+    """The registered names inside a group: its subjects, and for ``mmlu`` the categories."""
+    names = [f"mmlu_{s}" for s in subjects or CATEGORIES]
+    return tuple(names if subjects else [*(f"mmlu_{c}" for c in CATEGORY_NAMES), *names])
 
 
 register(_entry("mmlu", None, "57 subjects; per subject, per category and overall", "mmlu"))

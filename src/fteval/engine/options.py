@@ -18,18 +18,25 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from fteval import stats
+from fteval.records.rows import Row, meta
 
 DEFAULT_SEED = 1234
 """Base seed of a run's decoding and of every bootstrap and permutation test; ``fteval
 score`` uses the same default, so the same predictions get the same intervals."""
 
-CorrectionScope = Literal["arm-pair", "run"]
+CorrectionScope = Literal["task", "arm-pair", "run"]
 CORRECTION_SCOPES: tuple[str, ...] = get_args(CorrectionScope)
-"""``arm-pair``: each (arm, reference arm) pair's tasks x metrics form one family;
-``run``: every comparison of the run is one family (see docs/statistics.md)."""
+"""Which comparisons one correction covers (``engine.family``; docs/statistics.md):
+``task`` (default): each task's metrics per arm pair and section (a task group counts as
+one task: its headline rows in one family, its members' rows in another), so a task's
+verdicts do not change when other tasks join the run; ``arm-pair``: each arm pair's
+tasks x metrics per section; ``run``: every comparison of the run, every section, one
+family."""
+
+DEFAULT_CORRECTION_SCOPE: CorrectionScope = "task"
 
 LEVEL_TOLERANCE = 1e-9
 
@@ -70,7 +77,7 @@ def _complement(level: float) -> float:
 
 
 @dataclass(frozen=True)
-class StatsOptions:
+class StatsOptions(Row):
     """Statistical settings of a run (recorded in every signature and in results).
 
     Attributes:
@@ -88,14 +95,26 @@ class StatsOptions:
             base, in display units (points).
     """
 
-    confidence: float = stats.DEFAULT_CONFIDENCE
-    bootstrap_resamples: int = stats.DEFAULT_N_RESAMPLES
-    permutations: int = stats.DEFAULT_N_PERMUTATIONS
-    ci_method: str = "percentile"
-    correction: str = "holm"
-    correction_scope: str = "arm-pair"
-    alpha: float = stats.DEFAULT_ALPHA
-    seed: int = DEFAULT_SEED
+    DESCRIPTION: ClassVar[str] = "The statistical settings every comparison of the run used."
+
+    confidence: float = field(
+        default=stats.DEFAULT_CONFIDENCE, metadata=meta(schema="probability", required=True)
+    )
+    bootstrap_resamples: int = field(
+        default=stats.DEFAULT_N_RESAMPLES, metadata=meta(schema="count", required=True)
+    )
+    permutations: int = field(
+        default=stats.DEFAULT_N_PERMUTATIONS, metadata=meta(schema="count", required=True)
+    )
+    ci_method: str = field(default="percentile", metadata=meta(enum=("percentile", "bca")))
+    correction: str = field(default="holm", metadata=meta(enum=stats.CORRECTIONS))
+    correction_scope: str = field(
+        default=DEFAULT_CORRECTION_SCOPE, metadata=meta(enum=CORRECTION_SCOPES)
+    )
+    alpha: float = field(
+        default=stats.DEFAULT_ALPHA, metadata=meta(schema="probability", required=True)
+    )
+    seed: int = field(default=DEFAULT_SEED, metadata=meta(required=True))
     non_inferiority: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -129,9 +148,3 @@ class StatsOptions:
         """Options from their recorded form (``to_json``); unknown keys are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-    def to_json(self) -> dict[str, Any]:
-        """The options as recorded in the manifest and ``results["statistics"]``."""
-        data = dataclasses.asdict(self)
-        data["non_inferiority"] = dict(self.non_inferiority)
-        return data

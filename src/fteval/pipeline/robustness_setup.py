@@ -1,5 +1,5 @@
-"""What a run adds around its tasks for issue 11: roles, slice and contamination tags,
-perturbed and validation variants, training logs.
+"""What a run adds around its tasks for the sections behind the clean score: roles, slice
+and contamination tags, perturbed and validation variants, training logs.
 
 Everything runs before any model weights load: tags when the tasks load, variants once
 the backend can tell each arm's tokenizer and context window (``token_budget``, read from
@@ -10,14 +10,16 @@ target beyond the window, a malformed training log) never costs a model load.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 from fteval.backends import Backend
 from fteval.backends.base import TokenBudget
 from fteval.config import RunConfig
 from fteval.errors import FtevalError
-from fteval.pipeline.task_setup import options_for
+from fteval.pipeline.task_setup import load_spec
 from fteval.records import ArmSpec, Example, sha256_file
 from fteval.robustness import parse_perturbations, perturbed_tasks, validation_task
 from fteval.robustness.contamination import (
@@ -28,7 +30,11 @@ from fteval.robustness.contamination import (
 )
 from fteval.robustness.slices import LENGTH, tag_slices
 from fteval.robustness.training import read_training_log
-from fteval.tasks import Task, load_tasks
+from fteval.tasks import Task
+from fteval.tasks.formatter import FewShotPoolError
+from fteval.tasks.selection import is_glob
+
+logger = logging.getLogger(__name__)
 
 
 def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
@@ -37,7 +43,7 @@ def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
     out = list(tasks)
     for spec in config.guardrails:
         if spec not in config.tasks and not any(_named(task, spec) for task in out):
-            out += load_tasks(spec, limit=config.limit, options=options_for(config, spec))
+            out += load_spec(config, spec)
     marks = set(config.guardrails)
     return [
         dataclasses.replace(task, role="guardrail")
@@ -48,7 +54,11 @@ def with_guardrails(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
 
 
 def _named(task: Task, spec: str) -> bool:
-    return spec in (task.name, task.source) or spec in task.groups
+    """Whether ``spec`` names ``task``: its name, source or a group, or a glob of these."""
+    names = (task.name, task.source, *task.groups)
+    if is_glob(spec):
+        return any(fnmatchcase(name, spec) for name in names)
+    return spec in names
 
 
 def prepare_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Task]:
@@ -116,13 +126,29 @@ def build_variants(
     for task in tasks:
         if task.judge is None:
             out += perturbed_tasks(
-                task, specs, limit=config.limit, count_tokens=counter, context_window=window
+                task,
+                specs,
+                limit=task.selection.limit,
+                count_tokens=counter,
+                context_window=window,
             )
         if config.temperature_scaling:
-            validation = validation_task(task, limit=config.limit)
+            validation = _validation(task)
             if validation is not None:
-                out.append(validation)
+                # the validation split keeps as many items as the task, chosen the same way
+                fresh = dataclasses.replace(validation, n_available=None)
+                out.append(fresh.selected(task.selection))
     return out
+
+
+def _validation(task: Task) -> Task | None:
+    """The task's validation variant, or None (also, with a warning, when that split is
+    the few-shot pool itself and too small to give every item its shots)."""
+    try:
+        return validation_task(task)
+    except FewShotPoolError as error:
+        logger.warning("task %r: no temperature scaling: %s", task.name, error)
+        return None
 
 
 def _measure(backend: Backend, arms: Sequence[ArmSpec]) -> tuple[Any, int | None]:

@@ -1,0 +1,105 @@
+"""The headline answers first: one screen (at most 25 terminal lines) for any run — a
+target task beside all of MMLU, three adapters — with the same words in every renderer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fteval.api import evaluate
+from fteval.backends.fake import FakeBackend
+from fteval.config import build_config
+from fteval.report import render_markdown, render_terminal
+from fteval.report.headline import HEADLINE_LINES, build_headline
+from fteval.tasks import load_task
+from tests.conftest import intent_rows, write_task
+
+DATA = Path("/work/shared/data")
+FAST = {"bootstrap_resamples": 100, "permutations": 100}
+
+
+def run(tmp_path, name: str, adapters: dict[str, float], tasks: list[str], **extra) -> dict:
+    specs = {arm: f"w-{arm}" for arm in adapters}
+    config = build_config({"base": "b", "adapters": specs, "tasks": ["x"]})
+    knowledge = {}
+    for spec in tasks:
+        if spec.endswith(".yaml"):
+            task = load_task(spec)
+            knowledge |= {
+                e.prompt: e.continuations[e.choices.index(e.target)] for e in task.examples
+            }
+    backend = FakeBackend(config.arms(), skill=adapters, knowledge=knowledge)
+    return evaluate(
+        "b", adapters=specs, tasks=tasks, out=tmp_path / name, backend=backend, progress=False,
+        **FAST, **extra,
+    ).to_dict()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def own_task(tmp_path_factory) -> str:
+    return str(write_task(tmp_path_factory.mktemp("own"), intent_rows(60)))
+
+
+def lines_of(results, run_dir="runs/a-run") -> list[str]:
+    text = render_terminal(results, run_dir)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    return lines
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared benchmark data not present")
+def test_a_run_with_all_of_mmlu_fits_one_screen_with_mmlu_as_one_row(tmp_path, own_task):
+    results = run(
+        tmp_path, "mmlu", {"lora": 0.8}, [own_task, "mmlu"], data={"mmlu": str(DATA / "mmlu")},
+        limit=2, temperature_scaling=False,
+    )  # fmt: skip
+    assert len({r["task"] for r in results["scores"]}) > 57  # the subjects are all there
+    lines = lines_of(results)
+    assert len(lines) <= HEADLINE_LINES
+    rows = [line for line in lines if line.startswith("  ")]
+    assert any(line.lstrip().startswith("intents acc ") for line in rows)
+    assert any(line.lstrip().startswith("mmlu (57 tasks) acc_micro") for line in rows)
+    assert not any("mmlu_anatomy" in line for line in lines)
+
+
+def test_three_adapters_fit_one_screen_and_are_ranked(tmp_path, own_task):
+    arms = {"small": 0.3, "medium": 0.6, "large": 0.95}
+    results = run(tmp_path, "three", arms, [own_task])
+    lines = lines_of(results)
+    assert len(lines) <= HEADLINE_LINES
+    for arm in arms:
+        assert any(line.startswith(f"{arm} (adapter)") for line in lines)
+    (ranking,) = [line for line in lines if line.startswith("ranking:")]
+    assert ranking.index("large") < ranking.index("medium") < ranking.index("small")
+    assert "large" in ranking and ">" in ranking
+
+
+def test_many_tasks_and_arms_fold_into_counts_and_never_pass_25_lines(tmp_path):
+    rows = intent_rows(40)
+    tasks = []
+    for index in range(12):
+        folder = tmp_path / f"t{index}"
+        folder.mkdir()
+        tasks.append(str(write_task(folder, rows, name=f"task{index}")))
+    arms = {f"a{i}": 0.2 * i for i in range(5)}
+    results = run(tmp_path, "many", arms, tasks)
+    lines = lines_of(results)
+    assert len(lines) <= HEADLINE_LINES
+    folded = [line for line in lines if "more tasks:" in line]
+    assert len(folded) == 5 and "(--details)" in folded[0]
+    headline = build_headline(results, max_lines=10**6)  # no budget: every row
+    assert sum(len(block.lines) for block in headline.blocks) == 5 * 12
+
+
+def test_markdown_says_what_the_terminal_says(tmp_path, own_task):
+    results = run(tmp_path, "md", {"lora": 0.9}, [own_task])
+    terminal = render_terminal(results, "runs/x")
+    markdown = render_markdown(results)
+    top = markdown.split("## Verdicts")[0]
+    headline = build_headline(results)
+    for block in headline.blocks:
+        assert block.title in terminal and block.title in top
+        for line in block.lines:
+            for text in (line.word, line.delta, line.interval):
+                assert text in terminal and text in top
