@@ -22,7 +22,7 @@ from fteval import evaluate
 from fteval.backends.base import LOGLIKELIHOOD, ROLLING, ArmIdentity, Backend
 from fteval.backends.fake import FakeBackend
 from fteval.config import build_config
-from fteval.errors import BackendError, ConfigError
+from fteval.errors import AdapterError, BackendError, ConfigError
 from fteval.records import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
@@ -134,15 +134,27 @@ def test_some_unreadable_verdicts_are_counted_in_a_warning(tmp_path):
     assert any("4 of 16 judgments unreadable" in w for w in manifest["warnings"])
 
 
-def test_a_refusal_only_a_model_load_finds_leaves_no_run_directory(tmp_path, task_file):
-    """A config of an architecture transformers does not know passes every file check;
-    the load refuses it, and the directory the run had made is removed again."""
+@pytest.mark.real_model
+def test_a_refusal_only_a_model_load_finds_leaves_no_run_directory(
+    tmp_path, task_file, tiny_models
+):
+    """An adapter that changes nothing passes every file check; loading it proves it
+    (the probe), and the directory the run had made, parents included, is removed."""
+    out = tmp_path / "deep" / "er" / "run"
+    with pytest.raises(AdapterError, match="does not change the model's outputs"):
+        evaluate(str(tiny_models["base"]), tasks=[str(task_file)],
+                 adapters={"zero": str(tiny_models["zero_lora"])}, out=out, progress=False,
+                 cache_dir="off")  # fmt: skip
+    assert not (tmp_path / "deep").exists()
+
+
+def test_an_architecture_transformers_does_not_know_is_refused_by_name(tmp_path, task_file):
     pytest.importorskip("transformers")
     model = gpt2_folder(tmp_path / "m", config={"model_type": "no-such-architecture"})
-    out = tmp_path / "deep" / "er" / "run"
-    with pytest.raises(BackendError, match="could not load"):
-        evaluate(str(model), tasks=[str(task_file)], out=out, progress=False, cache_dir="off")
-    assert not (tmp_path / "deep").exists()
+    with pytest.raises(BackendError, match=r"m: could not (load|read)"):
+        evaluate(str(model), tasks=[str(task_file)], out=tmp_path / "run", progress=False,
+                 cache_dir="off")  # fmt: skip
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_refused_resume_keeps_the_earlier_run(tmp_path, task_file):

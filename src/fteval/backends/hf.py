@@ -509,12 +509,10 @@ class HFBackend(Backend):
         loaded = self._full if spec.kind == "full" else self._group
         if loaded is not None:
             return dict(loaded.notes)
-        from transformers import AutoConfig
-
         path = spec.path if spec.kind == "full" else self._base.path
         tokenizer_path = path if loading.has_tokenizer(path) else self._base.path
         tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=self.trust_remote_code)
+        config = loading.load_config(path, trust_remote_code=self.trust_remote_code)
         described = _describe_loaded(
             _ConfigOnly(config), tokenizer, self.max_length_override, self._bos_policy(path)
         )
@@ -522,13 +520,11 @@ class HFBackend(Backend):
 
     def token_budget(self, arm: str) -> TokenBudget:
         """The arm's tokenizer and context window, read from its files (no weights)."""
-        from transformers import AutoConfig
-
         spec = self.arm(arm)
         weights = spec.path if spec.kind == "full" else self._base.path
         tokenizer_path = weights if loading.has_tokenizer(weights) else self._base.path
         tokenizer = loading.load_tokenizer(tokenizer_path, trust_remote_code=self.trust_remote_code)
-        config = AutoConfig.from_pretrained(weights, trust_remote_code=self.trust_remote_code)
+        config = loading.load_config(weights, trust_remote_code=self.trust_remote_code)
         window = _context_window(config, tokenizer, self.max_length_override)
         lead = int(self._bos_policy(weights)[0])  # the BOS put before every prompt
 
