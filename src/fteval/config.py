@@ -8,13 +8,17 @@ on the same tasks. ``RunConfig`` is the single record every entry point builds
 from __future__ import annotations
 
 import math
+import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -23,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from fteval._util.options import parse_bool
 from fteval._util.validation import describe_validation_error
 from fteval.data.yamltext import load_yaml
 from fteval.engine import DEFAULT_CORRECTION_SCOPE, DEFAULT_SEED, CorrectionScope, resolve_levels
@@ -33,12 +38,21 @@ ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 RESERVED_ARM_NAMES = ("base", "full")
 
 DType = Literal["auto", "float32", "float16", "bfloat16"]
+# a boolean from the documented words only (true/false, yes/no, 1/0): the one option rule
+Flag = Annotated[bool, BeforeValidator(parse_bool)]
+THREADS_PER_CPU = 4  # more torch threads than this per CPU is a typo, not a setting
+
+
+def cpu_count() -> int:
+    """The machine's CPUs (at least 1)."""
+    return os.cpu_count() or 1
 
 
 class RunConfig(BaseModel):
     """Everything a run needs. Field docs double as the YAML reference (docs/config.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are refused everywhere: no bound check catches them all
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     base: str = Field(description="base model: local directory or hub id")
     adapters: dict[str, str] = Field(default_factory=dict, description="adapter name -> path")
@@ -56,22 +70,29 @@ class RunConfig(BaseModel):
     limit_sampling: Literal["first", "random"] = Field(
         default="first", description="which N a limit keeps: the first, or N drawn at random"
     )
-    limit_seed: int = Field(default=0, description="seed of random limit sampling")
-    seed: int = Field(default=DEFAULT_SEED, description="decoding and statistics base seed")
+    limit_seed: int = Field(default=0, ge=0, description="seed of random limit sampling")
+    seed: int = Field(
+        default=DEFAULT_SEED, ge=0, le=2**63 - 1, description="decoding and statistics base seed"
+    )
     max_length: int | None = Field(default=None, ge=8, description="context window override")
-    allow_base_mismatch: bool = False
-    allow_pickle: bool = Field(default=False, description="allow loading .bin/.pt weights")
-    trust_remote_code: bool = False
+    allow_base_mismatch: Flag = False
+    allow_pickle: Flag = Field(default=False, description="allow loading .bin/.pt weights")
+    trust_remote_code: Flag = False
     adapter_serving: Literal["auto", "merge_restore", "switch", "per_row"] = Field(
         default="auto",
         description="how one loaded base serves adapter arms: auto (a measured rule), "
         "merge_restore, switch, or per_row (base and adapters in one pass)",
     )
     batch_tokens: int | None = Field(
-        default=None, ge=16, description="padded tokens per forward pass (default: by device)"
+        default=None,
+        ge=16,
+        le=1 << 24,
+        description="padded tokens per forward pass (default: by device)",
     )
     threads: int | None = Field(
-        default=None, ge=1, description="CPU threads for torch (default: the CPUs available)"
+        default=None,
+        ge=1,
+        description="CPU threads for torch, at most 4 per CPU (default: the CPUs available)",
     )
     add_bos_token: Literal["auto", "true", "false"] = Field(
         default="auto",
@@ -99,7 +120,7 @@ class RunConfig(BaseModel):
         default_factory=dict,
         description="TASK or TASK/METRIC -> largest tolerated drop vs base, in points",
     )
-    fail_on: Literal["regression", "none"] = "none"
+    fail_on: Literal["regression", "inconclusive", "none"] = "none"
     flush_every: int = Field(
         default=256, ge=1, description="examples per task x arm between sample-file flushes"
     )
@@ -115,7 +136,9 @@ class RunConfig(BaseModel):
         default=None, description="openai backend: the served model's tokenizer (exact boundary)"
     )
     concurrency: int = Field(default=8, ge=1, le=256, description="openai: requests in flight")
-    request_timeout_s: float = Field(default=120.0, gt=0, description="openai: seconds per read")
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, le=86_400, description="openai: seconds per read"
+    )
     max_retries: int = Field(default=5, ge=0, le=20, description="openai: retries per request")
     request_options: dict[str, Any] = Field(
         default_factory=dict,
@@ -128,7 +151,10 @@ class RunConfig(BaseModel):
         default=None, description="run on a Ray cluster: 'local' (start one here) or its address"
     )
     ray_workers: int | None = Field(
-        default=None, ge=1, description="Ray workers (default: one per GPU, else one per node)"
+        default=None,
+        ge=1,
+        le=4096,
+        description="Ray workers (default: one per GPU, else one per node)",
     )
     data: dict[str, str] = Field(
         default_factory=dict, description="built-in task name -> local copy of its data"
@@ -157,7 +183,7 @@ class RunConfig(BaseModel):
     slices: list[str] = Field(
         default_factory=list, description="data fields (or 'length') to score subgroups by"
     )
-    temperature_scaling: bool = Field(
+    temperature_scaling: Flag = Field(
         default=True,
         description="fit a temperature on a choice task's validation split (extra inference)",
     )
@@ -208,6 +234,21 @@ class RunConfig(BaseModel):
             if unknown:
                 raise ValueError(f"{key}: no arm named {unknown[0]!r} (arms: {sorted(names)})")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """No boolean where a number belongs (``batch_size: true`` is not 1), and no NUL
+        character in any text (no file system or library takes one)."""
+        if not isinstance(data, Mapping):
+            return data
+        for key, value in data.items():
+            field = cls.model_fields.get(str(key))
+            if field is not None and isinstance(value, bool) and _numeric(field.annotation):
+                raise ValueError(f"{key}: expected a number, got the boolean {value}")
+            if _holds_nul(value):
+                raise ValueError(f"{key}: a NUL character (\\0) in {value!r}")
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -262,6 +303,33 @@ class RunConfig(BaseModel):
                 raise ValueError(f"an empty path or name in {values!r}")
         return values
 
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, threads: int | None) -> int | None:
+        limit = THREADS_PER_CPU * cpu_count()
+        if threads is not None and threads > limit:
+            raise ValueError(
+                f"{threads} threads is more than {THREADS_PER_CPU} per CPU of this machine "
+                f"({cpu_count()} CPUs: at most {limit})"
+            )
+        return threads
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # a port that is not a number raises here
+        except ValueError as error:
+            raise ValueError(f"not a URL: {error}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+            raise ValueError(
+                "--base-url must be an http:// or https:// address, e.g. http://host:8000/v1"
+            )
+        return url
+
     @field_validator("ray")
     @classmethod
     def _ray_address(cls, address: str | None) -> str | None:
@@ -272,6 +340,8 @@ class RunConfig(BaseModel):
                 "ray must be 'local', 'auto' or a cluster address host:port (ray://host:port "
                 f"for Ray Client), got {address!r}"
             )
+        if not 0 < int(address.rpartition(":")[2]) < 65536:
+            raise ValueError(f"the port of {address!r} is not in 1..65535")
         return address
 
     @field_validator("request_options")
@@ -307,6 +377,22 @@ def check_margins(margins: Mapping[str, float]) -> dict[str, float]:
         if not math.isfinite(margin) or margin < 0:
             raise ValueError(f"the margin of {key!r} must be finite and >= 0 points, got {margin}")
     return dict(margins)
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is a number (``int``, ``float``, optionally None)."""
+    members = typing.get_args(annotation) or (annotation,)
+    return bool({int, float} & set(members)) and bool not in members
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, Mapping):  # keys are names, refused by their own rules
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _is_number(value: Any) -> bool:

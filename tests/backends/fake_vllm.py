@@ -17,6 +17,7 @@ ids. Only one engine may be alive at a time, as on a GPU that one engine fills.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import sys
@@ -174,6 +175,14 @@ class FakeLLM:
         return self._tokenizer.decode(ids, skip_special_tokens=True)
 
 
+@dataclasses.dataclass
+class EngineArgs:
+    """Two of vLLM's engine fields, with their declared types."""
+
+    gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = False
+
+
 def install(monkeypatch: Any) -> type[FakeLLM]:
     """Put the fake ``vllm`` (and ``vllm.lora.request``) into ``sys.modules``."""
     FakeLLM.created.clear()
@@ -181,6 +190,7 @@ def install(monkeypatch: Any) -> type[FakeLLM]:
     FakeLLM.model_factory = staticmethod(bigram_factory)
     vllm = types.ModuleType("vllm")
     vllm.LLM = FakeLLM
+    vllm.EngineArgs = EngineArgs
     vllm.SamplingParams = SamplingParams
     lora = types.ModuleType("vllm.lora")
     request = types.ModuleType("vllm.lora.request")

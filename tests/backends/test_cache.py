@@ -275,22 +275,76 @@ def test_tokenizer_facts_are_kept_in_the_cache(folders, tmp_path):
     assert len(first.inner.log) == 1 and second.inner.log == []
 
 
-def test_weight_hash_memo_rehashes_a_changed_file_and_skips_an_unchanged_one(tmp_path):
+def test_weight_hash_memo_rehashes_a_changed_file_and_skips_an_unchanged_one(tmp_path, monkeypatch):
     import os
+
+    import fteval.backends.cache as cache_module
 
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"first")
     old = os.stat(weights).st_mtime_ns - 10**10
-    os.utime(weights, ns=(old, old))  # older than the racy window: memoised
+    os.utime(weights, ns=(old, old))
+    # a ctime cannot be set back: let this fresh file count as older than the racy window
+    monkeypatch.setattr(cache_module, "RACY_WINDOW_S", -1.0)
     cache = ResponseCache(tmp_path / "c.sqlite")
     assert cache.file_sha256(weights) == hashlib.sha256(b"first").hexdigest()
     with sqlite3.connect(tmp_path / "c.sqlite") as conn:  # a forged memo proves it is read
         conn.execute("UPDATE file_hashes SET sha256 = 'memo'")
     assert cache.file_sha256(weights) == "memo"
+    monkeypatch.setattr(cache_module, "RACY_WINDOW_S", 2.0)
     weights.write_bytes(b"second")  # new size and mtime: hashed again, not memoised (racy)
     assert cache.file_sha256(weights) == hashlib.sha256(b"second").hexdigest()
     with sqlite3.connect(tmp_path / "c.sqlite") as conn:
         assert conn.execute("SELECT sha256 FROM file_hashes").fetchall() == [("memo",)]
+
+
+def test_weights_rewritten_in_place_with_size_inode_and_mtime_kept_are_hashed_again(
+    tmp_path, monkeypatch
+):
+    """Only the ctime tells: it changes with every write and cannot be set back."""
+    import os
+    import time
+
+    import fteval.backends.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "RACY_WINDOW_S", -1.0)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"trained weights")
+    before = os.stat(weights)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    assert cache.file_sha256(weights) == hashlib.sha256(b"trained weights").hexdigest()
+    time.sleep(0.02)  # past the file system's timestamp granularity
+    with open(weights, "r+b") as handle:  # same inode, same size
+        handle.write(b"TAMPERED weight")
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back
+    after = os.stat(weights)
+    assert (after.st_size, after.st_ino, after.st_mtime_ns) == (
+        before.st_size, before.st_ino, before.st_mtime_ns,
+    )  # fmt: skip
+    assert after.st_ctime_ns != before.st_ctime_ns
+    assert cache.file_sha256(weights) == hashlib.sha256(b"TAMPERED weight").hexdigest()
+    cache.close()
+
+
+def test_a_memo_from_before_ctime_was_kept_is_upgraded_and_hashes_again(tmp_path):
+    path = tmp_path / "c.sqlite"
+    ResponseCache(path).close()
+    with sqlite3.connect(path) as conn:  # the table as older fteval versions made it
+        conn.execute("DROP TABLE file_hashes")
+        conn.execute(
+            "CREATE TABLE file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, device INTEGER NOT NULL,"
+            " sha256 TEXT NOT NULL)"
+        )
+        weights = tmp_path / "w.safetensors"
+        weights.write_bytes(b"x")
+        st = weights.stat()
+        conn.execute(
+            "INSERT INTO file_hashes VALUES (?, ?, ?, ?, ?, 'stale')",
+            (str(weights.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev),
+        )
+    with ResponseCache(path) as cache:
+        assert cache.file_sha256(weights) == hashlib.sha256(b"x").hexdigest()
 
 
 def test_delegates_every_hook_to_the_inner_backend(folders, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fteval.backends import make_backend
@@ -17,6 +18,7 @@ from fteval.records import (
     SamplingParams,
 )
 from tests.backends import fake_vllm
+from tests.backends.checkpoints import write_safetensors
 from tests.backends.openai_stub import expected_loglikelihood, to_ids
 
 PAIRS = [
@@ -27,17 +29,19 @@ PAIRS = [
 
 
 def folders(root: Path, *, noop: bool = False) -> dict[str, str]:
-    """base/ and full/ with (dummy) safetensors; lora/ and lora2/ adapter folders."""
+    """base/ and full/ with a config and (tiny, distinct) safetensors; lora/ and lora2/
+    adapter folders. Real enough for the run's pre-flight; the fake vllm loads nothing."""
     paths = {name: root / name for name in ("base", "full", "lora", "lora2")}
-    for name in ("base", "full"):
+    for number, name in enumerate(("base", "full")):
         paths[name].mkdir()
-        (paths[name] / "model.safetensors").write_bytes(name.encode())
+        (paths[name] / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+        write_safetensors(paths[name] / "model.safetensors", {"w": np.full(2, number)})
     from transformers import ByT5Tokenizer
 
     ByT5Tokenizer().save_pretrained(paths["base"])
-    for name, rank in (("lora", 4), ("lora2", 12)):
+    for number, (name, rank) in enumerate((("lora", 4), ("lora2", 12))):
         paths[name].mkdir()
-        (paths[name] / "adapter_model.safetensors").write_bytes(name.encode())
+        write_safetensors(paths[name] / "adapter_model.safetensors", {"w": np.full(2, number)})
         config = {"r": rank, "base_model_name_or_path": str(paths["base"])}
         (paths[name] / "adapter_config.json").write_text(json.dumps(config))
     if noop:
@@ -230,3 +234,24 @@ def test_a_cli_run_passes_engine_args_and_records_lora_serving(llm, tmp_path, ta
     assert {r["arm"] for r in results["scores"]} == {"base", "lora", "full"}
     assert main([*common, "--out", str(tmp_path / "bad"), "--engine-arg", "eager"]) == 2
     assert "--engine-arg expects KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("enforce_eager=maybe", "--engine-arg enforce_eager='maybe': expected a boolean"),
+        ("gpu_memory_utilization=lots", "gpu_memory_utilization='lots': expected a finite"),
+        ("gpu_memory_utilization=.nan", "gpu_memory_utilization=nan: expected a finite number"),
+    ],
+)
+def test_engine_args_are_typed_by_vllms_declaration(llm, tmp_path, task_file, capsys, arg, message):
+    from fteval.cli import main
+
+    paths = folders(tmp_path)
+    out = tmp_path / "run"
+    argv = ["run", "--backend", "vllm", "--base", paths["base"], "--task", str(task_file),
+            "--engine-arg", arg, "--out", str(out), "--quiet", "--cache-dir", "off"]  # fmt: skip
+    code = main(argv)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not llm.created

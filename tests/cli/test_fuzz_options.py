@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fteval._util.options import check_settings
 from fteval.cli import _parser
 from fteval.cli.run import _run_overrides
 from fteval.cli.score import _check_flags, _score_stats
@@ -151,7 +153,10 @@ def test_score_flag_combinations_are_checked_before_any_file_is_read(flags):
 
 RUN_FLAGS = ["--batch-size", "--limit", "--seed", "--max-length", "--flush-every", "--device",
              "--non-inferiority", "--require", "--adapter", "--task", "--base", "--out",
-             "--cache-dir", *STATS_FLAGS]  # fmt: skip
+             "--cache-dir", "--threads", "--batch-tokens", "--request-timeout-s", "--base-url",
+             "--concurrency", "--max-retries", "--ray", "--ray-workers", "--guardrail-margin",
+             "--brittle-threshold", "--fail-on", "--task-option", "--train-data",
+             *STATS_FLAGS]  # fmt: skip
 
 
 @given(flags=st.lists(st.tuples(st.sampled_from(RUN_FLAGS), TOKENS), max_size=5))
@@ -168,6 +173,75 @@ def test_run_flags_build_a_valid_config_or_are_refused(flags):
         return
     assert config.batch_size >= 1 and 0.5 < config.confidence < 1
     assert all(math.isfinite(m) and m >= 0 for m in config.non_inferiority.values())
+    assert config.threads is None or 1 <= config.threads <= 4 * (os.cpu_count() or 1)
+    assert config.seed >= 0
+    for value in (config.request_timeout_s, config.guardrail_margin, config.brittle_threshold):
+        assert math.isfinite(value)
+    assert config.base_url is None or config.base_url.startswith(("http://", "https://"))
+
+
+# built-in tasks that take settings, and keys (theirs and misspelt ones)
+SETTING_TASKS = ["humaneval", "squad", "gsm8k", "cnn_dailymail", "alpaca_eval"]
+SETTING_KEYS = ["allow_unsafe", "n_samples", "temperature", "top_p", "max_new_tokens",
+                "timeout_s", "opponent", "chat_template", "nsamples", ""]  # fmt: skip
+
+
+@given(
+    options=st.lists(
+        st.tuples(st.sampled_from(SETTING_TASKS), st.sampled_from(SETTING_KEYS), TOKENS),
+        max_size=4,
+    )
+)
+def test_task_options_from_the_command_line_are_typed_and_in_range_or_refused(options):
+    """Every --task-option value reaches its task typed and in range, or the run is
+    refused naming it; never last-one-wins, never a raw library error."""
+    from fteval.pipeline.task_setup import check_task_options
+    from fteval.tasks.builtin import catalogue
+    from fteval.tasks.options import SETTING_RULES
+
+    tasks = sorted({task for task, _, _ in options}) or ["humaneval"]
+    flags = [x for task, key, value in options for x in ("--task-option", f"{task}:{key}={value}")]
+    argv = ["run", "--backend", "fake", "--base", "b", *[x for t in tasks for x in ("--task", t)]]
+    args = _parse([*argv, *flags])
+    if args is None:
+        return
+    try:
+        config = build_config(_run_overrides(args), source="flags")
+        check_task_options(config)
+    except FtevalError as error:
+        assert "--task-option" in str(error) or "setting" in str(error), error
+        return
+    for task, settings in config.task_options.items():
+        defaults = catalogue()[task].settings
+        typed = check_settings(task, settings, defaults, SETTING_RULES)
+        for key, value in typed.items():
+            assert type(value) is type(defaults[key])
+            if key in SETTING_RULES and key in settings:
+                SETTING_RULES[key].check(value)
+
+
+MODEL_METRICS = ["bertscore", "bertscore_precision", "bleurt"]
+MODEL_OPTION_KEYS = ["model_type", "num_layers", "device", "batch_size", "lang",
+                     "rescale_with_baseline", "checkpoint", "max_length", "use_fast_tokenizer",
+                     "baseline_path"]  # fmt: skip
+
+
+@given(
+    name=st.sampled_from(MODEL_METRICS),
+    options=st.dictionaries(st.sampled_from(MODEL_OPTION_KEYS), TOKENS, min_size=1, max_size=3),
+)
+def test_model_based_metric_options_are_refused_by_name_or_build_without_loading(name, options):
+    """BERTScore and BLEURT options: refused naming the metric and option (a missing
+    model, layers out of range, a device that is not there...), or accepted; the option
+    checks load no model (BERTScore loads its model at first use, BLEURT only from a
+    folder that holds one, which these values never name)."""
+    pytest.importorskip("bert_score")
+    text = name + ":" + ",".join(f"{k}={v}" for k, v in options.items())
+    try:
+        spec = parse_metric_flag(text)
+        make_metrics([spec])
+    except (ValueError, FtevalError) as error:
+        assert name.split("_")[0] in str(error) or "--metric" in str(error), error
 
 
 @given(fraction=TOKENS, seed=TOKENS, label=TOKENS)
@@ -243,3 +317,39 @@ def test_check_on_random_json_is_refused_by_name(value):
         code, _, err = invoke(["check", str(path)])
     assert code == 2, err
     assert "results.json" in err
+
+
+# ------------------------------------------------------------- broken model files
+
+
+@given(
+    where=st.sampled_from(["base", "full", "adapter"]),
+    damage=st.one_of(
+        st.tuples(st.just("cut"), st.floats(0.0, 0.999)),
+        st.tuples(st.just("append"), st.binary(min_size=1, max_size=64)),
+    ),
+)
+def test_a_damaged_weight_file_is_refused_by_name_before_any_run_directory(where, damage):
+    """Any weight file cut short or grown is exit 2 naming the file, before the run
+    directory exists (and before torch is imported: the pre-flight reads headers only)."""
+    from tests.backends.checkpoints import gpt2_folder, lora_folder
+    from tests.conftest import intent_rows, write_task
+
+    with tempfile.TemporaryDirectory() as root:
+        folder = Path(root)
+        base = gpt2_folder(folder / "base")
+        full = gpt2_folder(folder / "full")
+        adapter = lora_folder(folder / "lora")
+        target = {"base": base / "model.safetensors", "full": full / "model.safetensors",
+                  "adapter": adapter / "adapter_model.safetensors"}[where]  # fmt: skip
+        data = target.read_bytes()
+        kind, amount = damage
+        target.write_bytes(data[: int(len(data) * amount)] if kind == "cut" else data + amount)
+        task = write_task(folder, intent_rows(6))
+        out = folder / "out"
+        code, _, err = invoke(["run", "--base", str(base), "--full", str(full), "--adapter",
+                               f"lora={adapter}", "--task", str(task), "--out", str(out),
+                               "--quiet", "--cache-dir", "off"])  # fmt: skip
+        assert code == 2, err
+        assert target.name in err and "Traceback" not in err
+        assert not out.exists()

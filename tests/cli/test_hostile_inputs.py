@@ -13,6 +13,8 @@ import contextlib
 import gzip
 import io
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 import yaml
 
 from fteval.cli import main
+from tests.backends.checkpoints import gpt2_folder, lora_folder
 from tests.conftest import INTENTS, intent_rows
 
 # ------------------------------------------------------------------------ workspace
@@ -30,10 +33,11 @@ from tests.conftest import INTENTS, intent_rows
 class Workspace:
     """A folder of valid inputs; each case writes its own hostile files beside them."""
 
-    def __init__(self, root: Path, results: dict[str, Any]) -> None:
+    def __init__(self, root: Path, results: dict[str, Any], run: Path | None = None) -> None:
         self.root = root
         self.out = root / "out"
         self.valid_results = results
+        self.valid_run = run
         self.preds = self.jsonl("preds.jsonl", _pred_rows())
         self.tuned = self.jsonl("tuned.jsonl", _pred_rows(shift=1))
         self.data = self.jsonl("data.jsonl", intent_rows(12))
@@ -76,6 +80,23 @@ class Workspace:
         spec = {"base": "b", "tasks": [str(self.task)], "backend": "fake", **keys}
         return self.yaml(name, spec)
 
+    def run_copy(self, name: str = "run", change: Callable[[Path], Any] | None = None) -> Path:
+        """A copy of a valid run directory (fake backend, base + adapter), then changed."""
+        assert self.valid_run is not None
+        target = self.root / name
+        shutil.copytree(self.valid_run, target)
+        if change is not None:
+            change(target)
+        return target
+
+    def model(self, name: str = "m", **keys: Any) -> Path:
+        """A tiny GPT-2 checkpoint folder (config, safetensors, tokenizer), see
+        tests/backends/checkpoints.py; ``keys`` go to ``gpt2_folder``."""
+        return gpt2_folder(self.root / name, **keys)
+
+    def adapter(self, name: str = "lora", **keys: Any) -> Path:
+        return lora_folder(self.root / name, **keys)
+
 
 def _pred_rows(n: int = 6, shift: int = 0) -> list[dict]:
     refs = ["the cat sat", "a dog ran", "birds fly", "rain falls", "sun shines", "fish swim"]
@@ -115,9 +136,22 @@ def valid_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return make_valid_results(tmp_path_factory.mktemp("valid"))
 
 
+@pytest.fixture(scope="module")
+def valid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete run directory: fake backend, base and one adapter, 12 items."""
+    root = tmp_path_factory.mktemp("valid-run")
+    task = Workspace(root, {}).task
+    out = root / "run"
+    code, _, err = invoke(["run", "--base", "b", "--adapter", "lora=x", "--task", str(task),
+                           "--backend", "fake", "--out", str(out), "--quiet",
+                           "--bootstrap", "100", "--permutations", "100"])  # fmt: skip
+    assert code == 0, err
+    return out
+
+
 @pytest.fixture
-def ws(tmp_path: Path, valid_results: dict[str, Any]) -> Workspace:
-    return Workspace(tmp_path, valid_results)
+def ws(tmp_path: Path, valid_results: dict[str, Any], valid_run: Path) -> Workspace:
+    return Workspace(tmp_path, valid_results, valid_run)
 
 
 def invoke(argv: list[str]) -> tuple[int, str, str]:
@@ -290,6 +324,164 @@ LABELLED = [{"id": i, "text": f"t{i}", "label": "ab"[i % 2]} for i in range(10)]
 
 def _comparison(results: dict[str, Any]) -> dict[str, Any]:
     return results["comparisons"][0]
+
+
+def T(*options: str, task: str = "humaneval") -> Argv:
+    """A run of a built-in task with these --task-option values (checked before any data)."""
+
+    def argv(ws: Workspace) -> list[str]:
+        flags = [x for option in options for x in ("--task-option", option)]
+        return ["run", "--task", task, *flags, "--base", "b", "--backend", "fake",
+                "--out", str(ws.out), "--quiet"]  # fmt: skip
+
+    return argv
+
+
+def M(build: Callable[[Workspace], list[str]]) -> Argv:
+    """A run on the default (hf) backend over model folders the case writes: every one of
+    these is refused by the pre-flight, before torch is imported or a model loads."""
+
+    def argv(ws: Workspace) -> list[str]:
+        return ["run", *build(ws), "--task", str(ws.task), "--out", str(ws.out), "--quiet",
+                "--cache-dir", "off"]  # fmt: skip
+
+    return argv
+
+
+def base(
+    edit: Callable[[Path], Any] | None = None, **keys: Any
+) -> Callable[[Workspace], list[str]]:
+    """``--base`` a tiny checkpoint folder (``keys`` shape it), then ``edit`` it."""
+
+    def build(ws: Workspace) -> list[str]:
+        folder = ws.model(**keys)
+        if edit is not None:
+            edit(folder)
+        return ["--base", str(folder)]
+
+    return build
+
+
+def with_adapter(
+    edit: Callable[[Path], Any] | None = None, **keys: Any
+) -> Callable[[Workspace], list[str]]:
+    """A sound base and ``--adapter lora=`` a LoRA folder (``keys`` shape it), then ``edit``."""
+
+    def build(ws: Workspace) -> list[str]:
+        adapter = ws.adapter(**keys)
+        if edit is not None:
+            edit(adapter)
+        return ["--base", str(ws.model()), "--adapter", f"lora={adapter}"]
+
+    return build
+
+
+def cut(name: str, keep: int) -> Callable[[Path], Any]:
+    def edit(folder: Path) -> None:
+        data = (folder / name).read_bytes()
+        (folder / name).write_bytes(data[:keep])
+
+    return edit
+
+
+def write(name: str, content: str | bytes) -> Callable[[Path], Any]:
+    def edit(folder: Path) -> None:
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            (folder / name).write_text(content)
+
+    return edit
+
+
+def remove(*names: str) -> Callable[[Path], Any]:
+    def edit(folder: Path) -> None:
+        for name in names:
+            (folder / name).unlink()
+
+    return edit
+
+
+def manifest_edit(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], Any]:
+    def edit(run: Path) -> None:
+        manifest = json.loads((run / "manifest.json").read_text())
+        change(manifest)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
+    return edit
+
+
+def keep_lines(fraction: float, *, torn: bool = False) -> Callable[[Path], Any]:
+    """samples.jsonl cut to ``fraction`` of its lines (``torn``: of its bytes, mid-line)."""
+
+    def edit(run: Path) -> None:
+        path = run / "samples.jsonl"
+        if torn:
+            data = path.read_bytes()
+            path.write_bytes(data[: int(len(data) * fraction)])
+        else:
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(lines[: int(len(lines) * fraction)]))
+
+    return edit
+
+
+def on_run(command: str, *flags: str, change: Callable[[Path], Any] | None = None) -> Argv:
+    """``report``/``check``/``compare`` on a copy of a valid run (changed); ``{run}`` in a
+    flag is that copy, ``{ws.root}`` the workspace."""
+
+    def argv(ws: Workspace) -> list[str]:
+        run = ws.run_copy(change=change)
+        shown = [f.format(run=run, ws=ws) for f in flags]
+        if command == "compare":
+            return ["compare", str(ws.run_copy("other")), str(run), "--out", str(ws.out), *shown]
+        if command == "check":
+            return ["check", str(run), "--fail-on", "none", *shown]
+        return [command, str(run), *shown]
+
+    return argv
+
+
+def _cache_with_a_folder(ws: Workspace) -> Path:
+    cache = ws.root / "cache"
+    (cache / "responses.sqlite").mkdir(parents=True)
+    return cache
+
+
+def _cut_model(ws: Workspace, name: str) -> Path:
+    model = ws.model(name)
+    cut("model.safetensors", 900)(model)
+    return model
+
+
+def judged(judge: Callable[[Workspace], str]) -> Argv:
+    """A run of alpaca_eval (a tiny local copy) judged by ``judge``."""
+
+    def argv(ws: Workspace) -> list[str]:
+        rows_ = [{"instruction": f"say {w}", "output": w, "generator": "r", "dataset": "t"}
+                 for w in ("alpha", "beta", "gamma")]  # fmt: skip
+        data = ws.jsonl("alpaca.jsonl", rows_)
+        return ["run", "--base", "b", "--backend", "fake", "--task", "alpaca_eval", "--data",
+                f"alpaca_eval={data}", "--judge", judge(ws), "--out", str(ws.out), "--quiet"]  # fmt: skip
+
+    return argv
+
+
+def _fifo(ws: Workspace, name: str) -> Path:
+    path = ws.root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def _rename_arm(manifest: dict[str, Any]) -> None:
+    manifest["arms"][1]["name"] = "lora2"
+
+
+def _link(ws: Workspace, target: str) -> str:
+    link = ws.root / "innocent.html"
+    link.symlink_to(ws.root / "run" / target)
+    return str(link)
 
 
 # fmt: off
@@ -472,7 +664,7 @@ RUN = [
     Bad("config with a key twice", R(config_text("base: b\nbase: c\ntasks: [{task}]\n")), ("cfg.yaml: not valid YAML", "'base'", "line 2")),
     Bad("config with a non-string key", R(config_text("base: b\ntasks: [{task}]\n1: x\n")), ("cfg.yaml: key '1': Keys should be strings",)),
     Bad("config with a negative margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: -2}}\n")), ("cfg.yaml: key 'non_inferiority'", "-2")),
-    Bad("config with a NaN margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: .nan}}\n")), ("cfg.yaml: key 'non_inferiority'",)),
+    Bad("config with a NaN margin", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents: .nan}}\n")), ("cfg.yaml: key 'non_inferiority.intents'", "finite")),
     Bad("config margin for an unknown task", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{other: 2}}\n")), ("non_inferiority: 'other' names no task of this run",)),
     Bad("config margin for an unknown metric", R(config_text("base: b\ntasks: [{task}]\nnon_inferiority: {{intents/bleu: 2}}\n")), ("non_inferiority: 'intents/bleu' names no metric",)),
     Bad("config adapter name with a newline", R(config_text('base: b\ntasks: [{task}]\nadapters: {{"a\\n": x}}\n')), ("cfg.yaml: key 'adapters'", "'a\\n'")),
@@ -508,6 +700,139 @@ RUN = [
     Bad("task label not a choice", R(task_flag(rows=[{**r, "label": "refnd"} if i == 3 else r for i, r in enumerate(intent_rows(6))])), ("t.jsonl, row 4, field 'label'", "'refnd'")),
 ]
 
+
+RUN_OPTIONS = [
+    Bad("sandbox switch given maybe", T("humaneval:allow_unsafe=maybe"), ("task 'humaneval': setting allow_unsafe='maybe'", "expected a boolean")),
+    Bad("sandbox switch given on", T("humaneval:allow_unsafe=on"), ("allow_unsafe='on'", "true/false, yes/no or 1/0")),
+    Bad("sandbox switch given twice", T("humaneval:allow_unsafe=false", "humaneval:allow_unsafe=true"), ("--task-option humaneval:allow_unsafe is given twice",)),
+    Bad("task option given twice in one flag", T("humaneval:n_samples=1,n_samples=2"), ("humaneval:n_samples is given twice",)),
+    Bad("task option not a number", T("humaneval:max_new_tokens=abc"), ("max_new_tokens='abc'", "expected an integer")),
+    Bad("task option negative", T("squad:max_new_tokens=-5", task="squad"), ("task 'squad': setting max_new_tokens='-5'", "must be >= 1")),
+    Bad("task option huge", T("gsm8k:max_new_tokens=1000000000000", task="gsm8k"), ("max_new_tokens='1000000000000'", "<= 32768")),
+    Bad("task option NaN", T("humaneval:temperature=nan"), ("temperature='nan'", "expected a finite number")),
+    Bad("task option infinite", T("humaneval:timeout_s=inf"), ("timeout_s='inf'", "finite")),
+    Bad("task option below its range", T("humaneval:temperature=-1"), ("temperature='-1'", "must be >= 0")),
+    Bad("task option above its range", T("humaneval:top_p=5"), ("top_p='5'", "must be > 0 and <= 1")),
+    Bad("task option zero timeout", T("humaneval:timeout_s=0"), ("timeout_s='0'", "must be > 0")),
+    Bad("task option fraction for a count", T("humaneval:n_samples=2.5"), ("n_samples='2.5'", "expected an integer")),
+    Bad("task option not one of its choices", T("alpaca_eval:opponent=judge", task="alpaca_eval"), ("opponent='judge'", "must be one of 'reference', 'base'")),
+    Bad("task option boolean given yes please", T("alpaca_eval:chat_template=yes please", task="alpaca_eval"), ("chat_template='yes please'", "expected a boolean")),
+    Bad("task option without a value", T("humaneval:n_samples"), ("--task-option expects NAME:KEY=VALUE",)),
+    Bad("task option with an empty key", T("humaneval:=3"), ("--task-option expects NAME:KEY=VALUE",)),
+    Bad("task option misspelt", T("humaneval:nsamples=2"), ("task 'humaneval' has no setting 'nsamples'",)),
+    Bad("config task option typed wrong", R(config_text("base: b\ntasks: [humaneval]\ntask_options: {{humaneval: {{allow_unsafe: maybe}}}}\n")), ("allow_unsafe='maybe'", "expected a boolean")),
+    Bad("config boolean from an undocumented word", R(config_text('base: b\ntasks: [{task}]\nallow_pickle: "on"\n')), ("key 'allow_pickle'", "expected a boolean")),
+    Bad("config boolean from text", R(config_text('base: b\ntasks: [{task}]\ntrust_remote_code: "maybe"\n')), ("key 'trust_remote_code'", "expected a boolean")),
+    Bad("config infinite timeout", R(config_text("base: b\ntasks: [{task}]\nrequest_timeout_s: .inf\n")), ("key 'request_timeout_s'", "finite")),
+    Bad("--threads beyond the machine", R(lambda ws: ["--task", str(ws.task), "--threads", "100000"]), ("key 'threads'", "100000 threads is more than 4 per CPU")),
+    Bad("--seed negative", R(lambda ws: ["--task", str(ws.task), "--seed", "-1"]), ("key 'seed'", "greater than or equal to 0")),
+    Bad("--seed beyond 64 bits", R(lambda ws: ["--task", str(ws.task), "--seed", str(2**70)]), ("key 'seed'",)),
+    Bad("--guardrail-margin infinite", R(lambda ws: ["--task", str(ws.task), "--guardrail-margin", "inf"]), ("key 'guardrail_margin'", "finite")),
+    Bad("--brittle-threshold NaN", R(lambda ws: ["--task", str(ws.task), "--brittle-threshold", "nan"]), ("key 'brittle_threshold'",)),
+    Bad("--request-timeout-s huge", R(lambda ws: ["--task", str(ws.task), "--request-timeout-s", "1e300"]), ("key 'request_timeout_s'", "less than or equal to 86400")),
+    Bad("--base-url not http", R(lambda ws: ["--task", str(ws.task), "--base-url", "ftp://host/v1"]), ("key 'base_url'", "http:// or https://")),
+    Bad("--base-url port out of range", R(lambda ws: ["--task", str(ws.task), "--base-url", "http://host:99999/v1"]), ("key 'base_url'", "Port out of range")),
+    Bad("--judge with no judged task", R(lambda ws: ["--task", str(ws.task), "--judge", str(ws.root)]), ("--judge", "no task of this run is judged", "alpaca_eval")),
+    Bad("--train-data a folder", R(lambda ws: ["--task", str(ws.task), "--train-data", f"base={ws.root}"]), ("--train-data base=", "is a folder; give the file")),
+    Bad("--training-log a folder", R(lambda ws: ["--task", str(ws.task), "--training-log", f"base={ws.root}"]), ("--training-log base=", "is a folder", "trainer_state.json")),
+    Bad("--cache-dir holding a folder as its file", R(lambda ws: ["--task", str(ws.task), "--cache-dir", str(_cache_with_a_folder(ws))]), ("responses.sqlite is a folder where the cache file should be",)),
+    Bad("--cache-dir that cannot be created", R(lambda ws: ["--task", str(ws.task), "--cache-dir", "/proc/fteval-cache"]), ("cache_dir (the response cache) /proc/fteval-cache: not writable",)),
+    Bad("--out that cannot be created", R(lambda ws: ["--task", str(ws.task), "--out", "/proc/fteval-run"]), ("out (the run directory) /proc/fteval-run: not writable",), fresh_out=False),
+]
+
+RUN_MODELS = [
+    Bad("config vocabulary disagrees with the weights", M(base(vocab=64, config={"vocab_size": 500})), ("config.json and the weights disagree: vocab_size is 500 but the token embedding has 64 rows",)),
+    Bad("config hidden size disagrees with the weights", M(base(config={"n_embd": 16})), ("hidden size is 16 but the token embedding is 8 wide",)),
+    Bad("config has more layers than the weights", M(base(config={"n_layer": 4})), ("4 layers in the config, 2 in the weights",)),
+    Bad("weights cut in half", M(base(cut("model.safetensors", 1200))), ("model.safetensors", "truncated")),
+    Bad("weights cut inside the header", M(base(cut("model.safetensors", 12))), ("model.safetensors", "not a safetensors file, or truncated")),
+    Bad("weights empty", M(base(write("model.safetensors", b""))), ("model.safetensors: 0 bytes",)),
+    Bad("weights garbage", M(base(write("model.safetensors", bytes(range(256)) * 8))), ("model.safetensors", "not a safetensors file")),
+    Bad("weights padded", M(base(lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes() + b"\0" * 64))), ("model.safetensors", "truncated or padded")),
+    Bad("a shard the index names is missing", M(base(write("model.safetensors.index.json", '{"weight_map": {"transformer.wte.weight": "model-00002-of-00002.safetensors"}}'))), ("names the shard 'model-00002-of-00002.safetensors'",)),
+    Bad("config malformed", M(base(write("config.json", "{oops"))), ("config.json: malformed JSON",)),
+    Bad("config a list", M(base(write("config.json", "[]"))), ("config.json: expected a JSON object, got list",)),
+    Bad("config without model_type", M(base(write("config.json", '{"vocab_size": 64}'))), ("config.json: no 'model_type'",)),
+    Bad("config missing", M(base(remove("config.json"))), ("not a model folder (no config.json)",)),
+    Bad("no tokenizer files", M(base(tokenizer_tokens=None)), ("--base", "no tokenizer files")),
+    Bad("a one-token tokenizer", M(base(tokenizer_tokens=1)), ("the tokenizer has 1 token(s)",)),
+    Bad("a tokenizer beyond the vocabulary", M(base(tokenizer_tokens=200)), ("the tokenizer's ids go up to 199", "64 rows")),
+    Bad("tokenizer config malformed", M(base(write("tokenizer_config.json", "{"))), ("tokenizer_config.json: malformed JSON",)),
+    Bad("base is an adapter", M(lambda ws: ["--base", str(ws.adapter())]), ("--base", "this is an adapter", "pass it with --adapter")),
+    Bad("full is an adapter", M(lambda ws: ["--base", str(ws.model()), "--full", str(ws.adapter())]), ("--full", "this is an adapter")),
+    Bad("adapter is a full model", M(lambda ws: ["--base", str(ws.model()), "--adapter", f"x={ws.model('other')}"]), ("--adapter x=", "this is a full model", "pass it with --full")),
+    Bad("base is a file", M(lambda ws: ["--base", str(ws.root / "a_file")]), ("a_file: is a file, not a model folder",)),
+    Bad("base is a missing path", M(lambda ws: ["--base", str(ws.root / "no-model")]), ("no-model: no such folder",)),
+    Bad("full weights truncated", M(lambda ws: ["--base", str(ws.model()), "--full", str(_cut_model(ws, "full"))]), ("full/model.safetensors", "truncated")),
+    Bad("adapter for another base shape", M(with_adapter(hidden=12)), ("adapter 'lora'", "map 12 -> 36", "another shape")),
+    Bad("adapter targets modules the base lacks", M(with_adapter(targets=["q_proj", "v_proj"])), ("adapter 'lora'", "['q_proj', 'v_proj'] name no module of the base")),
+    Bad("adapter of rank 0", M(with_adapter(config={"r": 0})), ("adapter_config.json: 'r' (the LoRA rank) must be an integer >= 1",)),
+    Bad("adapter config a list", M(with_adapter(write("adapter_config.json", "[]"))), ("adapter_config.json: expected a JSON object, got list",)),
+    Bad("adapter weights truncated", M(with_adapter(cut("adapter_model.safetensors", 150))), ("adapter_model.safetensors", "truncated")),
+    Bad("--max-length beyond the positions", M(lambda ws: ["--base", str(ws.model()), "--max-length", "100000"]), ("--max-length 100000: beyond the 32 positions",)),
+    Bad("--device with no such GPU", M(lambda ws: ["--base", str(ws.model()), "--device", "cuda:99"]), ("--device cuda:99",)),
+    Bad("--device mps where there is none", M(lambda ws: ["--base", str(ws.model()), "--device", "mps"]), ("--device mps",)),
+    Bad("--base-url where nothing listens", lambda ws: ["run", "--backend", "openai", "--base", "openai:m", "--base-url", "http://127.0.0.1:1/v1", "--task", str(ws.task), "--out", str(ws.out), "--quiet"], ("--base-url http://127.0.0.1:1/v1: cannot connect",)),
+    Bad("an arm's own server unknown", lambda ws: ["run", "--backend", "openai", "--base", "openai:m@http://no-such-host.invalid:8000/v1", "--task", str(ws.task), "--out", str(ws.out), "--quiet"], ("cannot resolve the host 'no-such-host.invalid'",)),
+    Bad("--ray where nothing listens", R(lambda ws: ["--task", str(ws.task), "--ray", "127.0.0.1:1"]), ("--ray 127.0.0.1:1",)),
+    Bad("--ray client address", R(lambda ws: ["--task", str(ws.task), "--ray", "ray://127.0.0.1:1"]), ("--ray ray://127.0.0.1:1",)),
+    Bad("--ray port out of range", R(lambda ws: ["--task", str(ws.task), "--ray", "localhost:99999"]), ("key 'ray'", "not in 1..65535")),
+    Bad("--base hub id not cached offline", M(lambda ws: ["--base", "no-org/no-such-model"]), ("--base no-org/no-such-model: not in the local Hugging Face cache",)),
+    Bad("--adapter hub id not cached offline", M(lambda ws: ["--base", str(ws.model()), "--adapter", "a=no-org/no-such-lora"]), ("--adapter a=no-org/no-such-lora: not in the local Hugging Face cache",)),
+    Bad("--base a path too long", M(lambda ws: ["--base", str(ws.root / ("x" * 300))]), ("--base", "File name too long")),
+    Bad("--out a path too long", R(lambda ws: ["--task", str(ws.task), "--out", str(ws.root / ("x" * 300))]), ("out (the run directory)", "File name too long"), fresh_out=False),
+    Bad("weights a folder", M(base(lambda f: ((f / "model.safetensors").unlink(), (f / "model.safetensors").mkdir()))), ("model.safetensors: cannot read: Is a directory",)),
+    Bad("cache file a pipe", R(lambda ws: ["--task", str(ws.task), "--cache-dir", str(_fifo(ws, "pipecache/responses.sqlite").parent)]), ("responses.sqlite is not a regular file",)),
+    Bad("--judge a missing folder", judged(lambda ws: str(ws.root / "no-judge")), ("--judge", "no-judge: no such folder",)),
+    Bad("--judge an adapter", judged(lambda ws: str(ws.adapter())), ("--judge", "this is an adapter")),
+    Bad("--judge a broken model", judged(lambda ws: str(_cut_model(ws, "judge"))), ("judge/model.safetensors", "truncated")),
+    Bad("--judge served where nothing listens", judged(lambda ws: "openai:j@http://127.0.0.1:1/v1"), ("--judge http://127.0.0.1:1/v1: cannot connect",)),
+    Bad("config batch size a boolean", R(config_text("base: b\ntasks: [{task}]\nbatch_size: true\n")), ("batch_size: expected a number, got the boolean True",)),
+    Bad("config path with a NUL", R(config_text('base: b\ntasks: [{task}]\ncache_dir: "c\\0d"\n')), ("cache_dir: a NUL character",)),
+]
+
+RECORDS = [
+    Bad("report --html over the run's results", on_run("report", "--html", "{run}/results.json"), ("--html", "is the run's own results.json", "would destroy the run"), fresh_out=False),
+    Bad("report --md over the run's samples", on_run("report", "--md", "{run}/samples.jsonl"), ("is the run's own samples.jsonl",), fresh_out=False),
+    Bad("report --model-card over the manifest", on_run("report", "--model-card", "{run}/manifest.json"), ("--model-card", "is the run's own manifest.json"), fresh_out=False),
+    Bad("report --html over the items", on_run("report", "--html", "{run}/../run/items.jsonl"), ("is the run's own items.jsonl",), fresh_out=False),
+    Bad("report --html through a link to the results", lambda ws: ["report", str(ws.run_copy()), "--html", _link(ws, "results.json")], ("innocent.html: is the run's own results.json",), fresh_out=False),
+    Bad("report --html a directory", on_run("report", "--html", "{run}"), ("is a directory; give a file path",), fresh_out=False),
+    Bad("report --html a pipe", lambda ws: ["report", str(ws.run_copy()), "--html", str(_fifo(ws, "pipe.html"))], ("--html", "pipe.html: is not a regular file"), fresh_out=False),
+    Bad("report --html and --md one file", on_run("report", "--html", "{ws.root}/x.out", "--md", "{ws.root}/x.out"), ("--html writes there too",), fresh_out=False),
+    Bad("report on another schema version", on_run("report", change=manifest_edit(lambda m: m.update(schema_version="2"))), ("manifest.json, field 'schema_version'", "(value: '2')"), fresh_out=False),
+    Bad("report on a renamed arm", on_run("report", change=manifest_edit(_rename_arm)), ("results.json, field 'arms'", "differ from manifest.json's"), fresh_out=False),
+    Bad("report on half the samples", on_run("report", change=keep_lines(0.5)), ("samples.jsonl: holds", "the file is truncated"), fresh_out=False),
+    Bad("report on samples torn mid-line", on_run("report", change=keep_lines(0.6, torn=True)), ("samples.jsonl: holds", "truncated"), fresh_out=False),
+    Bad("report on no samples", on_run("report", change=remove("samples.jsonl")), ("samples.jsonl: holds 0 of the 12 items",), fresh_out=False),
+    Bad("report on arms that are not a list", on_run("report", change=manifest_edit(lambda m: m.update(arms="base"))), ("manifest.json, field 'arms'",), fresh_out=False),
+    Bad("report on malformed tasks", on_run("report", change=manifest_edit(lambda m: m.update(tasks=[{"name": 3}]))), ("manifest.json, field 'tasks'",), fresh_out=False),
+    Bad("check on another schema version", on_run("check", change=manifest_edit(lambda m: m.update(schema_version="9"))), ("field 'schema_version'",), fresh_out=False),
+    Bad("check on half the samples", on_run("check", change=keep_lines(0.5)), ("samples.jsonl: holds",), fresh_out=False),
+    Bad("check on a renamed arm", on_run("check", change=manifest_edit(_rename_arm)), ("field 'arms'",), fresh_out=False),
+    Bad("compare with a renamed arm", on_run("compare", change=manifest_edit(_rename_arm)), ("field 'arms'",)),
+    Bad("compare with half the samples", on_run("compare", change=keep_lines(0.5)), ("samples.jsonl: holds",)),
+    Bad("compare --out one of its runs", lambda ws: ["compare", str(ws.run_copy()), str(ws.run_copy("other")), "--out", str(ws.root / "run")], ("--out", "being compared; writing there would destroy it"), fresh_out=False),
+    Bad("score --out over its input", lambda ws: ["score", str(ws.jsonl("o/results.json", _pred_rows())), "--metric", "exact_match", "--out", str(ws.root / "o")], ("would write its results.json over the input",), fresh_out=False, marks=(pytest.mark.invalid_results,)),
+]
+
+METRIC_MODELS = [
+    Bad("bertscore model that is not there", S(opts("--metric", "bertscore:model_type=/no/such/model")), ("bertscore: model_type /no/such/model: no such folder",)),
+    Bad("bertscore model that is a file", S(lambda ws: [str(ws.preds), "--metric", f"bertscore:model_type={ws.preds}"]), ("is a file, not a model folder",)),
+    Bad("bertscore model folder without a config", S(lambda ws: [str(ws.preds), "--metric", f"bertscore:model_type={folder(ws, 'enc')},num_layers=2"]), ("not a model folder (no config.json)",)),
+    Bad("bertscore hub model not cached offline", S(opts("--metric", "bertscore:model_type=no-org/no-such-encoder,num_layers=2")), ("not in the local Hugging Face cache",)),
+    Bad("bertscore layers beyond the model", S(opts("--metric", "bertscore:num_layers=99")), ("bertscore: num_layers=99 is outside 0..6",)),
+    Bad("bertscore layers negative", S(opts("--metric", "bertscore:num_layers=-1")), ("option num_layers='-1': must be >= 0",)),
+    Bad("bertscore device unknown", S(opts("--metric", "bertscore:device=gpu")), ("bertscore: device 'gpu': expected cpu, cuda, cuda:N or mps",)),
+    Bad("bertscore device absent", S(opts("--metric", "bertscore:device=cuda:99")), ("bertscore: device cuda:99",)),
+    Bad("bertscore batch size 0", S(opts("--metric", "bertscore:batch_size=0")), ("option batch_size='0': must be >= 1",)),
+    Bad("bertscore rescale maybe", S(opts("--metric", "bertscore:rescale_with_baseline=maybe")), ("rescale_with_baseline='maybe'",)),
+    Bad("bleurt checkpoint that is not there", S(opts("--metric", "bleurt:checkpoint=/no/such/bleurt")), ("bleurt: checkpoint /no/such/bleurt: no such folder",)),
+    Bad("bleurt checkpoint not cached offline", S(opts("--metric", "bleurt:checkpoint=Elron/bleurt-tiny-512")), ("not in the local Hugging Face cache",)),
+    Bad("bleurt device unknown", S(opts("--metric", "bleurt:checkpoint=/no/where,device=gpu")), ("bleurt: checkpoint /no/where: no such folder",)),
+    Bad("bleurt max length 0", S(opts("--metric", "bleurt:checkpoint=/no/where,max_length=0")), ("option max_length='0': must be >= 1",)),
+]
+
 # fmt: on
 
 BAD_CASES = [
@@ -515,6 +840,10 @@ BAD_CASES = [
     *(pytest.param(c, id=f"check/{c.id}", marks=pytest.mark.invalid_results) for c in CHECK),
     *(pytest.param(c, id=f"split/{c.id}") for c in SPLIT),
     *(pytest.param(c, id=f"run/{c.id}") for c in RUN),
+    *(pytest.param(c, id=f"run-options/{c.id}") for c in RUN_OPTIONS),
+    *(pytest.param(c, id=f"run-models/{c.id}") for c in RUN_MODELS),
+    *(pytest.param(c, id=f"records/{c.id}", marks=c.marks) for c in RECORDS),
+    *(pytest.param(c, id=f"metric-models/{c.id}") for c in METRIC_MODELS),
 ]
 
 
@@ -691,3 +1020,101 @@ def test_check_accepts_added_sections_and_fields(ws):
 
     path = ws.results_with(add)
     assert invoke(["check", str(path), "--fail-on", "none"])[0] == 0
+
+
+# ------------------------------------------------------------ what a refusal leaves
+
+
+REFUSED_WRITES = [
+    ("--html", "results.json"),
+    ("--md", "samples.jsonl"),
+    ("--model-card", "manifest.json"),
+    ("--html", "items.jsonl"),
+    ("--md", "manifest.json"),
+]
+
+
+@pytest.mark.parametrize(("flag", "record"), REFUSED_WRITES)
+def test_a_refused_report_leaves_every_record_byte_for_byte(ws, flag, record):
+    run = ws.run_copy()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _, err = invoke(["report", str(run), flag, str(run / record)])
+    assert code == 2, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_report_may_rewrite_the_runs_own_reports_and_write_beside_it(ws):
+    run = ws.run_copy()
+    code, _, err = invoke(["report", str(run), "--html", str(run / "report.html"),
+                           "--md", str(run / "extra.md")])  # fmt: skip
+    assert code == 0, err
+    assert (run / "extra.md").read_text().startswith("#")
+    assert invoke(["report", str(run)])[0] == 0
+
+
+def test_an_unfinished_run_is_reported_with_a_warning(ws):
+    run = ws.run_copy(change=manifest_edit(lambda m: m.update(status="failed")))
+    code, _, err = invoke(["report", str(run)])
+    assert code == 0, err
+    assert "warning" in err and "the run is 'failed', not complete" in err
+
+
+def test_split_writes_json_rows_whatever_their_key_order_or_extra_keys(ws):
+    rows_ = [{"id": 1, "label": "a", "text": "x"}, {"label": "b", "text": "y", "id": 2},
+             {"text": "z", "id": 3, "label": "a"}, {"id": 4, "label": "b", "text": "w", "extra": 1},
+             {"id": 5, "label": "a", "text": "v"}, {"id": 6, "label": "b", "text": "u"}]  # fmt: skip
+    path = ws.jsonl("keys.jsonl", rows_)
+    code, _, err = invoke(["split", str(path), "--label-field", "label", "--out-dir",
+                           str(ws.root / "parts")])  # fmt: skip
+    assert code == 0, err
+    written = [json.loads(line) for name in ("keys.train.jsonl", "keys.validation.jsonl")
+               for line in (ws.root / "parts" / name).read_text().splitlines()]  # fmt: skip
+    assert sorted(written, key=lambda r: r["id"]) == sorted(rows_, key=lambda r: r["id"])
+
+
+def test_split_of_csv_rows_with_other_columns_names_the_row(ws, monkeypatch):
+    from fteval.data import split as split_module
+    from fteval.data.readers import Row
+    from fteval.errors import InputError
+
+    path = ws.text("t.csv", "id,label\n1,a\n2,b\n")
+    rows_ = ([Row(1, {"id": "1", "label": "a"})], [Row(2, {"label": "b", "id": "2"})])
+    with pytest.raises(InputError, match=r"t.csv, row 2: columns \['label', 'id'\]"):
+        split_module.write_split(path, rows_, ws.root / "a.csv", ws.root / "b.csv")
+
+
+def test_a_guardrail_too_small_to_decide_is_named_and_inconclusive_fails_on_it(ws):
+    guard = ws.yaml("guard.yaml", {**_task_spec(), "name": "guard"})
+    common = ["run", "--base", "b", "--adapter", "lora=x", "--backend", "fake", "--task",
+              str(ws.task), "--guardrail", str(guard), "--quiet", "--bootstrap", "100",
+              "--permutations", "100"]  # fmt: skip
+    code, _, err = invoke([*common, "--out", str(ws.root / "r1"), "--fail-on", "regression"])
+    assert code == 0, err
+    assert "fteval: gate: guardrail guard/acc@lora vs base: not decided (only 12 items" in err
+    assert "--fail-on inconclusive fails on it" in err
+    code, _, err = invoke([*common, "--out", str(ws.root / "r2"), "--fail-on", "inconclusive"])
+    assert code == 3, err
+    assert "guard/acc@lora vs base: inconclusive: only 12 items" in err
+    code, out, err = invoke(["check", str(ws.root / "r1")])
+    assert code == 0 and "not decided" in err and "gate passed" in out
+    assert invoke(["check", str(ws.root / "r1"), "--fail-on", "inconclusive"])[0] == 3
+
+
+def test_check_on_a_runs_results_file_checks_the_run_too(ws):
+    run = ws.run_copy(change=manifest_edit(_rename_arm))
+    code, _, err = invoke(["check", str(run / "results.json"), "--fail-on", "none"])
+    assert code == 2 and "field 'arms'" in err, err
+    lone = ws.root / "lone"
+    lone.mkdir()
+    (lone / "results.json").write_bytes((run / "results.json").read_bytes())
+    assert invoke(["check", str(lone / "results.json"), "--fail-on", "none"])[0] == 0
+
+
+def test_samples_copied_in_twice_are_reported_with_a_warning(ws):
+    def twice(run: Path) -> None:
+        path = run / "samples.jsonl"
+        path.write_text(path.read_text() * 2)
+
+    code, _, err = invoke(["report", str(ws.run_copy(change=twice))])
+    assert code == 0, err
+    assert "appear more than once (first: task 'intents'" in err

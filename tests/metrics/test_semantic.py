@@ -44,10 +44,11 @@ def test_missing_bert_score_raises_missing_dependency(monkeypatch: pytest.Monkey
         BERTScoreF1(batch_size=3)  # a configuration no other test created
 
 
-def test_unknown_model_needs_num_layers() -> None:
+def test_unknown_model_needs_num_layers(tmp_path) -> None:
     pytest.importorskip("bert_score")
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "num_hidden_layers": 4}')
     with pytest.raises(ValueError, match="num_layers"):
-        BERTScoreF1(model_type="/models/my-encoder")
+        BERTScoreF1(model_type=str(tmp_path))
 
 
 # ---------------------------------------------------------------------------- BERTScore
@@ -252,8 +253,12 @@ def test_bleurt_rejects_classification_checkpoints(tmp_path: Path, tiny_bleurt: 
 
 def test_bleurt_unloadable_checkpoints_raise_clear_errors(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    with pytest.raises(ValueError, match="cannot load checkpoint"):
+    with pytest.raises(FtevalError, match="missing: no such folder"):
         BLEURT(checkpoint=tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FtevalError, match="not a model folder"):
+        BLEURT(checkpoint=empty)
     port = tmp_path / "bleurt20"
     port.mkdir()
     (port / "config.json").write_text('{"model_type": "bleurt"}')

@@ -153,3 +153,14 @@ def test_a_ray_address_that_is_not_one_is_refused_before_anything_starts(task_fi
     with pytest.raises(ConfigError, match="cluster address host:port"):
         build_config({"base": "b", "tasks": [str(task_file)], "ray": "run.yaml"})
     assert build_config({"base": "b", "tasks": [str(task_file)], "ray": "10.0.0.1:6379"}).ray
+
+
+def test_a_live_clusters_address_passes_the_preflight_and_a_wrong_port_does_not(cluster):
+    from fteval.errors import ConfigError
+    from fteval.pipeline.preflight import check_ray
+
+    address = ray.get_runtime_context().gcs_address
+    check_ray(address)  # Ray's GCS answers the gRPC question
+    host, _, port = address.rpartition(":")
+    with pytest.raises(ConfigError, match="--ray"):
+        check_ray(f"{host}:{int(port) + 1 if int(port) < 65535 else 1}")

@@ -155,8 +155,17 @@ def test_a_tracking_uri_in_the_environment_wins_and_series_keep_their_steps(tmp_
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "results.json").write_text(json.dumps(full_results()))
-    (run_dir / "manifest.json").write_text(json.dumps({"config": {}, "kind": "run"}))
+    results = full_results()
+    (run_dir / "results.json").write_text(json.dumps(results))
+    manifest = {
+        "schema_version": "1",
+        "config": {},
+        "kind": "run",
+        "status": "complete",
+        "arms": results["arms"],
+        "tasks": [],
+    }  # records that agree (no samples)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
     uri = f"sqlite:///{tmp_path / 'server.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)

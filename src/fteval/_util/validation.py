@@ -28,5 +28,6 @@ def describe_validation_error(
         elif item["type"] == "missing":
             lines.append(f"{source}: missing required key {key!r}")
         else:
-            lines.append(f"{source}: key {key!r}: {item['msg']} (value: {item.get('input')!r})")
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"{source}: key {key!r}: {message} (value: {item.get('input')!r})")
     return "\n".join(lines)

@@ -8,10 +8,12 @@ and reads. The key policy's public names are re-exported here.
 **Beside the responses**, two small tables make a run served from the cache instant:
 ``facts`` keeps per arm key the facts a manifest records that would otherwise need the
 model's libraries (the tokenizer's pad and BOS policy), and ``file_hashes`` memoises the
-sha256 of weight files by path, size, modification time (ns), inode and device, as git's
-index does: a file that changed in any of these is hashed again, and a hash is stored only
-for a file last modified over ``RACY_WINDOW_S`` seconds before it was read (a file still
-being written could otherwise keep its stat and change its bytes).
+sha256 of weight files by path, size, modification time (ns), inode, device and
+status-change time (ctime, ns), as git's index does: a file that changed in any of these
+is hashed again (ctime catches a file rewritten in place whose size, inode and mtime were
+put back: no user-level call sets a ctime), and a hash is stored only for a file last
+modified or changed over ``RACY_WINDOW_S`` seconds before it was read (a file still being
+written could otherwise keep its stat and change its bytes).
 
 **Concurrency.** SQLite in WAL mode (``synchronous=NORMAL``, a busy timeout): readers do
 not block the writer, and two processes may share one file. Each process opens its own
@@ -193,6 +195,11 @@ class ResponseCache:
             )
         if not {"facts", "file_hashes"} <= tables:
             self._create_side_tables()  # a cache made before these tables existed
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(file_hashes)")}
+        if "ctime_ns" not in columns:  # a memo made before ctime was part of the key:
+            conn.execute(  # its rows (ctime -1) never match, so every file is hashed again
+                "ALTER TABLE file_hashes ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT -1"
+            )
 
     def _create_side_tables(self) -> None:
         self._conn.execute(
@@ -202,6 +209,7 @@ class ResponseCache:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
             " mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, device INTEGER NOT NULL,"
+            " ctime_ns INTEGER NOT NULL DEFAULT -1,"
             " sha256 TEXT NOT NULL)"
         )
 
@@ -352,13 +360,15 @@ class ResponseCache:
         docstring), else read and hashed (and memoised when not modified just now)."""
         resolved = str(Path(path).resolve())
         stat = Path(resolved).stat()
-        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+        # ctime too: a file rewritten in place with its size, inode and mtime restored
+        # (os.utime) still gets a new ctime, which no user-level call can set back
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev, stat.st_ctime_ns)
         with self._lock:
             try:
                 row = (
                     self._open()
                     .execute(
-                        "SELECT size, mtime_ns, inode, device, sha256 FROM file_hashes "
+                        "SELECT size, mtime_ns, inode, device, ctime_ns, sha256 FROM file_hashes "
                         "WHERE path = ?",
                         (resolved,),
                     )
@@ -366,14 +376,14 @@ class ResponseCache:
                 )
             except sqlite3.Error as error:
                 raise self._error(error) from None
-        if row is not None and tuple(row[:4]) == signature:
-            return str(row[4])
+        if row is not None and tuple(row[:5]) == signature:
+            return str(row[5])
         read_at = time.time()
         digest = sha256_file(resolved)
-        if read_at - stat.st_mtime_ns / 1e9 > RACY_WINDOW_S:
+        if read_at - max(stat.st_mtime_ns, stat.st_ctime_ns) / 1e9 > RACY_WINDOW_S:
             self._write(
-                "INSERT OR REPLACE INTO file_hashes "
-                "(path, size, mtime_ns, inode, device, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, device, "
+                "ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(resolved, *signature, digest)],
             )
         return digest

@@ -47,6 +47,7 @@ from fteval.backends.hf_models import (
     LoadedModel,
     LoadSpec,
     ModelLoader,
+    check_finite,
     context_window,
     described_without_weights,
     free_memory,
@@ -247,6 +248,7 @@ class HFBackend(Backend):
                 self.threads_requested, lambda: probe_forward(loaded, self.device)
             )
             logger.info("torch CPU threads: %d (%s)", self.threads, self.threads_policy)
+        check_finite(loaded, self.device, spec.path, self.dtype_name)
         return loaded
 
     def _load_group(self) -> ModelGroup:
@@ -524,13 +526,11 @@ class HFBackend(Backend):
 
     def token_budget(self, arm: str) -> TokenBudget:
         """The arm's tokenizer and context window, read from its files (no weights)."""
-        from transformers import AutoConfig
-
         spec = self.load_spec(arm)
         tokenizer = loading.load_tokenizer(
             spec.tokenizer_path, trust_remote_code=self.trust_remote_code
         )
-        config = AutoConfig.from_pretrained(spec.path, trust_remote_code=self.trust_remote_code)
+        config = loading.load_config(spec.path, trust_remote_code=self.trust_remote_code)
         window = context_window(config, tokenizer, self.max_length_override)
         lead = int(spec.bos_policy()[0])  # the BOS put before every prompt
 

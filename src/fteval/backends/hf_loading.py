@@ -329,6 +329,19 @@ def load_tokenizer(path: str, *, trust_remote_code: bool) -> Any:
         raise BackendError(f"{path}: could not load a tokenizer: {error}") from error
 
 
+def load_config(path: str, *, trust_remote_code: bool) -> Any:
+    """A model's config (no weights); an architecture transformers does not know, or a
+    config it cannot read, is a BackendError naming the folder (exit 2)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as error:
+        if not caused_by_the_files(error):
+            raise
+        raise BackendError(f"{path}: could not read the model's config: {error}") from error
+
+
 def has_tokenizer(path: str) -> bool:
     """Whether a local directory carries its own tokenizer files."""
     folder = Path(path)

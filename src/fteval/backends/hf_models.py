@@ -210,11 +210,9 @@ class ConfigOnly:
 
 def described_without_weights(spec: LoadSpec) -> LoadedModel:
     """The facts of ``spec``'s model from its config and tokenizer files (no weights)."""
-    from transformers import AutoConfig
-
     remote = spec.trust_remote_code
     tokenizer = loading.load_tokenizer(spec.tokenizer_path, trust_remote_code=remote)
-    config = AutoConfig.from_pretrained(spec.path, trust_remote_code=remote)
+    config = loading.load_config(spec.path, trust_remote_code=remote)
     return describe_loaded(ConfigOnly(config), tokenizer, spec.max_length, spec.bos_policy())
 
 
@@ -225,6 +223,26 @@ def probe_forward(loaded: LoadedModel, device: str, rows: int = 4) -> None:
     ids = loaded.encode(PROBE_TEXT)[: loaded.max_length] or [loaded.pad_id]
     with torch.inference_mode():
         loaded.model(input_ids=torch.tensor([ids] * rows, device=device))
+
+
+def check_finite(loaded: LoadedModel, device: str, path: str, dtype: str) -> None:
+    """Refuse a model whose logits on the probe text are NaN or infinite (broken weights,
+    or an overflow in this dtype) before it answers anything.
+
+    Raises:
+        BackendError: naming the folder and the dtype (exit 2).
+    """
+    import torch
+
+    ids = loaded.encode(PROBE_TEXT)[: loaded.max_length] or [loaded.pad_id]
+    with torch.inference_mode():
+        logits = loaded.model(input_ids=torch.tensor([ids], device=device)).logits
+    if not bool(torch.isfinite(logits).all()):
+        hint = "" if dtype == "float32" else " (try --dtype float32)"
+        raise BackendError(
+            f"{path}: the model's outputs on a probe text are not finite numbers (NaN or "
+            f"inf) in {dtype}: its weights hold NaN/inf, or overflow in this dtype{hint}"
+        )
 
 
 def probe_ids(loaded: LoadedModel, repeat: int = 1) -> list[int]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
+import math
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -224,6 +225,12 @@ class ModelGroup:
         for arm in self.adapters:
             change = self._probe(model, arm.name)
             self.probe_change[arm.name] = change
+            if not math.isfinite(change):
+                raise AdapterError(
+                    f"adapter {arm.name!r} ({arm.path}) makes the model's outputs NaN or "
+                    "infinite on a probe text: its weights hold NaN/inf, or overflow in "
+                    f"{self.dtype}"
+                )
             if change <= PROBE_MIN_CHANGE:
                 raise AdapterError(
                     f"adapter {arm.name!r} ({arm.path}) does not change the model's outputs: "

@@ -48,7 +48,7 @@ from fteval.backends.hf_generate import (
     row_seed,
 )
 from fteval.backends.hf_scoring import encode_pair, rolling_windows
-from fteval.errors import AdapterError, BackendError, MissingDependencyError
+from fteval.errors import AdapterError, BackendError, ConfigError, MissingDependencyError
 from fteval.records import (
     ArmSpec,
     GenerateRequest,
@@ -72,6 +72,31 @@ def require_vllm() -> None:
         import vllm  # noqa: F401
     except ModuleNotFoundError:
         raise MissingDependencyError("vllm", "vllm", "the vllm backend") from None
+
+
+def typed_engine_args(args: dict[str, Any]) -> dict[str, Any]:
+    """``--engine-arg`` values typed by ``vllm.EngineArgs``'s declared fields (the one
+    option rule of ``fteval._util.options``: ``enforce_eager=maybe`` is an error, never a
+    truthy string). Keys ``EngineArgs`` does not declare go to ``vllm.LLM`` as given.
+
+    Raises:
+        ConfigError: a value that does not fit its field's type, naming the argument.
+    """
+    import dataclasses
+
+    from fteval._util.options import OptionError, coerce, constructor_hints
+
+    engine = getattr(sys.modules.get("vllm"), "EngineArgs", None)
+    if not (isinstance(engine, type) and dataclasses.is_dataclass(engine)):
+        return dict(args)
+    hints = constructor_hints(engine)
+    out = {}
+    for key, value in args.items():
+        try:
+            out[key] = coerce(value, hints[key]) if key in hints else value
+        except OptionError as error:
+            raise ConfigError(f"--engine-arg {key}={value!r}: {error}") from None
+    return out
 
 
 @dataclass
@@ -119,7 +144,7 @@ class VLLMBackend(Backend):
         self.dtype = dtype
         self.max_length_override = max_length
         self.trust_remote_code = trust_remote_code
-        self.engine_args = dict(engine_args or {})
+        self.engine_args = typed_engine_args(engine_args or {})
         self.seed = seed
         self.allow_base_mismatch = allow_base_mismatch
         self.progress = progress

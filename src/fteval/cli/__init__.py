@@ -9,6 +9,7 @@ CI gate failed (``--fail-on``, ``--require``, ``fteval check``); 130 interrupted
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Sequence
@@ -49,8 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fteval: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as error:
+        if not is_path_error(error):
+            return internal_error(error, verbose=getattr(args, "verbose", False))
+        print(f"fteval: error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return EXIT_USER
     except Exception as error:  # a bug: input errors are FtevalError
         return internal_error(error, verbose=getattr(args, "verbose", False))
+
+
+# what a path the user gave can do (too long, missing, a folder, forbidden, read-only, full)
+PATH_ERRNOS = frozenset(
+    {
+        errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
+        errno.EPERM, errno.ELOOP, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENXIO,
+        errno.ENODEV, errno.EEXIST,
+    }
+)  # fmt: skip
+
+
+def is_path_error(error: OSError) -> bool:
+    """An operating-system error about a named file that the user's input or machine
+    causes (exit 2 naming the file), not a bug in fteval."""
+    return error.filename is not None and error.errno in PATH_ERRNOS
 
 
 def _parser() -> argparse.ArgumentParser:

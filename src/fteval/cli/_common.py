@@ -141,11 +141,14 @@ def log_to_trackers(targets: Sequence[str], run_dir: str | None) -> None:
 
 def gate(results: dict[str, Any], *, fail_on: str, require: Sequence[str]) -> int:
     """Print each gate failure; ``EXIT_GATE`` when any, else ``EXIT_OK``."""
-    from fteval.compare.gate import check
+    from fteval.compare.gate import check, undecided
 
     failures = check(results, fail_on=fail_on, require=require)
     for failure in failures:
         print(f"fteval: gate: {failure}", file=sys.stderr)
+    if fail_on == "regression":  # what it passed without deciding, never in silence
+        for line in undecided(results):
+            print(f"fteval: gate: {line}", file=sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
 
 

@@ -15,10 +15,11 @@ def add_parser(sub: Any) -> None:
     check.add_argument("results", help="results.json or a run directory")
     check.add_argument(
         "--fail-on",
-        choices=["regression", "none"],
+        choices=["regression", "inconclusive", "none"],
         default="regression",
         help="regression (default): exit 3 when a comparison vs base is a significant "
-        "regression, or misses its non-inferiority margin; none: only --require gates",
+        "regression, or misses its non-inferiority margin; inconclusive: also when one has "
+        "too few items to decide; none: only --require gates",
     )
     check.add_argument(
         "--non-inferiority",
@@ -42,13 +43,15 @@ def check_command(args: argparse.Namespace) -> int:
     """Run ``fteval check``; returns the exit code.
 
     The results file must follow the published schema and hold at least one comparison
-    (nothing to gate is an error, exit 2, not a pass).
+    (nothing to gate is an error, exit 2, not a pass). Given a run directory, its manifest
+    and samples must agree with its results (``records.integrity``).
     """
-    from fteval.cli.validate import load_results_file, require_comparisons
+    from fteval.cli.validate import check_run_directory, load_results_file, require_comparisons
     from fteval.compare.gate import with_margins
     from fteval.report.headline import cut_sentence
 
     path, results = load_results_file(args.results)
+    check_run_directory(args.results, results)
     require_comparisons(results, path)
     if args.non_inferiority:
         results = with_margins(results, parse_margins(args.non_inferiority))

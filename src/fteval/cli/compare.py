@@ -27,9 +27,10 @@ def add_parser(sub: Any) -> None:
     compare.add_argument("--seed", type=int, help="statistics seed (default: the first run's)")
     compare.add_argument(
         "--fail-on",
-        choices=["regression", "none"],
+        choices=["regression", "inconclusive", "none"],
         default="none",
-        help="exit 3 on a significant regression vs base (default none)",
+        help="exit 3 on a significant regression vs base (inconclusive: also on a "
+        "comparison too small to decide; default none)",
     )
     compare.add_argument(
         "--require", action="append", default=[], metavar="TASK[/METRIC][@ARM]=WANT"

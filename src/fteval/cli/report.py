@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -67,6 +68,7 @@ def report_command(args: argparse.Namespace) -> int:
 
     from fteval.errors import ConfigError
     from fteval.records import atomic_write_text
+    from fteval.records.integrity import check_run_records
     from fteval.records.rundir import RunDirectory
     from fteval.report.html import render_html
     from fteval.report.markdown import render_markdown
@@ -76,8 +78,12 @@ def report_command(args: argparse.Namespace) -> int:
     directory = RunDirectory(args.run)
     if not directory.path.is_dir():
         raise ConfigError(f"{args.run}: not a directory (expected a run directory)")
+    check_targets(args, directory.path)
     results = directory.read_results()
     manifest = directory.read_manifest()
+    samples = directory.read_samples()
+    for warning in check_run_records(directory.path, manifest, results, samples):
+        print(f"fteval: warning: {warning}", file=sys.stderr)
     if args.model_name and args.model_card is None:
         raise ConfigError("--model-name names the model on its card: add --model-card")
     names = parse_model_names(args.model_name, results)
@@ -92,7 +98,7 @@ def report_command(args: argparse.Namespace) -> int:
         html = render_html(
             results,
             manifest,
-            directory.read_samples(),
+            samples,
             directory.read_items(),
             title=f"fteval report: {directory.path.name}",
         )
@@ -121,3 +127,25 @@ def report_command(args: argparse.Namespace) -> int:
                       details=args.details)  # fmt: skip
     log_to_trackers(args.log_to, str(directory.path))
     return EXIT_OK
+
+
+def check_targets(args: argparse.Namespace, run_dir: Any) -> None:
+    """Refuse an output that is a file of the run being read, or one path given twice."""
+    from pathlib import Path
+
+    from fteval.errors import ConfigError
+    from fteval.records.integrity import check_not_a_record
+
+    given = {"--html": args.html, "--md": args.md}
+    card = args.model_card
+    if card not in (None, "-") and (Path(card).suffix.lower() == ".md" or Path(card).is_file()):
+        given["--model-card"] = card  # a folder of cards gets <arm>.md files: no record
+    seen: dict[str, str] = {}
+    for flag, target in given.items():
+        if target is None:
+            continue
+        check_not_a_record(target, run_dir, flag)
+        key = os.path.realpath(target)
+        if key in seen:
+            raise ConfigError(f"{flag} {target}: {seen[key]} writes there too; give two paths")
+        seen[key] = flag

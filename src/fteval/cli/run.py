@@ -104,9 +104,10 @@ def add_parser(sub: Any) -> None:
     add_robustness_flags(run)
     run.add_argument(
         "--fail-on",
-        choices=["regression", "none"],
+        choices=["regression", "inconclusive", "none"],
         help="regression: exit 3 on a significant regression vs base (or a missed "
-        "non-inferiority margin); default none here (fteval check defaults to regression)",
+        "non-inferiority margin); inconclusive: also on a comparison too small to decide; "
+        "default none here (fteval check defaults to regression)",
     )
     run.add_argument(
         "--require",
@@ -363,17 +364,27 @@ def _parse_engine_args(values: list[str]) -> dict[str, Any]:
 
 
 def _parse_task_options(values: list[str]) -> dict[str, dict[str, object]]:
-    """``["humaneval:n_samples=10"]`` -> ``{"humaneval": {"n_samples": 10}}``."""
+    """``["humaneval:n_samples=10"]`` -> ``{"humaneval": {"n_samples": "10"}}``.
+
+    Values stay text: the task's own declaration types and range-checks them
+    (``fteval._util.options``) before any task loads. Several ``KEY=VALUE`` pairs may
+    follow one ``NAME:``, separated by commas; a key given twice for one task is an error
+    (whichever came last would otherwise silently win).
+    """
     from fteval.errors import ConfigError
-    from fteval.metrics.registry import parse_metric_flag
 
     options: dict[str, dict[str, object]] = {}
     for value in values:
-        task, sep, setting = value.partition(":")
-        key, eq, _ = setting.partition("=")
-        if not sep or not task or not eq or not key:
+        task, sep, rest = value.partition(":")
+        pairs = [item.partition("=") for item in rest.split(",")] if sep else []
+        if not task.strip() or not pairs or any(not k.strip() or not eq for k, eq, _ in pairs):
             raise ConfigError(f"--task-option expects NAME:KEY=VALUE, got {value!r}")
-        parsed = parse_metric_flag(f"{task}:{setting}")
-        assert isinstance(parsed, dict)
-        options.setdefault(task, {}).update({k: v for k, v in parsed.items() if k != "name"})
+        settings = options.setdefault(task, {})
+        for key, _, text in pairs:
+            if key.strip() in settings:
+                raise ConfigError(
+                    f"--task-option {task}:{key.strip()} is given twice "
+                    f"({settings[key.strip()]!r} and {text.strip()!r}); give it once"
+                )
+            settings[key.strip()] = text.strip()
     return options

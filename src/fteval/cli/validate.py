@@ -158,6 +158,23 @@ def load_results_file(path: str | Path) -> tuple[Path, dict[str, Any]]:
     return file, results
 
 
+def check_run_directory(path: str | Path, results: dict[str, Any]) -> None:
+    """When ``path`` is a run directory (or its results.json), its records must agree
+    (``records.integrity``); a warning (an unfinished run) is printed on stderr."""
+    import sys
+
+    from fteval.records.integrity import check_run_records
+    from fteval.records.rundir import RunDirectory
+
+    folder = Path(path)
+    directory = RunDirectory(folder if folder.is_dir() else folder.parent)
+    if not (directory.path / "manifest.json").is_file():
+        return  # a results.json on its own, or a folder holding only one
+    manifest = directory.read_manifest()
+    for warning in check_run_records(directory.path, manifest, results, directory.read_samples()):
+        print(f"fteval: warning: {warning}", file=sys.stderr)
+
+
 def require_comparisons(results: dict[str, Any], path: str | Path) -> None:
     """A gate needs something to judge: results without comparisons are an error."""
     if not results.get("comparisons"):

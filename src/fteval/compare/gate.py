@@ -4,7 +4,11 @@
 asked) fails when a comparison against the base arm is ``regressed`` (significant after
 multiple-comparison correction, ``stats.significant``). Where a non-inferiority margin
 was set for the comparison, the margin decides instead: a loss within the margin is
-tolerated, a loss the interval does not bound within it fails.
+tolerated, a loss the interval does not bound within it fails. A comparison that could
+not be decided ("insufficient data": too few items, an undefined value) cannot regress:
+where a decision was asked for it — a guardrail, or a margin — the gate says so in a
+line of its own (``undecided``), and ``--fail-on inconclusive`` fails on it, as on every
+comparison against the base arm that could not be decided.
 
 ``--require TASK[/METRIC][@ARM]=WANT`` fails unless every matching comparison (vs the
 base arm) meets WANT: ``improved``, ``no-regression`` (anything but regressed) or
@@ -28,7 +32,7 @@ from fteval.compare.three_way import reference_arm
 from fteval.errors import ConfigError
 
 WANTS = ("improved", "no-regression", "non-inferior")
-FAIL_ON = ("regression", "none")
+FAIL_ON = ("regression", "inconclusive", "none")
 DEFAULT_FAIL_ON = "regression"
 
 
@@ -115,9 +119,11 @@ def check(
     rows = against_reference(results)
     requirements = [Requirement.parse(text) for text in require]
     reasons: dict[str, dict[str, list[str]]] = {}  # comparison -> reason -> requirements
-    if fail_on == "regression":
+    if fail_on in ("regression", "inconclusive"):
         for row in rows:
             problem = _regression(row)
+            if problem is None and fail_on == "inconclusive" and _undecided(row):
+                problem = f"inconclusive: {row.get('reason') or 'insufficient data'}"
             if problem:
                 reasons.setdefault(_name(row), {}).setdefault(problem, [])
     for requirement in requirements:
@@ -130,6 +136,44 @@ def check(
                 asked = reasons.setdefault(_name(row), {}).setdefault(problem, [])
                 asked.append(f"--require {requirement.text}")
     return [f"{name}: {_explain(why)}" for name, why in reasons.items()]
+
+
+def undecided(results: Mapping[str, Any]) -> list[str]:
+    """The comparisons a decision was asked for that could not be decided, one line each.
+
+    A guardrail task's comparisons, and those with a non-inferiority margin, whose
+    verdict is "insufficient data": ``--fail-on regression`` passes them (they cannot be
+    shown to regress), so the gate names them rather than passing in silence.
+    """
+    guardrails = {t.get("name") for t in results.get("tasks", []) if t.get("role") == "guardrail"}
+    margins = _margined(results)
+    lines = []
+    for row in against_reference(results):
+        asked = row["task"] in guardrails or (row["task"], row["metric"]) in margins
+        if asked and _undecided(row):
+            what = "guardrail " if row["task"] in guardrails else ""
+            lines.append(
+                f"{what}{_name(row)}: not decided ({row.get('reason') or 'insufficient data'}); "
+                "--fail-on regression passes it, --fail-on inconclusive fails on it"
+            )
+    return lines
+
+
+def _undecided(row: Mapping[str, Any]) -> bool:
+    return row.get("verdict") == stats.INSUFFICIENT_DATA
+
+
+def _margined(results: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(task, metric) pairs a non-inferiority margin was set for."""
+    options = results.get("statistics") or {}
+    margins = options.get("non_inferiority") if isinstance(options, Mapping) else None
+    out = set()
+    for key in margins if isinstance(margins, Mapping) else ():
+        task, _, metric = str(key).partition("/")
+        for row in results.get("comparisons", []):
+            if row.get("task") == task and (not metric or row.get("metric") == metric):
+                out.add((task, str(row.get("metric"))))
+    return out
 
 
 def _explain(why: Mapping[str, Sequence[str]]) -> str:

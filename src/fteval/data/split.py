@@ -226,9 +226,9 @@ def write_split(
 
     Raises:
         InputError: an output would overwrite the input file, or both outputs are the
-            same file, or the input format cannot be written.
-        ValueError: an output's extension differs from the input's, or CSV rows do not
-            all have the same columns.
+            same file, or the input format cannot be written, or CSV rows do not all have
+            the same columns.
+        ValueError: an output's extension differs from the input's.
     """
     path = Path(path)
     suffix = writable_suffix(path)
@@ -246,7 +246,9 @@ def write_split(
             path, None, None, "the train and validation outputs are the same file", str(out_train)
         )
     train_rows, validation_rows = rows
-    header = _header(path, [*train_rows, *validation_rows])
+    # JSON rows are objects: their key order, and keys only some rows have, are theirs
+    tabular = suffix not in (".jsonl", ".ndjson", ".json")
+    header = _header(path, [*train_rows, *validation_rows]) if tabular else []
     texts = [_render(suffix, part, header) for part in (train_rows, validation_rows)]
     for out, text in zip(outputs, texts):
         atomic_write_text(out, text)
@@ -285,9 +287,12 @@ def _header(path: Path, rows: Sequence[Row]) -> list[str]:
     header = list(rows[0].fields)
     for row in rows:
         if list(row.fields) != header:
-            raise ValueError(
-                f"{path}, row {row.number}: columns {list(row.fields)} differ from "
-                f"row {rows[0].number}'s {header}; CSV output needs one header"
+            raise InputError(
+                path,
+                row.number,
+                None,
+                f"columns {list(row.fields)} differ from row {rows[0].number}'s {header}; "
+                "CSV output needs one header",
             )
     return header
 

@@ -48,6 +48,9 @@ class Metric(abc.ABC):
             prediction files hold), ``"loglikelihood"`` (a model's log-probability and
             token count: ``fteval run``) or ``"executions"`` (per-sample test results of
             generated code: ``fteval score --problems``).
+        tokenizer_dependent: True when the value is per token of the model's own
+            tokenizer (perplexity, cross-entropy): arms with different tokenizers are then
+            not on one scale, and a run comparing them says so.
     """
 
     name: ClassVar[str]
@@ -59,6 +62,7 @@ class Metric(abc.ABC):
     unit: ClassVar[str] = "native"
     store_stats: ClassVar[bool] = False
     input_kind: ClassVar[str] = "text"
+    tokenizer_dependent: ClassVar[bool] = False
 
     @property
     def key(self) -> str:

@@ -41,6 +41,7 @@ class CrossEntropy(Metric):
     name: ClassVar[str] = "cross_entropy"
     higher_is_better: ClassVar[bool] = False
     input_kind: ClassVar[str] = "loglikelihood"
+    tokenizer_dependent: ClassVar[bool] = True  # nats per token of the arm's tokenizer
 
     def item_stats(self, targets: Sequence[Any], predictions: Sequence[Any]) -> np.ndarray:
         """``predictions[i]`` is ``{"logprob": float, "n_tokens": int}`` (targets unused)."""

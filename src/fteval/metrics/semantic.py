@@ -56,11 +56,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
-from fteval.errors import FtevalError, MissingDependencyError
+from fteval._util.model_refs import (
+    check_device,
+    check_hub_model,
+    local_model_folder,
+    model_config,
+)
+from fteval._util.options import Range
+from fteval.errors import ConfigError, FtevalError, MissingDependencyError
 from fteval.metrics._textutil import (
     prediction_strings,
     reference_lists,
@@ -126,8 +133,13 @@ def _bert_model(model_type: str, num_layers: int, use_fast: bool, device: str) -
     with _model_lock:
         if key not in _BERT_MODELS:
             utils = require("bert_score.utils", "bert-score", "BERTScore")
-            tokenizer = utils.get_tokenizer(model_type, use_fast)
-            model = utils.get_model(model_type, num_layers, False)
+            try:
+                tokenizer = utils.get_tokenizer(model_type, use_fast)
+                model = utils.get_model(model_type, num_layers, False)
+            except (OSError, ValueError, AssertionError) as error:
+                raise ConfigError(
+                    f"bertscore: cannot load model_type={model_type!r}: {error}"
+                ) from None
             model.to(device)
             _BERT_MODELS[key] = (tokenizer, model)
         return _BERT_MODELS[key]
@@ -172,7 +184,7 @@ class _BertScoreEngine:
         self.rescale = (
             self.baseline_path is not None
             if rescale_with_baseline is None
-            else (bool(rescale_with_baseline))
+            else rescale_with_baseline is True
         )
         self._baseline: Any = None
         self._lock = threading.Lock()
@@ -373,6 +385,12 @@ def _engine(
     if model_type is None:
         model_type = default_bertscore_model()
         num_layers = DEFAULT_MODEL_LAYERS if num_layers is None else num_layers
+    else:
+        check_scoring_model(model_type, "bertscore: model_type")
+    if device is not None:
+        check_device(device, "bertscore: device")
+    if num_layers is not None:
+        _check_layers(model_type, num_layers)
     if num_layers is None:
         utils = require("bert_score.utils", "bert-score", "BERTScore")
         if model_type not in utils.model2layers:
@@ -399,6 +417,38 @@ def _engine(
         return _engines[key]
 
 
+def check_scoring_model(ref: str, what: str) -> None:
+    """A scoring model given by the user: a local model folder (with config.json) or a hub
+    id (offline: already cached). Checked before any download attempt or model load.
+
+    Raises:
+        ConfigError: a file, a missing folder, a folder without config.json, or a hub id
+            that is not cached while downloads are off.
+    """
+    folder = local_model_folder(ref, what)
+    if folder is None:
+        check_hub_model(ref, what)
+    elif not (folder / "config.json").is_file():
+        raise ConfigError(f"{what} {ref}: not a model folder (no config.json)")
+
+
+def _check_layers(model_type: str, num_layers: int) -> None:
+    """``num_layers`` at most the model's layer count (bert-score keeps the first N)."""
+    config = model_config(model_type) or {}
+    layers = next(
+        (
+            config[k]
+            for k in ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
+            if k in config
+        ),
+        None,
+    )
+    if isinstance(layers, int) and not 0 <= num_layers <= layers:
+        raise ConfigError(
+            f"bertscore: num_layers={num_layers} is outside 0..{layers}, the layers of {model_type}"
+        )
+
+
 class _BERTScore(MeanMetric):
     """Mean per-item BERTScore component (see the module docstring).
 
@@ -421,11 +471,11 @@ class _BERTScore(MeanMetric):
         self,
         *,
         model_type: str | None = None,
-        num_layers: int | None = None,
+        num_layers: Annotated[int, Range(ge=0)] | None = None,
         lang: str = "en",
         rescale_with_baseline: bool | None = None,
         baseline_path: str | None = None,
-        batch_size: int = 64,
+        batch_size: Annotated[int, Range(ge=1)] = 64,
         device: str | None = None,
         use_fast_tokenizer: bool = False,
     ) -> None:
@@ -541,8 +591,8 @@ class BLEURT(MeanMetric):
         self,
         *,
         checkpoint: str | os.PathLike[str] | None = None,
-        batch_size: int = 32,
-        max_length: int | None = None,
+        batch_size: Annotated[int, Range(ge=1)] = 32,
+        max_length: Annotated[int, Range(ge=1)] | None = None,
         device: str | None = None,
     ) -> None:
         if checkpoint is None:
@@ -555,6 +605,9 @@ class BLEURT(MeanMetric):
             )
         if batch_size < 1:
             raise ValueError(f"bleurt: batch_size must be >= 1, got {batch_size}")
+        check_scoring_model(str(checkpoint), "bleurt: checkpoint")
+        if device is not None:
+            check_device(device, "bleurt: device")
         torch, _ = _torch_stack("BLEURT")
         self.checkpoint = str(checkpoint)
         self.batch_size = batch_size

@@ -41,10 +41,11 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
+from fteval._util.options import Range
 from fteval.metrics._textutil import (
     UnicodeTokenizer,
     is_mostly_non_ascii,
@@ -57,6 +58,9 @@ from fteval.metrics.base import MeanMetric, Metric, check_lengths
 from fteval.metrics.registry import register_class
 from fteval.records import is_empty_prediction
 from fteval.version import __version__
+
+# n-gram orders above this are typos: the work grows with the order, the signal does not
+MAX_NGRAM_ORDER = 64
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +166,7 @@ class BLEU(_SacrebleuMetric):
         lowercase: bool = False,
         smooth_method: str = "exp",
         smooth_value: float | None = None,
-        max_ngram_order: int = 4,
+        max_ngram_order: Annotated[int, Range(le=MAX_NGRAM_ORDER)] = 4,
     ) -> None:
         sacrebleu = require("sacrebleu", "sacrebleu", "BLEU")
         tokenizers = sorted(sacrebleu.BLEU.TOKENIZERS)
@@ -226,8 +230,8 @@ class CHRF(_SacrebleuMetric):
     def __init__(
         self,
         *,
-        char_order: int = 6,
-        word_order: int = 0,
+        char_order: Annotated[int, Range(le=MAX_NGRAM_ORDER)] = 6,
+        word_order: Annotated[int, Range(le=MAX_NGRAM_ORDER)] = 0,
         beta: int = 2,
         lowercase: bool = False,
         whitespace: bool = False,

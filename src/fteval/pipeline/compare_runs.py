@@ -26,6 +26,7 @@ a single run with the same arms.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ from fteval.compare.results import build_results
 from fteval.errors import ConfigError, FtevalError
 from fteval.pipeline.judge import JUDGMENTS_FILE, read_judgments
 from fteval.records import SCHEMA_VERSION, SampleResult, append_jsonl
+from fteval.records.integrity import check_run_records
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo
@@ -75,6 +77,15 @@ def load_runs(paths: Sequence[str | Path]) -> list[SavedRun]:
     """Read each run directory; refuse unfinished runs and fewer than two runs."""
     if len(paths) < 2:
         raise ConfigError("fteval compare needs at least two run directories")
+    seen: dict[str, str | Path] = {}
+    for path in paths:
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ConfigError(
+                f"{path}: the same run directory as {seen[key]}; a run compared with itself "
+                "shows nothing. Give two different runs"
+            )
+        seen[key] = path
     runs = []
     labels = _labels([Path(p) for p in paths])
     for label, path in zip(labels, paths):
@@ -85,17 +96,24 @@ def load_runs(paths: Sequence[str | Path]) -> list[SavedRun]:
                 f"{path}: the run is {manifest.get('status', 'unfinished')}, not complete; "
                 "finish or resume it before comparing"
             )
+        results, samples = directory.read_results(), directory.read_samples()
+        check_run_records(directory.path, manifest, results, samples)
         runs.append(
-            SavedRun(
-                label,
-                directory.path,
-                manifest,
-                directory.read_results(),
-                directory.read_samples(),
-                directory.read_items(),
-            )
+            SavedRun(label, directory.path, manifest, results, samples, directory.read_items())
         )
     return runs
+
+
+def check_out_is_new(out: str | Path | None, paths: Sequence[str | Path]) -> None:
+    """The comparison's run directory must not be one of the runs it reads."""
+    if out is None:
+        return
+    for path in paths:
+        if os.path.realpath(out) == os.path.realpath(path):
+            raise ConfigError(
+                f"--out {out}: is the run {path} being compared; writing there would "
+                "destroy it. Give another --out"
+            )
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
@@ -280,6 +298,33 @@ def merge_arms(runs: Sequence[SavedRun]) -> list[MergedArm]:
     return sorted(out, key=lambda m: order.get(str(m.record.get("kind")), 3))
 
 
+def tokenizer_warnings(runs: Sequence[SavedRun], arms: Sequence[MergedArm]) -> list[str]:
+    """A warning per task whose per-token metrics (a signature weighted by token:
+    perplexity, cross-entropy) compare arms whose tokenizers differ (class or size)."""
+    per_token: dict[str, set[str]] = {}
+    for run in runs:
+        for score in run.results.get("scores", []):
+            if "weighting:token" in str(score.get("signature", "")):
+                per_token.setdefault(str(score.get("task")), set()).add(str(score.get("metric")))
+    tokenizers: dict[tuple[Any, Any], list[str]] = {}
+    for arm in arms:
+        facts = arm.record.get("identity", {}).get("tokenizer") or {}
+        key = (facts.get("tokenizer_class"), facts.get("vocab_size"))
+        tokenizers.setdefault(key, []).append(str(arm.record["name"]))
+    if not per_token or len(tokenizers) < 2:
+        return []
+    described = " vs ".join("/".join(names) for names in tokenizers.values())
+    out = [
+        f"task {task!r}: {', '.join(sorted(metrics))} are per token, but the arms use "
+        f"different tokenizers ({described}): their differences mix the fine-tune with "
+        "the tokenization"
+        for task, metrics in sorted(per_token.items())
+    ]
+    for line in out:
+        logger.warning("%s", line)
+    return out
+
+
 def merged_samples(runs: Sequence[SavedRun], arms: Sequence[MergedArm]) -> list[SampleResult]:
     """Every chosen arm's samples, renamed, in the arms' order."""
     out = []
@@ -382,6 +427,7 @@ def compare_runs(
     Raises:
         ConfigError: fewer than two runs, an unfinished run, or runs whose items differ.
     """
+    check_out_is_new(out, paths)
     runs = load_runs(paths)
     check_same_items(runs)
     options = stats_options_of(runs[0])
@@ -403,6 +449,7 @@ def compare_runs(
         raise FtevalError(f"{runs[0].path}: its manifest lists no tasks")
     check_judged_bases(runs, tasks)
     arms = merge_arms(runs)
+    warnings = tokenizer_warnings(runs, arms)
     records = [a.record for a in arms]
     samples = merged_samples(runs, arms)
     judgments = merged_judgments(runs, arms)
@@ -412,6 +459,8 @@ def compare_runs(
     if judgments:
         append_jsonl(run_dir.path / JUDGMENTS_FILE, judgments)
     manifest = _manifest(runs, records, runs[0].manifest.get("tasks", []), options)
+    if warnings:
+        manifest["warnings"] = warnings
     run_dir.write_manifest(manifest)
     run_dir.append_samples(samples)
     items = merged_items(runs)

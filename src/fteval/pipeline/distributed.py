@@ -189,12 +189,19 @@ class RayPool(Backend):
         self._ray = ray
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
-            if self.config.ray == "local":
-                ray.init(**options)
-            else:
-                ray.init(address=self.config.ray, **options)
+            try:
+                if self.config.ray == "local":
+                    ray.init(**options)
+                else:
+                    ray.init(address=self.config.ray, **options)
+            except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
+                raise BackendError(
+                    f"--ray {self.config.ray}: cannot connect to a Ray cluster: "
+                    f"{_first_line(error)}"
+                ) from None
             self._owns_ray = True
         count, self._options = self._placement()
+        self._check_fits(count)
         self._env = forwarded_env(self._options.get("num_cpus", 1))
         self._workers = [self._spawn() for _ in range(count)]
         logger.info("Ray: %d workers, each with %s", count, self._options)
@@ -212,6 +219,28 @@ class RayPool(Backend):
         count = wanted or len(nodes)
         node_cpus = min(int(n.get("Resources", {}).get("CPU", 1)) for n in nodes)
         return count, {"num_cpus": max(1, node_cpus // math.ceil(count / len(nodes)))}
+
+    def _check_fits(self, count: int) -> None:
+        """Refuse more workers than the cluster can place at once: the rest would wait
+        for resources forever. Only for a cluster this run started (``local``): a remote
+        cluster may scale up for them, so there it is a warning."""
+        resources = self._ray.cluster_resources()
+        room = {
+            kind: int(float(resources.get(key, 0)) // need)
+            for kind, key in (("CPUs", "CPU"), ("GPUs", "GPU"))
+            if (need := float(self._options.get(f"num_{key.lower()}s", 0))) > 0
+        }
+        most = min(room.values(), default=count)
+        if count <= most:
+            return
+        problem = (
+            f"--ray-workers {count}: the cluster can place {most} workers at once "
+            f"(each asks for {self._options}; it has {resources.get('CPU', 0):g} CPUs, "
+            f"{resources.get('GPU', 0):g} GPUs)"
+        )
+        if self.config.ray == "local":
+            raise BackendError(f"{problem}; the others would wait forever. Ask for at most {most}")
+        logger.warning("%s; the others wait until the cluster grows", problem)
 
     def _spawn(self) -> Any:
         from fteval.pipeline.run import cache_folder

@@ -33,7 +33,7 @@ from fteval.backends.base import LOGLIKELIHOOD
 from fteval.backends.hf_loading import is_local, weight_hashes
 from fteval.backends.http import HttpError
 from fteval.config import RunConfig
-from fteval.errors import ConfigError
+from fteval.errors import BackendError, ConfigError
 from fteval.records import ArmSpec, LoglikelihoodRequest, SampleResult, append_jsonl, read_jsonl
 from fteval.tasks import Task
 
@@ -298,6 +298,31 @@ def _record(pending: dict[str, Any], verdict: tuple[float, float] | None) -> dic
     mine, other = (first, second) if arm_is_first else (second, first)
     outcome = "tie" if mine == other else ("arm" if mine > other else "opponent")
     return {**record, "logprob_1": first, "logprob_2": second, "verdict": outcome}
+
+
+def unreadable_judgments(judgments: Sequence[dict[str, Any]]) -> str | None:
+    """A warning counting unreadable judgments (None when every one was read).
+
+    Raises:
+        BackendError: not one judgment was readable: the judge gives no finite
+            log-likelihood (NaN or infinite outputs), so no win rate can be computed.
+    """
+    unreadable = [j for j in judgments if j.get("verdict") is None]
+    if not unreadable:
+        return None
+    first = unreadable[0]
+    where = f"first: task {first.get('task')!r}, arm {first.get('arm')!r}, item " + repr(
+        first.get("example_id")
+    )
+    if len(unreadable) == len(judgments):
+        raise BackendError(
+            f"the judge gave no finite log-likelihood for any of the {len(judgments)} "
+            f"judgments ({where}): its outputs are NaN or infinite, so there is no win rate"
+        )
+    return (
+        f"judge: {len(unreadable)} of {len(judgments)} judgments unreadable (no finite "
+        f"log-likelihood; {where}); their items are left out of the win rates"
+    )
 
 
 def read_judgments(run_dir: Path) -> list[dict[str, Any]]:

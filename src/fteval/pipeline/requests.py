@@ -2,6 +2,10 @@
 
 One function per request type. Predictions only; metric values are attached by
 ``scoring`` so that a saved run can be re-scored without a model.
+
+A log-likelihood that is NaN or infinite is where a model's numerical failure enters
+the pipeline (weights holding NaN, a 16-bit overflow): it is refused right here, naming
+the arm, the task and the item, so no score, interval or table is ever computed from it.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ def _answers(backend: Backend, kind: str, arms: Sequence[str], requests: Sequenc
 def _run_rolling(task: Task, arms: Sequence[str], backend: Backend) -> dict[str, list]:
     requests = [RollingLoglikelihoodRequest(ex.prompt, task.rolling_stride) for ex in task.examples]
     answers = _answers(backend, ROLLING, arms, requests)
+    for arm in arms:
+        for example, answer in zip(task.examples, answers[arm]):
+            check_finite(answer.logprob, arm, task.name, example.example_id)
     return {
         arm: [
             SampleResult(
@@ -91,6 +98,8 @@ def _run_choice(task: Task, arms: Sequence[str], backend: Backend) -> dict[str, 
         for example in task.examples:
             width = len(example.continuations)
             chosen = answers[arm][cursor : cursor + width]
+            for index, answer in enumerate(chosen):
+                check_finite(answer.logprob, arm, task.name, example.example_id, choice=index)
             samples.append(_choice_sample(task.name, arm, example, chosen))
             cursor += width
         out[arm] = samples
@@ -131,9 +140,6 @@ def _choice_sample(
         "truncated_tokens": truncated,
         "truncation_side": "left" if truncated else None,
     }
-    nan = sum(math.isnan(lp) for lp in logprobs)
-    if nan:
-        meta["warning"] = f"NaN log-likelihood from the model for {nan} of {len(logprobs)} choices"
     return SampleResult(
         task=task,
         example_id=example.example_id,
@@ -186,6 +192,24 @@ def _generation_sample(task: str, arm: str, example: Example, answer: Any) -> Sa
         prediction=answer.texts[0],
         generation=answer.texts[0],
         meta=meta,
+    )
+
+
+def check_finite(
+    logprob: float, arm: str, task: str, example_id: str, *, choice: int | None = None
+) -> None:
+    """Refuse a log-likelihood that is NaN or infinite, naming where it came from.
+
+    Raises:
+        BackendError: naming the arm, task, item (and choice) and the value.
+    """
+    if math.isfinite(logprob):
+        return
+    which = f", choice {choice}" if choice is not None else ""
+    raise BackendError(
+        f"arm {arm!r} gave a log-likelihood of {logprob} on task {task!r}, item "
+        f"{example_id!r}{which}: the model's outputs are not finite numbers (weights holding "
+        "NaN or inf, or an overflow in a 16-bit dtype: try --dtype float32)"
     )
 
 

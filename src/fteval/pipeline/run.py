@@ -2,11 +2,15 @@
 
 Order of work, so that bad input never costs a model load and a crash never costs
 finished work:
-1. load and check every task (rows, labels, templates) and the adapters' configs, and
-   probe the servers of served arms (``Backend.check_servers``);
+1. the pre-flight (``pipeline.preflight``): output folders writable, every task loaded
+   and checked (options, rows, labels, templates), every arm's model files (configs,
+   weight headers, adapters against their base, tokenizers), the device, the servers
+   (reachable, then probed: ``Backend.check_servers``) and the Ray cluster; a refused
+   run leaves no run directory;
 2. create the run directory and write the manifest (status ``running``);
 3. per arm, per task: infer, score per sample, append the samples to samples.jsonl;
-4. build results.json from the samples, write the report, mark the manifest ``complete``.
+4. build results.json from the samples, write the reports, and only then mark the
+   manifest ``complete``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fteval._util.paths import check_dir_target, user_cache_dir
 from fteval.backends import Backend, make_backend
 from fteval.compare import StatsOptions
 from fteval.compare.results import IMBALANCE_RATIO, build_results
 from fteval.config import RunConfig
-from fteval.errors import ConfigError, FtevalError
+from fteval.errors import ConfigError, FtevalError, OutputError
 from fteval.pipeline.cost import (
     CostMeter,
     Work,
@@ -39,9 +42,21 @@ from fteval.pipeline.judge import (
     read_judgments,
     refuse_evaluated_judge,
     run_judge,
+    unreadable_judgments,
     with_judge_name,
 )
 from fteval.pipeline.manifest import arm_record, run_manifest
+from fteval.pipeline.preflight import (
+    ArmFiles,
+    cache_folder,
+    check_arm_files,
+    check_input_files,
+    check_judge_files,
+    check_output_paths,
+    check_reachability,
+    refuse_unused_judge,
+    tokenizer_warnings,
+)
 from fteval.pipeline.requests import run_task_arms
 from fteval.pipeline.robustness_setup import (
     build_variants,
@@ -100,14 +115,6 @@ def check_margin_keys(config: RunConfig, tasks: Sequence[Task]) -> None:
             )
 
 
-def check_output_paths(config: RunConfig) -> None:
-    """The run directory and the response cache must be (or become) directories."""
-    if config.out is not None:
-        check_dir_target(config.out, "out (the run directory)")
-    if config.cache_dir not in (None, "off"):
-        check_dir_target(config.cache_dir, "cache_dir (the response cache)")
-
-
 def check_targets(task: Task) -> None:
     """Let each metric refuse targets it would score wrongly, before any model loads.
 
@@ -146,16 +153,25 @@ def execute(
     """
     started = time.monotonic()
     check_output_paths(config)
+    check_input_files(config)
     tasks = with_judge_name(load_tasks(config), config)
+    refuse_unused_judge(config, tasks)
+    arm_files = check_arm_files(config) if backend is None else ArmFiles()
+    warnings = tokenizer_warnings(tasks, arm_files)
     training_logs = read_training_logs(config)
     arms = config.arms()
-    if any(t.judge for t in tasks) and judge is None:
+    judged = any(t.judge for t in tasks) and judge is None
+    if judged:
         if config.judge is None:
             raise ConfigError(
                 f"task {next(t.name for t in tasks if t.judge)!r} is judged: name a judge "
                 "model with --judge MODEL (never one of the evaluated models)"
             )
         refuse_evaluated_judge(config.judge, arms)
+        check_judge_files(config)
+    if backend is None:
+        check_reachability(config)
+    if judged:
         judge = make_judge(config)  # checks its files now; its weights load after the arms
     backend = backend or build_backend(config, progress=progress)
     kinds = [task.request_kind for task in tasks]
@@ -166,33 +182,74 @@ def execute(
     variants = fit_tasks(build_variants(tasks, config, backend, arms), backend, arms)
     variants = tag_context_cuts(variants, backend, arms)
     run_dir = RunDirectory(config.out or default_run_dir())
+    created = [p for p in (run_dir.path, *run_dir.path.parents) if not p.exists()]
     options = stats_options or StatsOptions.from_settings(config)
-    with run_dir.lock():
-        resumed = run_dir.open_for(config.model_dump())
-        manifest = run_manifest(config, tasks, options)
-        if training_logs:
-            manifest["training_logs"] = training_logs
-        if variants:
-            manifest["variants"] = describe_variants(variants)
-        previous = run_dir.read_manifest() if resumed else None
-        if previous is not None:
-            check_same_data(previous, manifest)
-            check_same_variants(previous, manifest)
-            manifest["started_at"] = previous.get("started_at", manifest["started_at"])
-            manifest["resumed_at"] = [*previous.get("resumed_at", []), utc_now()]
-        run_dir.write_manifest(manifest)
-        try:
-            results = _run_in(
-                run_dir, config, tasks, backend, manifest, options, previous, judge, variants
-            )
-            manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
-            run_dir.write_manifest(manifest)
-        except BaseException as error:
-            run_dir.mark_failed(manifest, error)
-            raise
-        finally:
-            backend.close()
+    manifest = run_manifest(config, tasks, options)
+    if training_logs:
+        manifest["training_logs"] = training_logs
+    if variants:
+        manifest["variants"] = describe_variants(variants)
+    if warnings:
+        manifest["warnings"] = warnings
+    attempt = _Attempt(run_dir, manifest)
+    try:
+        with run_dir.lock():
+            attempt.open(config)
+            try:
+                results = _run_in(
+                    run_dir, config, tasks, backend, manifest, options, attempt.previous, judge,
+                    variants,
+                )  # fmt: skip
+                manifest["timings_s"]["total"] = round(time.monotonic() - started, 3)
+                run_dir.write_manifest(manifest)
+            except BaseException as error:
+                if not attempt.refused(error):
+                    run_dir.mark_failed(manifest, error)
+                raise
+            finally:
+                backend.close()
+    except BaseException as error:
+        if attempt.refused(error):
+            run_dir.discard(created=created)  # refused before any work: leave nothing
+        raise
     return results, run_dir.path
+
+
+class _Attempt:
+    """One attempt at a run directory: whether it resumed, and whether a failure counts
+    as a refusal (bad input found before any sample was written: the directory is then
+    removed again, as if the pre-flight had caught it)."""
+
+    def __init__(self, run_dir: RunDirectory, manifest: dict[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.manifest = manifest
+        self.opened = False
+        self.previous: dict[str, Any] | None = None
+
+    def open(self, config: RunConfig) -> None:
+        """Make (or resume) the run directory and write the manifest."""
+        resumed = self.run_dir.open_for(config.model_dump())
+        self.previous = self.run_dir.read_manifest() if resumed else None
+        self.opened = True
+        if self.previous is not None:
+            check_same_data(self.previous, self.manifest)
+            check_same_variants(self.previous, self.manifest)
+            self.manifest["started_at"] = self.previous.get(
+                "started_at", self.manifest["started_at"]
+            )
+            self.manifest["resumed_at"] = [*self.previous.get("resumed_at", []), utc_now()]
+        self.run_dir.write_manifest(self.manifest)
+
+    def refused(self, error: BaseException) -> bool:
+        """Bad input (a ``FtevalError``; not a failed write, whose manifest says why) in a
+        new run that has written no sample yet."""
+        return (
+            isinstance(error, FtevalError)
+            and not isinstance(error, OutputError)
+            and self.opened
+            and self.previous is None
+            and not self.run_dir.has_samples()
+        )
 
 
 def _run_in(
@@ -268,6 +325,10 @@ def _run_in(
             run_judge(run_dir.path, tasks, samples, judge)
         finally:
             judge.close()
+        unreadable = unreadable_judgments(read_judgments(run_dir.path))
+        if unreadable:
+            logger.warning("%s", unreadable)
+            manifest["warnings"] = [*manifest.get("warnings", []), unreadable]
         manifest["timings_s"]["judge"] = round(time.monotonic() - began, 3)
     began = time.monotonic()
     results = build_results(
@@ -346,13 +407,6 @@ def with_cache(backend: Backend, config: RunConfig) -> Backend:
     from fteval.backends.caching import CachingBackend
 
     return CachingBackend(backend, ResponseCache(folder / "responses.sqlite"))
-
-
-def cache_folder(config: RunConfig) -> Path | None:
-    """The response cache's folder, or None when ``cache_dir`` is ``off``."""
-    if config.cache_dir == "off":
-        return None
-    return Path(config.cache_dir) if config.cache_dir else user_cache_dir()
 
 
 def check_same_data(previous: dict[str, Any], manifest: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from fteval.compare import StatsOptions
 from fteval.errors import ConfigError
 from fteval.pipeline.score_files import scored_arm, write_scored_run
 from fteval.records import SampleResult
+from fteval.records.integrity import check_inputs_survive
 from fteval.scoring import TaskInfo
 
 
@@ -46,6 +47,7 @@ def score_code_files(
     check_code_options(k, timeout_s, max_workers)
     if out is not None:
         check_dir_target(out, "--out")
+    check_inputs_survive(out, [problems, *(path for _, path in files)])
 
     samples: list[SampleResult] = []
     executions: list[dict[str, Any]] = []

@@ -37,6 +37,7 @@ from fteval.records import (
     is_empty_prediction,
     prompt_hash,
 )
+from fteval.records.integrity import check_inputs_survive
 from fteval.records.rundir import RunDirectory, default_run_dir, utc_now
 from fteval.report.files import write_reports
 from fteval.scoring import TaskInfo, attach_scores
@@ -277,6 +278,7 @@ def score_files(
     check_options(options)
     if out is not None:
         check_dir_target(out, "--out")
+    check_inputs_survive(out, [path for _, path in files])
     samples = load_samples(files, options)
     labels = _labels(samples, options)
     for spec in options.metrics:

@@ -17,7 +17,7 @@ from typing import Any
 from fteval.config import RunConfig
 from fteval.errors import ConfigError
 from fteval.tasks import Task, TaskOptions, load_tasks
-from fteval.tasks.builtin import catalogue
+from fteval.tasks.builtin import catalogue, check_settings
 from fteval.tasks.lmeval import check_include_folders
 from fteval.tasks.registry import expand_task_globs
 from fteval.tasks.selection import PerTask, Selection, candidate_names
@@ -62,6 +62,7 @@ def tasks_of(config: RunConfig) -> list[Task]:
                 f"{flag} {unused[0]}=...: no task of this run is named {unused[0]!r} "
                 f"(tasks: {', '.join(specs)})"
             )
+    check_task_options(config)
     tasks: list[Task] = []
     for spec in specs:
         tasks += load_spec(config, spec)
@@ -97,3 +98,19 @@ def check_per_task_keys(config: RunConfig, tasks: Sequence[Task], specs: Sequenc
                 f"{flag} {unmatched[0]}=...: no task of this run is named or matches "
                 f"{unmatched[0]!r} (tasks: {names}{', ...' if len(tasks) > 8 else ''})"
             )
+
+
+def check_task_options(config: RunConfig) -> None:
+    """Every ``--task-option`` parsed and range-checked before any task's data is read.
+
+    The built-in's own declaration (its catalogue ``settings``) types each value through
+    the one option checker, as the task's loader does again when it loads.
+
+    Raises:
+        ConfigError: an unknown setting, a value of the wrong type or out of range.
+    """
+    entries = catalogue()
+    for key, settings in config.task_options.items():
+        for entry in entries.values():
+            if key in (entry.name, entry.data_key):
+                check_settings(entry.name, settings, entry.settings)

@@ -71,10 +71,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
     Readers see the old file or the new one, never a partial one. On any error the
     temp file is removed and the old file stays as it was. The file gets the mode any
-    new file would (``new_file_mode``).
+    new file would (``new_file_mode``). A path that is something other than a regular
+    file (a directory, a device such as /dev/null, a pipe, a socket) is refused: the
+    rename would replace it.
     """
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():
+            raise OutputError(
+                f"cannot write {path}: it is not a regular file (a directory, device, pipe "
+                "or socket), which the write would replace; give a file path"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:

@@ -231,6 +231,26 @@ class RunDirectory:
         with contextlib.suppress(AttributeError, TypeError):
             error._fteval_log = str(log)  # type: ignore[attr-defined]
 
+    def has_samples(self) -> bool:
+        """Whether samples.jsonl holds anything."""
+        try:
+            return self.samples_path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def discard(self, *, created: Iterable[Path] = ()) -> None:
+        """Remove what a run refused before any work wrote (manifest, items, an empty
+        samples file), then each folder in ``created`` (the run directory and the parents
+        it was made with, innermost first) that is empty."""
+        for name in (MANIFEST, ITEMS, SAMPLES, LOG):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink(missing_ok=True)
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+
     def read_samples(self) -> list[SampleResult]:
         if not self.samples_path.exists():
             return []

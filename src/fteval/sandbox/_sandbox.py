@@ -83,7 +83,7 @@ class Sandbox:
         limits: resource limits for every program (defaults: :class:`SandboxLimits`).
         allow_unsafe: run without isolation when bubblewrap is missing or unusable
             (CLI: ``--allow-unsafe-execution``). The program can then read and write
-            whatever the user can.
+            whatever the user can. Only the boolean ``True`` opts in.
         bwrap_path: the bwrap binary (default: ``$FTEVAL_BWRAP``, then ``bwrap`` on PATH).
         python: the interpreter to run programs with (default: the one running fteval,
             standard library only).
@@ -92,6 +92,7 @@ class Sandbox:
     Raises:
         SandboxUnavailableError: bubblewrap is unusable and ``allow_unsafe`` is False.
         ValueError: ``max_workers`` < 1.
+        TypeError: ``allow_unsafe`` is not a boolean (e.g. the text ``"false"``).
     """
 
     def __init__(
@@ -105,12 +106,16 @@ class Sandbox:
     ) -> None:
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be >= 1 (value: {max_workers!r})")
+        if not isinstance(allow_unsafe, bool):  # "false" is truthy: only a parsed opt-in
+            raise TypeError(
+                f"allow_unsafe must be True or False (a parsed boolean), got {allow_unsafe!r}"
+            )
         self.limits = limits if limits is not None else SandboxLimits()
         self.max_workers = max_workers or os.cpu_count() or 1
         bwrap_plan, problem = _usable_plan(bwrap_path, python)
         if bwrap_plan is not None:
             self._plan = RunPlan(Isolation.BUBBLEWRAP, bwrap_plan.python, bwrap_plan)
-        elif allow_unsafe:
+        elif allow_unsafe is True:
             logger.warning(
                 "bubblewrap unusable (%s): running generated code WITHOUT isolation, "
                 "with resource limits and a timeout only",

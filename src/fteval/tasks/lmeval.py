@@ -30,9 +30,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fteval._util.options import check_settings
 from fteval.errors import ConfigError, MissingDependencyError
 from fteval.records import Example, SampleResult
-from fteval.tasks.options import TaskOptions
+from fteval.tasks.options import SETTING_RULES, TaskOptions
 from fteval.tasks.task import GenerationSpec, Task
 
 logger = logging.getLogger(__name__)
@@ -205,13 +206,22 @@ def _generation(task_name: str, by_doc: dict[int, list[Any]]) -> GenerationSpec:
     kwargs = dict(next(iter(by_doc.values()))[0].arguments[1])
     until = kwargs.get("until") or []
     until = [until] if isinstance(until, str) else list(until)
-    sampled = bool(kwargs.get("do_sample", False))
-    temperature = float(kwargs.get("temperature", 0.0)) if sampled else 0.0
+    defaults = {
+        "do_sample": False, "temperature": 0.0, "top_p": 1.0,
+        "max_gen_toks": DEFAULT_MAX_GEN_TOKS,
+    }  # fmt: skip
+    read = check_settings(  # the task YAML's values, typed and ranged by the one rule
+        f"lmeval:{task_name} (generation_kwargs)",
+        {k: v for k, v in kwargs.items() if k in defaults},
+        defaults,
+        SETTING_RULES | {"max_gen_toks": SETTING_RULES["max_new_tokens"]},
+    )
+    sampled = read["do_sample"]
     return GenerationSpec(
         stop=tuple(until),
-        max_new_tokens=int(kwargs.get("max_gen_toks", DEFAULT_MAX_GEN_TOKS)),
-        temperature=temperature,
-        top_p=float(kwargs.get("top_p", 1.0)) if sampled else 1.0,
+        max_new_tokens=read["max_gen_toks"],
+        temperature=read["temperature"] if sampled else 0.0,
+        top_p=read["top_p"] if sampled else 1.0,
     )
 
 

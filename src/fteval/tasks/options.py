@@ -6,7 +6,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fteval._util.options import Choices, Range, Rule
 from fteval.tasks.selection import PerTask, candidate_names
+
+# The ranges of task settings, by name: a name means the same in every task (built-ins'
+# --task-option settings, lm-evaluation-harness generation_kwargs).
+SETTING_RULES: dict[str, Rule] = {
+    "max_new_tokens": Range(ge=1, le=32768),
+    "n_samples": Range(ge=1, le=1000),
+    "temperature": Range(ge=0, le=10),
+    "top_p": Range(gt=0, le=1),
+    "timeout_s": Range(gt=0, le=3600),
+    "opponent": Choices(("reference", "base")),
+}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fteval.tasks.builtin import classification, code, generation, judged, mmlu
-from fteval.tasks.builtin._base import Builtin, HubSource, catalogue
+from fteval.tasks.builtin._base import Builtin, HubSource, catalogue, check_settings
 
 HUB_DATASETS: Mapping[str, HubSource] = {
     "sst2": classification.SST2_HUB,
@@ -41,4 +41,4 @@ def hub_dataset(source: str) -> HubSource | None:
     return HUB_DATASETS.get(entry.data_key if entry is not None else name)
 
 
-__all__ = ["HUB_DATASETS", "Builtin", "HubSource", "catalogue", "hub_dataset"]
+__all__ = ["HUB_DATASETS", "Builtin", "HubSource", "catalogue", "check_settings", "hub_dataset"]

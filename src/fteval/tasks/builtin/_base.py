@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fteval._util.options import check_settings as check_options
 from fteval.data.hub import hub_access
 from fteval.data.readers import Row, read_rows
 from fteval.errors import ConfigError, InputError, MissingDependencyError
-from fteval.tasks.options import TaskOptions
+from fteval.tasks.options import SETTING_RULES, TaskOptions
 from fteval.tasks.registry import register_builtin
 from fteval.tasks.source import DataSource, SplitReader, rows_source
 from fteval.tasks.task import Task
@@ -106,12 +107,17 @@ def catalogue() -> dict[str, Builtin]:
 
 
 def check_settings(name: str, settings: Mapping[str, Any], known: Mapping[str, Any]) -> dict:
-    """``known`` updated with ``settings``; an unknown key is a ConfigError naming the known."""
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        keys = ", ".join(sorted(known)) or "none"
-        raise ConfigError(f"task {name!r} has no setting {unknown[0]!r} (settings: {keys})")
-    return {**known, **settings}
+    """``known`` (setting -> default) updated with ``settings``, parsed and range-checked.
+
+    Each value takes its default's type by the one option rule
+    (``fteval._util.options``: booleans only from ``true/false/yes/no/1/0``, finite
+    numbers) and the shared range of its name (``SETTING_RULES``).
+
+    Raises:
+        ConfigError: an unknown setting (naming the known ones) or a bad value (naming the
+            setting and the value).
+    """
+    return check_options(f"task {name!r}", settings, known, SETTING_RULES)
 
 
 # ------------------------------------------------------------------------ local files

@@ -81,7 +81,7 @@ def load_humaneval(options: TaskOptions) -> Task:
     from fteval.sandbox.humaneval import read_problems
 
     settings = check_settings("humaneval", options.settings, HUMANEVAL_SETTINGS)
-    n, temperature = int(settings["n_samples"]), float(settings["temperature"])
+    n, temperature = settings["n_samples"], settings["temperature"]
     if n < 1:
         raise ConfigError(f"humaneval: n_samples must be >= 1, got {n}")
     if n > 1 and temperature <= 0:
@@ -105,13 +105,13 @@ def load_humaneval(options: TaskOptions) -> Task:
         template="{prompt}",
         reference_field="test",
         stop=HUMANEVAL_STOP,
-        max_new_tokens=int(settings["max_new_tokens"]),
+        max_new_tokens=settings["max_new_tokens"],
         temperature=temperature,
-        top_p=float(settings["top_p"]) if temperature > 0 else 1.0,
+        top_p=settings["top_p"] if temperature > 0 else 1.0,
         n_samples=n,
         metrics=[{"name": "executed_pass@k", "k": k} for k in (1, 10, 100) if k <= n],
     )
-    executor = _Executor(problems, float(settings["timeout_s"]), bool(settings["allow_unsafe"]))
+    executor = _Executor(problems, settings["timeout_s"], settings["allow_unsafe"])
     hashes = hash_files([path])
     source = rows_source("builtin:humaneval", {"test": rows}, {"test": str(path)}, hashes)
     task = build_task(spec, source, origin="builtin:humaneval", postprocess=executor)

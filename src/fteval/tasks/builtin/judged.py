@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fteval.data.readers import Row, read_rows
-from fteval.errors import ConfigError
 from fteval.tasks.builtin._base import (
     Builtin,
     HubSource,
@@ -68,10 +67,6 @@ def _hub(source: str, row: Row, names: Mapping[str, list[str]]) -> Row:
 def load_alpaca_eval(options: TaskOptions) -> Task:
     """The judged instruction-following task."""
     settings = check_settings("alpaca_eval", options.settings, SETTINGS)
-    if settings["opponent"] not in ("reference", "base"):
-        raise ConfigError(
-            f"alpaca_eval: opponent must be 'reference' or 'base', got {settings['opponent']!r}"
-        )
     source = builtin_source(
         "alpaca_eval", options, {"eval": "eval"}, hub=HUB, formats=FORMATS,
         read_original=_original, convert=_hub,
@@ -85,8 +80,8 @@ def load_alpaca_eval(options: TaskOptions) -> Task:
         template="{instruction}" if settings["chat_template"] else TEMPLATE,
         reference_field="output",
         stop=["\n### Instruction:"],
-        max_new_tokens=int(settings["max_new_tokens"]),
-        chat_template=bool(settings["chat_template"]),
+        max_new_tokens=settings["max_new_tokens"],
+        chat_template=settings["chat_template"],
     )
     task = build_task(
         spec, source, origin="builtin:alpaca_eval", judge={"opponent": settings["opponent"]}
