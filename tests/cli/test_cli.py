@@ -160,3 +160,24 @@ def test_untrained_adapter_fails_the_run_with_exit_2(tmp_path, task_file, tiny_m
     assert "does not change the model's outputs" in proc.stderr
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
+
+
+def test_run_help_is_grouped_and_every_option_says_what_it_does():
+    import argparse
+
+    from fteval.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    run = sub.choices["run"]
+    titles = [group.title for group in run._action_groups]
+    for wanted in ("models", "tasks", "statistics", "robustness", "gate", "output",
+                   "performance", "scale"):  # fmt: skip
+        assert wanted in titles
+    options = [a for a in run._actions if a.option_strings and a.dest != "help"]
+    assert len(options) > 40
+    silent = [a.option_strings[0] for a in options if not a.help or a.help == argparse.SUPPRESS]
+    assert silent == []
+    grouped = {a.dest for g in run._action_groups if g.title not in ("options",)
+               for a in g._group_actions}  # fmt: skip
+    assert {a.dest for a in options} <= grouped  # none left in the catch-all "options"

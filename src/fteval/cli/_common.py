@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,7 @@ REQUIRE_HELP = (
 )
 
 
-def add_stats_flags(parser: argparse.ArgumentParser) -> None:
+def add_stats_flags(parser: Any) -> None:
     """The statistics options shared by ``run`` and ``score``."""
     parser.add_argument(
         "--bootstrap",
@@ -29,8 +28,17 @@ def add_stats_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--permutations", type=int, help="permutation-test resamples (default 10000)"
     )
-    parser.add_argument("--ci-method", choices=["percentile", "bca"])
-    parser.add_argument("--correction", choices=["holm", "bh"])
+    parser.add_argument(
+        "--ci-method",
+        choices=["percentile", "bca"],
+        help="bootstrap interval: percentile (default) or bca (bias-corrected, accelerated)",
+    )
+    parser.add_argument(
+        "--correction",
+        choices=["holm", "bh"],
+        help="multiple-comparison correction: holm (default; family-wise error) or bh "
+        "(Benjamini-Hochberg; false discovery rate)",
+    )
     parser.add_argument(
         "--correction-scope",
         choices=list(CORRECTION_SCOPES),
@@ -93,7 +101,7 @@ def print_results(
         print(dumps(results, indent=2))
 
 
-def add_output_flags(parser: argparse.ArgumentParser, *, quiet_help: str | None = None) -> None:
+def add_output_flags(parser: Any, *, quiet_help: str | None = None) -> None:
     """``--json``, ``--details``, ``--quiet`` and ``--log-to`` (shared by the commands that
     print results)."""
     parser.add_argument("--json", action="store_true", help="print the results object on stdout")

@@ -18,107 +18,174 @@ from fteval.cli._common import (
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``run``."""
-    run = sub.add_parser("run", help="evaluate base, adapters and full fine-tune on tasks")
+    """Register ``run``: its options in groups, each with its help (``fteval run --help``)."""
+    run = sub.add_parser(
+        "run",
+        help="evaluate base, adapters and full fine-tune on tasks",
+        description="Evaluate a base model, LoRA adapters and a full fine-tune on the same "
+        "items; print the headline (did each fine-tune help?) and write a run directory. "
+        "Every option is also a key of a YAML run config (docs/tasks.md, docs/records.md).",
+    )
     run.add_argument("config", nargs="?", help="a YAML run config (flags override its keys)")
-    run.add_argument("--base", help="base model directory, hub id, or openai:NAME (served)")
-    run.add_argument(
-        "--adapter",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="a LoRA adapter (repeatable); NAME@seedN groups seeds",
+    _add_model_flags(run.add_argument_group("models", "what is compared"))
+    tasks = run.add_argument_group("tasks", "what is asked (docs/tasks.md, docs/benchmarks.md)")
+    _add_task_flags(tasks)
+    add_selection_flags(tasks)
+    add_stats_flags(run.add_argument_group("statistics", "docs/statistics.md"))
+    robustness = run.add_argument_group(
+        "robustness", "what the clean score hides (docs/robustness.md)"
     )
-    run.add_argument("--full", help="fully fine-tuned checkpoint (or openai:NAME[@URL])")
-    run.add_argument(
-        "--task", action="append", default=[], help="built-in task or task file (repeatable)"
-    )
-    run.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="a local copy of a built-in task's data (repeatable; formats: fteval tasks NAME)",
-    )
-    run.add_argument(
-        "--task-option",
-        action="append",
-        default=[],
-        metavar="NAME:KEY=VALUE",
-        help="a built-in task's setting, e.g. humaneval:n_samples=10 (repeatable)",
-    )
-    run.add_argument(
-        "--lmeval-include",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="folder of your lm-evaluation-harness task YAMLs (for --task lmeval:NAME)",
-    )
-    run.add_argument(
-        "--judge",
-        help="judge model of judged tasks (alpaca_eval): a local model or openai:NAME[@URL]",
-    )
-    run.add_argument("--out", help="run directory (default runs/<UTC time>)")
-    run.add_argument("--backend", choices=["hf", "fake", "vllm", "openai"])
-    run.add_argument("--batch-size", type=int)
-    run.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
-    run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--max-length", type=int, help="context window override, in tokens")
-    run.add_argument("--allow-base-mismatch", action="store_true", default=None)
-    run.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        default=None,
-        help="allow pickled .bin weights (unpickling can run code)",
-    )
-    run.add_argument("--trust-remote-code", action="store_true", default=None)
-    run.add_argument(
-        "--adapter-serving",
-        choices=["auto", "merge_restore", "switch", "per_row"],
-        help="auto (a rule measured on this device: base and adapters in one pass per "
-        "batch, or one arm at a time merged in float32 and switched in 16-bit), "
-        "merge_restore, switch or per_row",
-    )
-    run.add_argument(
-        "--batch-tokens", type=int, help="padded tokens per forward pass (default: by device)"
-    )
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: CPUs available)")
-    run.add_argument(
-        "--add-bos-token",
-        choices=["auto", "true", "false"],
-        help="BOS before every input; auto follows lm-evaluation-harness (BOS for Gemma only)",
-    )
-    run.add_argument("--cache-dir", help="response cache folder, or 'off'")
-    run.add_argument("--flush-every", type=int, help="examples between sample-file flushes")
-    add_selection_flags(run)
-    _add_scale_flags(run)
-    add_stats_flags(run)
-    run.add_argument(
+    robustness.add_argument(
         "--non-inferiority",
         action="append",
         default=[],
         metavar="TASK[/METRIC]=PTS",
         help="guardrail: largest tolerated drop vs base, in points (repeatable)",
     )
-    add_robustness_flags(run)
-    run.add_argument(
+    add_robustness_flags(robustness)
+    _add_gate_flags(run.add_argument_group("gate", "the CI gate: exit 3 when it fails"))
+    output = run.add_argument_group("output", "what is printed and written")
+    output.add_argument("--out", help="run directory (default runs/<UTC time>)")
+    add_output_flags(output)
+    output.add_argument(
+        "--verbose", action="store_true", help="log progress on stderr; show tracebacks"
+    )
+    _add_performance_flags(
+        run.add_argument_group("performance", "how the work runs (same numbers either way)")
+    )
+    _add_scale_flags(run.add_argument_group("scale", "servers, vLLM and Ray (docs/scale.md)"))
+    run.set_defaults(handler=run_command)
+
+
+def _add_model_flags(group: Any) -> None:
+    group.add_argument(
+        "--base", help="base model: a directory, a Hub id, or openai:NAME (a served model)"
+    )
+    group.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a LoRA adapter on the base (repeatable); NAME@seedN groups seeds of one "
+        "adapter; stepN / checkpoint-N names form a checkpoint series",
+    )
+    group.add_argument("--full", help="fully fine-tuned checkpoint (or openai:NAME[@URL])")
+    group.add_argument(
+        "--backend",
+        choices=["hf", "fake", "vllm", "openai"],
+        help="who answers: hf (transformers + peft, default), vllm, openai (a served "
+        "OpenAI-compatible endpoint) or fake (tests)",
+    )
+    group.add_argument(
+        "--dtype",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="weights' dtype (auto: float32 on CPU, the checkpoint's on GPU)",
+    )
+    group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    group.add_argument(
+        "--max-length", type=int, help="context window override, in tokens (<= the model's)"
+    )
+    group.add_argument(
+        "--add-bos-token",
+        choices=["auto", "true", "false"],
+        help="BOS before every input; auto follows lm-evaluation-harness (BOS for Gemma only)",
+    )
+    group.add_argument(
+        "--allow-base-mismatch",
+        action="store_true",
+        default=None,
+        help="evaluate an adapter whose recorded base is another model (recorded)",
+    )
+    group.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        default=None,
+        help="allow pickled .bin weights (unpickling can run code)",
+    )
+    group.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=None,
+        help="run the model repository's own Python code (off by default)",
+    )
+
+
+def _add_task_flags(group: Any) -> None:
+    group.add_argument(
+        "--task",
+        action="append",
+        default=[],
+        help="a built-in task (fteval tasks), a glob of them ('mmlu_*'), lmeval:NAME or a "
+        "task file (repeatable)",
+    )
+    group.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a local copy of a built-in task's data (repeatable; formats: fteval tasks NAME)",
+    )
+    group.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE",
+        help="a built-in task's setting, e.g. humaneval:n_samples=10 (repeatable)",
+    )
+    group.add_argument(
+        "--lmeval-include",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder of your lm-evaluation-harness task YAMLs (for --task lmeval:NAME)",
+    )
+    group.add_argument(
+        "--judge",
+        help="judge model of judged tasks (alpaca_eval): a local model or openai:NAME[@URL]",
+    )
+    group.add_argument(
+        "--seed", type=int, help="seed of sampled decoding and of every statistic (1234)"
+    )
+
+
+def _add_gate_flags(group: Any) -> None:
+    group.add_argument(
         "--fail-on",
         choices=["regression", "inconclusive", "none"],
         help="regression: exit 3 on a significant regression vs base (or a missed "
         "non-inferiority margin); inconclusive: also on a comparison too small to decide; "
         "default none here (fteval check defaults to regression)",
     )
-    run.add_argument(
+    group.add_argument(
         "--require",
         action="append",
         default=[],
         metavar="TASK[/METRIC][@ARM]=WANT",
         help=REQUIRE_HELP,
     )
-    add_output_flags(run)
-    run.add_argument("--verbose", action="store_true")
-    run.set_defaults(handler=run_command)
+
+
+def _add_performance_flags(group: Any) -> None:
+    group.add_argument("--batch-size", type=int, help="most rows per forward pass")
+    group.add_argument(
+        "--batch-tokens", type=int, help="padded tokens per forward pass (default: by device)"
+    )
+    group.add_argument(
+        "--threads", type=int, help="CPU threads for torch (default: chosen on a probe)"
+    )
+    group.add_argument(
+        "--adapter-serving",
+        choices=["auto", "merge_restore", "switch", "per_row"],
+        help="auto (a rule measured on this device: base and adapters in one pass per "
+        "batch, or one arm at a time merged in float32 and switched in 16-bit), "
+        "merge_restore, switch or per_row",
+    )
+    group.add_argument(
+        "--cache-dir", help="response cache folder, or 'off' (default ~/.cache/fteval)"
+    )
+    group.add_argument(
+        "--flush-every", type=int, help="examples between sample-file flushes (resume points)"
+    )
 
 
 def add_selection_flags(run: Any) -> None:
