@@ -475,22 +475,47 @@ def _advice(results: Mapping[str, Any]) -> HeadlineNote | None:
 
 
 def _cost(results: Mapping[str, Any]) -> HeadlineNote | None:
-    parts = []
-    for row in results.get("cost", []):
-        bits = []
-        if is_number(row.get("size_on_disk_bytes")):
-            bits.append(fmt_bytes(row["size_on_disk_bytes"]))
-        if is_number(row.get("eval_wall_s")):
-            bits.append(f"eval {fmt_seconds(row['eval_wall_s'])}")
+    """Size per arm; evaluation time per arm, or per group of arms answered in one pass;
+    what cached answers cost when they were computed."""
+    rows = list(results.get("cost", []))
+    sizes = [
+        f"{row['arm']} {fmt_bytes(row['size_on_disk_bytes'])}"
+        for row in rows
+        if is_number(row.get("size_on_disk_bytes"))
+    ]
+    times: list[str] = []
+    shown: set[str] = set()
+    for row in rows:
+        if row["arm"] in shown or not is_number(row.get("eval_wall_s")):
+            continue
+        together = [row["arm"], *_shared_with(row, rows)]
+        shown.update(together)
+        text = f"{'+'.join(together)} {fmt_seconds(row['eval_wall_s'])}"
         if is_number(row.get("cached_compute_s")):
-            bits.append(
-                f"+{fmt_seconds(row['cached_compute_s'])} when cached answers were computed"
-            )
+            text += f" (cached answers took {fmt_seconds(row['cached_compute_s'])} once)"
         elif row.get("requests_cached") and not row.get("requests_computed"):
-            bits.append("all answers cached")
-        if bits:
-            parts.append(f"{row['arm']} {', '.join(bits)}")
+            text += " (all answers cached)"
+        times.append(text)
+    parts = []
+    if sizes:
+        parts.append("size " + ", ".join(sizes))
+    if times:
+        parts.append("eval " + ", ".join(times))
     return HeadlineNote("cost", "; ".join(parts)) if parts else None
+
+
+def _shared_with(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The other arms answered in the same passes as ``row``'s (its cost note names them)."""
+    note = str(row.get("note") or "")
+    if "same passes as" not in note:
+        return []
+    return [
+        r["arm"]
+        for r in rows
+        if r["arm"] != row["arm"]
+        and "same passes as" in str(r.get("note") or "")
+        and r.get("eval_wall_s") == row.get("eval_wall_s")
+    ]
 
 
 def _percent(value: Any) -> str:
