@@ -33,7 +33,7 @@ PAIR_FIELDS = (
 )
 
 
-def fake_run(out: Path, task_file: Path, adapters: dict[str, tuple[str, float]]) -> Path:
+def fake_run(out: Path, task_file: Path, adapters: dict[str, tuple[str, float]], **extra) -> Path:
     """A run with the fake backend: adapters name -> (path, skill); base knows nothing."""
     config = build_config(
         {
@@ -43,6 +43,7 @@ def fake_run(out: Path, task_file: Path, adapters: dict[str, tuple[str, float]])
             "backend": "fake",
             "out": str(out),
             **FAST,
+            **extra,
         }
     )
     task = load_task(str(task_file))
@@ -60,6 +61,7 @@ def fake_run(out: Path, task_file: Path, adapters: dict[str, tuple[str, float]])
         backend=backend,
         progress=False,
         **FAST,
+        **extra,
     )
     return Path(results["run_dir"])
 
@@ -237,3 +239,19 @@ def test_compare_of_two_real_runs_equals_one_run_with_both_adapters(
         load_run(tmp_path / "cmp").manifest["arms"][1]["cost"]
         == load_run(tmp_path / "a").manifest["arms"][1]["cost"]
     )
+
+
+def test_a_renamed_arm_keeps_its_section_intervals(tmp_path, task_150):
+    # every section seeds from the content it resamples: RUN:ARM renames move nothing
+    extra = {"perturbations": ["typo:rate=0.3"]}
+    a = fake_run(tmp_path / "a", task_150, {"lora": ("x", 0.8)}, **extra)
+    b = fake_run(tmp_path / "b", task_150, {"lora": ("y", 0.3)}, **extra)
+    results, _ = compare_runs([a, b], out=tmp_path / "cmp")
+    alone = json.loads((a / "results.json").read_text())
+
+    def change(rows, arm):
+        found = next(r for r in rows if r["arm"] == arm and r["metric"] == "acc")
+        part = found["under_perturbation"]
+        return part["delta"], part["ci_low"], part["ci_high"], part["p_value"]
+
+    assert change(results["robustness"], "a:lora") == change(alone["robustness"], "lora")
