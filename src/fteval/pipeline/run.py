@@ -313,6 +313,7 @@ def backend_settings(config: RunConfig) -> dict[str, Any]:
         "batch_tokens": config.batch_tokens,
         "threads": config.threads,
         "add_bos_token": config.add_bos_token,
+        "base_quantization": config.base_quantization,
     }
 
 
