@@ -208,7 +208,7 @@ class HFBackend(Backend):
                 "deployment as a form (--form NAME=ARM:merged-nf4)"
             )
         self._adapters = [a for a in self.arms if a.kind == "adapter"]
-        self._quantization_warnings: dict[str, str] = {}
+        self._quantization_warnings: dict[str, dict[str, str]] = {}
         self._adapter_configs: dict[str, dict[str, Any]] = {}
         self._adapter_warnings: dict[str, str] = {}
         self._probe_change: dict[str, float] = {}
@@ -279,7 +279,7 @@ class HFBackend(Backend):
             recorded = recorded_quantization(arm.path, self._base.path)
             warning = mismatch(arm.name, recorded, served.get("method") if served else None)
             if warning:
-                logger.warning("%s", warning)
+                logger.warning("%s", warning["message"])
                 self._quantization_warnings[arm.name] = warning
 
     def prepare(self) -> None:

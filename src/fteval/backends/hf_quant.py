@@ -215,21 +215,33 @@ def _readme_config(path: Path) -> dict[str, str] | None:
     return found or None
 
 
-def mismatch(arm: str, recorded: tuple[str, str] | None, served: str | None) -> str | None:
-    """A warning when an adapter trained on ``recorded`` weights is served on others.
+def mismatch(
+    arm: str, recorded: tuple[str, str] | None, served: str | None
+) -> dict[str, str] | None:
+    """What to warn about when an adapter trained on ``recorded`` weights is served on
+    other weights, or None.
 
     Args:
         arm: the adapter arm's name.
         recorded: (method, file) from ``recorded_quantization``, or None.
         served: the quantization the run serves its base with (None: full precision).
+
+    Returns:
+        ``{"trained_on", "served_on", "recorded_in", "message"}`` (the file's name only).
     """
     if recorded is None or recorded[0] == served:
         return None
     method, where = recorded
+    served_on = served or "full precision"
     now = f"a {served}-quantized base" if served else "a base in full precision"
-    hint = f"--base-quantization {method}" if served != method else ""
-    return (
+    message = (
         f"adapter {arm!r} was trained on a {method}-quantized base ({Path(where).name} says "
-        f"so), but this run serves it on {now}: its scores are those of other weights"
-        + (f"; pass {hint} to evaluate it as trained" if hint else "")
+        f"so), but this run serves it on {now}: its scores are those of other weights; pass "
+        f"--base-quantization {method} to evaluate it as trained"
     )
+    return {
+        "trained_on": method,
+        "served_on": served_on,
+        "recorded_in": Path(where).name,
+        "message": message,
+    }

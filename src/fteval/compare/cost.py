@@ -20,6 +20,7 @@ COST_FIELDS = (
     "tokens_per_s",
     "peak_memory_bytes",
     "memory_kind",
+    "memory_footprint_bytes",
 )
 
 
@@ -32,6 +33,6 @@ def cost_rows(arms: Sequence[Mapping[str, Any]]) -> list[CostRow]:
         if not isinstance(cost, Mapping):
             continue
         values: dict[str, Any] = {name: cost.get(name) for name in COST_FIELDS}
-        values.update({name: cost[name] for name in ("items", "note") if name in cost})
+        values.update({name: cost[name] for name in ("items", "note", "form") if name in cost})
         rows.append(CostRow(arm=arm["name"], kind=arm.get("kind"), **values))
     return rows

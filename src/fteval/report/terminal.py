@@ -24,6 +24,7 @@ from fteval.report.numbers import (
     correction_note,
     fmt,
     fmt_bytes,
+    fmt_count,
     fmt_params,
     fmt_seconds,
     is_number,
@@ -354,7 +355,12 @@ def _cost_lines(results: Mapping[str, Any], width: int) -> list[str]:
             f"{fmt_bytes(row.get('size_on_disk_bytes'))} on disk",
             f"eval {fmt_seconds(row.get('eval_wall_s'))}",
         ]
+        if is_number(row.get("memory_footprint_bytes")):
+            parts.append(f"weights {fmt_bytes(row['memory_footprint_bytes'])} in memory")
+        if is_number(row.get("tokens_per_s")):
+            parts.append(f"{fmt_count(row['tokens_per_s'])} tokens/s")
         if is_number(row.get("peak_memory_bytes")):
             parts.append(f"peak {fmt_bytes(row['peak_memory_bytes'])} {row.get('memory_kind', '')}")
-        lines += _wrap(f"{row['arm']}: " + ", ".join(parts), width, indent="  ", hanging="    ")
+        name = f"{row['arm']} ({row['form']})" if row.get("form") else row["arm"]
+        lines += _wrap(f"{name}: " + ", ".join(parts), width, indent="  ", hanging="    ")
     return lines
