@@ -268,6 +268,14 @@ class Arm(Row):
     source_arm: str = field(default="", metadata=meta(doc="the arm a form arm derives from"))
     identity: Mapping[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """The arm as results.json holds it (``form`` and ``source_arm`` on form arms only)."""
+        out = super().to_json()
+        if self.kind != "form":
+            out.pop("form", None)
+            out.pop("source_arm", None)
+        return out
+
 
 @dataclass(frozen=True)
 class TaskRecord(Row):

@@ -69,10 +69,14 @@ class ArmSpec:
             ``{"name", "kind", "group", "identity"}``, and ``form`` and ``source_arm`` for
             a form arm.
         """
-        record: dict[str, Any] = {"name": self.name, "kind": self.kind, "group": self.group}
+        record: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "group": self.group,
+            "identity": dict(identity) if identity is not None else {"path": self.path},
+        }
         if self.kind == "form":
             record.update(form=self.form, source_arm=self.source)
-        record["identity"] = dict(identity) if identity is not None else {"path": self.path}
         return record
 
 
