@@ -451,6 +451,14 @@ def _flags(results: Mapping[str, Any]) -> HeadlineNote | None:
     for row in results.get("training") or []:
         if row.get("overfitting"):
             found.append(f"{row['arm']} overfitting (best step {row.get('best_step')})")
+    found = _weights_flags(results) + found
+    return HeadlineNote("flags", _listed(found), "warning") if found else None
+
+
+def _weights_flags(results: Mapping[str, Any]) -> list[str]:
+    """Adapters evaluated on other base weights than they were trained on (first: every
+    score of the arm is then another model's)."""
+    found = []
     for arm in results.get("arms") or []:
         trained = (arm.get("identity") or {}).get("quantization_mismatch")
         if isinstance(trained, Mapping):
@@ -458,7 +466,7 @@ def _flags(results: Mapping[str, Any]) -> HeadlineNote | None:
                 f"{arm['name']} trained on a {trained.get('trained_on')} base, evaluated on "
                 f"{trained.get('served_on')}"
             )
-    return HeadlineNote("flags", _listed(found), "warning") if found else None
+    return found
 
 
 def _grouped_flags(results: Mapping[str, Any], raised: Sequence[tuple[str, str]]) -> list[str]:
