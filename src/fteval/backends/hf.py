@@ -63,6 +63,7 @@ from fteval.backends.hf_quant import (
     checkpoint_quantization,
     method_of,
     mismatch,
+    quiet_kernel_notices,
     recorded_quantization,
     require_bitsandbytes,
 )
@@ -171,6 +172,7 @@ class HFBackend(Backend):
         ):
             if value not in allowed:
                 raise BackendError(f"{name} must be one of {allowed}, got {value!r}")
+        quiet_kernel_notices()  # before PEFT imports bitsandbytes (see hf_quant)
         self.device = loading.resolve_device(device)
         self.dtype_name = loading.resolve_dtype(dtype, self.device)
         self.adapter_serving = adapter_serving

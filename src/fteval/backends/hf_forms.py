@@ -21,10 +21,11 @@ loaded, ``get_memory_footprint``) and ``serialized`` (the bytes of its state dic
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fteval.backends import hf_loading as loading
@@ -88,7 +89,20 @@ def load_form(
         reloaded = dataclasses.replace(
             spec, path=folder, quantization=quantization, allow_pickle=False
         )
-        return load(reloaded)
+        with _errors_only():  # notices about the config fteval just wrote, not the user's
+            return load(reloaded)
+
+
+@contextlib.contextmanager
+def _errors_only() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
 
 
 def attach(model: Any, source: ArmSpec) -> Any:

@@ -130,6 +130,28 @@ class _CastNotice(logging.Filter):
         return not str(record.msg).startswith(CAST_NOTICE)
 
 
+KERNEL_REPOSITORY = "kernels-community/quantization-bitsandbytes"
+KERNEL_LOGGERS = ("kernels._internals.hf_hub", "bitsandbytes.backends.cpu.ops")
+
+
+def quiet_kernel_notices() -> None:
+    """Drop the warnings bitsandbytes' import gives on CPUs with AVX512-BF16 when it cannot
+    fetch its packed bfloat16 kernel from the Hub (offline, or an untrusted publisher).
+
+    PEFT imports bitsandbytes whenever it is installed, so every run would print them;
+    fteval never uses that kernel (``plain_cpu_kernels``), so they say nothing about a run.
+    """
+    for name in KERNEL_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _KernelNotice) for f in target.filters):
+            target.addFilter(_KernelNotice())
+
+
+class _KernelNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return KERNEL_REPOSITORY not in record.getMessage()
+
+
 # ---- what the training recorded ----
 
 
