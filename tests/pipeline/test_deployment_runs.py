@@ -90,7 +90,7 @@ def test_the_headline_says_parity_held_or_lost_per_form_within_its_budget(tmp_pa
     held = {r["arm"]: r["held"] for r in results["deployment"] if r["metric"] == "acc"}
     assert words == {arm: "parity held" if held[arm] else "parity LOST" for arm in held}
     assert "parity LOST" in words.values()
-    assert blocks["f1"].lines[0].note == "margin 1.0 pts vs lora"
+    assert blocks["f1"].lines[0].note == "margin 1.0 pts"
     lines = headline_lines(results, str(tmp_path / "run"), width=80, color=False)
     assert len(lines) <= HEADLINE_LINES
     assert sum("parity held" in line or "parity LOST" in line for line in lines) == 5

@@ -3,8 +3,8 @@
 ``build_headline(results)`` reads results.json only and returns a ``Headline``: per
 fine-tuned arm, the primary metric's verdict on each target task with Δ [CI] (a task
 group as one row), guardrails held or lost with their margin; per deployment form,
-"parity held / LOST" on each task against the arm it derives from (Δ vs that arm, and the
-margin); then the ranking of the
+"parity held / LOST" on each task against the arm it derives from (Δ vs that arm, named
+in the block's title, and the margin); then the ranking of the
 fine-tuned arms, flags only where raised (robustness, calibration, slices, checkpoints,
 training, contamination, cut-off generations), prompts cut by the context window, the
 cost, advice, and where the details are. It fits ``HEADLINE_LINES`` terminal lines for any
@@ -329,7 +329,8 @@ def _parity(results: Mapping[str, Any], subject: _Subject, arm: str) -> Mapping[
 def _parity_line(
     results: Mapping[str, Any], subject: _Subject, row: Mapping[str, Any]
 ) -> VerdictLine:
-    """``support acc  parity held  -0.3 pts [-1.1, +0.5]  margin 1.0 pts vs lora``."""
+    """``support acc  parity held  -0.3 pts [-1.1, +0.5]  margin 1.0 pts`` (Δ vs the arm
+    the form derives from, which the block's title names)."""
     parity = row.get("parity") or {}
     scale = parity.get("scale", 1.0)
     digits = decimals_for([row.get("value"), row.get("source_value")], scale)
@@ -342,7 +343,7 @@ def _parity_line(
     word = "too few items" if held is None else ("parity held" if held else "parity LOST")
     margin = parity.get("non_inferiority_margin")
     bound = f"margin {fmt(margin, scale, decimals=digits)}{' ' + unit if unit else ''}"
-    note = f"{bound if is_number(margin) else 'no margin'} vs {row.get('source_arm')}"
+    note = bound if is_number(margin) else "no margin"
     label = f"{subject.label} {subject.metric}"
     return VerdictLine(label, word, delta, interval, note, TONES.get(word, ""))
 
