@@ -280,7 +280,7 @@ class HFBackend(Backend):
         for arm in self._adapters:
             recorded = recorded_quantization(arm.path, self._base.path)
             warning = mismatch(arm.name, recorded, served.get("method") if served else None)
-            if warning:
+            if warning and arm.name not in self._quantization_warnings:  # said once
                 logger.warning("%s", warning["message"])
                 self._quantization_warnings[arm.name] = warning
 
@@ -395,14 +395,12 @@ class HFBackend(Backend):
     def _situation(self, arm: str) -> dict[str, Any]:
         """What a measured rule for the model serving ``arm`` is kept by (``hf_rules``)."""
         spec = self.arm(arm)
-        own = spec.kind in ("full", "form")
-        model_path = self._weights_arm(arm).path if own else self._base.path
         situation = {
             "device": device_name(self.device),
             "libraries": library_versions(),
             "environment": environment(),
             "dtype": self.dtype_name,
-            "model": situation_of_model(self.load_spec(arm).path if own else model_path),
+            "model": situation_of_model(self.load_spec(arm).path),
             "adapters": [
                 {k: self._adapter_configs.get(a.name, {}).get(k) for k in ADAPTER_SHAPE}
                 for a in self._adapters
