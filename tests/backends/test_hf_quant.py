@@ -181,10 +181,10 @@ def _qlora_copy(tmp_path, tiny_models, where: str):
 
 @pytest.mark.parametrize("where", ["readme", "config"])
 def test_an_adapter_trained_on_nf4_is_flagged_when_served_on_other_weights(
-    tmp_path, tiny_models, caplog, where
+    tmp_path, tiny_llama, caplog, where
 ):
-    folder = _qlora_copy(tmp_path, tiny_models, where)
-    specs = [ArmSpec("base", "base", str(tiny_models["base"]), "base"),
+    folder = _qlora_copy(tmp_path, tiny_llama, where)
+    specs = [ArmSpec("base", "base", str(tiny_llama["base"]), "base"),
              ArmSpec("qlora", "adapter", str(folder), "qlora")]  # fmt: skip
     caplog.set_level(logging.WARNING)
     for served, flagged in ((None, True), ("int8", True), ("nf4", False)):
@@ -224,3 +224,19 @@ def test_quantization_settings_follow_qlora_and_record_the_library():
     assert "bitsandbytes" in nf4
     with pytest.raises(ValueError, match="nf8"):
         Quantization("nf8")
+
+
+@pytest.mark.parametrize(("setting", "form"), [("nf4", None), (None, "base-fp4")])
+def test_a_conv1d_lora_on_4bit_weights_is_refused_before_any_model_loads(
+    tiny_models, setting, form
+):
+    """PEFT attaches a fan_in_fan_out LoRA (GPT-2's Conv1D) to 4-bit layers, and the first
+    forward pass then fails: refused with the way out named, before loading anything."""
+    specs = arms(tiny_models)
+    if form:
+        specs.append(ArmSpec("q", "form", str(tiny_models["lora"]), "q", form=form, source="lora"))
+    backend = make_backend("hf", specs, device="cpu", dtype="float32", progress=False,
+                           base_quantization=setting)  # fmt: skip
+    with pytest.raises(BackendError, match=r"fan_in_fan_out.*use int8, or a merged form"):
+        backend.check_inputs()
+    assert backend._group is None and not backend._own

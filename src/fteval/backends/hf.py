@@ -276,6 +276,8 @@ class HFBackend(Backend):
                 f"base {self._base.path}: its checkpoint is already quantized (config.json "
                 "has a quantization_config); drop base_quantization"
             )
+        for arm in self.arms:
+            self._check_four_bit_lora(arm)
         served = self._served_quantization(self._base.name)
         for arm in self._adapters:
             recorded = recorded_quantization(arm.path, self._base.path)
@@ -283,6 +285,25 @@ class HFBackend(Backend):
             if warning and arm.name not in self._quantization_warnings:  # said once
                 logger.warning("%s", warning["message"])
                 self._quantization_warnings[arm.name] = warning
+
+    def _check_four_bit_lora(self, arm: ArmSpec) -> None:
+        """Refuse an adapter of transposed (Conv1D, GPT-2 style) layers on 4-bit weights:
+        PEFT attaches it but its forward pass fails on them (measured with peft 0.22)."""
+        if arm.kind not in ("adapter", "form") or self._weights_arm(arm.name).kind != "adapter":
+            return
+        served = self._served_quantization(arm.name) or {}
+        unmerged = arm.kind == "adapter" or not form_of(arm).merge
+        if not (unmerged and served.get("method") in ("nf4", "fp4")):
+            return
+        source = self._weights_arm(arm.name)
+        config = self._adapter_configs.get(source.name) or loading.read_adapter_config(source.path)
+        if config.get("fan_in_fan_out"):
+            method = served["method"]
+            raise BackendError(
+                f"arm {arm.name!r}: adapter {source.name!r} targets transposed (Conv1D, "
+                f"GPT-2 style) layers (fan_in_fan_out), which PEFT cannot serve on {method} "
+                f"weights; use int8, or a merged form (merged-{method})"
+            )
 
     def prepare(self) -> None:
         self.check_inputs()
