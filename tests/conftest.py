@@ -180,3 +180,43 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         cfg["base_model_name_or_path"] = str(paths["base"])
         cfg_path.write_text(json.dumps(cfg))
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """base/ (a 2-layer Llama, byte tokenizer) and lora/ (non-zero LoRA on q_proj and
+    v_proj): the shape bitsandbytes quantizes and PEFT attaches LoRA to on a quantized
+    base (GPT-2's Conv1D layers with LoRA fail there)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+
+    root = tmp_path_factory.mktemp("llama")
+    tokenizer = ByT5Tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    paths = {name: root / name for name in ("base", "lora")}
+    LlamaForCausalLM(config).save_pretrained(paths["base"])
+    tokenizer.save_pretrained(paths["base"])
+    lora = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )  # fmt: skip
+    model = get_peft_model(LlamaForCausalLM.from_pretrained(paths["base"]), lora)
+    model.save_pretrained(paths["lora"])
+    cfg_path = paths["lora"] / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["base_model_name_or_path"] = str(paths["base"])
+    cfg_path.write_text(json.dumps(cfg))
+    return paths

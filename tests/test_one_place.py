@@ -58,4 +58,4 @@ def test_a_scored_run_records_the_same_manifest_facts_as_a_model_run(tmp_path):
     assert {"python", "platform", "packages", "git_commit"} <= set(manifest["environment"])
     assert manifest["statistics"]["bootstrap_resamples"] == 2000
     assert [arm["kind"] for arm in manifest["arms"]] == ["base", "model"]
-    assert set(ARM_KINDS) == {"base", "adapter", "full", "model"}
+    assert set(ARM_KINDS) == {"base", "adapter", "full", "model", "form"}

@@ -29,6 +29,7 @@ from pydantic import (
 
 from fteval._util.options import parse_bool
 from fteval._util.validation import describe_validation_error
+from fteval.backends.forms import check_form, is_served
 from fteval.data.yamltext import load_yaml
 from fteval.engine import DEFAULT_CORRECTION_SCOPE, DEFAULT_SEED, CorrectionScope, resolve_levels
 from fteval.errors import ConfigError
@@ -203,6 +204,22 @@ class RunConfig(BaseModel):
     contamination_threshold: float = Field(
         default=0.7, gt=0.0, le=1.0, description="n-gram overlap share of a near match"
     )
+    # ---- deployment (docs/deployment.md) ----
+    base_quantization: Literal["nf4", "fp4", "int8"] | None = Field(
+        default=None,
+        description="load the base quantized with bitsandbytes (QLoRA: nf4); adapters are "
+        "then served unmerged on top",
+    )
+    forms: dict[str, str] = Field(
+        default_factory=dict,
+        description="NAME -> ARM:FORM: a deployment form of an arm evaluated as an arm "
+        "(merged, merged-int8, merged-nf4, unmerged, base-nf4, ...; openai:MODEL[@URL])",
+    )
+    parity_margin: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="deployment parity: largest tolerated drop of a form vs its source, points",
+    )
 
     @field_validator("limit", "num_fewshot", mode="before")
     @classmethod
@@ -354,14 +371,78 @@ class RunConfig(BaseModel):
         except ConfigError as error:
             raise ValueError(str(error)) from None
 
+    @model_validator(mode="after")
+    def _deployment(self) -> RunConfig:
+        check_deployment(self)
+        return self
+
     def arms(self) -> list[ArmSpec]:
-        """The arms in evaluation order: base, adapters (as given), full."""
+        """The arms in evaluation order: base, adapters (as given), full, forms (as given)."""
         arms = [ArmSpec("base", "base", self.base, "base")]
         for name, path in self.adapters.items():
             arms.append(ArmSpec(name, "adapter", path, name.split("@", 1)[0]))
         if self.full is not None:
             arms.append(ArmSpec("full", "full", self.full, "full"))
+        sources = {arm.name: arm for arm in arms}
+        for name, (source, form) in self.form_sources().items():
+            known = sources.get(source)  # an unknown source is refused by check_deployment
+            path = form if is_served(form) else (known.path if known else source)
+            arms.append(ArmSpec(name, "form", path, name, form=form, source=source))
         return arms
+
+    def form_sources(self) -> dict[str, tuple[str, str]]:
+        """Form arm name -> (the arm it derives from, its form)."""
+        return {name: _split_form(name, value) for name, value in self.forms.items()}
+
+
+def _split_form(name: str, value: str) -> tuple[str, str]:
+    source, sep, form = value.partition(":")
+    if not sep or not source or not form:
+        raise ValueError(f"forms: {name!r} must be ARM:FORM (e.g. lora:merged-int8), got {value!r}")
+    return source, form
+
+
+def check_deployment(config: RunConfig) -> None:
+    """Forms name an adapter or the full fine-tune and a form that applies to it; a
+    quantized base needs a local base and the hf backend.
+
+    Raises:
+        ValueError: naming the form (or setting) and the value.
+    """
+    local_backends = ("hf", "fake")
+    if config.base_quantization is not None and (config.backend != "hf" or is_served(config.base)):
+        raise ValueError(
+            f"base_quantization {config.base_quantization!r} needs the hf backend and a local "
+            f"base (backend {config.backend!r}, base {config.base!r})"
+        )
+    kinds = {name: "adapter" for name in config.adapters}
+    if config.full is not None:
+        kinds["full"] = "full"
+    for name, (source, form) in config.form_sources().items():
+        if not ARM_NAME.fullmatch(name) or name in RESERVED_ARM_NAMES or name in kinds:
+            raise ValueError(
+                f"forms: name {name!r} must be a new arm name (1-64 letters, digits, '_', "
+                "'.', '-', not base, full or an adapter's name)"
+            )
+        if source not in kinds:
+            raise ValueError(
+                f"forms: {name!r} derives from {source!r}, which is not an adapter or the "
+                f"full fine-tune of this run (arms: {sorted(kinds)})"
+            )
+        try:
+            check_form(form, kinds[source])
+        except ValueError as error:
+            raise ValueError(f"forms: {name!r}: {error}") from None
+        served = {"adapter": config.adapters.get(source), "full": config.full}[kinds[source]]
+        if served is not None and is_served(served) and not is_served(form):
+            raise ValueError(
+                f"forms: {name!r}: {source!r} is served ({served}); local forms need local weights"
+            )
+        if not is_served(form) and config.backend not in local_backends:
+            raise ValueError(
+                f"forms: {name!r} ({form}) needs local weights: the hf backend, not "
+                f"{config.backend!r}"
+            )
 
 
 def check_margins(margins: Mapping[str, float]) -> dict[str, float]:
@@ -413,6 +494,24 @@ def parse_adapter_flags(values: list[str]) -> dict[str, str]:
             raise ConfigError(f"--adapter name {name!r} is given twice")
         adapters[name] = path
     return adapters
+
+
+def parse_form_flags(values: Sequence[str]) -> dict[str, str]:
+    """``["lora-int8=lora:merged-int8", ...]`` -> ``{"lora-int8": "lora:merged-int8"}``.
+
+    Raises:
+        ConfigError: a value that is not ``NAME=ARM:FORM``, or a name given twice.
+    """
+    forms: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or ":" not in rest.strip(":"):
+            raise ConfigError(f"--form expects NAME=ARM:FORM (e.g. lora-int8=lora:merged-int8), "
+                              f"got {value!r}")  # fmt: skip
+        if name in forms:
+            raise ConfigError(f"--form name {name!r} is given twice")
+        forms[name] = rest
+    return forms
 
 
 def parse_name_paths(values: Sequence[str], flag: str, *, what: str = "NAME") -> dict[str, str]:

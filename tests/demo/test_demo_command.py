@@ -47,3 +47,37 @@ def test_demo_command_builds_once_and_prints_the_three_way_table(tmp_path, monke
     assert "under typo" in table and "by channel" in table and "calibration:" in table
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
+
+
+def test_demo_deploy_shows_the_adapters_forms_and_their_parity(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("bitsandbytes")
+    import fteval.demo.assets as assets
+    import fteval.demo.run as demo_run
+    from fteval.demo.train import TrainSettings
+
+    monkeypatch.setattr(demo_run, "DEMO_LIMIT", 40)
+    real = assets.build_demo_assets
+    monkeypatch.setattr(
+        assets, "build_demo_assets",
+        lambda cache_dir=None, *, progress=True: real(
+            cache_dir, progress=False, settings=TrainSettings.tiny()
+        ),
+    )  # fmt: skip
+    out = tmp_path / "deploy"
+    argv = ["demo", "--deploy", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    headline = capsys.readouterr().out.splitlines()
+    results = json.loads((out / "results.json").read_text())
+    assert [a["name"] for a in results["arms"]] == [
+        "base", "lora", "lora-unmerged", "lora-merged", "lora-int8",
+    ]  # fmt: skip
+    forms = {r["arm"]: r for r in results["deployment"] if r["metric"] == "acc"}
+    assert set(forms) == {"lora-unmerged", "lora-merged", "lora-int8"}
+    assert forms["lora-merged"]["parity"]["delta"] == 0.0  # float32: merging changes nothing
+    for arm, row in forms.items():
+        title = next(i for i, line in enumerate(headline) if line.startswith(f"{arm} ("))
+        word = "parity held" if row["held"] else "parity LOST"
+        assert headline[title + 1].startswith("  support_intents acc")
+        assert word in headline[title + 1] and "margin 1.0 pts" in headline[title + 1]
+    memory = {r["arm"]: r["memory_footprint_bytes"] for r in results["cost"]}
+    assert memory["lora-int8"] < memory["lora-merged"] < memory["lora"]

@@ -26,7 +26,8 @@ from tests.conftest import INTENTS, write_jsonl
 
 FAST = {"bootstrap_resamples": 200, "permutations": 200}
 ADAPTERS = {"step100": "a1", "step200": "a2", "step300": "a3"}
-SKILL = {"base": 0.2, "step100": 0.5, "step200": 0.8, "step300": 0.6}
+FORMS = {"deployed": "step200:merged-int8"}  # a deployment form: the deployment section
+SKILL = {"base": 0.2, "step100": 0.5, "step200": 0.8, "step300": 0.6, "deployed": 0.75}
 
 
 def rows(prefix: str, n: int) -> list[dict]:
@@ -59,7 +60,7 @@ def write_split_task(folder, name: str, prefix: str) -> str:
 
 
 def run(tmp_path, name: str, tasks: list[str], **extra) -> dict:
-    config = build_config({"base": "b", "adapters": ADAPTERS, "tasks": tasks})
+    config = build_config({"base": "b", "adapters": ADAPTERS, "tasks": tasks, "forms": FORMS})
     knowledge = {}
     for spec in tasks:
         task = load_task(spec)
@@ -70,7 +71,7 @@ def run(tmp_path, name: str, tasks: list[str], **extra) -> dict:
     log = tmp_path / "log.csv"
     log.write_text("step,train_loss,eval_loss\n100,2.0,1.9\n200,1.0,1.2\n300,0.5,1.5\n")
     return evaluate(
-        "b", adapters=ADAPTERS, tasks=tasks, out=tmp_path / name, backend=backend,
+        "b", adapters=ADAPTERS, tasks=tasks, out=tmp_path / name, backend=backend, forms=FORMS,
         progress=False, perturbations=["typo:rate=0.3"], slices=["channel"],
         temperature_scaling=True, training_logs={"step300": str(log)}, **FAST, **extra,
     ).to_dict()  # fmt: skip
@@ -107,6 +108,7 @@ def test_every_section_that_can_hold_comparisons_holds_some_in_this_run(runs):
     expected = {name for name, row in RESULTS_SECTIONS.items() if holds_comparisons(row)}
     assert expected == sections
     assert {"comparisons", "robustness", "slices", "calibration", "contamination"} <= sections
+    assert "deployment" in sections
     assert "checkpoints" in sections
 
 

@@ -415,6 +415,34 @@ def full_results() -> dict[str, Any]:
                 ],
             }
         ],
+        "deployment": [
+            {
+                "task": "intents",
+                "arm": "lora-int8",
+                "form": "merged-int8",
+                "source_arm": "lora",
+                "metric": "acc",
+                "value": 0.78,
+                "source_value": 0.80,
+                "scale": 100.0,
+                "parity": {
+                    **section_comparison(
+                        "intents",
+                        "lora-int8",
+                        "lora",
+                        -0.02,
+                        "deployment",
+                        {},
+                        verdict="no significant difference",
+                    ),
+                    "non_inferiority": False,
+                    "non_inferiority_margin": 0.01,
+                },
+                "held": False,
+                "memory_bytes": 270_000_000,
+                "source_memory_bytes": 500_000_000,
+            }
+        ],
         "truncation": [
             {
                 "task": "mmlu_stem",

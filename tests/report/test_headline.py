@@ -103,3 +103,17 @@ def test_markdown_says_what_the_terminal_says(tmp_path, own_task):
         for line in block.lines:
             for text in (line.word, line.delta, line.interval):
                 assert text in terminal and text in top
+
+
+def test_an_adapter_served_on_other_weights_than_it_was_trained_on_is_flagged():
+    from tests.report.fixtures import full_results
+
+    results = full_results()
+    lora = next(a for a in results["arms"] if a["name"] == "lora")
+    lora["identity"]["quantization_mismatch"] = {
+        "trained_on": "nf4", "served_on": "full precision", "recorded_in": "README.md",
+        "message": "adapter 'lora' was trained on a nf4-quantized base",
+    }  # fmt: skip
+    flags = next(n for n in build_headline(results).notes if n.label == "flags")
+    assert "lora trained on a nf4 base, evaluated on full precision" in flags.text
+    assert "trained on" not in " ".join(n.text for n in build_headline(full_results()).notes)

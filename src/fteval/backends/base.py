@@ -175,6 +175,11 @@ class Backend(abc.ABC):
     def remember_cost(self, arm: str, cost: dict[str, Any]) -> None:  # noqa: B027
         """Keep what computing the arm's answers cost beside them (a response cache)."""
 
+    def weight_bytes(self) -> dict[str, dict[str, int]] | None:
+        """Per arm served so far: ``memory`` (the serving model's parameters and buffers
+        as loaded) and ``serialized`` (its state dict's bytes), or None."""
+        return None
+
     def use_file_hasher(self, hasher: Callable[[Path], str]) -> None:  # noqa: B027
         """Hash weight files with ``hasher`` (a memo that skips unchanged files)."""
 

@@ -25,7 +25,8 @@ later is keyed by default: a spurious miss costs compute, a spurious hit costs c
   (known only after ``prepare``, and a function of the weights anyway); the measured rule
   that served an arm's adapters in one pass with other arms or alone
   (``adapter_serving_rule``: known only after ``prepare``; the two ways agree within
-  1e-4, tested); the base-mismatch warning (a message holding paths). Keys naming a
+  1e-4, tested); the base-mismatch and quantization-mismatch warnings (messages; the
+  files they are read from are hashed already). Keys naming a
   location (``_name_or_path``, ``base_model_name_or_path``) are removed at any depth, in
   JSON files too.
 * No key at all (``arm_cache_key`` returns None, the arm is served uncached) when the
@@ -79,6 +80,7 @@ EXCLUDED_FIELDS = frozenset(
         "threads_policy",
         "probe_max_abs_logit_change",
         "base_mismatch",
+        "quantization_mismatch",
         "adapter_serving_rule",
     }
 )

@@ -26,8 +26,8 @@ each arm's results stored under its key. ``arm_groups`` is ``inner``'s.
 
 The arm's ``token_budget`` (its context window and token counts of prompts) is kept in
 the cache's facts too. Every other hook of ``Backend`` (``identity``, ``check_inputs``,
-``check_servers``, ``counters``, ``token_counts``, ``release``, ``close``) goes to
-``inner``.
+``check_servers``, ``counters``, ``token_counts``, ``weight_bytes``, ``release``,
+``close``) goes to ``inner``.
 """
 
 from __future__ import annotations
@@ -265,6 +265,9 @@ class CachingBackend(Backend):
 
     def token_counts(self) -> dict[str, dict[str, dict[str, Any]]] | None:
         return self.inner.token_counts()
+
+    def weight_bytes(self) -> dict[str, dict[str, int]] | None:
+        return self.inner.weight_bytes()
 
     def use_file_hasher(self, hasher: Callable[[Path], str]) -> None:
         self.inner.use_file_hasher(hasher)

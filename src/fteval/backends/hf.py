@@ -7,7 +7,10 @@ Three parts, each in its own module:
   proves each adapter changes the logits and serves each arm by a strategy object
   (base, merge-and-restore, switch), or several arms in one pass with per-row adapters
   where a measured rule says that is faster. The full fine-tune is a separate model,
-  loaded when first used, after the group is released.
+  loaded when first used, after the group is released; so is each deployment form of an
+  arm (``hf_forms``: merged, merged and quantized, unmerged, on a quantized base).
+* **quantized bases** (``hf_quant``, ``base_quantization``): the base loaded by
+  bitsandbytes as QLoRA training loaded it; adapters are then served unmerged on it.
 * **scoring** (``hf_scorer``): log-likelihoods by the plain path, the shared context or
   the prefix trie (each prefix shared across items once), chosen by a self-check and a
   rule measured on the device at hand.
@@ -40,6 +43,7 @@ from fteval.backends.base import (
     Backend,
     TokenBudget,
 )
+from fteval.backends.hf_forms import form_of, load_form, quantization_of, weight_bytes
 from fteval.backends.hf_forward import RowAdapters, WorkCounters
 from fteval.backends.hf_generate import DecodeCounters, Generator
 from fteval.backends.hf_models import (
@@ -54,6 +58,15 @@ from fteval.backends.hf_models import (
     probe_forward,
     probe_ids,
     token_lengths,
+)
+from fteval.backends.hf_quant import (
+    Quantization,
+    checkpoint_quantization,
+    method_of,
+    mismatch,
+    quiet_kernel_notices,
+    recorded_quantization,
+    require_bitsandbytes,
 )
 from fteval.backends.hf_requests import ScoredRows, pair_rows, rolling_rows
 from fteval.backends.hf_rules import (
@@ -123,6 +136,8 @@ class HFBackend(Backend):
         loader: loads each model (default: ``ModelLoader``).
         rulebook: where measured speed rules are kept (default: the user cache folder;
             see ``hf_rules``).
+        base_quantization: ``nf4`` | ``fp4`` | ``int8``: load the base quantized
+            (bitsandbytes, computing in ``dtype``); adapters are served unmerged on it.
     """
 
     name = "hf"
@@ -148,6 +163,7 @@ class HFBackend(Backend):
         scoring: str = "auto",
         loader: ModelLoader | None = None,
         rulebook: RuleBook | None = None,
+        base_quantization: str | None = None,
     ) -> None:
         super().__init__(arms)
         for name, value, allowed in (
@@ -157,6 +173,7 @@ class HFBackend(Backend):
         ):
             if value not in allowed:
                 raise BackendError(f"{name} must be one of {allowed}, got {value!r}")
+        quiet_kernel_notices()  # before PEFT imports bitsandbytes (see hf_quant)
         self.device = loading.resolve_device(device)
         self.dtype_name = loading.resolve_dtype(dtype, self.device)
         self.adapter_serving = adapter_serving
@@ -179,13 +196,29 @@ class HFBackend(Backend):
         if base is None:
             raise BackendError("the hf backend needs a base arm (kind 'base') to serve the others")
         self._base = base
+        self.base_quantization = (
+            Quantization(base_quantization, compute_dtype=self.dtype_name)
+            if base_quantization
+            else None
+        )
+        self._checkpoint_quantization = (
+            checkpoint_quantization(base.path) if loading.is_local(base.path) else None
+        )
+        if adapter_serving == "merge_restore" and self._base_quantized:
+            raise BackendError(
+                "adapter_serving merge_restore merges adapters into the base, which is "
+                "quantized here (a lossy merge): serve them switched, or evaluate a merged "
+                "deployment as a form (--form NAME=ARM:merged-nf4)"
+            )
         self._adapters = [a for a in self.arms if a.kind == "adapter"]
+        self._quantization_warnings: dict[str, dict[str, str]] = {}
         self._adapter_configs: dict[str, dict[str, Any]] = {}
         self._adapter_warnings: dict[str, str] = {}
         self._probe_change: dict[str, float] = {}
         self._serving_rules: dict[str, dict[str, Any]] = {}
         self._group: ModelGroup | None = None
-        self._full: LoadedModel | None = None
+        self._own: dict[str, LoadedModel] = {}  # full fine-tune, forms: a model each
+        self._bytes: dict[str, dict[str, int]] = {}
         self._scorers: dict[int, Scorer] = {}
         self._done: set[str] = set()
         self._hashes: dict[str, dict[str, str]] = {}
@@ -223,8 +256,55 @@ class HFBackend(Backend):
             if loading.is_local(arm.path):
                 loading.check_weight_format(arm.path, allow_pickle=self.allow_pickle)
         for arm in self.arms:
-            if arm.kind != "adapter" and loading.is_local(arm.path):
+            if arm.kind not in ("adapter", "form") and loading.is_local(arm.path):
                 loading.check_weight_format(arm.path, allow_pickle=self.allow_pickle)
+        self._check_quantization()
+
+    @property
+    def _base_quantized(self) -> bool:
+        """Whether the base is served quantized (asked for, or its checkpoint is)."""
+        return self.base_quantization is not None or self._checkpoint_quantization is not None
+
+    def _check_quantization(self) -> None:
+        """Check that bitsandbytes is present where anything loads quantized and that a
+        pre-quantized base is not quantized again; warn per adapter trained on other base
+        weights than the run serves it on."""
+        quantized = [a.name for a in self.arms if self._served_quantization(a.name)]
+        if quantized and self._checkpoint_quantization is None:
+            require_bitsandbytes(f"quantized weights (arms {', '.join(quantized)})")
+        if self.base_quantization is not None and self._checkpoint_quantization is not None:
+            raise BackendError(
+                f"base {self._base.path}: its checkpoint is already quantized (config.json "
+                "has a quantization_config); drop base_quantization"
+            )
+        for arm in self.arms:
+            self._check_four_bit_lora(arm)
+        served = self._served_quantization(self._base.name)
+        for arm in self._adapters:
+            recorded = recorded_quantization(arm.path, self._base.path)
+            warning = mismatch(arm.name, recorded, served.get("method") if served else None)
+            if warning and arm.name not in self._quantization_warnings:  # said once
+                logger.warning("%s", warning["message"])
+                self._quantization_warnings[arm.name] = warning
+
+    def _check_four_bit_lora(self, arm: ArmSpec) -> None:
+        """Refuse an adapter of transposed (Conv1D, GPT-2 style) layers on 4-bit weights:
+        PEFT attaches it but its forward pass fails on them (measured with peft 0.22)."""
+        if arm.kind not in ("adapter", "form") or self._weights_arm(arm.name).kind != "adapter":
+            return
+        served = self._served_quantization(arm.name) or {}
+        unmerged = arm.kind == "adapter" or not form_of(arm).merge
+        if not (unmerged and served.get("method") in ("nf4", "fp4")):
+            return
+        source = self._weights_arm(arm.name)
+        config = self._adapter_configs.get(source.name) or loading.read_adapter_config(source.path)
+        if config.get("fan_in_fan_out"):
+            method = served["method"]
+            raise BackendError(
+                f"arm {arm.name!r}: adapter {source.name!r} targets transposed (Conv1D, "
+                f"GPT-2 style) layers (fan_in_fan_out), which PEFT cannot serve on {method} "
+                f"weights; use int8, or a merged form (merged-{method})"
+            )
 
     def prepare(self) -> None:
         self.check_inputs()
@@ -232,14 +312,43 @@ class HFBackend(Backend):
             self._load_group()
 
     def load_spec(self, arm: str) -> LoadSpec:
-        """What loading ``arm``'s model means (adapters: their base's spec)."""
+        """What loading ``arm``'s model means (adapters and their forms: their base's
+        spec; a merged form's quantization comes after the merge, ``hf_forms``)."""
         spec = self.arm(arm)
-        path = spec.path if spec.kind == "full" else self._base.path
-        tokenizer = path if spec.kind != "full" or loading.has_tokenizer(path) else self._base.path
+        own = self._weights_arm(arm).kind == "full"
+        path = spec.path if own else self._base.path
+        tokenizer = path if not own or loading.has_tokenizer(path) else self._base.path
+        quantization = None
+        if spec.kind == "form":
+            form = form_of(spec)
+            quantization = None if form.merge else quantization_of(form, self.dtype_name)
+        elif spec.kind != "full":
+            quantization = self.base_quantization
         return LoadSpec(
             path, tokenizer, self.dtype_name, self.device, self.add_bos_token,
-            self.max_length_override, self.allow_pickle, self.trust_remote_code,
+            self.max_length_override, self.allow_pickle, self.trust_remote_code, quantization,
         )  # fmt: skip
+
+    def _weights_arm(self, arm: str) -> ArmSpec:
+        """The arm whose weights ``arm`` serves (a form's source; the arm itself)."""
+        spec = self.arm(arm)
+        return self.arm(spec.source) if spec.kind == "form" else spec
+
+    def _served_quantization(self, arm: str) -> dict[str, Any] | None:
+        """How ``arm``'s served weights are quantized (facts), or None."""
+        spec = self.arm(arm)
+        if spec.kind == "form":
+            quantization = quantization_of(form_of(spec), self.dtype_name)
+            return quantization.facts() if quantization else None
+        if spec.kind == "full":
+            return None
+        if self.base_quantization is not None:
+            return self.base_quantization.facts()
+        if self._checkpoint_quantization is not None:
+            config = self._checkpoint_quantization
+            method = method_of(config) or str(config.get("quant_method", "unknown"))
+            return {"method": method, "from": "the base checkpoint", "config": config}
+        return None
 
     def _load(self, spec: LoadSpec) -> LoadedModel:
         loaded = self.loader.load(spec)
@@ -258,26 +367,36 @@ class HFBackend(Backend):
             self._group = ModelGroup(
                 loaded, self._base, self._adapters, setting=self.adapter_serving,
                 dtype=self.dtype_name, device=self.device, rows=self.batch_size,
-                rulebook=self.rulebook, situation=self._situation(self._base.path),
+                rulebook=self.rulebook, situation=self._situation(self._base.name),
+                mergeable=not self._base_quantized,
             )  # fmt: skip
             self._probe_change.update(self._group.probe_change)
             self._serving_rules = self._group.rules
+            measured = weight_bytes(self._group.model)
+            self._bytes.update({a.name: measured for a in (self._base, *self._adapters)})
         return self._group
 
-    def _load_full(self) -> LoadedModel:
-        if self._full is None:
-            full = next(a for a in self.arms if a.kind == "full")
-            logger.info("loading full fine-tune %s", full.path)
-            self._full = self._load(self.load_spec(full.name))
-        return self._full
+    def _load_own(self, arm: str) -> LoadedModel:
+        """The model of an arm served alone (the full fine-tune, a form), loaded once."""
+        if arm not in self._own:
+            spec = self.arm(arm)
+            if spec.kind == "form":
+                logger.info("loading %s (%s of %s)", arm, spec.form, spec.source)
+                loaded = load_form(
+                    self._load, self.load_spec(arm), spec, self.arm(spec.source), form_of(spec)
+                )
+            else:
+                logger.info("loading full fine-tune %s", spec.path)
+                loaded = self._load(self.load_spec(arm))
+            self._own[arm] = loaded
+            self._bytes[arm] = weight_bytes(loaded.model)
+        return self._own[arm]
 
-    def _scorer(self, loaded: LoadedModel) -> Scorer:
+    def _scorer(self, loaded: LoadedModel, arm: str) -> Scorer:
         """The loaded model's scorer, self-checked against the plain path on first use."""
         scorer = self._scorers.get(id(loaded))
         if scorer is None:
             vocab = max(1, int(getattr(loaded.model.config, "vocab_size", 0) or 0))
-            full = next((a for a in self.arms if a.kind == "full"), None)
-            path = full.path if full is not None and loaded is self._full else self._base.path
             scorer = Scorer(
                 loaded.model,
                 pad_id=loaded.pad_id,
@@ -290,20 +409,21 @@ class HFBackend(Backend):
                 strategy=self.scoring,
                 measure=MEASURE_SCORING[self.device_kind],
                 rulebook=self.rulebook,
-                situation=self._situation(path),
+                situation=self._situation(arm),
             )
             scorer.verify(probe_ids(loaded, repeat=2), self.dtype_name)
             self._scorers[id(loaded)] = scorer
         return scorer
 
-    def _situation(self, model_path: str) -> dict[str, Any]:
-        """What a measured rule for this model is kept by (``hf_rules``)."""
-        return {
+    def _situation(self, arm: str) -> dict[str, Any]:
+        """What a measured rule for the model serving ``arm`` is kept by (``hf_rules``)."""
+        spec = self.arm(arm)
+        situation = {
             "device": device_name(self.device),
             "libraries": library_versions(),
             "environment": environment(),
             "dtype": self.dtype_name,
-            "model": situation_of_model(model_path),
+            "model": situation_of_model(self.load_spec(arm).path),
             "adapters": [
                 {k: self._adapter_configs.get(a.name, {}).get(k) for k in ADAPTER_SHAPE}
                 for a in self._adapters
@@ -311,17 +431,21 @@ class HFBackend(Backend):
             "batch_size": self.batch_size,
             "batch_tokens": self.batch_tokens,
         }
+        served = self._served_quantization(arm)
+        if served is not None or spec.kind == "form":  # unchanged for plain arms
+            situation["weights"] = {"form": spec.form, "quantization": served}
+        return situation
 
     # ---- which arms go together ----
 
     def arm_groups(self) -> list[tuple[str, ...]]:
-        """The base with its adapters (one pass where the rule says so), the full arm
-        alone; every arm alone under ``merge_restore`` or ``switch``."""
+        """The base with its adapters (one pass where the rule says so), the full arm and
+        each form alone; every arm alone under ``merge_restore`` or ``switch``."""
         names = [a.name for a in self.arms]
         if self.adapter_serving in ("merge_restore", "switch") or not self._adapters:
             return [(name,) for name in names]
         group = tuple(a.name for a in self.arms if a.kind in ("base", "adapter"))
-        return [group, *((a.name,) for a in self.arms if a.kind == "full")]
+        return [group, *((a.name,) for a in self.arms if a.kind in ("full", "form"))]
 
     def answer_arms(self, kind: str, work: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
         """Every arm's answers to its own requests: the group's arms in one pass where
@@ -337,8 +461,8 @@ class HFBackend(Backend):
 
     @contextlib.contextmanager
     def _serving(self, arms: Sequence[str]) -> Iterator[tuple[LoadedModel, RowAdapters]]:
-        if self.arm(arms[0]).kind == "full":
-            yield self._load_full(), RowAdapters()
+        if self.arm(arms[0]).kind in ("full", "form"):
+            yield self._load_own(arms[0]), RowAdapters()
             return
         group = self._load_group()
         serving = group.together(arms) if len(arms) > 1 else group.serving(arms[0])
@@ -384,7 +508,7 @@ class HFBackend(Backend):
         plans = {arm: builders[kind](loaded, requests) for arm, requests in work.items()}
         rows = [row for plan in plans.values() for row in plan.rows]
         arms = [arm for arm, plan in plans.items() for _ in plan.rows]
-        scorer = self._scorer(loaded)
+        scorer = self._scorer(loaded, next(iter(work)))
         label = f"{'+'.join(work)}: {kind.replace('_', ' ')}"
         with progress_bar(total=len(rows), desc=label, enabled=self.progress) as bar:
             scored = scorer.score(rows, arms, self._counters(list(work), kind), kind=kind,
@@ -423,9 +547,10 @@ class HFBackend(Backend):
 
     def release(self, arm: str) -> None:
         self._done.add(arm)
-        if self.arm(arm).kind == "full" and self._full is not None:
-            self._scorers.pop(id(self._full), None)
-            self._full = None
+        own = self._own.pop(arm, None)
+        if own is not None:
+            self._scorers.pop(id(own), None)
+            del own
         group = {a.name for a in self.arms if a.kind in ("base", "adapter")}
         if group <= self._done and self._group is not None:
             self._scorers.pop(id(self._group.loaded), None)
@@ -436,7 +561,8 @@ class HFBackend(Backend):
     def close(self) -> None:
         if self._group is not None:
             self._group.release()
-        self._group = self._full = None
+        self._group = None
+        self._own = {}
         self._scorers = {}
         free_memory(self.device)
 
@@ -458,9 +584,13 @@ class HFBackend(Backend):
             "max_length_override": self.max_length_override,
             "trust_remote_code": self.trust_remote_code,
         }
-        if spec.kind == "adapter":
-            facts["adapter_config"] = self._adapter_configs.get(spec.name) or (
-                loading.read_adapter_config(spec.path)
+        served = self._served_quantization(arm)
+        if served is not None:
+            facts["quantization"] = served
+        if spec.kind == "adapter" or self._weights_arm(arm).kind == "adapter":
+            source = self._weights_arm(arm)
+            facts["adapter_config"] = self._adapter_configs.get(source.name) or (
+                loading.read_adapter_config(source.path)
             )
             facts["adapter_serving"] = self._serving_name()
             facts["adapters_together"] = self._together_policy()
@@ -470,15 +600,30 @@ class HFBackend(Backend):
                 facts["probe_max_abs_logit_change"] = self._probe_change[spec.name]
             if spec.name in self._adapter_warnings:
                 facts["base_mismatch"] = self._adapter_warnings[spec.name]
-        if spec.kind != "full" and self._serving_rules:
+            if spec.name in self._quantization_warnings:
+                facts["quantization_mismatch"] = self._quantization_warnings[spec.name]
+        if spec.kind in ("base", "adapter") and self._serving_rules:
             facts["adapter_serving_rule"] = dict(self._serving_rules)
+        if spec.kind == "form":
+            facts.pop("adapters_together", None)  # a form is served alone
+            facts.update(self._form_facts(spec))
         return ArmIdentity(self.name, spec.path, self._hashes[spec.path], facts)
+
+    def _form_facts(self, spec: ArmSpec) -> dict[str, Any]:
+        """A form arm's own facts: its form, source and how it is served."""
+        form = form_of(spec)
+        facts: dict[str, Any] = {"form": spec.form, "source_arm": spec.source}
+        if self._weights_arm(spec.name).kind == "adapter":
+            facts["adapter_serving"] = "merged" if form.merge else "switch"
+        return facts
 
     def _serving_name(self) -> str:
         """How an adapter arm is served alone (known before loading)."""
         if self.adapter_serving == "per_row":
             return "per_row"
-        return alone_strategy(self.adapter_serving, self.dtype_name)
+        return alone_strategy(
+            self.adapter_serving, self.dtype_name, mergeable=not self._base_quantized
+        )
 
     def _together_policy(self) -> str:
         """When the group's arms share passes: ``always``, ``never`` or ``measured``."""
@@ -517,12 +662,17 @@ class HFBackend(Backend):
         the facts come from its config and tokenizer files.
         """
         spec = self.arm(arm)
-        loaded = self._full if spec.kind == "full" else None
-        if spec.kind != "full" and self._group is not None:
+        loaded = self._own.get(arm)
+        if spec.kind in ("base", "adapter") and self._group is not None:
             loaded = self._group.loaded
         if loaded is not None:
             return dict(loaded.notes)
         return dict(described_without_weights(self.load_spec(arm)).notes)
+
+    def weight_bytes(self) -> dict[str, dict[str, int]]:
+        """Per arm served so far: its model's ``memory`` and ``serialized`` bytes
+        (``hf_forms.weight_bytes``; the base and its adapters share one model)."""
+        return {arm: dict(measured) for arm, measured in self._bytes.items()}
 
     def token_budget(self, arm: str) -> TokenBudget:
         """The arm's tokenizer and context window, read from its files (no weights)."""

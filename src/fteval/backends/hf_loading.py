@@ -349,21 +349,35 @@ def has_tokenizer(path: str) -> bool:
 
 
 def load_causal_lm(
-    path: str, *, dtype: Any, device: str, allow_pickle: bool, trust_remote_code: bool
+    path: str,
+    *,
+    dtype: Any,
+    device: str,
+    allow_pickle: bool,
+    trust_remote_code: bool,
+    quantization: Any = None,
 ) -> Any:
-    """A causal LM in eval mode on ``device``."""
+    """A causal LM in eval mode on ``device``.
+
+    ``quantization`` (an ``hf_quant.Quantization``) loads the weights quantized by
+    bitsandbytes, placed on ``device`` as they load (quantized weights cannot be moved).
+    """
     from transformers import AutoModelForCausalLM
 
     use_safetensors = check_weight_format(path, allow_pickle=allow_pickle)
+    placement: dict[str, Any] = {}
+    if quantization is not None:
+        placement = {"quantization_config": quantization.bnb_config(), "device_map": {"": device}}
     try:
         model = AutoModelForCausalLM.from_pretrained(
             path,
             dtype=dtype,
             trust_remote_code=trust_remote_code,
             use_safetensors=use_safetensors or None,
+            **placement,
         )
     except Exception as error:
         if not caused_by_the_files(error):
             raise
         raise BackendError(f"{path}: could not load a causal LM: {error}") from error
-    return model.to(device).eval()
+    return (model if quantization is not None else model.to(device)).eval()

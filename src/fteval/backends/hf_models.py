@@ -4,8 +4,8 @@
 switches, the BOS policy, a window override). ``ModelLoader.load`` turns it into a
 ``LoadedModel``: the model in eval mode, its tokenizer and every fact recorded about
 them (pad, prefix and BOS policy, context window). Other forms of the same weights (a
-quantized base, a merged deployment form) are other loaders or specs: the rest of the
-backend sees only ``LoadedModel``.
+quantized base, a merged deployment form) are other specs (``quantization``) or built on
+top of one (``hf_forms``): the rest of the backend sees only ``LoadedModel``.
 
 BOS policy (``add_bos_token``): ``false`` encodes without special tokens; ``true`` puts
 the tokenizer's BOS before every context, text and prompt; ``auto`` follows
@@ -22,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fteval.backends import hf_loading as loading
+from fteval.backends.hf_quant import (
+    Quantization,
+    plain_cpu_kernels,
+    quiet_cast_notices,
+    require_bitsandbytes,
+)
 from fteval.errors import BackendError
 
 logger = logging.getLogger(__name__)
@@ -46,6 +52,7 @@ class LoadSpec:
         max_length: context window override, in tokens (None: the model's).
         allow_pickle: accept pickled (.bin) weights.
         trust_remote_code: allow model code from the checkpoint.
+        quantization: load the weights quantized (bitsandbytes; ``hf_quant``), or None.
     """
 
     path: str
@@ -56,6 +63,7 @@ class LoadSpec:
     max_length: int | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False
+    quantization: Quantization | None = None
 
     def bos_policy(self) -> tuple[bool, str]:
         """(put BOS first?, why) for this model."""
@@ -112,6 +120,9 @@ class ModelLoader:
                 tokenizer lacks.
         """
         loading.check_device(spec.device)
+        if spec.quantization is not None:
+            require_bitsandbytes(f"{spec.quantization.method} weights")
+            quiet_cast_notices()
         with loading.quiet_transformers():
             model = loading.load_causal_lm(
                 spec.path,
@@ -119,7 +130,10 @@ class ModelLoader:
                 device=spec.device,
                 allow_pickle=spec.allow_pickle,
                 trust_remote_code=spec.trust_remote_code,
+                quantization=spec.quantization,
             )
+        if spec.quantization is not None:
+            plain_cpu_kernels(model)
         tokenizer = loading.load_tokenizer(
             spec.tokenizer_path, trust_remote_code=spec.trust_remote_code
         )

@@ -131,12 +131,13 @@ class Switched(ArmServing):
         yield
 
 
-def alone_strategy(setting: str, dtype: str) -> str:
+def alone_strategy(setting: str, dtype: str, *, mergeable: bool = True) -> str:
     """How an adapter arm is served alone: ``merge_restore`` in float32 under ``auto``,
-    ``switch`` in 16-bit dtypes (a merge would round small LoRA updates away)."""
+    ``switch`` in 16-bit dtypes (a merge would round small LoRA updates away) and on a
+    quantized base (``mergeable`` False: a merge into quantized weights is lossy)."""
     if setting in ("merge_restore", "switch"):
         return setting
-    if setting == "per_row":
+    if setting == "per_row" or not mergeable:
         return "switch"
     return "merge_restore" if dtype == "float32" else "switch"
 
@@ -155,6 +156,7 @@ class ModelGroup:
         rulebook: where measured rules are kept and recalled (default: not kept).
         situation: what a kept rule is keyed by besides the shape (device, model,
             adapters, dtype, batch settings).
+        mergeable: False for a quantized base: adapters are never merged into it.
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class ModelGroup:
         rows: int = 16,
         rulebook: RuleBook | None = None,
         situation: Mapping[str, Any] | None = None,
+        mergeable: bool = True,
     ) -> None:
         self.loaded = loaded
+        self.mergeable = mergeable
         self.base = base
         self.adapters = list(adapters)
         self.setting = setting
@@ -183,7 +187,9 @@ class ModelGroup:
         self.situation = dict(situation or {})
         self._merged: str | None = None
         self._saved_base: dict[str, Any] = {}
-        alone = {"merge_restore": Merged, "switch": Switched}[alone_strategy(setting, dtype)]
+        alone = {"merge_restore": Merged, "switch": Switched}[
+            alone_strategy(setting, dtype, mergeable=mergeable)
+        ]
         self.servings: dict[str, ArmServing] = {base.name: BaseOnly(BASE_ROWS)}
         self.servings.update({arm.name: alone(arm.name) for arm in self.adapters})
         if self.adapters:
@@ -343,7 +349,7 @@ class ModelGroup:
         )
         tolerance = AGREEMENT["float32" if self.dtype == "float32" else "16-bit"]
         together = per_row_s <= alone_s and worst <= tolerance
-        alone = alone_strategy(self.setting, self.dtype)
+        alone = alone_strategy(self.setting, self.dtype, mergeable=self.mergeable)
         why = (
             f"{'per_row' if together else alone}: one mixed pass {per_row_s * 1e3:.2f} ms, "
             f"one pass per arm ({alone}) {alone_s * 1e3:.2f} ms, {len(arms)} arms x {rows} "

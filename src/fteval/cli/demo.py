@@ -19,6 +19,12 @@ def add_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="build toy models offline and run the three-way evaluation")
     demo.add_argument("--out", help="run directory (default: a fresh folder under runs/)")
     demo.add_argument("--cache-dir", help="where the demo models are built (default: user cache)")
+    demo.add_argument(
+        "--deploy",
+        action="store_true",
+        help="evaluate the adapter unmerged, merged and merged-int8 beside it, with their "
+        "deployment parity (needs fteval[quant])",
+    )
     add_output_flags(demo)
     demo.set_defaults(handler=demo_command)
 
@@ -32,7 +38,9 @@ def demo_command(args: argparse.Namespace) -> int:
     check_out_dir(args.cache_dir, "--cache-dir")
     check_trackers(args.log_to)
 
-    results = run_demo(out=args.out, cache_dir=args.cache_dir, progress=not args.quiet)
+    results = run_demo(
+        out=args.out, cache_dir=args.cache_dir, progress=not args.quiet, deploy=args.deploy
+    )
     print_results(results, as_json=args.json, quiet=args.quiet, details=args.details)
     log_to_trackers(args.log_to, results.get("run_dir"))
     return EXIT_OK

@@ -43,6 +43,11 @@ def add_parser(sub: Any) -> None:
         help="guardrail: largest tolerated drop vs base, in points (repeatable)",
     )
     add_robustness_flags(robustness)
+    add_deployment_flags(
+        run.add_argument_group(
+            "deployment", "quantized bases and deployment forms (docs/deployment.md)"
+        )
+    )
     _add_gate_flags(run.add_argument_group("gate", "the CI gate: exit 3 when it fails"))
     output = run.add_argument_group("output", "what is printed and written")
     output.add_argument("--out", help="run directory (default runs/<UTC time>)")
@@ -283,6 +288,42 @@ def _robustness_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def add_deployment_flags(run: Any) -> None:
+    """Quantized bases and deployment forms (docs/deployment.md)."""
+    run.add_argument(
+        "--base-quantization",
+        choices=["nf4", "fp4", "int8"],
+        help="load the base quantized with bitsandbytes, as QLoRA training did (nf4); "
+        "adapters are served unmerged on it (fteval[quant])",
+    )
+    run.add_argument(
+        "--form",
+        action="append",
+        default=[],
+        metavar="NAME=ARM:FORM",
+        help="evaluate a deployment form of an arm as an arm, compared with it for parity "
+        "(repeatable): merged, unmerged, merged-int8, merged-nf4, base-nf4, ... of an "
+        "adapter; int8, nf4, fp4 of full; openai:MODEL[@URL] (served)",
+    )
+    run.add_argument(
+        "--parity-margin",
+        type=float,
+        help="largest tolerated drop of a form vs the arm it derives from, points (1)",
+    )
+
+
+def _deployment_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from fteval.config import parse_form_flags
+
+    values: dict[str, Any] = {}
+    if args.form:
+        values["forms"] = parse_form_flags(args.form)
+    for key in ("base_quantization", "parity_margin"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    return values
+
+
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from fteval.config import parse_adapter_flags, parse_name_paths
 
@@ -309,6 +350,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["lmeval_include"] = args.lmeval_include
     values.update(_robustness_overrides(args))
     values.update(_selection_overrides(args))
+    values.update(_deployment_overrides(args))
     for key in (
         "full",
         "out",

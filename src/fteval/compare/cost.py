@@ -25,6 +25,7 @@ COST_FIELDS = (
     "cached_cost_measured_at",
     "peak_memory_bytes",
     "memory_kind",
+    "memory_footprint_bytes",
 )
 
 
@@ -37,6 +38,6 @@ def cost_rows(arms: Sequence[Mapping[str, Any]]) -> list[CostRow]:
         if not isinstance(cost, Mapping):
             continue
         values: dict[str, Any] = {name: cost.get(name) for name in COST_FIELDS}
-        values.update({name: cost[name] for name in ("items", "note") if name in cost})
+        values.update({name: cost[name] for name in ("items", "note", "form") if name in cost})
         rows.append(CostRow(arm=arm["name"], kind=arm.get("kind"), **values))
     return rows

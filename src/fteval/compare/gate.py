@@ -8,7 +8,8 @@ tolerated, a loss the interval does not bound within it fails. A comparison that
 not be decided ("insufficient data": too few items, an undefined value) cannot regress:
 where a decision was asked for it — a guardrail, or a margin — the gate says so in a
 line of its own (``undecided``), and ``--fail-on inconclusive`` fails on it, as on every
-comparison against the base arm that could not be decided.
+comparison against the base arm that could not be decided. A deployment form that
+loses parity with the arm it derives from (docs/deployment.md) fails it too.
 
 ``--require TASK[/METRIC][@ARM]=WANT`` fails unless every matching comparison (vs the
 base arm) meets WANT: ``improved``, ``no-regression`` (anything but regressed) or
@@ -105,6 +106,12 @@ def against_reference(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in results["comparisons"] if c["reference_arm"] == base]
 
 
+def lost_parity(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The parity comparisons of deployment forms whose margin was not shown (``held``
+    false in the ``deployment`` section)."""
+    return [row["parity"] for row in results.get("deployment") or [] if row.get("held") is False]
+
+
 def check(
     results: Mapping[str, Any], *, fail_on: str = DEFAULT_FAIL_ON, require: Sequence[str] = ()
 ) -> list[str]:
@@ -126,6 +133,9 @@ def check(
                 problem = f"inconclusive: {row.get('reason') or 'insufficient data'}"
             if problem:
                 reasons.setdefault(_name(row), {}).setdefault(problem, [])
+        for parity in lost_parity(results):
+            problem = f"deployment parity lost: {_non_inferiority_not_shown(parity)}"
+            reasons.setdefault(_name(parity), {}).setdefault(problem, [])
     for requirement in requirements:
         matched = [row for row in rows if requirement.matches(row)]
         if not matched:

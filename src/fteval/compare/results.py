@@ -14,6 +14,7 @@ import numpy as np
 
 from fteval import engine
 from fteval.compare.cost import cost_rows
+from fteval.compare.deployment import deployment_rows, parity_margin
 from fteval.compare.groups import group_records, group_table
 from fteval.compare.judged import judged_table
 from fteval.compare.rows import ClassificationRow, GenerationRow, SeedGroupRow
@@ -41,7 +42,8 @@ def build_results(
     manifest: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results object: arms, scores with CIs, comparisons, classification reports,
-    and the robustness sections (built from samples and ``manifest``'s config).
+    the robustness sections and deployment parity (built from samples and
+    ``manifest``'s config).
 
     Every comparison of every section is decided in one correction step
     (``engine.adjust``), so the correction scope means the same everywhere.
@@ -54,9 +56,13 @@ def build_results(
     table.update(group_table(tasks, table))  # MMLU-style groups join as ordinary rows
     judged, judge_rows = judged_table(tasks, samples, judgments)
     table.update(judged)
-    options = with_guardrail_margins(options, tasks, (manifest or {}).get("config"))
+    config = (manifest or {}).get("config")
+    options = with_guardrail_margins(options, tasks, config)
     measured = comparison_rows(table, arms, options)
-    drafts = build_sections(arms, tasks, samples, options, table, measured, manifest)
+    drafts: dict[str, list[Row]] = {
+        **build_sections(arms, tasks, samples, options, table, measured, manifest),
+        "deployment": list(deployment_rows(table, arms, options, parity_margin(config))),
+    }
     pending = measured + [
         c for rows in drafts.values() for row in rows for c in comparisons_in(row)
     ]

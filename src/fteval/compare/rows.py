@@ -153,9 +153,14 @@ class CostRow(Row):
         memory_kind: ``rss`` (CPU) or ``cuda``.
         items: samples evaluated.
         note: what the reader should know about these figures.
+        form: a deployment form arm's form (``merged-int8``...); empty for other arms.
+        memory_footprint_bytes: the weights (parameters and buffers) of the model that
+            served the arm, as loaded: what a form saves in memory.
     """
 
-    DESCRIPTION: ClassVar[str] = "One row per arm: parameters, size, time, tokens and memory."
+    DESCRIPTION: ClassVar[str] = (
+        "One row per arm: parameters, size, time, tokens and memory (deployment forms too)."
+    )
 
     arm: str = field(metadata=meta(schema="name"))
     kind: str | None = None
@@ -174,6 +179,8 @@ class CostRow(Row):
     memory_kind: str | None = field(default=None, metadata=meta(enum=("rss", "cuda", None)))
     items: int | None = None
     note: str = ""
+    form: str = ""
+    memory_footprint_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Every row any producer writes is one of these types (``records.rows.Row``), so r
 
 from __future__ import annotations
 
+from fteval.compare.deployment import DeploymentRow
 from fteval.compare.rows import (
     ClassificationRow,
     CostRow,
@@ -31,6 +32,7 @@ RESULTS_SECTIONS: dict[str, type[Row]] = {
     "truncation": TruncationRow,
     "judge": JudgeRow,
     **SECTION_ROWS,
+    "deployment": DeploymentRow,
     "cost": CostRow,
 }
 """Every list section of results.json and the type of its rows (``statistics`` is one

@@ -46,11 +46,13 @@ def arm_pairs(arms: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     arm under test (adapters before the full fine-tune: each adapter vs the full
     fine-tune, adapter vs adapter). Seeds of one adapter (``lora@seed1``, ``lora@seed2``)
     and checkpoints of one series are not compared with each other here: the seed-group
-    and checkpoint sections do that.
+    and checkpoint sections do that. A deployment form is compared with the base here and
+    with the arm it derives from in the ``deployment`` section (``compare.deployment``).
     """
     base = reference_arm(arms)
     others = [a for a in arms if a["kind"] != "base"]
     pairs = [(a["name"], base) for a in others if base is not None]
+    others = [a for a in others if a["kind"] != "form"]
     for index, first in enumerate(others):
         for second in others[index + 1 :]:
             if not _same_family(first, second):

@@ -27,6 +27,11 @@ Recorded by the run in ``manifest.arms[].cost`` so that reports need no model:
   memory (``rss``). On Linux the peak is reset before each arm (writing 5 to
   ``/proc/self/clear_refs``) and read from ``VmHWM``; where that is not possible it is
   the process's peak so far (``getrusage``), and ``note`` says so.
+* **Memory footprint** (``with_weight_bytes``): the weights and buffers of the model that
+  served the arm, as loaded (the base and its adapters share one model), from the backend.
+  A deployment form's size on disk is its state dict's bytes (what ``save_pretrained``
+  writes for it: a quantized form's packed weights and constants), and its parameters
+  those of the weights it serves (a merged form: the base's).
 """
 
 from __future__ import annotations
@@ -407,3 +412,34 @@ def cost_to_remember(record: Mapping[str, Any], measured_at: str) -> dict[str, A
         "seconds_per_request": round(float(wall) / int(computed), 6),
         "measured_at": measured_at,
     }
+
+
+def with_weight_bytes(
+    costs: dict[str, dict[str, Any]],
+    arms: Sequence[Mapping[str, Any]],
+    measured: Mapping[str, Mapping[str, int]] | None,
+) -> dict[str, dict[str, Any]]:
+    """``costs`` with each arm's memory footprint and each form's own figures (see the
+    module docstring); ``measured`` is ``Backend.weight_bytes()``."""
+    from fteval.backends.forms import FORMS
+
+    measured = measured or {}
+    base = next((a["name"] for a in arms if a.get("kind") == "base"), None)
+    for arm in arms:
+        record = costs[arm["name"]]
+        got = measured.get(arm["name"])
+        record["memory_footprint_bytes"] = got.get("memory") if got else None
+        if arm.get("kind") != "form":
+            continue
+        source = costs.get(str(arm.get("source_arm")), {})
+        spec = FORMS.get(str(arm.get("form")))
+        merged = spec is not None and spec.merge
+        record["form"] = str(arm.get("form"))
+        record["trainable_params"] = None
+        weights = costs.get(base or "", {}) if merged else source  # merged: the base's count
+        record["total_params"] = weights.get("total_params") if spec is not None else None
+        record["size_on_disk_bytes"] = got.get("serialized") if got else None
+        if got is None:
+            note = f"{arm['name']}: no model loaded here (served, or answered from the cache)"
+            record["note"] = "; ".join(n for n in (record.get("note"), note) if n)
+    return costs

@@ -33,6 +33,7 @@ from fteval.pipeline.cost import (
     arm_costs,
     cost_to_remember,
     processed_tokens,
+    with_weight_bytes,
 )
 from fteval.pipeline.fit import fit_tasks
 from fteval.pipeline.items import item_records
@@ -311,6 +312,7 @@ def _run_in(
     costs = arm_costs(
         manifest["arms"], meter.measured, samples, resumed=previous is not None, work=work
     )
+    costs = with_weight_bytes(costs, manifest["arms"], backend.weight_bytes())
     measured_at = utc_now()
     for arm in manifest["arms"]:
         arm["cost"] = costs[arm["name"]]
@@ -346,8 +348,11 @@ def _run_in(
 
 
 def build_backend(config: RunConfig, *, progress: bool = True) -> Backend:
-    """The run's backend: in this process, or spread over a Ray cluster (``config.ray``)."""
+    """The run's backend: in this process, or spread over a Ray cluster (``config.ray``);
+    served arms beside local ones go to their own backend (``served_beside``)."""
     settings = backend_settings(config)
+    if served_beside(config):
+        return routed_backend(config, settings, progress=progress)
     local = make_backend(config.backend, config.arms(), progress=progress, **settings)
     if config.ray is None:
         return with_cache(local, config)
@@ -356,19 +361,66 @@ def build_backend(config: RunConfig, *, progress: bool = True) -> Backend:
     return RayPool(local, config, settings=settings)
 
 
+def served_beside(config: RunConfig) -> bool:
+    """Whether some arms are served (``openai:MODEL``) beside arms the hf backend loads."""
+    from fteval.backends.forms import is_served
+
+    return config.backend == "hf" and any(is_served(a.path) for a in config.arms())
+
+
+def routed_backend(config: RunConfig, settings: dict[str, Any], *, progress: bool) -> Backend:
+    """The local arms on the hf backend, the served ones on the openai backend, each
+    behind its own response cache (``backends.routed``).
+
+    Raises:
+        ConfigError: a served base (local adapters need local base weights), or Ray.
+    """
+    from fteval.backends.forms import is_served
+    from fteval.backends.routed import RoutedBackend
+
+    arms = config.arms()
+    if is_served(config.base):
+        raise ConfigError(
+            f"the base is served ({config.base}): local adapters, forms and fine-tunes need "
+            "local base weights; serve every arm with --backend openai, or give a local base"
+        )
+    if config.ray is not None:
+        raise ConfigError("served arms beside local ones cannot run on Ray; drop --ray")
+    local = [a for a in arms if not is_served(a.path)]
+    served = [a for a in arms if is_served(a.path)]
+    parts = [
+        make_backend(config.backend, local, progress=progress, **settings),
+        make_backend("openai", served, progress=progress, **served_settings(config)),
+    ]
+    return RoutedBackend([with_cache(part, config) for part in parts], arms)
+
+
+def served_settings(config: RunConfig) -> dict[str, Any]:
+    """The openai backend's keyword arguments, from the run config."""
+    return {
+        "base_url": config.base_url,
+        "api_key_env": config.api_key_env,
+        "tokenizer": config.tokenizer or served_tokenizer(config),
+        "concurrency": config.concurrency,
+        "timeout_s": config.request_timeout_s,
+        "max_retries": config.max_retries,
+        "max_length": config.max_length,
+        "request_options": dict(config.request_options),
+    }
+
+
+def served_tokenizer(config: RunConfig) -> str | None:
+    """Beside local arms, a served arm is read with the local base's tokenizer (its exact
+    token boundary) unless ``tokenizer`` names another; None for a served run."""
+    if config.backend == "openai" or not Path(config.base, "tokenizer_config.json").is_file():
+        return None
+    return config.base
+
+
 def backend_settings(config: RunConfig) -> dict[str, Any]:
     """The backend's own keyword arguments, from the run config."""
     if config.backend == "openai":
-        return {
-            "base_url": config.base_url,
-            "api_key_env": config.api_key_env,
-            "tokenizer": config.tokenizer,
-            "concurrency": config.concurrency,
-            "timeout_s": config.request_timeout_s,
-            "max_retries": config.max_retries,
-            "max_length": config.max_length,
-            "request_options": dict(config.request_options),
-        }
+        return served_settings(config)
     if config.backend == "vllm":
         return {
             "dtype": config.dtype,
@@ -392,6 +444,7 @@ def backend_settings(config: RunConfig) -> dict[str, Any]:
         "batch_tokens": config.batch_tokens,
         "threads": config.threads,
         "add_bos_token": config.add_bos_token,
+        "base_quantization": config.base_quantization,
     }
 
 

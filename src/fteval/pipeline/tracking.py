@@ -81,6 +81,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "training": ("arm",),
     "checkpoints": ("series", "task", "metric"),
     "contamination": ("task", "source"),
+    "deployment": ("task", "arm", "metric"),
     "cost": ("arm",),
 }
 """Per results section logged as metrics, the fields that name a row, in name order."""

@@ -252,15 +252,29 @@ class Arm(Row):
 
     Attributes:
         name: ``base``, the adapter's name, ``full``, or a scored file's name.
-        kind: ``base``, ``adapter``, ``full`` or ``model`` (see docs/records.md).
+        kind: ``base``, ``adapter``, ``full``, ``model`` or ``form`` (see docs/records.md).
         group: its seed group (``lora`` for ``lora@seed1``).
+        form: a form arm's deployment form (docs/deployment.md); empty otherwise.
+        source_arm: the arm a form arm derives from; empty otherwise.
         identity: what identifies its outputs (path, weight hashes, dtype, ...).
     """
 
     name: str = field(metadata=meta(schema="name"))
-    kind: str = field(metadata=meta(enum=("base", "adapter", "full", "model")))
+    kind: str = field(metadata=meta(enum=("base", "adapter", "full", "model", "form")))
     group: str = field(default="", metadata=meta(schema="name"))
+    form: str = field(
+        default="", metadata=meta(doc="a form arm's deployment form (docs/deployment.md)")
+    )
+    source_arm: str = field(default="", metadata=meta(doc="the arm a form arm derives from"))
     identity: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The arm as results.json holds it (``form`` and ``source_arm`` on form arms only)."""
+        out = super().to_json()
+        if self.kind != "form":
+            out.pop("form", None)
+            out.pop("source_arm", None)
+        return out
 
 
 @dataclass(frozen=True)

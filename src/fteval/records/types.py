@@ -15,11 +15,13 @@ from typing import Any
 
 SCHEMA_VERSION = "1"
 
-ARM_KINDS = ("base", "adapter", "full", "model")
+ARM_KINDS = ("base", "adapter", "full", "model", "form")
 """``base``: the reference every other arm is compared with; ``adapter``: a LoRA (or other
 PEFT) adapter on the base; ``full``: a fully fine-tuned checkpoint, the reference of each
 adapter too; ``model``: any other arm, compared with the base only (``fteval score``'s
-prediction files after the first)."""
+prediction files after the first); ``form``: a deployment form of another arm (merged,
+quantized, served), compared with the base and, for parity, with the arm it derives from
+(docs/deployment.md)."""
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,28 @@ class ArmSpec:
         path: local directory or hub id of the weights (the adapter's own folder for
             adapters), or the prediction file an arm of ``fteval score`` was read from.
         group: arms of one seed group (``lora@seed1``, ``lora@seed2`` -> ``lora``).
+        form: a ``form`` arm's deployment form (``merged``, ``merged-int8``,
+            ``openai:MODEL@URL``...); empty for other arms.
+        source: the arm a ``form`` arm derives from; empty for other arms.
     """
 
     name: str
     kind: str
     path: str
     group: str
+    form: str = ""
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ARM_KINDS:
             raise ValueError(
                 f"arm {self.name!r}: kind must be one of {ARM_KINDS}, got {self.kind!r}"
+            )
+        if (self.kind == "form") != bool(self.form and self.source):
+            raise ValueError(
+                f"arm {self.name!r}: a form arm needs its form and source arm, and only a "
+                f"form arm has them (kind {self.kind!r}, form {self.form!r}, source "
+                f"{self.source!r})"
             )
 
     def record(self, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -53,14 +66,18 @@ class ArmSpec:
                 file it was read from); default ``{"path": path}``.
 
         Returns:
-            ``{"name", "kind", "group", "identity"}``.
+            ``{"name", "kind", "group", "identity"}``, and ``form`` and ``source_arm`` for
+            a form arm.
         """
-        return {
+        record: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "group": self.group,
             "identity": dict(identity) if identity is not None else {"path": self.path},
         }
+        if self.kind == "form":
+            record.update(form=self.form, source_arm=self.source)
+        return record
 
 
 def prompt_hash(prompt: str) -> str:

@@ -2,7 +2,9 @@
 
 ``build_headline(results)`` reads results.json only and returns a ``Headline``: per
 fine-tuned arm, the primary metric's verdict on each target task with Δ [CI] (a task
-group as one row), guardrails held or lost with their margin, then the ranking of the
+group as one row), guardrails held or lost with their margin; per deployment form,
+"parity held / LOST" on each task against the arm it derives from (Δ vs that arm, named
+in the block's title, and the margin); then the ranking of the
 fine-tuned arms, flags only where raised (robustness, calibration, slices, checkpoints,
 training, contamination, cut-off generations), prompts cut by the context window, the
 cost, advice, and where the details are. It fits ``HEADLINE_LINES`` terminal lines for any
@@ -39,7 +41,7 @@ QUESTION = "Did the fine-tune help?"
 HEADLINE_LINES = 25
 """The most terminal lines the headline takes, whatever the run holds."""
 
-ARM_WORDS = {"adapter": "adapter", "full": "full fine-tune", "model": "model"}
+ARM_WORDS = {"adapter": "adapter", "full": "full fine-tune", "model": "model", "form": "form"}
 VERDICT_WORDS = {
     "improved": "improved",
     "regressed": "REGRESSED",
@@ -51,6 +53,8 @@ TONES = {
     "REGRESSED": "down",
     "held": "up",
     "LOST": "down",
+    "parity held": "up",
+    "parity LOST": "down",
     "NO VERDICT": "warn",
 }
 LIST_ITEMS = 3  # flags, truncations and advice shown before "+N more"
@@ -241,6 +245,11 @@ def _arm_block(
 ) -> ArmBlock:
     lines = []
     for subject in subjects:
+        if arm.get("kind") == "form":
+            parity = _parity(results, subject, arm["name"])
+            if parity is not None:
+                lines.append(_parity_line(results, subject, parity))
+            continue
         row = _comparison(results, subject.name, subject.metric, arm["name"], base)
         if row is not None:
             lines.append(_line(results, subject, row))
@@ -257,6 +266,8 @@ def _arm_block(
 
 
 def _arm_title(results: Mapping[str, Any], arm: Mapping[str, Any]) -> str:
+    if arm.get("kind") == "form":
+        return f"{arm['name']} ({arm.get('form')} of {arm.get('source_arm')}: deployment parity)"
     kind = ARM_WORDS.get(str(arm.get("kind")), str(arm.get("kind")))
     cost: Mapping[str, Any] = next(
         (c for c in results.get("cost", []) if c["arm"] == arm["name"]), {}
@@ -306,6 +317,35 @@ def _line(results: Mapping[str, Any], subject: _Subject, row: Mapping[str, Any])
     if note:
         word = "NO VERDICT"
     return VerdictLine(label, word, delta, interval, note, TONES.get(verdict, ""))
+
+
+def _parity(results: Mapping[str, Any], subject: _Subject, arm: str) -> Mapping[str, Any] | None:
+    for row in results.get("deployment") or []:
+        if (row["task"], row["metric"], row["arm"]) == (subject.name, subject.metric, arm):
+            return row
+    return None
+
+
+def _parity_line(
+    results: Mapping[str, Any], subject: _Subject, row: Mapping[str, Any]
+) -> VerdictLine:
+    """``support acc  parity held  -0.3 pts [-1.1, +0.5]  margin 1.0 pts`` (Δ vs the arm
+    the form derives from, which the block's title names)."""
+    parity = row.get("parity") or {}
+    scale = parity.get("scale", 1.0)
+    digits = decimals_for([row.get("value"), row.get("source_value")], scale)
+    unit = delta_unit(scale)
+    delta = fmt(parity.get("delta"), scale, decimals=digits, signed=True) + (
+        f" {unit}" if unit else ""
+    )
+    interval = fmt_interval(parity.get("ci_low"), parity.get("ci_high"), scale, digits, signed=True)
+    held = row.get("held")
+    word = "too few items" if held is None else ("parity held" if held else "parity LOST")
+    margin = parity.get("non_inferiority_margin")
+    bound = f"margin {fmt(margin, scale, decimals=digits)}{' ' + unit if unit else ''}"
+    note = bound if is_number(margin) else "no margin"
+    label = f"{subject.label} {subject.metric}"
+    return VerdictLine(label, word, delta, interval, note, TONES.get(word, ""))
 
 
 def _guardrail(row: Mapping[str, Any], digits: int) -> tuple[str, str]:
@@ -412,7 +452,22 @@ def _flags(results: Mapping[str, Any]) -> HeadlineNote | None:
     for row in results.get("training") or []:
         if row.get("overfitting"):
             found.append(f"{row['arm']} overfitting (best step {row.get('best_step')})")
+    found = _weights_flags(results) + found
     return HeadlineNote("flags", _listed(found), "warning") if found else None
+
+
+def _weights_flags(results: Mapping[str, Any]) -> list[str]:
+    """Adapters evaluated on other base weights than they were trained on (first: every
+    score of the arm is then another model's)."""
+    found = []
+    for arm in results.get("arms") or []:
+        trained = (arm.get("identity") or {}).get("quantization_mismatch")
+        if isinstance(trained, Mapping):
+            found.append(
+                f"{arm['name']} trained on a {trained.get('trained_on')} base, evaluated on "
+                f"{trained.get('served_on')}"
+            )
+    return found
 
 
 def _grouped_flags(results: Mapping[str, Any], raised: Sequence[tuple[str, str]]) -> list[str]:

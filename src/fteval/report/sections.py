@@ -172,7 +172,8 @@ def gate_note(results: Results) -> Note:
 
 
 def cost_section(ctx: Context) -> Section | None:
-    """What each arm cost: parameters, size, wall time, tokens, tokens/s, peak memory."""
+    """What each arm cost: parameters, size, weights in memory, wall time, tokens, tokens/s,
+    peak memory (deployment forms' trade-off reads here beside their parity)."""
     rows = ctx.results.get("cost", [])
     if not rows:
         return None
@@ -187,10 +188,11 @@ def cost_section(ctx: Context) -> Section | None:
         body.append(
             (
                 row["arm"],
-                str(row.get("kind", "")),
+                f"form ({row['form']})" if row.get("form") else str(row.get("kind", "")),
                 fmt_params(trainable) + share,
                 fmt_params(total),
                 fmt_bytes(row.get("size_on_disk_bytes")),
+                fmt_bytes(row.get("memory_footprint_bytes")),
                 fmt_seconds(row.get("eval_wall_s")),
                 fmt_count(row.get("tokens")),
                 fmt_count(row.get("tokens_per_s")),
@@ -205,6 +207,7 @@ def cost_section(ctx: Context) -> Section | None:
                 "trainable params",
                 "total params",
                 "size on disk",
+                "weights in memory",
                 "eval wall time",
                 "tokens",
                 "tokens/s",
@@ -213,7 +216,7 @@ def cost_section(ctx: Context) -> Section | None:
             tuple(body),
             caption="what each arm cost",
             kind="cost",
-            align="llrrrrrrr",
+            align="llrrrrrrrr",
         )
     ]
     blocks += _cost_charts(ctx, rows)

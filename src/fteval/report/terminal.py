@@ -24,6 +24,7 @@ from fteval.report.numbers import (
     correction_note,
     fmt,
     fmt_bytes,
+    fmt_count,
     fmt_params,
     fmt_seconds,
     is_number,
@@ -354,10 +355,12 @@ def _cost_lines(results: Mapping[str, Any], width: int) -> list[str]:
             f"{fmt_bytes(row.get('size_on_disk_bytes'))} on disk",
             f"eval {fmt_seconds(row.get('eval_wall_s'))}",
         ]
+        if is_number(row.get("memory_footprint_bytes")):
+            parts.append(f"weights {fmt_bytes(row['memory_footprint_bytes'])} in memory")
         if is_number(row.get("tokens_processed")):
             shown = f"{int(row['tokens_processed']):,} tokens processed"
             if is_number(row.get("tokens_per_s")):
-                shown += f" ({row['tokens_per_s']:,.0f}/s)"
+                shown += f" ({fmt_count(row['tokens_per_s'])}/s)"
             parts.append(f"{shown}, {int(row.get('tokens') or 0):,} scored")
         if row.get("requests_cached"):
             cached = f"{row['requests_cached']:,} answers from the cache"
@@ -369,5 +372,6 @@ def _cost_lines(results: Mapping[str, Any], width: int) -> list[str]:
             parts.append(cached)
         if is_number(row.get("peak_memory_bytes")):
             parts.append(f"peak {fmt_bytes(row['peak_memory_bytes'])} {row.get('memory_kind', '')}")
-        lines += _wrap(f"{row['arm']}: " + ", ".join(parts), width, indent="  ", hanging="    ")
+        name = f"{row['arm']} ({row['form']})" if row.get("form") else row["arm"]
+        lines += _wrap(f"{name}: " + ", ".join(parts), width, indent="  ", hanging="    ")
     return lines

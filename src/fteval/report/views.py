@@ -26,6 +26,7 @@ from fteval.report.numbers import (
     decimals_for,
     delta_unit,
     fmt,
+    fmt_bytes,
     fmt_count,
     fmt_interval,
     fmt_p,
@@ -715,6 +716,67 @@ TRUNCATION = View(
     ),
 )
 
+
+def _deployment_caption(rows: Sequence[RowMap]) -> str:
+    return (
+        f"deployment parity: {_first(rows, 'task')}. Δ = form − the arm it derives from"
+        f"{_unit_words(rows)}, on the same items; parity is held when the interval stays "
+        "within the margin (non-inferiority); memory: the serving model's weights as loaded; "
+        f"{CONVENTION}"
+    )
+
+
+def _parity_cell(row: RowMap, _: int) -> str | Cell:
+    held = row.get("held")
+    if held is None:
+        return "too few items"
+    return Cell("held", "up") if held else Cell("LOST", "down")
+
+
+def _margin_cell(row: RowMap, d: int) -> str:
+    parity = comparison_of(row, "parity") or {}
+    scale = _scale(parity)
+    unit = delta_unit(scale)
+    shown = fmt(parity.get("non_inferiority_margin"), scale, decimals=d)
+    return f"{shown} {unit}".strip() if is_number(parity.get("non_inferiority_margin")) else "–"
+
+
+def _lost_note(row: RowMap) -> Note | None:
+    if row.get("held") is not False:
+        return None
+    parity = comparison_of(row, "parity") or {}
+    return Note(
+        f"{row['arm']} ({row.get('form')} of {row.get('source_arm')}) lost parity on "
+        f"{row['task']} {row.get('metric')}: its interval reaches past the "
+        f"{_margin_cell(row, 1)} margin ({parity.get('reason', '')}).",
+        "warning",
+    )
+
+
+DEPLOYMENT = View(
+    key="deployment",
+    title="Deployment parity",
+    caption=_deployment_caption,
+    notes=_lost_note,
+    decimals_from=("value", "source_value"),
+    columns=(
+        text("arm", "form arm"),
+        text("form"),
+        text("source_arm", "source"),
+        text("metric"),
+        score("value", "form score"),
+        score("source_value", "source score", terminal=False),
+        delta("parity", "Δ vs source [CI]"),
+        Column("margin", _margin_cell, field="parity"),
+        Column("parity", _parity_cell, "l", field="held"),
+        Column("memory", lambda row, _: fmt_bytes(row.get("memory_bytes")),
+               field="memory_bytes"),
+        Column("source memory", lambda row, _: fmt_bytes(row.get("source_memory_bytes")),
+               terminal=False, field="source_memory_bytes"),
+        p_adjusted("parity"),
+    ),
+)  # fmt: skip
+
 VIEWS: tuple[View, ...] = (
     TRUNCATION,
     CALIBRATION_FLAGS,
@@ -727,6 +789,7 @@ VIEWS: tuple[View, ...] = (
     CONTAMINATION,
     CONTAMINATION_ARMS,
     JUDGE,
+    DEPLOYMENT,
 )
 """Every section view, in reading order."""
 
