@@ -93,6 +93,7 @@ def check_arm_files(config: RunConfig) -> ArmFiles:
     """
     if config.backend not in LOCAL_BACKENDS:
         return ArmFiles()
+    check_base_not_served(config)
     arms = config.arms()
     base = arms[0]
     models: dict[str, files.ModelFiles] = {}
@@ -109,6 +110,22 @@ def check_arm_files(config: RunConfig) -> ArmFiles:
     tokenizers = _tokenizers(arms, models)
     check_max_length(config, models)
     return ArmFiles(models, tokenizers)
+
+
+def check_base_not_served(config: RunConfig) -> None:
+    """On a backend that loads weights, the base must be local: adapters, deployment
+    forms and fine-tunes are built on its weights.
+
+    Raises:
+        ConfigError: ``--base openai:MODEL[@URL]`` with any backend but openai.
+    """
+    from fteval.backends.forms import is_served
+
+    if config.backend in LOCAL_BACKENDS and is_served(config.base):
+        raise ConfigError(
+            f"the base is served ({config.base}): local adapters, forms and fine-tunes need "
+            "local base weights; serve every arm with --backend openai, or give a local base"
+        )
 
 
 def _tokenizers(arms: Sequence[ArmSpec], models: Mapping[str, files.ModelFiles]) -> dict[str, str]:

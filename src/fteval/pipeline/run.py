@@ -51,6 +51,7 @@ from fteval.pipeline.preflight import (
     ArmFiles,
     cache_folder,
     check_arm_files,
+    check_base_not_served,
     check_input_files,
     check_judge_files,
     check_output_paths,
@@ -378,12 +379,8 @@ def routed_backend(config: RunConfig, settings: dict[str, Any], *, progress: boo
     from fteval.backends.forms import is_served
     from fteval.backends.routed import RoutedBackend
 
+    check_base_not_served(config)
     arms = config.arms()
-    if is_served(config.base):
-        raise ConfigError(
-            f"the base is served ({config.base}): local adapters, forms and fine-tunes need "
-            "local base weights; serve every arm with --backend openai, or give a local base"
-        )
     if config.ray is not None:
         raise ConfigError("served arms beside local ones cannot run on Ray; drop --ray")
     local = [a for a in arms if not is_served(a.path)]
