@@ -692,6 +692,7 @@ def run_fteval(
         "--out", str(out), "--device", "cpu", "--dtype", "float32",
         "--batch-size", str(settings.batch_size), "--max-length", str(settings.max_length),
         "--add-bos-token", "false", "--cache-dir", str(cache) if cache else "off", "--quiet",
+        "--no-temperature-scaling",  # lm-eval scores no validation split
     ]  # fmt: skip
     for name, path in adapters.items():
         command += ["--adapter", f"{name}={path}"]
@@ -766,6 +767,8 @@ def fteval_items(run: Measured, workload: Workload) -> dict[str, dict[tuple[int,
     kind = kind_of(workload.name)
     for line in (run_dir / "samples.jsonl").read_text().splitlines():
         sample = json.loads(line)
+        if "~" in sample["task"]:  # a variant (perturbed copy, validation split)
+            continue
         task = names.index(sample["task"].removeprefix("bench_"))
         index = int(sample["example_id"].lstrip("id"))
         if kind == "choice":

@@ -142,6 +142,20 @@ def test_mmlu_fits_a_temperature_on_its_validation_split_in_a_run(tmp_path):
 
 
 @needs_data
+def test_no_temperature_scaling_scores_no_validation_split(tmp_path):
+    out = tmp_path / "run"
+    code = main(["run", "--backend", "fake", "--base", "b", "--adapter", "lora=x",
+                 "--task", "mmlu_anatomy", "--data", f"mmlu={DATA / 'mmlu'}", "--limit", "4",
+                 "--no-temperature-scaling", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    run = load_run(out)
+    assert not run.manifest.get("variants")
+    assert not any(s.task.endswith("~validation") for s in run.samples)
+    rows = [r for r in run.results.to_dict()["calibration"] if r["task"] == "mmlu_anatomy"]
+    assert rows and all(r["temperature"] is None for r in rows)
+
+
+@needs_data
 def test_sst2_items_found_in_its_train_split_are_counted_in_a_run(tmp_path):
     folder = tmp_path / "SST-2"
     folder.mkdir()

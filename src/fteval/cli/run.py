@@ -244,6 +244,14 @@ def add_robustness_flags(run: Any) -> None:
     )
     run.add_argument("--brittle-threshold", type=float, help="brittle below this x clean (0.9)")
     run.add_argument(
+        "--no-temperature-scaling",
+        dest="temperature_scaling",
+        action="store_false",
+        default=None,
+        help="do not score choice tasks' validation splits to fit a temperature (saves "
+        "that inference; calibration is still measured on the test items)",
+    )
+    run.add_argument(
         "--slice", action="append", default=[], metavar="FIELD", help="data field or 'length'"
     )
     run.add_argument(
@@ -281,6 +289,8 @@ def _robustness_overrides(args: argparse.Namespace) -> dict[str, Any]:
     ):
         if getattr(args, flag):
             values[key] = getattr(args, flag)
+    if args.temperature_scaling is not None:
+        values["temperature_scaling"] = args.temperature_scaling
     if args.training_log:
         values["training_logs"] = parse_name_paths(args.training_log, "--training-log", what="ARM")
     if args.train_data:
