@@ -92,6 +92,52 @@ def test_many_tasks_and_arms_fold_into_counts_and_never_pass_25_lines(tmp_path):
     assert sum(len(block.lines) for block in headline.blocks) == 5 * 12
 
 
+def _cut(task: str, withheld: bool) -> dict:
+    return {"task": task, "cut": 2, "n": 2, "fitted": 0, "fitted_field": None,
+            "max_length": 256, "max_tokens_cut": 1400, "median_tokens_cut": 900.0,
+            "question_cut": 1, "share_cut": 1.0, "share_question_cut": 0.5,
+            "verdicts_withheld": withheld}  # fmt: skip
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared benchmark data not present")
+@pytest.mark.parametrize("crowded", [False, True])
+def test_notes_are_cut_to_fit_the_screen_and_a_cut_group_is_named_once(tmp_path, own_task, crowded):
+    arms = {"a": 0.9, "b": 0.8, "c": 0.3, "d": 0.6} | ({"e": 0.5} if crowded else {})
+    results = run(
+        tmp_path, "crowded", arms, [own_task, "mmlu"], data={"mmlu": str(DATA / "mmlu")},
+        limit={"mmlu*": 2}, temperature_scaling=False,
+    )  # fmt: skip
+    members = [t["name"] for t in results["tasks"] if t.get("groups")]
+    nested = [g["name"] for g in results["task_groups"] if g.get("parent")]
+    results["truncation"] = [
+        *(_cut(task, index % 2 == 0) for index, task in enumerate(members)),
+        *(_cut(group, False) for group in nested),
+        _cut("mmlu", True),
+    ]
+    results["advice"] = [
+        {"task": "intents", "metric": "acc", "arm": "c", "reference_arm": "full", "gap": -40.0,
+         "gap_kind": "points", "gap_points": -40.0, "significant": True, "message": "long"}
+    ]  # fmt: skip
+    results["calibration"] = [
+        {"task": task, "arm": arm, "overconfident": True} for arm in arms for task in members[:3]
+    ]
+    lines = lines_of(results)
+    assert len(lines) <= HEADLINE_LINES
+    for arm in arms:
+        assert any(line.startswith(f"{arm} (adapter)") for line in lines)
+    text = " ".join(line.strip() for line in lines)
+    assert not any(task in text for task in [*members, *nested])  # one item for the group
+    (flags,) = [line for line in lines if line.startswith("flags:")]
+    if not crowded:  # every note fits in full, two lines at most
+        assert "TRUNCATED: mmlu (57 tasks): 100% of prompts cut to 256 tokens" in text
+        assert f"no verdict, nor on {(len(members) + 1) // 2} of its 57 tasks" in text
+        assert "advice: c trails full by 40.0 pts on intents acc: raise the LoRA rank" in text
+    else:  # flags cut to one line, then advice and truncation in brief
+        assert flags.endswith("; +4 more")
+        assert "TRUNCATED: mmlu (57 tasks): 100% cut to 256 tokens, no verdict" in lines
+        assert "advice: c trails full by 40.0 pts on intents acc" in lines
+
+
 def test_markdown_says_what_the_terminal_says(tmp_path, own_task):
     results = run(tmp_path, "md", {"lora": 0.9}, [own_task])
     terminal = render_terminal(results, "runs/x")

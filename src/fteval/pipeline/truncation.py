@@ -54,7 +54,33 @@ def tag_context_cuts(
     budgets = budgets_of(backend, arms)
     if not budgets:
         return list(tasks)
-    return [tag_task(task, budgets) if task.kind != "perplexity" else task for task in tasks]
+    tagged = [tag_task(task, budgets) if task.kind != "perplexity" else task for task in tasks]
+    _warn(tagged)
+    return tagged
+
+
+def _warn(tasks: Sequence[Task]) -> None:
+    """One warning for every task whose prompts are cut (the truncation section and the
+    headline say which, per task)."""
+    counts = []
+    for task in tasks:
+        cut = [e.meta[CONTEXT_CUT] for e in task.examples if CONTEXT_CUT in e.meta]
+        if cut:
+            counts.append(
+                (task.name, len(cut), len(task.examples), sum(c["question"] for c in cut))
+            )
+    if not counts:
+        return
+    names = [name for name, *_ in counts]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    logger.warning(
+        "%s: %d of %d prompts are longer than the context window and lose tokens from the "
+        "left (the question itself in %d)",
+        shown,
+        sum(c[1] for c in counts),
+        sum(c[2] for c in counts),
+        sum(c[3] for c in counts),
+    )
 
 
 def tag_task(task: Task, budgets: Sequence[TokenBudget]) -> Task:
@@ -74,15 +100,6 @@ def tag_task(task: Task, budgets: Sequence[TokenBudget]) -> Task:
         example if found is None else _tagged(example, *found)
         for example, found in zip(task.examples, worst)
     ]
-    n_question = sum(bool(e.meta.get(CONTEXT_CUT, {}).get("question")) for e in examples)
-    logger.warning(
-        "%s: %d of %d prompts are longer than the context window and lose tokens from the "
-        "left (the question itself in %d)",
-        task.name,
-        sum(found is not None for found in worst),
-        len(examples),
-        n_question,
-    )
     return dataclasses.replace(task, examples=tuple(examples))
 
 

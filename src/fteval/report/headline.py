@@ -17,6 +17,7 @@ words about the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import textwrap
@@ -58,6 +59,8 @@ TONES = {
     "NO VERDICT": "warn",
 }
 LIST_ITEMS = 3  # flags, truncations and advice shown before "+N more"
+NOTE_LINES = 2  # terminal lines a listed note takes at most, before the screen is full
+SHRINK_ORDER = ("flags", "advice", "TRUNCATED")  # notes cut to one line first when over
 TASK = "\x00task\x00"  # where a flag's phrase names its task (or its task group)
 
 
@@ -82,6 +85,11 @@ class ArmBlock:
     lines: tuple[VerdictLine, ...]
     folded: str = ""
 
+    @property
+    def height(self) -> int:
+        """Terminal lines of the block: its title, its rows and the folded rest."""
+        return 1 + len(self.lines) + (1 if self.folded else 0)
+
 
 @dataclass(frozen=True)
 class HeadlineNote:
@@ -90,6 +98,26 @@ class HeadlineNote:
     label: str
     text: str
     level: str = "info"
+    items: tuple[str, ...] = ()
+    noun: str = "item"
+    brief: tuple[str, ...] = ()
+
+    def fitted(self, width: int, lines: int) -> HeadlineNote:
+        """This note with as many of its items (at most ``LIST_ITEMS``) as fit ``lines``
+        terminal lines at ``width`` columns, the rest counted ("+2 more"); then the same
+        with the items' brief forms; then only their count. A note without items is
+        returned as it is."""
+        for items in (self.items, self.brief):
+            for shown in range(min(LIST_ITEMS, len(items)), 0, -1):
+                text = _listed(items, shown)
+                if _lines(f"{self.label}: {text}", width) <= lines:
+                    return dataclasses.replace(self, text=text)
+        if not self.items:
+            return self
+        count = len(self.items)
+        first, _, rest = self.noun.partition(" ")
+        noun = " ".join(filter(None, (first if count == 1 else f"{first}s", rest)))
+        return dataclasses.replace(self, text=f"{count} {noun} (--details)")
 
 
 @dataclass(frozen=True)
@@ -151,12 +179,19 @@ def build_headline(
     )
     title = f"{QUESTION} {conventions}"
     footer = f"details: --details, or report.html in {run_dir}" if run_dir else ""
-    used = _lines(title, width) + 1 + _lines(footer, width)  # a blank line under the title
-    used += sum(_lines(f"{n.label}: {n.text}", width) for n in notes)
-    used += 1 if notes or footer else 0  # the blank line before the notes
-    budget = max_lines - used
-    per_arm = _rows_per_arm(budget, len(arms), len(subjects))
-    blocks = tuple(_arm_block(results, arm, base, subjects, per_arm) for arm in arms)
+    fixed = _lines(title, width) + 1 + _lines(footer, width)  # a blank line under the title
+    if max_lines < 10 * HEADLINE_LINES:  # the terminal's screen; a report shows every item
+        notes = [n.fitted(width, NOTE_LINES) for n in notes]
+    shrinkable = [label for label in SHRINK_ORDER if any(n.label == label for n in notes)]
+    while True:
+        used = fixed + sum(_lines(f"{n.label}: {n.text}", width) for n in notes)
+        used += 1 if notes or footer else 0  # the blank line before the notes
+        per_arm = _rows_per_arm(max_lines - used, len(arms), len(subjects))
+        blocks = tuple(_arm_block(results, arm, base, subjects, per_arm) for arm in arms)
+        if used + sum(b.height for b in blocks) <= max_lines or not shrinkable:
+            break
+        label = shrinkable.pop(0)
+        notes = [n.fitted(width, 1) if n.label == label else n for n in notes]
     if not arms:
         notes.insert(0, HeadlineNote("note", "one arm only: nothing to compare"))
     return Headline(title, blocks, tuple(notes), footer, conventions)
@@ -254,7 +289,7 @@ def _arm_block(
         if row is not None:
             lines.append(_line(results, subject, row))
     folded = ""
-    if len(lines) > shown:
+    if len(lines) > shown + 1:  # folding one row would take the line it frees
         rest = lines[shown:]
         counts: dict[str, int] = {}
         for line in rest:
@@ -371,10 +406,11 @@ def _guardrail(row: Mapping[str, Any], digits: int) -> tuple[str, str]:
 # ---- the notes under the verdicts ----
 
 
-def _listed(items: Sequence[str]) -> str:
-    shown = list(items[:LIST_ITEMS])
-    if len(items) > LIST_ITEMS:
-        shown.append(f"+{len(items) - LIST_ITEMS} more")
+def _listed(items: Sequence[str], count: int = LIST_ITEMS) -> str:
+    """The first ``count`` items joined by "; ", the rest counted ("+2 more")."""
+    shown = list(items[:count])
+    if len(items) > count:
+        shown.append(f"+{len(items) - count} more")
     return "; ".join(shown)
 
 
@@ -453,7 +489,9 @@ def _flags(results: Mapping[str, Any]) -> HeadlineNote | None:
         if row.get("overfitting"):
             found.append(f"{row['arm']} overfitting (best step {row.get('best_step')})")
     found = _weights_flags(results) + found
-    return HeadlineNote("flags", _listed(found), "warning") if found else None
+    if not found:
+        return None
+    return HeadlineNote("flags", _listed(found), "warning", tuple(found), "flag raised")
 
 
 def _weights_flags(results: Mapping[str, Any]) -> list[str]:
@@ -495,19 +533,42 @@ def _fine_tuned(results: Mapping[str, Any], arm: str) -> bool:
 
 
 def _truncation(results: Mapping[str, Any]) -> HeadlineNote | None:
-    found = []
+    """Tasks whose prompts the context window cut; a task group as one item (its row
+    counts every member's prompts), with how many of its tasks lost their verdicts."""
+    members = {t["name"]: t["groups"] for t in results.get("tasks", []) if t.get("groups")}
+    nested = {g["name"] for g in results.get("task_groups", []) if g.get("parent")}
+    withheld: dict[str, int] = {}
     for row in results.get("truncation") or []:
-        if not row.get("cut"):
+        for group in members.get(row["task"], ()):
+            withheld[group] = withheld.get(group, 0) + bool(row.get("verdicts_withheld"))
+    sizes = {g: sum(g in groups for groups in members.values()) for g in withheld}
+    found, brief = [], []
+    for row in results.get("truncation") or []:
+        task = row["task"]
+        if not row.get("cut") or task in members or task in nested:
             continue
-        text = (
-            f"{row['task']}: {row['share_cut']:.0%} of prompts cut to the "
-            f"{row.get('max_length')}-token window (median {row.get('median_tokens_cut'):g} "
-            f"tokens), question lost in {row['share_question_cut']:.0%}"
+        label = f"{task} ({sizes[task]} tasks)" if task in sizes else task
+        withheld_any = row.get("verdicts_withheld") or withheld.get(task)
+        brief.append(
+            f"{label}: {row['share_cut']:.0%} cut to {row.get('max_length')} tokens"
+            + (", no verdict" if withheld_any else "")
         )
+        text = (
+            f"{label}: {row['share_cut']:.0%} of prompts cut to {row.get('max_length')} "
+            f"tokens (median {row.get('median_tokens_cut'):g} lost), question lost in "
+            f"{row['share_question_cut']:.0%}"
+        )
+        members_lost = f"{withheld[task]} of its {sizes[task]} tasks" if withheld.get(task) else ""
         if row.get("verdicts_withheld"):
-            text += ": no verdict"
+            text += f": no verdict, nor on {members_lost}" if members_lost else ": no verdict"
+        elif members_lost:
+            text += f": no verdict on {members_lost}"
         found.append(text)
-    return HeadlineNote("TRUNCATED", _listed(found), "alert") if found else None
+    if not found:
+        return None
+    return HeadlineNote(
+        "TRUNCATED", _listed(found), "alert", tuple(found), "task cut", tuple(brief)
+    )
 
 
 def cut_sentence(row: Mapping[str, Any]) -> str:
@@ -525,8 +586,26 @@ def cut_sentence(row: Mapping[str, Any]) -> str:
 
 
 def _advice(results: Mapping[str, Any]) -> HeadlineNote | None:
-    notes = [a["message"] for a in results.get("advice", [])]
-    return HeadlineNote("advice", _listed(notes)) if notes else None
+    """Each piece of advice in short (the full sentence is in the details)."""
+    rows = results.get("advice") or []
+    brief = [_short_advice(a) for a in rows]
+    notes = [f"{text}: raise the LoRA rank (r) or train longer" for text in brief]
+    if not notes:
+        return None
+    return HeadlineNote(
+        "advice", _listed(notes), items=tuple(notes), noun="piece of advice", brief=tuple(brief)
+    )
+
+
+def _short_advice(row: Mapping[str, Any]) -> str:
+    """``lora trails full by 6.1 pts on task metric``."""
+    gap = row.get("gap")
+    size = f"{-float(gap):.1f}" if is_number(gap) else "?"
+    size += " pts" if row.get("gap_kind") == "points" else "%"
+    return (
+        f"{row['arm']} trails {row.get('reference_arm', 'full')} by {size} on {row['task']} "
+        f"{row['metric']}"
+    )
 
 
 def _cost(results: Mapping[str, Any]) -> HeadlineNote | None:
