@@ -599,7 +599,7 @@ def _advice(results: Mapping[str, Any]) -> HeadlineNote | None:
 
 def _short_advice(row: Mapping[str, Any]) -> str:
     """``lora trails full by 6.1 pts on task metric``."""
-    gap = row.get("gap")
+    gap: Any = row.get("gap")
     size = f"{-float(gap):.1f}" if is_number(gap) else "?"
     size += " pts" if row.get("gap_kind") == "points" else "%"
     return (
