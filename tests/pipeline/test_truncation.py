@@ -10,6 +10,7 @@ from fteval.backends.base import TokenBudget
 from fteval.backends.fake import FakeBackend
 from fteval.config import build_config
 from fteval.pipeline.truncation import tag_task
+from fteval.report import render_terminal
 from fteval.tasks import load_task
 from tests.conftest import intent_rows, write_jsonl, write_task
 
@@ -74,3 +75,9 @@ def test_most_questions_cut_means_no_verdict_and_it_is_said(tmp_path):
         assert comparison["significant"] is False
         assert "lost part of their question to the 30-token context window" in comparison["reason"]
     assert cut["scores"] == whole["scores"]  # the numbers stay; only the verdict is withheld
+    headline = render_terminal(cut, "runs/x").splitlines()
+    (row,) = [line for line in headline if line.startswith("  intents acc ")]
+    assert "NO VERDICT" in row and row.endswith("prompts cut")
+    assert any(
+        line.startswith("TRUNCATED: intents: 100% of prompts cut to 30") for line in headline
+    )

@@ -344,14 +344,10 @@ def _line(results: Mapping[str, Any], subject: _Subject, row: Mapping[str, Any])
         return VerdictLine(f"{label} (guardrail)", word, delta, interval, note, TONES.get(word, ""))
     verdict = str(row.get("verdict") or "")
     word = VERDICT_WORDS.get(verdict, verdict)
-    note = (
-        "withheld: prompts lost their question"
-        if "context window" in str(row.get("reason", "")) and verdict == "insufficient data"
-        else ""
-    )
-    if note:
-        word = "NO VERDICT"
-    return VerdictLine(label, word, delta, interval, note, TONES.get(verdict, ""))
+    if "context window" in str(row.get("reason", "")) and verdict == "insufficient data":
+        # most prompts lost their question (the TRUNCATED note says how many)
+        return VerdictLine(label, "NO VERDICT", delta, interval, "prompts cut", TONES["NO VERDICT"])
+    return VerdictLine(label, word, delta, interval, "", TONES.get(verdict, ""))
 
 
 def _parity(results: Mapping[str, Any], subject: _Subject, arm: str) -> Mapping[str, Any] | None:
