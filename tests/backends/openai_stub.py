@@ -73,6 +73,27 @@ class BigramModel:
         return [self.row(token) for token in ids]
 
 
+class TorchModel:
+    """A real model (a torch causal LM over the same byte ids) as the stub's scorer: one
+    forward pass per prompt."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def _logprobs(self, ids: Sequence[int]) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([list(ids)])).logits[0]
+        return logits.float().log_softmax(-1)
+
+    def next_logprobs(self, ids: Sequence[int]) -> list[float]:
+        return self._logprobs(ids)[-1].tolist()
+
+    def rows(self, ids: Sequence[int]) -> list[list[float]]:
+        return self._logprobs(ids).tolist()
+
+
 def scored_positions(
     model: Any, ids: Sequence[int], *, shift: bool = False
 ) -> list[tuple[float, list[float]] | None]:

@@ -25,6 +25,7 @@ from tests.backends.openai_stub import (
     BigramModel,
     Fault,
     StubServer,
+    TorchModel,
     expected_loglikelihood,
     to_ids,
 )
@@ -621,26 +622,6 @@ def test_after_retries_the_error_quotes_the_servers_last_reply_with_the_key_reda
     assert error.value.status == 500
 
 
-class _TorchModel:
-    """A real model behind the stub: one forward pass per prompt."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def _logprobs(self, ids):
-        import torch
-
-        with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([list(ids)])).logits[0]
-        return logits.float().log_softmax(-1)
-
-    def next_logprobs(self, ids):
-        return self._logprobs(ids)[-1].tolist()
-
-    def rows(self, ids):
-        return self._logprobs(ids).tolist()
-
-
 @pytest.mark.real_model
 def test_token_mode_equals_the_hf_backend_per_item_on_a_real_model(tiny_models):
     from peft import PeftModel
@@ -655,7 +636,7 @@ def test_token_mode_equals_the_hf_backend_per_item_on_a_real_model(tiny_models):
     requests = [LoglikelihoodRequest(*p) for p in [*PAIRS, ("", "hello"), ("über ", "naïve")]]
     # within the window both feed the same context (past it, the server gets 2 tokens less)
     rolling = [RollingLoglikelihoodRequest("The quick brown fox " * 5, stride=40)]
-    models = {"base": _TorchModel(base), "lora": _TorchModel(lora)}
+    models = {"base": TorchModel(base), "lora": TorchModel(lora)}
     with StubServer(models, max_model_len=128) as server:
         ours = make(
             server, paths={"base": "openai:base", "lora": "openai:lora"},
@@ -687,7 +668,7 @@ def test_the_probe_tells_a_shifted_echo_of_a_near_uniform_tiny_model(tiny_models
     where a token differs from the one before it. The probe must still tell them apart."""
     from transformers import AutoModelForCausalLM
 
-    model = _TorchModel(AutoModelForCausalLM.from_pretrained(tiny_models["base"]).eval())
+    model = TorchModel(AutoModelForCausalLM.from_pretrained(tiny_models["base"]).eval())
     options = {"tokenizer": str(tiny_models["base"])} if tokenizer else {}
     verdicts = {}
     for shift in (False, True):

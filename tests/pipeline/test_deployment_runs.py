@@ -17,7 +17,7 @@ from fteval.records.rows import VERDICTS
 from fteval.report.headline import HEADLINE_LINES, build_headline
 from fteval.report.terminal import headline_lines
 from fteval.tasks import load_task
-from tests.backends.openai_stub import StubServer
+from tests.backends.openai_stub import StubServer, TorchModel
 from tests.conftest import intent_rows, write_task
 
 FAST = {"bootstrap_resamples": 200, "permutations": 200}
@@ -182,26 +182,6 @@ def test_an_int8_form_gets_its_parity_verdict_from_the_engine(tmp_path, task_fil
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     identity = next(a for a in manifest["arms"] if a["name"] == "lora-int8")["identity"]
     assert identity["quantization"]["method"] == "int8" and identity["form"] == "merged-int8"
-
-
-class TorchModel:
-    """A real model behind the stub server: one forward pass per prompt."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def _logprobs(self, ids):
-        import torch
-
-        with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([list(ids)])).logits[0]
-        return logits.float().log_softmax(-1)
-
-    def next_logprobs(self, ids):
-        return self._logprobs(ids)[-1].tolist()
-
-    def rows(self, ids):
-        return self._logprobs(ids).tolist()
 
 
 @pytest.mark.real_model
