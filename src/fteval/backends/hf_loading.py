@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -340,6 +341,14 @@ def load_config(path: str, *, trust_remote_code: bool) -> Any:
         if not caused_by_the_files(error):
             raise
         raise BackendError(f"{path}: could not read the model's config: {error}") from error
+
+
+def chat_template_sha256(tokenizer: Any) -> str | None:
+    """sha256 of the tokenizer's chat template (hex), or None when it has none."""
+    template = getattr(tokenizer, "chat_template", None)
+    return (
+        hashlib.sha256(template.encode("utf-8")).hexdigest() if isinstance(template, str) else None
+    )
 
 
 def has_tokenizer(path: str) -> bool:

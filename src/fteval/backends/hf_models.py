@@ -15,7 +15,6 @@ for (Gemma). The resolved policy is recorded in the arm's tokenizer facts.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -192,7 +191,6 @@ def describe_loaded(
         pad_note = f"no pad token: padded with EOS id {pad_id}, masked out of attention"
     else:
         pad_id, pad_note = 0, "no pad or EOS token: padded with id 0, masked out of attention"
-    template = getattr(tokenizer, "chat_template", None)
     max_length = context_window(model.config, tokenizer, override)
     notes = {
         "tokenizer_class": type(tokenizer).__name__,
@@ -205,11 +203,7 @@ def describe_loaded(
         "prefix_token_id": prefix,
         "add_bos_token": add_bos,
         "bos_policy": why,
-        "chat_template_sha256": (
-            hashlib.sha256(template.encode("utf-8")).hexdigest()
-            if isinstance(template, str)
-            else None
-        ),
+        "chat_template_sha256": loading.chat_template_sha256(tokenizer),
     }
     bos_id = tokenizer.bos_token_id if add_bos else None
     return LoadedModel(model, tokenizer, max_length, pad_id, prefix, notes, bos_id)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -324,18 +323,13 @@ class VLLMBackend(Backend):
             tokenizer = loading.load_tokenizer(source, trust_remote_code=self.trust_remote_code)
             max_length = self.max_length_override or getattr(tokenizer, "model_max_length", None)
             prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
-        template = getattr(tokenizer, "chat_template", None)
         return {
             "tokenizer_class": type(tokenizer).__name__,
             "vocab_size": len(tokenizer),
             "truncation_side": "left",
             "max_length": max_length,
             "prefix_token_id": prefix,
-            "chat_template_sha256": (
-                hashlib.sha256(template.encode("utf-8")).hexdigest()
-                if isinstance(template, str)
-                else None
-            ),
+            "chat_template_sha256": loading.chat_template_sha256(tokenizer),
         }
 
     # ---- requests ----
