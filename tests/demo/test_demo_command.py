@@ -12,12 +12,12 @@ from fteval.report.terminal import DETAILS_RULE
 pytestmark = pytest.mark.real_model
 
 
-def test_demo_command_builds_once_and_prints_the_three_way_table(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def tiny_build(monkeypatch):
+    """``fteval demo`` builds the tiny demo (``TrainSettings.tiny()``), without progress."""
     import fteval.demo.assets as assets
-    import fteval.demo.run as demo_run
     from fteval.demo.train import TrainSettings
 
-    monkeypatch.setattr(demo_run, "DEMO_LIMIT", 60)  # 60 test and 60 validation messages
     real = assets.build_demo_assets
     monkeypatch.setattr(
         assets, "build_demo_assets",
@@ -25,6 +25,13 @@ def test_demo_command_builds_once_and_prints_the_three_way_table(tmp_path, monke
             cache_dir, progress=False, settings=TrainSettings.tiny()
         ),
     )  # fmt: skip
+
+
+@pytest.mark.usefixtures("tiny_build")
+def test_demo_command_builds_once_and_prints_the_three_way_table(tmp_path, monkeypatch, capsys):
+    import fteval.demo.run as demo_run
+
+    monkeypatch.setattr(demo_run, "DEMO_LIMIT", 60)  # 60 test and 60 validation messages
     cache = tmp_path / "cache"
     first = ["demo", "--cache-dir", str(cache), "--out", str(tmp_path / "a"), "--quiet", "--json"]
     assert main(first) == 0
@@ -49,20 +56,12 @@ def test_demo_command_builds_once_and_prints_the_three_way_table(tmp_path, monke
     assert manifest["status"] == "complete"
 
 
+@pytest.mark.usefixtures("tiny_build")
 def test_demo_deploy_shows_the_adapters_forms_and_their_parity(tmp_path, monkeypatch, capsys):
     pytest.importorskip("bitsandbytes")
-    import fteval.demo.assets as assets
     import fteval.demo.run as demo_run
-    from fteval.demo.train import TrainSettings
 
     monkeypatch.setattr(demo_run, "DEMO_LIMIT", 40)
-    real = assets.build_demo_assets
-    monkeypatch.setattr(
-        assets, "build_demo_assets",
-        lambda cache_dir=None, *, progress=True: real(
-            cache_dir, progress=False, settings=TrainSettings.tiny()
-        ),
-    )  # fmt: skip
     out = tmp_path / "deploy"
     argv = ["demo", "--deploy", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
     assert main([*argv, "--quiet"]) == 0
